@@ -1,0 +1,46 @@
+# Trusted Releases developer recipes. CI (.ci/run) runs the same commands.
+
+# List the recipes.
+default:
+    @just --list
+
+# Run the local stack (datastore on SQLite, files under ./state).
+run:
+    deploy/local-stack.sh
+
+# All tests: every database test on SQLite and on the PostgreSQL at 127.0.0.1:5432.
+test:
+    cargo test --workspace
+
+# Only the PostgreSQL variants of the database tests.
+test-pg:
+    cargo test --workspace -- postgres
+
+# Only the SQLite variants, without a PostgreSQL server (the skips are announced).
+test-sqlite:
+    TR_SKIP_POSTGRES=1 cargo test --workspace -- sqlite
+
+# Formatting, lints and the licence check, as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    python3 .ci/licences.py
+
+# Format the code.
+fmt:
+    cargo fmt --all
+
+# Upload and download 1 GiB: against openssl dgst -sha512 and nginx, with peak memory.
+bench-store:
+    cargo build --release -p datastore
+    python3 tests/bench/store.py
+
+# What CI runs.
+ci:
+    .ci/run
+
+# The checks against openssl, sqv/gpg, tar, licensecheck; upload-to-checks-done on the stack.
+bench-checks:
+    cargo build --release -p datastore -p runner
+    cargo build --release -p checks --example timing
+    python3 tests/bench/checks.py

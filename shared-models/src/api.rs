@@ -1,0 +1,482 @@
+//! Request and response bodies of `/api/v1`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::names::{Name, ReleasePath, Uid, Version};
+
+/// Where a release is in its life. Files are only ever added or changed in `draft`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Draft,
+    Candidate,
+    Preview,
+    Current,
+    Archived,
+    Revoked,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 6] =
+        [Phase::Draft, Phase::Candidate, Phase::Preview, Phase::Current, Phase::Archived, Phase::Revoked];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Draft => "draft",
+            Phase::Candidate => "candidate",
+            Phase::Preview => "preview",
+            Phase::Current => "current",
+            Phase::Archived => "archived",
+            Phase::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == value)
+    }
+}
+
+/// A person's role in a committee. Each role includes the rights of those before it in
+/// `committer < release_manager < pmc_member`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Committer,
+    ReleaseManager,
+    PmcMember,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Committer, Role::ReleaseManager, Role::PmcMember];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Committer => "committer",
+            Role::ReleaseManager => "release_manager",
+            Role::PmcMember => "pmc_member",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == value)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authentication
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateTokenRequest {
+    /// What the token is for, shown in token lists ("CI on GitHub Actions").
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenCreated {
+    pub id: i64,
+    /// The token itself. It is shown this once and stored only as a hash.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenInfo>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JwtRequest {
+    pub uid: String,
+    /// A personal access token of that user.
+    pub token: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JwtResponse {
+    /// Send as `Authorization: Bearer <jwt>`.
+    pub jwt: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Directory
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Committee {
+    pub name: Name,
+    pub display_name: String,
+    pub podling: bool,
+    /// The names of its projects.
+    pub projects: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CommitteeList {
+    pub committees: Vec<Committee>,
+    pub page: PageInfo,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Project {
+    pub name: Name,
+    pub committee: Name,
+    pub display_name: String,
+    pub podling: bool,
+    /// Its products; the main product has the project's own name.
+    pub products: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ProjectList {
+    pub projects: Vec<Project>,
+    pub page: PageInfo,
+}
+
+/// Where a list stops and how to get the next part of it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PageInfo {
+    pub limit: u32,
+    pub offset: u64,
+    pub total: u64,
+    /// The query string of the next page, if there is one (`?offset=100&limit=100`).
+    pub next: Option<String>,
+}
+
+/// A project's release policy. A release copies it when its vote starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct ProjectPolicy {
+    /// Minimum length of a vote, in hours (release policy: 72).
+    pub min_vote_hours: u32,
+    /// Binding +1 votes needed for a release to pass (release policy: 3).
+    pub binding_plus_required: u32,
+    /// The list where votes are held, e.g. `dev@httpd.apache.org`.
+    pub mailing_list: Option<String>,
+    /// Whether artifact names must contain "incubating" (podlings; CHECKS.md P5).
+    pub require_incubating_name: bool,
+    /// Severity of a file without a recognisable licence header (CHECKS.md R1): `warning` or `failure`.
+    pub unknown_header_severity: String,
+    /// Whether RSA keys of 2048-4095 bits only warn (CHECKS.md S4).
+    pub warn_on_rsa_below_4096: bool,
+}
+
+impl Default for ProjectPolicy {
+    fn default() -> Self {
+        Self {
+            min_vote_hours: 72,
+            binding_plus_required: 3,
+            mailing_list: None,
+            require_incubating_name: false,
+            unknown_header_severity: "warning".to_owned(),
+            warn_on_rsa_below_4096: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseSummary {
+    pub project: Name,
+    pub product: Name,
+    pub version: Version,
+    pub phase: Phase,
+    /// The latest revision number (0 is the empty revision a release starts with).
+    pub revision: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseList {
+    pub releases: Vec<ReleaseSummary>,
+    pub page: PageInfo,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Release {
+    pub project: Name,
+    pub product: Name,
+    pub version: Version,
+    pub phase: Phase,
+    pub revision: i64,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub updated_at: DateTime<Utc>,
+    pub committee: Name,
+    pub podling: bool,
+    /// Set when the release was revoked.
+    pub revoked_reason: Option<String>,
+    /// Where the files can be downloaded in the current phase, if they are public.
+    pub download_url: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Releases, files and revisions
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateReleaseRequest {
+    pub project: Name,
+    /// Defaults to the project's main product (named like the project).
+    pub product: Option<Name>,
+    pub version: Version,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FileUploaded {
+    pub revision: i64,
+    pub path: ReleasePath,
+    pub size: u64,
+    pub sha256: String,
+    pub sha512: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct FileEntry {
+    pub path: ReleasePath,
+    pub size: u64,
+    pub sha256: String,
+    pub sha512: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FileList {
+    pub revision: i64,
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RevisionCreated {
+    pub revision: i64,
+    /// The files that this revision added or replaced, in upload order.
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RevisionSummary {
+    pub revision: i64,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    /// What changed, in a few words ("upload httpd-2.4.68.tar.gz").
+    pub description: String,
+    pub file_count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RevisionList {
+    pub revisions: Vec<RevisionSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RevisionManifest {
+    pub revision: i64,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+    pub description: String,
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    /// Who did it: a user id, `runner:<name>`, or `system`.
+    pub actor: String,
+    /// What happened, as a stable dotted code: `release.created`, `revision.created`, ...
+    pub action: String,
+    /// What it happened to, e.g. `httpd/2.4.68`.
+    pub target: String,
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EventList {
+    pub events: Vec<Event>,
+    pub page: PageInfo,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing keys
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AddKeysRequest {
+    /// One or more ASCII-armored OpenPGP public keys.
+    pub armored: String,
+    /// Committees whose KEYS the keys join; you must be a member of each.
+    #[serde(default)]
+    pub committees: Vec<Name>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SkippedKey {
+    /// Why the key was not imported, for a person to read.
+    pub reason: String,
+    /// Stable code: `legacy_v3_key`, `unparseable`, `no_key_material`, ...
+    pub code: String,
+    /// Which armor block of the input (1-based).
+    pub block: usize,
+    /// The fingerprint or key id, when it could be read.
+    pub key: Option<String>,
+    /// The user id, when it could be read.
+    pub uid: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KeyImportReport {
+    /// How many keys were new.
+    pub added: u64,
+    /// How many keys were already known and were refreshed (new user ids, expiry, revocation).
+    pub updated: u64,
+    /// The keys that were not imported, each with its reason.
+    pub skipped: Vec<SkippedKey>,
+    /// Fingerprints of every key added or updated.
+    pub fingerprints: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KeyInfo {
+    pub fingerprint: String,
+    /// `rsa`, `dsa`, `ed25519`, `ecdsa`, ...
+    pub algorithm: String,
+    pub bits: Option<u32>,
+    pub created: DateTime<Utc>,
+    pub expires: Option<DateTime<Utc>>,
+    pub revoked: bool,
+    pub uids: Vec<String>,
+    pub owner: Option<String>,
+    pub committees: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<KeyInfo>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateCommitteeRequest {
+    pub name: Name,
+    pub display_name: String,
+    #[serde(default)]
+    pub podling: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateProjectRequest {
+    pub name: Name,
+    pub committee: Name,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateProductRequest {
+    pub name: Name,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateUserRequest {
+    pub uid: Uid,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    #[serde(default)]
+    pub admin: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct User {
+    pub uid: Uid,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub admin: bool,
+    pub memberships: Vec<Membership>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Membership {
+    pub committee: Name,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SetMembershipRequest {
+    pub uid: Uid,
+    pub committee: Name,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateRunnerRequest {
+    pub name: Name,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunnerCreated {
+    pub id: i64,
+    pub name: Name,
+    /// The runner's token, shown this once and stored only as a hash. Give it to the runner as
+    /// `RUNNER_TOKEN`.
+    pub token: String,
+}
+
+/// The public Apache data files, each optional, exactly as Apache publishes them
+/// (committee-info `committees.json`, `retired_committees.json`, `podlings.json`,
+/// `projects.json`, `ldap_projects.json`, `groups.json`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct AsfImportRequest {
+    #[schema(value_type = Object)]
+    pub committees: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub retired_committees: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub podlings: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub projects: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub ldap_projects: Option<serde_json::Value>,
+    #[schema(value_type = Object)]
+    pub groups: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct AsfImportCounts {
+    pub committees: u64,
+    pub projects: u64,
+    pub users: u64,
+    pub memberships: u64,
+    /// Entries that were not imported, each with the reason.
+    pub skipped: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Downloads
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DirectoryListing {
+    /// The URL path of this directory, ending in `/`.
+    pub path: String,
+    pub entries: Vec<DirectoryEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DirectoryEntry {
+    pub name: String,
+    /// `file` or `dir`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub size: Option<u64>,
+    pub sha256: Option<String>,
+}
+
+/// Counts by status, e.g. `{"success": 12, "warning": 1}`.
+pub type StatusCounts = BTreeMap<String, u64>;

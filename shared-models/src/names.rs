@@ -1,0 +1,248 @@
+//! The naming grammar of the HTTP contract (API.md, "Conventions"), as validated newtypes.
+//! A value of one of these types has passed the grammar; nothing else needs to check it again.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a name, version or path was refused; the text is shown to the user as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameError {
+    pub kind: &'static str,
+    pub reason: String,
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: {}", self.kind, self.reason)
+    }
+}
+
+impl std::error::Error for NameError {}
+
+fn refuse(kind: &'static str, reason: impl Into<String>) -> NameError {
+    NameError { kind, reason: reason.into() }
+}
+
+macro_rules! string_newtype {
+    ($(#[$meta:meta])* $name:ident, $validate:path) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        #[serde(try_from = "String", into = "String")]
+        #[schema(value_type = String)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(value: &str) -> Result<Self, NameError> {
+                $validate(value)?;
+                Ok(Self(value.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = NameError;
+            fn try_from(value: String) -> Result<Self, NameError> {
+                $validate(&value)?;
+                Ok(Self(value))
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// A committee, project or product name: `^[a-z][a-z0-9-]{0,63}$`.
+    Name,
+    validate_name
+);
+string_newtype!(
+    /// A release version: a digit, then `[A-Za-z0-9.+_-]`, at most 64 characters.
+    Version,
+    validate_version
+);
+string_newtype!(
+    /// A path inside a release: relative, `/`-separated, no empty, `.` or `..` segment, no
+    /// leading dot in any segment, no control characters, at most 255 bytes.
+    ReleasePath,
+    validate_release_path
+);
+string_newtype!(
+    /// A user id (an Apache id such as `wave`): `^[a-z0-9][a-z0-9._-]{0,63}$`.
+    Uid,
+    validate_uid
+);
+
+/// Names that cannot be products because they have a meaning of their own in download URLs.
+pub const RESERVED_PRODUCT_NAMES: &[&str] = &["latest"];
+
+pub fn validate_name(value: &str) -> Result<(), NameError> {
+    const KIND: &str = "name";
+    let mut chars = value.chars();
+    match chars.next() {
+        None => return Err(refuse(KIND, "it is empty")),
+        Some(c) if !c.is_ascii_lowercase() => {
+            return Err(refuse(KIND, format!("{value:?} must start with a lower-case letter a-z")));
+        }
+        Some(_) => {}
+    }
+    if value.len() > 64 {
+        return Err(refuse(KIND, format!("{value:?} is longer than 64 characters")));
+    }
+    if let Some(bad) = chars.find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+        return Err(refuse(KIND, format!("{value:?} contains {bad:?}; only a-z, 0-9 and '-' are allowed")));
+    }
+    Ok(())
+}
+
+pub fn validate_version(value: &str) -> Result<(), NameError> {
+    const KIND: &str = "version";
+    match value.chars().next() {
+        None => return Err(refuse(KIND, "it is empty")),
+        Some(c) if !c.is_ascii_digit() => {
+            return Err(refuse(KIND, format!("{value:?} must start with a digit")));
+        }
+        Some(_) => {}
+    }
+    if value.len() > 64 {
+        return Err(refuse(KIND, format!("{value:?} is longer than 64 characters")));
+    }
+    if let Some(bad) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || ".+_-".contains(*c))) {
+        return Err(refuse(KIND, format!("{value:?} contains {bad:?}; only A-Z, a-z, 0-9 and . + _ - are allowed")));
+    }
+    Ok(())
+}
+
+pub fn validate_uid(value: &str) -> Result<(), NameError> {
+    const KIND: &str = "user id";
+    match value.chars().next() {
+        None => return Err(refuse(KIND, "it is empty")),
+        Some(c) if !(c.is_ascii_lowercase() || c.is_ascii_digit()) => {
+            return Err(refuse(KIND, format!("{value:?} must start with a-z or 0-9")));
+        }
+        Some(_) => {}
+    }
+    if value.len() > 64 {
+        return Err(refuse(KIND, format!("{value:?} is longer than 64 characters")));
+    }
+    if let Some(bad) = value.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(*c))) {
+        return Err(refuse(KIND, format!("{value:?} contains {bad:?}")));
+    }
+    Ok(())
+}
+
+pub fn validate_release_path(value: &str) -> Result<(), NameError> {
+    const KIND: &str = "path";
+    if value.is_empty() {
+        return Err(refuse(KIND, "it is empty"));
+    }
+    if value.len() > 255 {
+        return Err(refuse(KIND, format!("it is {} bytes long; the limit is 255", value.len())));
+    }
+    if value.starts_with('/') {
+        return Err(refuse(KIND, format!("{value:?} is absolute; paths are relative to the release")));
+    }
+    if let Some(bad) = value.chars().find(|c| c.is_control()) {
+        return Err(refuse(KIND, format!("{value:?} contains the control character {bad:?}")));
+    }
+    if value.contains('\\') {
+        return Err(refuse(KIND, format!("{value:?} contains a backslash; use '/' between folders")));
+    }
+    for segment in value.split('/') {
+        match segment {
+            "" => return Err(refuse(KIND, format!("{value:?} has an empty segment"))),
+            "." | ".." => {
+                return Err(refuse(KIND, format!("{value:?} has a {segment:?} segment")));
+            }
+            s if s.starts_with('.') => {
+                return Err(refuse(
+                    KIND,
+                    format!("{value:?} has the hidden segment {s:?}; no segment may start with '.'"),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_grammar() {
+        for good in ["a", "httpd", "commons-io", "x1-2", &"a".repeat(64)] {
+            assert!(Name::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", "1abc", "Httpd", "has_underscore", "dot.ted", "-x", &"a".repeat(65)] {
+            assert!(Name::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn versions_follow_the_grammar() {
+        for good in ["2.4.68", "1.0.0-RC1", "3+build.5", "0_9"] {
+            assert!(Version::parse(good).is_ok(), "{good}");
+        }
+        for bad in ["", "v1.0", "1.0/2", "1 0", "1..;", &format!("1{}", "0".repeat(64))] {
+            assert!(Version::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn release_paths_refuse_escapes_and_hidden_files() {
+        for good in ["httpd-2.4.68.tar.gz", "bin/x.zip", "a b/c.txt", "über.txt"] {
+            assert!(ReleasePath::parse(good).is_ok(), "{good}");
+        }
+        let long = "a".repeat(256);
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../b",
+            "a/./b",
+            "a//b",
+            "a/",
+            ".htaccess",
+            "dir/.git/x",
+            "a\u{0}b",
+            "a\nb",
+            "a\\..\\b",
+            long.as_str(),
+        ] {
+            let err = ReleasePath::parse(bad).expect_err(bad);
+            assert_eq!(err.kind, "path");
+        }
+    }
+
+    #[test]
+    fn deserialising_applies_the_grammar() {
+        let ok: Name = serde_json::from_str("\"httpd\"").expect("valid name");
+        assert_eq!(ok.as_str(), "httpd");
+        let bad: Result<Name, _> = serde_json::from_str("\"../x\"");
+        let message = bad.expect_err("must refuse").to_string();
+        assert!(message.contains("must start with a lower-case letter"), "{message}");
+    }
+}

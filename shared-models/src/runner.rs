@@ -1,0 +1,149 @@
+//! The runner protocol (`/api/runner/v1`, RUNNER-PROTOCOL.md): claim, lease, fence.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::checks::CheckResult;
+
+/// `POST /api/runner/v1/claim`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClaimRequest {
+    /// The runner's name (informational; the token identifies it).
+    pub runner: String,
+    pub version: String,
+    /// Task kinds this runner can do.
+    pub kinds: Vec<String>,
+    /// How many tasks it takes now (at most).
+    pub capacity: u32,
+    /// Longest wait for work, in seconds (default 25, at most 60).
+    #[serde(default)]
+    pub wait_s: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ClaimResponse {
+    pub tasks: Vec<TaskOrder>,
+}
+
+/// Everything a runner needs to do one task.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TaskOrder {
+    pub id: i64,
+    pub kind: String,
+    /// 1 for the first attempt.
+    pub attempt: i32,
+    /// Proves this runner holds the task; sent with every call about it.
+    pub lease_token: String,
+    pub lease_expires_at: DateTime<Utc>,
+    /// Renew the lease this often (a third of its length).
+    pub renew_every_s: u64,
+    /// Give up by then.
+    pub deadline: DateTime<Utc>,
+    pub release: TaskRelease,
+    pub inputs: Vec<TaskInput>,
+    #[schema(value_type = Object)]
+    pub args: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub policy: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TaskRelease {
+    pub project: String,
+    pub product: String,
+    pub version: String,
+    pub revision: i64,
+}
+
+/// A release file a task reads, fetched by its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TaskInput {
+    pub path: String,
+    pub sha256: String,
+    pub sha512: String,
+    pub size: u64,
+}
+
+/// `POST /api/runner/v1/tasks/{id}/lease`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LeaseRequest {
+    pub lease_token: String,
+    /// A short note on how far the task got ("read 120 of 3119 files").
+    #[serde(default)]
+    pub progress: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LeaseResponse {
+    pub lease_expires_at: DateTime<Utc>,
+    /// Stop the task: an administrator cancelled it.
+    pub cancel: bool,
+}
+
+/// `POST /api/runner/v1/tasks/{id}/log`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LogRequest {
+    pub lease_token: String,
+    /// 0, 1, 2, ... per task; a repeated number is ignored, a gap is refused.
+    pub seq: i32,
+    pub text: String,
+}
+
+/// The outcome of a task as a runner reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskOutcome {
+    /// The work ran; `results` hold its verdicts (which may be failures of the checked files).
+    Completed,
+    /// The work could not run (a download failed, a limit was hit before any verdict); retried.
+    Failed,
+}
+
+/// `POST /api/runner/v1/tasks/{id}/result`
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ResultRequest {
+    pub lease_token: String,
+    pub status: TaskOutcome,
+    #[serde(default)]
+    pub results: Vec<CheckResult>,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ResultResponse {
+    /// Whether this call stored the result (false: the same result had been stored before).
+    pub accepted: bool,
+    /// The task's status now.
+    pub status: String,
+}
+
+/// A task as the API shows it (`GET /api/v1/tasks`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Task {
+    pub id: i64,
+    pub kind: String,
+    pub status: String,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    /// The release and revision that asked for it.
+    pub release: Option<String>,
+    pub revision: Option<i64>,
+    /// The file the task is about (empty for a whole-release check).
+    pub path: String,
+    pub runner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub not_before: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub progress: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TaskList {
+    pub tasks: Vec<Task>,
+    pub page: crate::api::PageInfo,
+}
