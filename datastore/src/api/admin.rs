@@ -1,0 +1,131 @@
+//! Administration: committees, projects, products, users, memberships, Apache data import and
+//! runner registration. Every handler here is for admins only (checked in the domain layer).
+
+use actix_web::{HttpResponse, web};
+use shared_models::Name;
+use shared_models::api::{
+    AsfImportCounts, AsfImportRequest, Committee, CreateCommitteeRequest, CreateProductRequest, CreateProjectRequest,
+    CreateRunnerRequest, CreateUserRequest, Project, RunnerCreated, SetMembershipRequest, User,
+};
+
+use super::{created, url_name};
+use crate::auth::{Principal, authz};
+use crate::domain::{directory, tokens};
+use crate::error::AppResult;
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin")
+            .service(web::resource("/committees").post(create_committee))
+            .service(web::resource("/projects").post(create_project))
+            .service(web::resource("/projects/{project}/products").post(create_product))
+            .service(web::resource("/users").post(create_user))
+            .service(web::resource("/memberships").put(set_membership))
+            .service(web::resource("/import/asf").post(import_asf))
+            .service(web::resource("/runners").post(create_runner)),
+    );
+}
+
+/// Create a committee (a PMC, or a podling with `podling: true`).
+#[utoipa::path(post, path = "/api/v1/admin/committees", tag = "admin", request_body = CreateCommitteeRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = Committee), (status = 403, body = shared_models::ErrorBody), (status = 409, body = shared_models::ErrorBody)))]
+pub async fn create_committee(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<CreateCommitteeRequest>,
+) -> AppResult<HttpResponse> {
+    let committee = state.db.run(move |c| directory::create_committee(c, &principal, &body)).await?;
+    Ok(created(&committee))
+}
+
+/// Create a project of a committee, with its main product (named like the project).
+#[utoipa::path(post, path = "/api/v1/admin/projects", tag = "admin", request_body = CreateProjectRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = Project), (status = 403, body = shared_models::ErrorBody),
+        (status = 404, body = shared_models::ErrorBody), (status = 409, body = shared_models::ErrorBody)))]
+pub async fn create_project(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<CreateProjectRequest>,
+) -> AppResult<HttpResponse> {
+    let project = state.db.run(move |c| directory::create_project(c, &principal, &body)).await?;
+    Ok(created(&project))
+}
+
+/// Add a product to a project (released separately, e.g. `httpd/tools`).
+#[utoipa::path(post, path = "/api/v1/admin/projects/{project}/products", tag = "admin",
+    params(("project" = String, Path)), request_body = CreateProductRequest, security(("bearer" = [])),
+    responses((status = 201, body = Project), (status = 403, body = shared_models::ErrorBody),
+        (status = 404, body = shared_models::ErrorBody), (status = 409, body = shared_models::ErrorBody)))]
+pub async fn create_product(
+    state: web::Data<AppState>,
+    principal: Principal,
+    project: web::Path<String>,
+    body: web::Json<CreateProductRequest>,
+) -> AppResult<HttpResponse> {
+    let project = url_name(Name::parse(&project))?;
+    let result = state.db.run(move |c| directory::create_product(c, &principal, &project, &body)).await?;
+    Ok(created(&result))
+}
+
+/// Create a user.
+#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = CreateUserRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = User), (status = 403, body = shared_models::ErrorBody), (status = 409, body = shared_models::ErrorBody)))]
+pub async fn create_user(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<CreateUserRequest>,
+) -> AppResult<HttpResponse> {
+    let user = state
+        .db
+        .run(move |c| {
+            authz::authorize_admin(&principal)?;
+            directory::create_user(c, principal.actor(), &body)
+        })
+        .await?;
+    Ok(created(&user))
+}
+
+/// Give a user a role in a committee (roles only add up; nothing is removed).
+#[utoipa::path(put, path = "/api/v1/admin/memberships", tag = "admin", request_body = SetMembershipRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 403, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody)))]
+pub async fn set_membership(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<SetMembershipRequest>,
+) -> AppResult<web::Json<User>> {
+    let user = state.db.run(move |c| directory::set_membership(c, &principal, &body)).await?;
+    Ok(web::Json(user))
+}
+
+/// Import Apache's public committee, podling, project and roster files (each optional).
+#[utoipa::path(post, path = "/api/v1/admin/import/asf", tag = "admin", request_body = AsfImportRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = AsfImportCounts), (status = 403, body = shared_models::ErrorBody)))]
+pub async fn import_asf(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<AsfImportRequest>,
+) -> AppResult<web::Json<AsfImportCounts>> {
+    let counts = state.db.run(move |c| directory::import_asf(c, &principal, &body)).await?;
+    Ok(web::Json(counts))
+}
+
+/// Register a runner. Its token is in this response only.
+#[utoipa::path(post, path = "/api/v1/admin/runners", tag = "admin", request_body = CreateRunnerRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = RunnerCreated), (status = 403, body = shared_models::ErrorBody), (status = 409, body = shared_models::ErrorBody)))]
+pub async fn create_runner(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<CreateRunnerRequest>,
+) -> AppResult<HttpResponse> {
+    let name = body.into_inner().name;
+    let runner_name = name.clone();
+    let (id, token) = state.db.run(move |c| tokens::register_runner_as(c, &principal, &runner_name)).await?;
+    Ok(created(&RunnerCreated { id, name, token }))
+}

@@ -1,0 +1,223 @@
+//! Release files: streamed uploads (one file per PUT, or many in one multipart revision),
+//! deletion and listing. Bytes go to the blob store while they arrive, hashed on the way;
+//! nothing becomes visible until the new revision is committed.
+
+use std::time::Instant;
+
+use actix_multipart::Multipart;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use shared_models::ReleasePath;
+use shared_models::api::{FileList, FileUploaded, Phase, RevisionCreated};
+
+use super::{created, file_path, url_name};
+use crate::auth::{Action, Principal, authz};
+use crate::blob::BlobMeta;
+use crate::domain::releases::{self, Change, ReleaseRef};
+use crate::error::{AppError, AppResult};
+use crate::ingest::{Ingest, IngestError, Received};
+use crate::state::AppState;
+
+/// Refuses an upload before reading its body: unknown release, no right to compose it, or not a draft.
+async fn check_can_compose(
+    state: &AppState,
+    principal: &Principal,
+    release: &ReleaseRef,
+    doing: &'static str,
+) -> AppResult<()> {
+    let (principal, release) = (principal.clone(), release.clone());
+    state
+        .db
+        .run(move |c| {
+            let ctx = releases::load(c, &release)?;
+            authz::authorize(&principal, Action::ComposeRelease, &ctx.committee.name)?;
+            releases::require_phase(&ctx, Phase::Draft, doing)
+        })
+        .await
+}
+
+fn ingest_error(e: IngestError) -> AppError {
+    match e {
+        IngestError::TooLarge { limit } => AppError::too_large(format!(
+            "The file is larger than this server's limit of {limit} bytes; nothing was stored."
+        )),
+        IngestError::Io(e) => AppError::internal(format!("storing an upload: {e}")),
+    }
+}
+
+fn content_length(req: &HttpRequest) -> Option<u64> {
+    req.headers().get(actix_web::http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// Streams one body (or multipart field) into the blob store.
+async fn receive<S, E>(state: &AppState, mut body: S) -> AppResult<Received>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut ingest = Ingest::start(state.blobs.clone(), state.config.max_upload_bytes).map_err(AppError::internal)?;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            AppError::bad_request(
+                "upload_interrupted",
+                format!("The upload stopped before its end ({e}); nothing was stored."),
+            )
+        })?;
+        ingest.push(chunk).await.map_err(ingest_error)?;
+    }
+    ingest.finish().await.map_err(ingest_error)
+}
+
+async fn publish(received: Received) -> AppResult<BlobMeta> {
+    received.publish().await.map_err(ingest_error)
+}
+
+/// Upload one file (the raw request body) as a new revision. Replaces a file of the same path.
+#[utoipa::path(put, path = "/api/v1/releases/{project}/{version}/files/{path}", tag = "releases",
+    params(("project" = String, Path), ("version" = String, Path), ("path" = String, Path, description = "Path inside the release, `/`-separated")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    security(("bearer" = [])),
+    responses((status = 201, body = FileUploaded), (status = 400, body = shared_models::ErrorBody),
+        (status = 401, body = shared_models::ErrorBody), (status = 403, body = shared_models::ErrorBody),
+        (status = 404, body = shared_models::ErrorBody),
+        (status = 409, description = "not a draft, or the path would also be a folder", body = shared_models::ErrorBody),
+        (status = 413, description = "over the upload limit; nothing was stored", body = shared_models::ErrorBody)))]
+pub async fn put(
+    state: web::Data<AppState>,
+    principal: Principal,
+    release: ReleaseRef,
+    req: HttpRequest,
+    body: web::Payload,
+) -> AppResult<HttpResponse> {
+    let path = file_path(&req)?;
+    check_can_compose(&state, &principal, &release, "upload files").await?;
+    let limit = state.config.max_upload_bytes;
+    if content_length(&req).is_some_and(|n| n > limit) {
+        return Err(ingest_error(IngestError::TooLarge { limit }));
+    }
+    let started = Instant::now();
+    let meta = publish(receive(&state, body).await?).await?;
+    let elapsed = started.elapsed();
+    tracing::info!(
+        release = %release, path = %path, size = meta.size, sha256 = %meta.sha256,
+        seconds = elapsed.as_secs_f64(), mib_per_s = meta.size as f64 / 1_048_576.0 / elapsed.as_secs_f64().max(1e-9),
+        "file received"
+    );
+    let change = Change::Put { path: path.clone(), blob: meta.clone() };
+    let description = format!("upload {path}");
+    let revision =
+        state.db.run(move |c| releases::commit_revision(c, &principal, &release, &[change], &description)).await?;
+    Ok(created(&FileUploaded {
+        revision: revision.seq,
+        path,
+        size: meta.size,
+        sha256: meta.sha256,
+        sha512: meta.sha512,
+    }))
+}
+
+/// Upload many files as one new revision: a `multipart/form-data` body with one field per
+/// file, the field name being the file's path in the release.
+#[utoipa::path(post, path = "/api/v1/releases/{project}/{version}/revisions", tag = "releases",
+    params(("project" = String, Path), ("version" = String, Path)),
+    request_body(content = Vec<u8>, content_type = "multipart/form-data", description = "One field per file; field name = path"),
+    security(("bearer" = [])),
+    responses((status = 201, body = RevisionCreated), (status = 400, body = shared_models::ErrorBody),
+        (status = 403, body = shared_models::ErrorBody), (status = 409, body = shared_models::ErrorBody),
+        (status = 413, body = shared_models::ErrorBody), (status = 422, body = shared_models::ErrorBody)))]
+pub async fn post_revision(
+    state: web::Data<AppState>,
+    principal: Principal,
+    release: ReleaseRef,
+    mut multipart: Multipart,
+) -> AppResult<HttpResponse> {
+    check_can_compose(&state, &principal, &release, "upload files").await?;
+    let mut received: Vec<(ReleasePath, Received)> = Vec::new();
+    while let Some(field) = multipart.next().await {
+        let field = field
+            .map_err(|e| AppError::bad_request("invalid_multipart", format!("The multipart body is not valid: {e}")))?;
+        let name = field.name().unwrap_or_default().to_owned();
+        let path = url_name(ReleasePath::parse(&name))?;
+        if received.iter().any(|(p, _)| *p == path) {
+            return Err(AppError::unprocessable("duplicate_path", format!("The file {path} is in the request twice.")));
+        }
+        let file = receive(&state, field).await?;
+        received.push((path, file));
+    }
+    // The multipart parser already refuses a body without parts; this guards the invariant
+    // that a revision changes something.
+    if received.is_empty() {
+        return Err(AppError::unprocessable(
+            "no_files",
+            "The request holds no file; send one multipart field per file.",
+        ));
+    }
+    let mut changes = Vec::with_capacity(received.len());
+    for (path, file) in received {
+        changes.push(Change::Put { path, blob: publish(file).await? });
+    }
+    let description = format!("upload {} files", changes.len());
+    let (revision, changes) = state
+        .db
+        .run(move |c| {
+            let revision = releases::commit_revision(c, &principal, &release, &changes, &description)?;
+            Ok::<_, AppError>((revision, changes))
+        })
+        .await?;
+    if !revision.tasks.is_empty() {
+        state.tasks_queued.notify_waiters();
+    }
+    let files = changes
+        .iter()
+        .filter_map(|change| match change {
+            Change::Put { path, .. } => {
+                revision.manifest.get(path.as_str()).map(|blob| releases::file_entry(path, blob))
+            }
+            Change::Delete { .. } => None,
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(created(&RevisionCreated { revision: revision.seq, files }))
+}
+
+/// Delete a file of a draft: a new revision without it.
+#[utoipa::path(delete, path = "/api/v1/releases/{project}/{version}/files/{path}", tag = "releases",
+    params(("project" = String, Path), ("version" = String, Path), ("path" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = FileList, description = "the files of the new revision"),
+        (status = 403, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody),
+        (status = 409, description = "not a draft", body = shared_models::ErrorBody)))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    principal: Principal,
+    release: ReleaseRef,
+    req: HttpRequest,
+) -> AppResult<web::Json<FileList>> {
+    let path = file_path(&req)?;
+    let description = format!("delete {path}");
+    let list = state
+        .db
+        .run(move |c| {
+            let revision =
+                releases::commit_revision(c, &principal, &release, &[Change::Delete { path }], &description)?;
+            let files =
+                revision.manifest.iter().map(|(p, b)| releases::file_entry(p, b)).collect::<AppResult<Vec<_>>>()?;
+            Ok::<_, AppError>(FileList { revision: revision.seq, files })
+        })
+        .await?;
+    Ok(web::Json(list))
+}
+
+/// The files of the latest revision.
+#[utoipa::path(get, path = "/api/v1/releases/{project}/{version}/files", tag = "releases",
+    params(("project" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = FileList), (status = 404, body = shared_models::ErrorBody)))]
+pub async fn list(state: web::Data<AppState>, release: ReleaseRef) -> AppResult<web::Json<FileList>> {
+    let manifest = state
+        .db
+        .run(move |c| {
+            let ctx = releases::load(c, &release)?;
+            releases::manifest(c, &ctx, None)
+        })
+        .await?;
+    Ok(web::Json(FileList { revision: manifest.revision, files: manifest.files }))
+}

@@ -1,0 +1,96 @@
+//! Signing keys: adding, importing KEYS files, listing, the generated KEYS file, deleting.
+
+use actix_web::http::header::ContentType;
+use actix_web::{HttpResponse, web};
+use shared_models::Name;
+use shared_models::api::{AddKeysRequest, KeyImportReport, KeyList};
+
+use super::{created, url_name};
+use crate::auth::Principal;
+use crate::domain::keys;
+use crate::error::AppResult;
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/keys").post(add))
+        .service(web::resource("/keys/{fingerprint}").delete(delete))
+        .service(web::resource("/committees/{committee}/keys").get(list))
+        .service(web::resource("/committees/{committee}/KEYS").get(keys_file))
+        .service(
+            web::resource("/committees/{committee}/keys/import")
+                .app_data(web::PayloadConfig::new(super::TEXT_LIMIT))
+                .post(import),
+        );
+}
+
+/// Add your own public keys, optionally to the KEYS of committees you belong to. Keys that
+/// cannot be used are reported in `skipped`; if none can be used, nothing is stored (422).
+#[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = AddKeysRequest, security(("bearer" = [])),
+    responses((status = 201, body = KeyImportReport), (status = 403, body = shared_models::ErrorBody),
+        (status = 422, description = "no usable key; `details.skipped` says why", body = shared_models::ErrorBody)))]
+pub async fn add(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<AddKeysRequest>,
+) -> AppResult<HttpResponse> {
+    let report = state.db.run(move |c| keys::add_keys(c, &principal, &body.armored, &body.committees)).await?;
+    Ok(created(&report))
+}
+
+/// Import a KEYS file (the raw text as the body) into a committee. Legacy PGP-2 and broken keys
+/// are skipped and reported; the others are added or refreshed, all in one transaction.
+#[utoipa::path(post, path = "/api/v1/committees/{committee}/keys/import", tag = "keys",
+    params(("committee" = String, Path)),
+    request_body(content = String, content_type = "text/plain", description = "A KEYS file"),
+    security(("bearer" = [])),
+    responses((status = 200, body = KeyImportReport), (status = 403, body = shared_models::ErrorBody),
+        (status = 404, body = shared_models::ErrorBody), (status = 413, body = shared_models::ErrorBody),
+        (status = 422, description = "no usable key; `details.skipped` says why", body = shared_models::ErrorBody)))]
+pub async fn import(
+    state: web::Data<AppState>,
+    principal: Principal,
+    committee: web::Path<String>,
+    body: web::Bytes,
+) -> AppResult<web::Json<KeyImportReport>> {
+    let committee = url_name(Name::parse(&committee))?;
+    let report = state.db.run(move |c| keys::import_committee_keys(c, &principal, &committee, &body)).await?;
+    Ok(web::Json(report))
+}
+
+/// The keys in a committee's KEYS.
+#[utoipa::path(get, path = "/api/v1/committees/{committee}/keys", tag = "keys", params(("committee" = String, Path)),
+    responses((status = 200, body = KeyList), (status = 404, body = shared_models::ErrorBody)))]
+pub async fn list(state: web::Data<AppState>, committee: web::Path<String>) -> AppResult<web::Json<KeyList>> {
+    let committee = url_name(Name::parse(&committee))?;
+    let (_, keys) = state.db.run(move |c| keys::committee_keys(c, &committee)).await?;
+    Ok(web::Json(KeyList { keys }))
+}
+
+/// A committee's KEYS file, generated from the database.
+#[utoipa::path(get, path = "/api/v1/committees/{committee}/KEYS", tag = "keys", params(("committee" = String, Path)),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 404, body = shared_models::ErrorBody)))]
+pub async fn keys_file(state: web::Data<AppState>, committee: web::Path<String>) -> AppResult<HttpResponse> {
+    let committee = url_name(Name::parse(&committee))?;
+    let name = committee.to_string();
+    let (rows, _) = state.db.run(move |c| keys::committee_keys(c, &committee)).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::plaintext())
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .body(keys::keys_file(&name, &rows)))
+}
+
+/// Delete a key that has not signed any release (its owner, an admin, or a release manager of a
+/// committee holding it).
+#[utoipa::path(delete, path = "/api/v1/keys/{fingerprint}", tag = "keys", params(("fingerprint" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody),
+        (status = 409, description = "the key signed a release", body = shared_models::ErrorBody)))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    principal: Principal,
+    fingerprint: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let fingerprint = fingerprint.into_inner();
+    state.db.run(move |c| keys::delete_key(c, &principal, &fingerprint)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

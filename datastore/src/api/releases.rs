@@ -1,0 +1,143 @@
+//! Releases: creating drafts, and reading a release, its revisions and its audit trail.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use shared_models::api::{CreateReleaseRequest, EventList, Release, RevisionList, RevisionManifest};
+
+use super::{PageQuery, created};
+use crate::auth::Principal;
+use crate::db::queries::events;
+use crate::db::to_time;
+use crate::domain::releases::{self, ReleaseRef};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// Create a release of a project (or one of its products) in phase `draft`, at revision 0.
+#[utoipa::path(post, path = "/api/v1/releases", tag = "releases", request_body = CreateReleaseRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = Release), (status = 401, body = shared_models::ErrorBody),
+        (status = 403, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody),
+        (status = 409, description = "the version exists", body = shared_models::ErrorBody),
+        (status = 422, body = shared_models::ErrorBody)))]
+pub async fn create(
+    state: web::Data<AppState>,
+    principal: Principal,
+    body: web::Json<CreateReleaseRequest>,
+) -> AppResult<HttpResponse> {
+    let public_url = state.config.public_url();
+    let release = state
+        .db
+        .run(move |c| {
+            let ctx = releases::create(c, &principal, &body.project, body.product.as_ref(), &body.version)?;
+            releases::detail(c, &ctx, &public_url)
+        })
+        .await?;
+    Ok(created(&release))
+}
+
+/// A release. The product form of the URL, `/api/v1/releases/{project}/{product}/{version}`,
+/// works for this and every other release endpoint.
+#[utoipa::path(get, path = "/api/v1/releases/{project}/{version}", tag = "releases",
+    params(("project" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = Release), (status = 404, body = shared_models::ErrorBody)))]
+pub async fn show(state: web::Data<AppState>, release: ReleaseRef) -> AppResult<web::Json<Release>> {
+    let public_url = state.config.public_url();
+    let detail = state
+        .db
+        .run(move |c| {
+            let ctx = releases::load(c, &release)?;
+            releases::detail(c, &ctx, &public_url)
+        })
+        .await?;
+    Ok(web::Json(detail))
+}
+
+/// Every revision of a release, oldest first.
+#[utoipa::path(get, path = "/api/v1/releases/{project}/{version}/revisions", tag = "releases",
+    params(("project" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = RevisionList), (status = 404, body = shared_models::ErrorBody)))]
+pub async fn revisions(state: web::Data<AppState>, release: ReleaseRef) -> AppResult<web::Json<RevisionList>> {
+    let revisions = state
+        .db
+        .run(move |c| {
+            let ctx = releases::load(c, &release)?;
+            releases::revisions(c, &ctx)
+        })
+        .await?;
+    Ok(web::Json(RevisionList { revisions }))
+}
+
+/// The manifest of one revision: every file with its size and digests.
+#[utoipa::path(get, path = "/api/v1/releases/{project}/{version}/revisions/{revision}", tag = "releases",
+    params(("project" = String, Path), ("version" = String, Path), ("revision" = i64, Path)),
+    responses((status = 200, body = RevisionManifest), (status = 404, body = shared_models::ErrorBody)))]
+pub async fn revision(
+    state: web::Data<AppState>,
+    release: ReleaseRef,
+    req: HttpRequest,
+) -> AppResult<web::Json<RevisionManifest>> {
+    let seq = req
+        .match_info()
+        .get("revision")
+        .and_then(|n| n.parse::<i64>().ok())
+        .ok_or_else(|| AppError::bad_request("invalid_revision", "A revision is a number."))?;
+    let manifest = state
+        .db
+        .run(move |c| {
+            let ctx = releases::load(c, &release)?;
+            releases::manifest(c, &ctx, Some(seq))
+        })
+        .await?;
+    Ok(web::Json(manifest))
+}
+
+/// The audit trail of a release, oldest first.
+#[utoipa::path(get, path = "/api/v1/releases/{project}/{version}/events", tag = "releases",
+    params(("project" = String, Path), ("version" = String, Path), PageQuery),
+    responses((status = 200, body = EventList), (status = 404, body = shared_models::ErrorBody)))]
+pub async fn events(
+    state: web::Data<AppState>,
+    release: ReleaseRef,
+    page: web::Query<PageQuery>,
+) -> AppResult<web::Json<EventList>> {
+    let page = page.into_inner();
+    let list = state
+        .db
+        .run(move |c| {
+            let ctx = releases::load(c, &release)?;
+            let (limit, offset) = page.sql();
+            let (rows, total) = events::of_release(c, ctx.release.id, limit, offset)?;
+            let events = rows
+                .into_iter()
+                .map(|e| shared_models::api::Event {
+                    id: e.id,
+                    at: to_time(e.at),
+                    actor: e.actor,
+                    action: e.action,
+                    target: e.target,
+                    details: serde_json::from_str(&e.details).unwrap_or_default(),
+                })
+                .collect();
+            Ok::<_, AppError>(EventList { events, page: page.info(total, "") })
+        })
+        .await?;
+    Ok(web::Json(list))
+}
+
+/// The checks of the latest revision: every result, a summary by status, and whether every
+/// planned check has reported.
+#[utoipa::path(get, path = "/api/v1/releases/{project}/{version}/checks", tag = "releases",
+    params(("project" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = shared_models::checks::ChecksReport), (status = 404, body = shared_models::ErrorBody)))]
+pub async fn checks(
+    state: web::Data<AppState>,
+    release: ReleaseRef,
+) -> AppResult<web::Json<shared_models::checks::ChecksReport>> {
+    let report = state
+        .db
+        .run(move |c| {
+            let ctx = releases::load(c, &release)?;
+            crate::domain::checks::report(c, &ctx)
+        })
+        .await?;
+    Ok(web::Json(report))
+}

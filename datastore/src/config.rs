@@ -1,0 +1,94 @@
+//! Configuration: every variable the datastore reads, in one place, with its default.
+//! The same struct is the command line (`datastore --help` lists each variable).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Metadata database: `sqlite://<path>` or `postgres://user@host/db`. Default:
+    /// `sqlite://<state dir>/datastore.db`.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Directory for blobs, temporary uploads and the SQLite database.
+    #[arg(long, env = "DATASTORE_STATE_DIR", default_value = "./state", global = true)]
+    pub state_dir: PathBuf,
+
+    /// Address and port to listen on.
+    #[arg(long, env = "DATASTORE_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+
+    /// The public URL of this server, used in links and mails. Default: `http://<bind>`.
+    #[arg(long, env = "DATASTORE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Largest accepted upload, in bytes (per file).
+    #[arg(long, env = "DATASTORE_MAX_UPLOAD_BYTES", default_value_t = 8 << 30, global = true)]
+    pub max_upload_bytes: u64,
+
+    /// Lifetime of the JWTs issued by POST /api/v1/jwt, in seconds (at most 1800).
+    #[arg(long, env = "DATASTORE_JWT_LIFETIME_SECS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..=1800), global = true)]
+    pub jwt_lifetime_secs: u64,
+
+    /// Database connections in the pool.
+    #[arg(long, env = "DATASTORE_DB_POOL_SIZE", default_value_t = 16, global = true)]
+    pub db_pool_size: u32,
+
+    /// HTTP worker threads. Default: one per core.
+    #[arg(long, env = "DATASTORE_WORKERS", global = true)]
+    pub workers: Option<usize>,
+
+    /// How long a runner's lease on a task lasts without renewal, in seconds.
+    #[arg(long, env = "DATASTORE_LEASE_SECS", default_value_t = 60, global = true)]
+    pub lease_secs: u64,
+
+    /// How long a runner may work on one task before giving up, in seconds.
+    #[arg(long, env = "DATASTORE_TASK_DEADLINE_SECS", default_value_t = 900, global = true)]
+    pub task_deadline_secs: u64,
+
+    /// Log format: `text` for people, `json` for log collectors. Levels come from `RUST_LOG`
+    /// (default `info`).
+    #[arg(long, env = "DATASTORE_LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.state_dir.join("datastore.db").display()))
+    }
+
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.bind)).trim_end_matches('/').to_owned()
+    }
+
+    pub fn jwt_lifetime(&self) -> Duration {
+        Duration::from_secs(self.jwt_lifetime_secs)
+    }
+
+    /// A configuration for tests: everything under `state_dir`, on `database_url`.
+    pub fn for_tests(state_dir: PathBuf, database_url: String) -> Self {
+        Self {
+            database_url: Some(database_url),
+            state_dir,
+            bind: "127.0.0.1:0".to_owned(),
+            public_url: Some("http://datastore.test".to_owned()),
+            max_upload_bytes: 64 << 20,
+            jwt_lifetime_secs: 900,
+            db_pool_size: 4,
+            workers: Some(1),
+            lease_secs: 60,
+            task_deadline_secs: 900,
+            log_format: LogFormat::Text,
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Rows as diesel reads and writes them. These never leave the datastore: the API speaks in
+//! `shared_models` types, converted in the layer above.
+
+use diesel::prelude::*;
+
+use super::schema::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = committee)]
+pub struct CommitteeRow {
+    pub id: i64,
+    pub name: String,
+    pub display_name: String,
+    pub podling: bool,
+    pub retired: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = project)]
+pub struct ProjectRow {
+    pub id: i64,
+    pub name: String,
+    pub committee_id: i64,
+    pub display_name: String,
+    pub policy: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = product)]
+pub struct ProductRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub name: String,
+    pub display_name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: i64,
+    pub uid: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub is_admin: bool,
+    pub password_hash: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = signing_key)]
+pub struct SigningKeyRow {
+    pub fingerprint: String,
+    pub key_id: String,
+    pub algorithm: String,
+    pub bits: Option<i32>,
+    pub key_created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked: bool,
+    pub primary_uid: Option<String>,
+    pub uids: String,
+    pub armored: String,
+    pub owner_id: Option<i64>,
+    pub added_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = release)]
+pub struct ReleaseRow {
+    pub id: i64,
+    pub product_id: i64,
+    pub version: String,
+    pub phase: String,
+    pub revision: i64,
+    pub created_by: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub vote_policy: Option<String>,
+    pub vote_revision: Option<i64>,
+    pub vote_started_at: Option<i64>,
+    pub vote_closes_at: Option<i64>,
+    pub released_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub revoked_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = revision)]
+pub struct RevisionRow {
+    pub id: i64,
+    pub release_id: i64,
+    pub seq: i64,
+    pub created_by: Option<i64>,
+    pub created_at: i64,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = blob)]
+pub struct BlobRow {
+    pub sha256: String,
+    pub sha512: String,
+    pub size: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = event)]
+pub struct EventRow {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub release_id: Option<i64>,
+    pub details: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = api_token)]
+pub struct ApiTokenRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub label: String,
+    pub token_hash: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = runner)]
+pub struct RunnerRow {
+    pub id: i64,
+    pub name: String,
+    pub token_hash: String,
+    pub capabilities: String,
+    pub version: Option<String>,
+    pub last_seen_at: Option<i64>,
+    pub disabled: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = task)]
+pub struct TaskRow {
+    pub id: i64,
+    pub kind: String,
+    pub release_id: Option<i64>,
+    pub revision_seq: Option<i64>,
+    pub checker_version: Option<String>,
+    pub path: String,
+    pub args: String,
+    pub inputs: String,
+    pub inputs_hash: String,
+    pub policy_hash: String,
+    pub status: String,
+    pub priority: i32,
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub not_before: i64,
+    pub runner_id: Option<i64>,
+    pub lease_token: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    pub progress: Option<String>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = task)]
+pub struct NewTask {
+    pub kind: String,
+    pub release_id: Option<i64>,
+    pub revision_seq: Option<i64>,
+    pub checker_version: Option<String>,
+    pub path: String,
+    pub args: String,
+    pub inputs: String,
+    pub inputs_hash: String,
+    pub policy_hash: String,
+    pub status: String,
+    pub priority: i32,
+    pub max_attempts: i32,
+    pub not_before: i64,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = check_result)]
+pub struct CheckResultRow {
+    pub id: i64,
+    pub task_id: Option<i64>,
+    pub checker: String,
+    pub checker_version: String,
+    pub inputs_hash: String,
+    pub policy_hash: String,
+    pub path: String,
+    pub member: Option<String>,
+    pub status: String,
+    pub message: String,
+    pub data: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = check_result)]
+pub struct NewCheckResult {
+    pub task_id: Option<i64>,
+    pub checker: String,
+    pub checker_version: String,
+    pub inputs_hash: String,
+    pub policy_hash: String,
+    pub path: String,
+    pub member: Option<String>,
+    pub status: String,
+    pub message: String,
+    pub data: Option<String>,
+    pub created_at: i64,
+}

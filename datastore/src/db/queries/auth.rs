@@ -1,0 +1,196 @@
+//! Users, memberships, personal access tokens, runner tokens and server secrets.
+
+use base64::Engine;
+use diesel::prelude::*;
+use shared_models::api::Role;
+
+use super::insert_or_ignore;
+use crate::auth::Principal;
+use crate::db::models::{ApiTokenRow, UserRow};
+use crate::db::schema::{api_token, committee, membership, runner, server_secret, users};
+use crate::db::{DbConnection, now_ms};
+
+const JWT_SECRET: &str = "jwt_hs256";
+
+/// The JWT signing secret, created on first use. Concurrent first starts agree on one value.
+pub fn jwt_secret(conn: &mut DbConnection) -> QueryResult<Vec<u8>> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let fresh = b64.encode(crate::auth::secrets::random_bytes::<64>());
+    insert_or_ignore!(
+        conn,
+        server_secret::table,
+        (server_secret::name.eq(JWT_SECRET), server_secret::value.eq(&fresh), server_secret::created_at.eq(now_ms()))
+    )?;
+    let stored: String =
+        server_secret::table.filter(server_secret::name.eq(JWT_SECRET)).select(server_secret::value).first(conn)?;
+    b64.decode(stored.as_bytes()).map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))
+}
+
+pub fn find_user(conn: &mut DbConnection, uid: &str) -> QueryResult<Option<UserRow>> {
+    users::table.filter(users::uid.eq(uid)).select(UserRow::as_select()).first(conn).optional()
+}
+
+/// Creates a user, or returns `None` when the uid is taken.
+pub fn insert_user(
+    conn: &mut DbConnection,
+    uid: &str,
+    name: Option<&str>,
+    email: Option<&str>,
+    is_admin: bool,
+) -> QueryResult<Option<UserRow>> {
+    let inserted = insert_or_ignore!(
+        conn,
+        users::table,
+        (
+            users::uid.eq(uid),
+            users::name.eq(name),
+            users::email.eq(email),
+            users::is_admin.eq(is_admin),
+            users::created_at.eq(now_ms()),
+        )
+    )?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    find_user(conn, uid)
+}
+
+/// Creates the user if missing (name and email are filled in only where unknown); returns it
+/// and whether it was created.
+pub fn ensure_user(conn: &mut DbConnection, uid: &str, name: Option<&str>) -> QueryResult<(UserRow, bool)> {
+    if let Some(user) = find_user(conn, uid)? {
+        if user.name.is_none() && name.is_some() {
+            diesel::update(users::table.find(user.id)).set(users::name.eq(name)).execute(conn)?;
+        }
+        return Ok((user, false));
+    }
+    match insert_user(conn, uid, name, None, false)? {
+        Some(user) => Ok((user, true)),
+        None => find_user(conn, uid)?.map(|u| (u, false)).ok_or(diesel::result::Error::NotFound),
+    }
+}
+
+pub fn memberships(conn: &mut DbConnection, user_id: i64) -> QueryResult<Vec<(String, Role)>> {
+    let rows: Vec<(String, String)> = membership::table
+        .inner_join(committee::table)
+        .filter(membership::user_id.eq(user_id))
+        .select((committee::name, membership::role))
+        .order((committee::name, membership::role))
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(|(c, r)| Role::parse(&r).map(|r| (c, r))).collect())
+}
+
+/// Grants `role` in a committee; returns whether it was new.
+pub fn grant(conn: &mut DbConnection, user_id: i64, committee_id: i64, role: Role) -> QueryResult<bool> {
+    let inserted = insert_or_ignore!(
+        conn,
+        membership::table,
+        (
+            membership::user_id.eq(user_id),
+            membership::committee_id.eq(committee_id),
+            membership::role.eq(role.as_str()),
+            membership::created_at.eq(now_ms()),
+        )
+    )?;
+    Ok(inserted > 0)
+}
+
+/// The principal of a JWT: its user, if that user still exists and still holds the token.
+pub fn principal_for_jwt(conn: &mut DbConnection, uid: &str, token_id: i64) -> QueryResult<Option<Principal>> {
+    let user: Option<UserRow> = users::table
+        .inner_join(api_token::table)
+        .filter(users::uid.eq(uid))
+        .filter(api_token::id.eq(token_id))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()?;
+    let Some(user) = user else { return Ok(None) };
+    let memberships = memberships(conn, user.id)?;
+    Ok(Some(Principal {
+        user_id: user.id,
+        uid: user.uid,
+        is_admin: user.is_admin,
+        memberships,
+        token_id: Some(token_id),
+    }))
+}
+
+pub fn insert_api_token(conn: &mut DbConnection, user_id: i64, label: &str, token_hash: &str) -> QueryResult<i64> {
+    diesel::insert_into(api_token::table)
+        .values((
+            api_token::user_id.eq(user_id),
+            api_token::label.eq(label),
+            api_token::token_hash.eq(token_hash),
+            api_token::created_at.eq(now_ms()),
+        ))
+        .returning(api_token::id)
+        .get_result(conn)
+}
+
+/// The token with this hash if it belongs to `uid` and has not expired; records its use.
+pub fn use_api_token(conn: &mut DbConnection, uid: &str, token_hash: &str) -> QueryResult<Option<ApiTokenRow>> {
+    let now = now_ms();
+    let token: Option<ApiTokenRow> = api_token::table
+        .inner_join(users::table)
+        .filter(users::uid.eq(uid))
+        .filter(api_token::token_hash.eq(token_hash))
+        .filter(api_token::expires_at.is_null().or(api_token::expires_at.gt(now)))
+        .select(ApiTokenRow::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(token) = &token {
+        diesel::update(api_token::table.find(token.id)).set(api_token::last_used_at.eq(now)).execute(conn)?;
+    }
+    Ok(token)
+}
+
+pub fn list_api_tokens(conn: &mut DbConnection, user_id: i64) -> QueryResult<Vec<ApiTokenRow>> {
+    api_token::table
+        .filter(api_token::user_id.eq(user_id))
+        .order(api_token::id)
+        .select(ApiTokenRow::as_select())
+        .load(conn)
+}
+
+pub fn find_api_token(conn: &mut DbConnection, id: i64) -> QueryResult<Option<ApiTokenRow>> {
+    api_token::table.find(id).select(ApiTokenRow::as_select()).first(conn).optional()
+}
+
+pub fn delete_api_token(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
+    Ok(diesel::delete(api_token::table.find(id)).execute(conn)? > 0)
+}
+
+/// Registers a runner; `None` when the name is taken.
+pub fn insert_runner(conn: &mut DbConnection, name: &str, token_hash: &str) -> QueryResult<Option<i64>> {
+    let inserted = insert_or_ignore!(
+        conn,
+        runner::table,
+        (runner::name.eq(name), runner::token_hash.eq(token_hash), runner::created_at.eq(now_ms()))
+    )?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    runner::table.filter(runner::name.eq(name)).select(runner::id).first(conn).optional()
+}
+
+/// The runner holding this token, unless disabled.
+pub fn runner_by_token(conn: &mut DbConnection, token_hash: &str) -> QueryResult<Option<crate::db::models::RunnerRow>> {
+    runner::table
+        .filter(runner::token_hash.eq(token_hash))
+        .filter(runner::disabled.eq(false))
+        .select(crate::db::models::RunnerRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Records a runner's contact: when, and which version and task kinds it runs.
+pub fn touch_runner(conn: &mut DbConnection, id: i64, version: &str, kinds: &[String]) -> QueryResult<()> {
+    diesel::update(runner::table.find(id))
+        .set((
+            runner::last_seen_at.eq(now_ms()),
+            runner::version.eq(version),
+            runner::capabilities.eq(serde_json::json!(kinds).to_string()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

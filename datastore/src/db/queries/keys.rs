@@ -1,0 +1,96 @@
+//! OpenPGP public keys and the committees whose KEYS hold them.
+
+use diesel::prelude::*;
+
+use super::insert_or_ignore;
+use crate::db::models::SigningKeyRow;
+use crate::db::schema::{committee, committee_key, key_use, signing_key, users};
+use crate::db::{DbConnection, now_ms};
+
+/// Whether a stored key was created or refreshed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsert {
+    Added,
+    Updated,
+}
+
+/// Stores a key, or refreshes what can change of a known one (user ids, expiry, revocation,
+/// armor). A known key keeps its owner; a revoked key never becomes unrevoked.
+pub fn upsert_key(conn: &mut DbConnection, row: &SigningKeyRow) -> QueryResult<Upsert> {
+    let existing: Option<SigningKeyRow> =
+        signing_key::table.find(&row.fingerprint).select(SigningKeyRow::as_select()).first(conn).optional()?;
+    match existing {
+        None => {
+            diesel::insert_into(signing_key::table).values(row).execute(conn)?;
+            Ok(Upsert::Added)
+        }
+        Some(old) => {
+            diesel::update(signing_key::table.find(&row.fingerprint))
+                .set((
+                    signing_key::expires_at.eq(row.expires_at),
+                    signing_key::revoked.eq(old.revoked || row.revoked),
+                    signing_key::primary_uid.eq(&row.primary_uid),
+                    signing_key::uids.eq(&row.uids),
+                    signing_key::armored.eq(&row.armored),
+                    signing_key::owner_id.eq(old.owner_id.or(row.owner_id)),
+                    signing_key::updated_at.eq(now_ms()),
+                ))
+                .execute(conn)?;
+            Ok(Upsert::Updated)
+        }
+    }
+}
+
+/// Adds a key to a committee's KEYS (no-op if it is there).
+pub fn link(conn: &mut DbConnection, committee_id: i64, fingerprint: &str) -> QueryResult<()> {
+    insert_or_ignore!(
+        conn,
+        committee_key::table,
+        (
+            committee_key::committee_id.eq(committee_id),
+            committee_key::fingerprint.eq(fingerprint),
+            committee_key::added_at.eq(now_ms()),
+        )
+    )?;
+    Ok(())
+}
+
+/// The keys of a committee, oldest key first.
+pub fn of_committee(conn: &mut DbConnection, committee_id: i64) -> QueryResult<Vec<SigningKeyRow>> {
+    signing_key::table
+        .inner_join(committee_key::table)
+        .filter(committee_key::committee_id.eq(committee_id))
+        .order((signing_key::key_created_at, signing_key::fingerprint))
+        .select(SigningKeyRow::as_select())
+        .load(conn)
+}
+
+pub fn find(conn: &mut DbConnection, fingerprint: &str) -> QueryResult<Option<SigningKeyRow>> {
+    signing_key::table.find(fingerprint).select(SigningKeyRow::as_select()).first(conn).optional()
+}
+
+/// The committees whose KEYS hold each of `fingerprints`.
+pub fn committees_of(conn: &mut DbConnection, fingerprints: &[String]) -> QueryResult<Vec<(String, String)>> {
+    committee_key::table
+        .inner_join(committee::table)
+        .filter(committee_key::fingerprint.eq_any(fingerprints))
+        .order(committee::name)
+        .select((committee_key::fingerprint, committee::name))
+        .load(conn)
+}
+
+/// The uids of key owners.
+pub fn owner_uids(conn: &mut DbConnection, owner_ids: &[i64]) -> QueryResult<Vec<(i64, String)>> {
+    users::table.filter(users::id.eq_any(owner_ids)).select((users::id, users::uid)).load(conn)
+}
+
+/// Whether a key has signed any release file.
+pub fn has_signed(conn: &mut DbConnection, fingerprint: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(key_use::table.filter(key_use::fingerprint.eq(fingerprint)))).get_result(conn)
+}
+
+/// Deletes a key and its committee links.
+pub fn delete(conn: &mut DbConnection, fingerprint: &str) -> QueryResult<bool> {
+    diesel::delete(committee_key::table.filter(committee_key::fingerprint.eq(fingerprint))).execute(conn)?;
+    Ok(diesel::delete(signing_key::table.find(fingerprint)).execute(conn)? > 0)
+}

@@ -1,0 +1,188 @@
+//! Planning the checks of a revision and queueing them as tasks for the runners.
+//!
+//! A check's identity is (checker, checker version, inputs hash, policy hash): the inputs hash
+//! covers the path and bytes of every file the checker reads, plus the committee's keys for
+//! signature checks. A check whose identity already has results, or a live task, is not queued
+//! again, so unchanged files are never checked twice.
+
+use std::collections::BTreeMap;
+
+use checks::artifacts::{self, PlannedCheck};
+use checks::digest::Sha256;
+use serde_json::json;
+use shared_models::api::{ProjectPolicy, StatusCounts};
+use shared_models::checks::{CheckResult, CheckStatus, ChecksReport};
+
+use crate::db::models::{BlobRow, NewTask};
+use crate::db::queries::keys;
+use crate::db::queries::releases::{self as rq, ReleaseContext};
+use crate::db::queries::tasks;
+use crate::db::{DbConnection, now_ms};
+use crate::error::{AppError, AppResult};
+
+/// Attempts before a task that keeps losing its runner is failed.
+pub const MAX_ATTEMPTS: i32 = 3;
+
+/// A planned check with the hashes that identify its result.
+#[derive(Debug, Clone)]
+pub struct IdentifiedCheck {
+    pub plan: PlannedCheck,
+    pub inputs_hash: String,
+    pub policy_hash: String,
+}
+
+/// The project's policy (defaults where it sets nothing).
+pub fn policy_of(ctx: &ReleaseContext) -> ProjectPolicy {
+    serde_json::from_str(&ctx.project.policy).unwrap_or_default()
+}
+
+fn policy_hash(policy: &ProjectPolicy) -> String {
+    let mut hasher = Sha256::default();
+    hasher.update(json!(policy).to_string().as_bytes());
+    hasher.finish_hex()
+}
+
+/// What signature checks depend on besides the files: the committee's keys and their state.
+fn keys_context(conn: &mut DbConnection, committee_id: i64) -> AppResult<String> {
+    let mut hasher = Sha256::default();
+    for key in keys::of_committee(conn, committee_id)? {
+        hasher.update(format!("{}:{}:{:?}\n", key.fingerprint, key.revoked, key.expires_at).as_bytes());
+    }
+    Ok(hasher.finish_hex())
+}
+
+/// Plans the checks of a manifest and computes their identities.
+pub fn identify(
+    conn: &mut DbConnection,
+    ctx: &ReleaseContext,
+    manifest: &BTreeMap<String, BlobRow>,
+) -> AppResult<Vec<IdentifiedCheck>> {
+    let paths: Vec<&str> = manifest.keys().map(String::as_str).collect();
+    let policy_hash = policy_hash(&policy_of(ctx));
+    let mut keys_digest = None;
+    let mut identified = Vec::new();
+    for plan in artifacts::plan(&paths) {
+        let mut hasher = Sha256::default();
+        hasher.update(format!("{}\0{}\n", plan.checker, plan.checker_version).as_bytes());
+        for input in &plan.inputs {
+            let blob =
+                manifest.get(input).ok_or_else(|| AppError::internal(format!("planned input {input} missing")))?;
+            // The paths checker judges names only; the others read bytes.
+            let content = if plan.checker == artifacts::checker::PATHS.0 { "" } else { blob.sha256.as_str() };
+            hasher.update(format!("{input}\0{content}\n").as_bytes());
+        }
+        if plan.checker == artifacts::checker::SIGNATURE.0 {
+            if keys_digest.is_none() {
+                keys_digest = Some(keys_context(conn, ctx.committee.id)?);
+            }
+            hasher.update(keys_digest.as_deref().unwrap_or_default().as_bytes());
+        }
+        if plan.checker == artifacts::checker::PATHS.0 || plan.checker == artifacts::checker::LICENSE.0 {
+            // Podling rules (P5, L4) depend on the committee.
+            hasher.update(if ctx.committee.podling { b"podling" } else { b"tlp" });
+        }
+        identified.push(IdentifiedCheck { plan, inputs_hash: hasher.finish_hex(), policy_hash: policy_hash.clone() });
+    }
+    Ok(identified)
+}
+
+/// Queues every check of a new revision whose result is not known yet; returns the task ids.
+pub fn enqueue(
+    conn: &mut DbConnection,
+    ctx: &ReleaseContext,
+    seq: i64,
+    manifest: &BTreeMap<String, BlobRow>,
+) -> AppResult<Vec<i64>> {
+    let policy = policy_of(ctx);
+    let now = now_ms();
+    let mut queued = Vec::new();
+    for check in identify(conn, ctx, manifest)? {
+        let inputs: Vec<serde_json::Value> = check
+            .plan
+            .inputs
+            .iter()
+            .filter_map(|path| manifest.get(path).map(|b| (path, b)))
+            .map(|(path, blob)| json!({"path": path, "sha256": blob.sha256, "sha512": blob.sha512, "size": blob.size}))
+            .collect();
+        let task = NewTask {
+            kind: check.plan.checker.to_owned(),
+            release_id: Some(ctx.release.id),
+            revision_seq: Some(seq),
+            checker_version: Some(check.plan.checker_version.to_owned()),
+            path: check.plan.path.clone(),
+            args: json!({"committee": ctx.committee.name, "podling": ctx.committee.podling, "policy": policy})
+                .to_string(),
+            inputs: serde_json::Value::Array(inputs).to_string(),
+            inputs_hash: check.inputs_hash,
+            policy_hash: check.policy_hash,
+            status: "queued".to_owned(),
+            priority: 0,
+            max_attempts: MAX_ATTEMPTS,
+            not_before: now,
+            created_at: now,
+        };
+        if let Some(id) = tasks::enqueue_unless_known(conn, &task)? {
+            queued.push(id);
+        }
+    }
+    Ok(queued)
+}
+
+/// The manifest of a release's latest revision, by path.
+fn latest_manifest(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<BTreeMap<String, BlobRow>> {
+    let Some((revision, _)) = rq::find_revision(conn, ctx.release.id, ctx.release.revision)? else {
+        return Ok(BTreeMap::new());
+    };
+    Ok(rq::revision_files(conn, revision.id)?.into_iter().collect())
+}
+
+/// `GET /api/v1/releases/{p}/{v}/checks`: the plan of the latest revision joined with the
+/// stored results, by check identity. Complete when every planned check has a result.
+pub fn report(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<ChecksReport> {
+    let manifest = latest_manifest(conn, ctx)?;
+    let planned = identify(conn, ctx, &manifest)?;
+    let hashes: Vec<String> = planned.iter().map(|c| c.inputs_hash.clone()).collect();
+    let stored = tasks::results_for(conn, &hashes)?;
+    let mut complete = true;
+    let mut results = Vec::new();
+    for check in &planned {
+        let mine: Vec<_> = stored
+            .iter()
+            .filter(|r| {
+                r.checker == check.plan.checker
+                    && r.checker_version == check.plan.checker_version
+                    && r.inputs_hash == check.inputs_hash
+                    && r.policy_hash == check.policy_hash
+            })
+            .collect();
+        complete &= !mine.is_empty();
+        for row in mine {
+            results.push(CheckResult {
+                checker: row.checker.clone(),
+                checker_version: row.checker_version.clone(),
+                path: row.path.clone(),
+                member: row.member.clone(),
+                status: CheckStatus::parse(&row.status).unwrap_or(CheckStatus::Error),
+                message: row.message.clone(),
+                data: row.data.as_deref().and_then(|d| serde_json::from_str(d).ok()),
+            });
+        }
+    }
+    let mut summary = StatusCounts::new();
+    for result in &results {
+        *summary.entry(result.status.as_str().to_owned()).or_default() += 1;
+    }
+    Ok(ChecksReport { revision: ctx.release.revision, complete, summary, results })
+}
+
+/// Queues what changed for every open release of a committee (or of one of its projects) after
+/// its keys or policy changed; returns the ids of the new tasks.
+pub fn refresh(conn: &mut DbConnection, committee_id: i64, project_id: Option<i64>) -> AppResult<Vec<i64>> {
+    let mut queued = Vec::new();
+    for release_id in rq::open_release_ids(conn, committee_id, project_id, &["draft", "candidate"])? {
+        let ctx = rq::context_by_id(conn, release_id)?;
+        let manifest = latest_manifest(conn, &ctx)?;
+        queued.extend(enqueue(conn, &ctx, ctx.release.revision, &manifest)?);
+    }
+    Ok(queued)
+}

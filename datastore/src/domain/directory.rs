@@ -1,0 +1,301 @@
+//! Committees, projects, products, users and memberships: the directory, its administration
+//! and the import of Apache's public committee and project data.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use shared_models::api::{self as wire, AsfImportCounts, AsfImportRequest, ProjectPolicy, Role};
+use shared_models::{Name, Uid};
+
+use crate::auth::{Action, Principal, authz};
+use crate::db::DbConnection;
+use crate::db::models::{CommitteeRow, ProjectRow, UserRow};
+use crate::db::queries::events::{self, NewEvent};
+use crate::db::queries::{auth as users, directory as q};
+use crate::error::{AppError, AppResult};
+
+fn record(conn: &mut DbConnection, actor: &str, action: &str, target: &str, details: Value) -> AppResult<()> {
+    events::record(conn, NewEvent { actor, action, target, release_id: None, details })?;
+    Ok(())
+}
+
+pub fn committees(conn: &mut DbConnection, rows: Vec<CommitteeRow>) -> AppResult<Vec<wire::Committee>> {
+    let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
+    let projects = q::project_names_of(conn, &ids)?;
+    rows.into_iter()
+        .map(|c| {
+            Ok(wire::Committee {
+                projects: projects.iter().filter(|(id, _)| *id == c.id).map(|(_, n)| n.clone()).collect(),
+                name: Name::parse(&c.name)?,
+                display_name: c.display_name,
+                podling: c.podling,
+            })
+        })
+        .collect()
+}
+
+pub fn projects(conn: &mut DbConnection, rows: Vec<(ProjectRow, CommitteeRow)>) -> AppResult<Vec<wire::Project>> {
+    let ids: Vec<i64> = rows.iter().map(|(p, _)| p.id).collect();
+    let products = q::product_names_of(conn, &ids)?;
+    rows.into_iter()
+        .map(|(p, c)| {
+            Ok(wire::Project {
+                products: products.iter().filter(|(id, _)| *id == p.id).map(|(_, n)| n.clone()).collect(),
+                name: Name::parse(&p.name)?,
+                committee: Name::parse(&c.name)?,
+                display_name: p.display_name,
+                podling: c.podling,
+            })
+        })
+        .collect()
+}
+
+pub fn find_project(conn: &mut DbConnection, name: &str) -> AppResult<(ProjectRow, CommitteeRow)> {
+    q::find_project(conn, name)?.ok_or_else(|| AppError::not_found(format!("There is no project {name}.")))
+}
+
+pub fn policy(project: &ProjectRow) -> ProjectPolicy {
+    serde_json::from_str(&project.policy).unwrap_or_default()
+}
+
+/// PMC members change their project's release policy; releases snapshot it when a vote starts.
+pub fn set_policy(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    project: &Name,
+    policy: &ProjectPolicy,
+) -> AppResult<ProjectPolicy> {
+    if !matches!(policy.unknown_header_severity.as_str(), "warning" | "failure") {
+        return Err(AppError::unprocessable(
+            "invalid_policy",
+            "unknown_header_severity must be \"warning\" or \"failure\" (CHECKS.md R1).",
+        ));
+    }
+    if policy.binding_plus_required == 0 {
+        return Err(AppError::unprocessable("invalid_policy", "binding_plus_required must be at least 1."));
+    }
+    crate::db::write_transaction(conn, |conn| {
+        let (row, committee) = find_project(conn, project)?;
+        authz::authorize(principal, Action::EditPolicy, &committee.name)?;
+        let before = self::policy(&row);
+        q::set_policy(conn, row.id, &json!(policy).to_string())?;
+        super::checks::refresh(conn, committee.id, Some(row.id))?;
+        record(conn, principal.actor(), "policy.changed", project, json!({"before": before, "after": policy}))?;
+        Ok(policy.clone())
+    })
+}
+
+pub fn create_committee(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    req: &wire::CreateCommitteeRequest,
+) -> AppResult<wire::Committee> {
+    authz::authorize_admin(principal)?;
+    crate::db::write_transaction(conn, |conn| {
+        let row = q::insert_committee(conn, &req.name, &req.display_name, req.podling)?.ok_or_else(|| {
+            AppError::conflict("committee_exists", format!("The committee {} already exists.", req.name))
+        })?;
+        record(conn, principal.actor(), "committee.created", &req.name, json!({"podling": req.podling}))?;
+        Ok(committees(conn, vec![row])?.remove(0))
+    })
+}
+
+pub fn create_project(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    req: &wire::CreateProjectRequest,
+) -> AppResult<wire::Project> {
+    authz::authorize_admin(principal)?;
+    crate::db::write_transaction(conn, |conn| {
+        let committee = q::find_committee(conn, &req.committee)?
+            .ok_or_else(|| AppError::not_found(format!("There is no committee {}.", req.committee)))?;
+        let row = q::insert_project(conn, &req.name, committee.id, &req.display_name)?
+            .ok_or_else(|| AppError::conflict("project_exists", format!("The project {} already exists.", req.name)))?;
+        record(conn, principal.actor(), "project.created", &req.name, json!({"committee": req.committee}))?;
+        Ok(projects(conn, vec![(row, committee)])?.remove(0))
+    })
+}
+
+pub fn create_product(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    project: &Name,
+    req: &wire::CreateProductRequest,
+) -> AppResult<wire::Project> {
+    authz::authorize_admin(principal)?;
+    if shared_models::names::RESERVED_PRODUCT_NAMES.contains(&req.name.as_str()) {
+        return Err(AppError::unprocessable("invalid_name", format!("{} is reserved in download URLs.", req.name)));
+    }
+    crate::db::write_transaction(conn, |conn| {
+        let (row, committee) = find_project(conn, project)?;
+        let display = req.display_name.clone().unwrap_or_else(|| format!("{} {}", row.display_name, req.name));
+        q::insert_product(conn, row.id, &req.name, &display)?.ok_or_else(|| {
+            AppError::conflict("product_exists", format!("The project {project} already has a product {}.", req.name))
+        })?;
+        record(conn, principal.actor(), "product.created", &format!("{project}/{}", req.name), json!({}))?;
+        Ok(projects(conn, vec![(row, committee)])?.remove(0))
+    })
+}
+
+pub fn user(conn: &mut DbConnection, row: UserRow) -> AppResult<wire::User> {
+    let memberships = users::memberships(conn, row.id)?
+        .into_iter()
+        .map(|(committee, role)| Ok(wire::Membership { committee: Name::parse(&committee)?, role }))
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(wire::User { uid: Uid::parse(&row.uid)?, name: row.name, email: row.email, admin: row.is_admin, memberships })
+}
+
+/// Creates a user. `actor` is the admin doing it, or `system` for the command line.
+pub fn create_user(conn: &mut DbConnection, actor: &str, req: &wire::CreateUserRequest) -> AppResult<wire::User> {
+    crate::db::write_transaction(conn, |conn| {
+        let row = users::insert_user(conn, &req.uid, req.name.as_deref(), req.email.as_deref(), req.admin)?
+            .ok_or_else(|| AppError::conflict("user_exists", format!("The user {} already exists.", req.uid)))?;
+        record(conn, actor, "user.created", &req.uid, json!({"admin": req.admin}))?;
+        user(conn, row)
+    })
+}
+
+pub fn set_membership(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    req: &wire::SetMembershipRequest,
+) -> AppResult<wire::User> {
+    authz::authorize_admin(principal)?;
+    crate::db::write_transaction(conn, |conn| {
+        let row = users::find_user(conn, &req.uid)?
+            .ok_or_else(|| AppError::not_found(format!("There is no user {}.", req.uid)))?;
+        let committee = q::find_committee(conn, &req.committee)?
+            .ok_or_else(|| AppError::not_found(format!("There is no committee {}.", req.committee)))?;
+        if users::grant(conn, row.id, committee.id, req.role)? {
+            record(
+                conn,
+                principal.actor(),
+                "membership.granted",
+                &req.uid,
+                json!({"committee": req.committee, "role": req.role}),
+            )?;
+        }
+        user(conn, row)
+    })
+}
+
+/// Imports Apache's public data: committees (committee-info), podlings, retired committees,
+/// projects and LDAP rosters. Idempotent: running it again updates and adds, never duplicates.
+pub fn import_asf(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    req: &AsfImportRequest,
+) -> AppResult<AsfImportCounts> {
+    authz::authorize_admin(principal)?;
+    crate::db::write_transaction(conn, |conn| {
+        let mut counts = AsfImportCounts::default();
+        let mut importer = AsfImporter { conn, counts: &mut counts };
+        importer.run(req)?;
+        record(conn, principal.actor(), "asf.imported", "asf", json!(counts))?;
+        Ok(counts)
+    })
+}
+
+struct AsfImporter<'a> {
+    conn: &'a mut DbConnection,
+    counts: &'a mut AsfImportCounts,
+}
+
+impl AsfImporter<'_> {
+    fn run(&mut self, req: &AsfImportRequest) -> AppResult<()> {
+        let object = |v: &Option<Value>, inner: &str| -> BTreeMap<String, Value> {
+            let v = v.as_ref().map(|v| v.get(inner).unwrap_or(v));
+            v.and_then(Value::as_object).map(|m| m.clone().into_iter().collect()).unwrap_or_default()
+        };
+        for (name, c) in object(&req.committees, "committees") {
+            let display = c.get("display_name").and_then(Value::as_str).unwrap_or(&name).to_owned();
+            let Some(committee) = self.committee(&name, &display, false, false)? else { continue };
+            for (uid, person) in c.get("roster").and_then(Value::as_object).into_iter().flatten() {
+                let person_name = person.get("name").and_then(Value::as_str);
+                self.member(uid, person_name, committee.id, Role::PmcMember)?;
+            }
+        }
+        for (name, c) in object(&req.retired_committees, "retired") {
+            let display = c.get("display_name").and_then(Value::as_str).unwrap_or(&name).to_owned();
+            self.committee(&name, &display, false, true)?;
+        }
+        for (name, p) in object(&req.podlings, "podlings") {
+            let display = p.get("name").and_then(Value::as_str).unwrap_or(&name).to_owned();
+            if let Some(committee) = self.committee(&name, &display, true, false)? {
+                self.project(&name, committee.id, &display)?;
+            }
+        }
+        for (name, p) in object(&req.projects, "projects") {
+            let committee_name = p.get("pmc").and_then(Value::as_str).unwrap_or(&name).to_owned();
+            let display = p.get("name").and_then(Value::as_str).unwrap_or(&name).to_owned();
+            match q::find_committee(self.conn, &committee_name)? {
+                Some(committee) => self.project(&name, committee.id, &display)?,
+                None => self.counts.skipped.push(format!("project {name}: its committee {committee_name} is unknown")),
+            }
+        }
+        for (name, p) in object(&req.ldap_projects, "projects") {
+            let Some(committee) = q::find_committee(self.conn, &name)? else {
+                self.counts.skipped.push(format!("LDAP group {name}: no such committee"));
+                continue;
+            };
+            for (field, role) in [("members", Role::Committer), ("owners", Role::PmcMember)] {
+                for uid in p.get(field).and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+                    self.member(uid, None, committee.id, role)?;
+                }
+            }
+        }
+        for (group, members) in object(&req.groups, "groups") {
+            let (name, role) = match group.strip_suffix("-pmc") {
+                Some(name) => (name.to_owned(), Role::PmcMember),
+                None => (group.clone(), Role::Committer),
+            };
+            let Some(committee) = q::find_committee(self.conn, &name)? else {
+                self.counts.skipped.push(format!("group {group}: no such committee"));
+                continue;
+            };
+            for uid in members.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                self.member(uid, None, committee.id, role)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn committee(
+        &mut self,
+        name: &str,
+        display: &str,
+        podling: bool,
+        retired: bool,
+    ) -> AppResult<Option<CommitteeRow>> {
+        if Name::parse(name).is_err() {
+            self.counts.skipped.push(format!("committee {name:?}: not a valid name"));
+            return Ok(None);
+        }
+        let (row, created) = q::upsert_committee(self.conn, name, display, podling, retired)?;
+        self.counts.committees += u64::from(created);
+        Ok(Some(row))
+    }
+
+    fn project(&mut self, name: &str, committee_id: i64, display: &str) -> AppResult<()> {
+        if Name::parse(name).is_err() {
+            self.counts.skipped.push(format!("project {name:?}: not a valid name"));
+            return Ok(());
+        }
+        if q::find_project(self.conn, name)?.is_none() {
+            q::insert_project(self.conn, name, committee_id, display)?;
+            self.counts.projects += 1;
+        }
+        Ok(())
+    }
+
+    fn member(&mut self, uid: &str, name: Option<&str>, committee_id: i64, role: Role) -> AppResult<()> {
+        if Uid::parse(uid).is_err() {
+            self.counts.skipped.push(format!("user {uid:?}: not a valid user id"));
+            return Ok(());
+        }
+        let (user, created) = users::ensure_user(self.conn, uid, name)?;
+        self.counts.users += u64::from(created);
+        self.counts.memberships += u64::from(users::grant(self.conn, user.id, committee_id, role)?);
+        Ok(())
+    }
+}

@@ -1,0 +1,9 @@
+//! The domain layer: what the datastore does, independent of HTTP. Handlers parse, call one
+//! function here, and render; functions here run inside blocking database work.
+
+pub mod checks;
+pub mod directory;
+pub mod keys;
+pub mod releases;
+pub mod tasks;
+pub mod tokens;

@@ -1,0 +1,322 @@
+//! Releases and their revisions: creation, immutable revisions with a manifest each, and the
+//! rules of the draft phase. Every change writes an event in the same transaction.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use shared_models::api::{FileEntry, Phase, Release, ReleaseSummary, RevisionManifest, RevisionSummary};
+use shared_models::{Name, ReleasePath, Version};
+
+use crate::auth::{Action, Principal, authz};
+use crate::blob::BlobMeta;
+use crate::db::models::{BlobRow, ReleaseRow};
+use crate::db::queries::directory;
+use crate::db::queries::events::{self, NewEvent};
+use crate::db::queries::releases::{self as q, ReleaseContext};
+use crate::db::{DbConnection, now_ms, to_time};
+use crate::error::{AppError, AppResult};
+
+/// How a URL names a release: `{project}/{version}` or `{project}/{product}/{version}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseRef {
+    pub project: Name,
+    pub product: Option<Name>,
+    pub version: Version,
+}
+
+impl ReleaseRef {
+    pub fn product_name(&self) -> &str {
+        self.product.as_deref().unwrap_or(&self.project)
+    }
+}
+
+impl std::fmt::Display for ReleaseRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.product {
+            Some(product) if product != &self.project => write!(f, "{}/{product}/{}", self.project, self.version),
+            _ => write!(f, "{}/{}", self.project, self.version),
+        }
+    }
+}
+
+pub fn phase_of(row: &ReleaseRow) -> Phase {
+    Phase::parse(&row.phase).unwrap_or(Phase::Draft)
+}
+
+/// The release a URL names, or 404.
+pub fn load(conn: &mut DbConnection, release: &ReleaseRef) -> AppResult<ReleaseContext> {
+    q::find_release(conn, &release.project, release.product_name(), &release.version)?
+        .ok_or_else(|| AppError::not_found(format!("There is no release {release}.")))
+}
+
+pub fn summary(ctx: &ReleaseContext) -> AppResult<ReleaseSummary> {
+    Ok(ReleaseSummary {
+        project: Name::parse(&ctx.project.name)?,
+        product: Name::parse(&ctx.product.name)?,
+        version: Version::parse(&ctx.release.version)?,
+        phase: phase_of(&ctx.release),
+        revision: ctx.release.revision,
+        created_at: to_time(ctx.release.created_at),
+    })
+}
+
+/// Where a release's files are public in its current phase.
+pub fn download_path(ctx: &ReleaseContext) -> Option<String> {
+    let stage = match phase_of(&ctx.release) {
+        Phase::Candidate | Phase::Preview => "candidate",
+        Phase::Current | Phase::Archived => "current",
+        Phase::Revoked => "revoked",
+        Phase::Draft => return None,
+    };
+    Some(format!("/{stage}/{}/", ctx.key()))
+}
+
+pub fn detail(conn: &mut DbConnection, ctx: &ReleaseContext, public_url: &str) -> AppResult<Release> {
+    let s = summary(ctx)?;
+    Ok(Release {
+        project: s.project,
+        product: s.product,
+        version: s.version,
+        phase: s.phase,
+        revision: s.revision,
+        created_at: s.created_at,
+        created_by: q::uid_of(conn, ctx.release.created_by)?.unwrap_or_else(|| "unknown".to_owned()),
+        updated_at: to_time(ctx.release.updated_at),
+        committee: Name::parse(&ctx.committee.name)?,
+        podling: ctx.committee.podling,
+        revoked_reason: ctx.release.revoked_reason.clone(),
+        download_url: download_path(ctx).map(|p| format!("{public_url}{p}")),
+    })
+}
+
+/// Creates a release in `draft` with the empty revision 0.
+pub fn create(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    project: &Name,
+    product: Option<&Name>,
+    version: &Version,
+) -> AppResult<ReleaseContext> {
+    crate::db::write_transaction(conn, |conn| {
+        let (project_row, committee) = directory::find_project(conn, project)?
+            .ok_or_else(|| AppError::not_found(format!("There is no project {project}.")))?;
+        authz::authorize(principal, Action::ComposeRelease, &committee.name)?;
+        let product_name = product.map_or(project.as_str(), |p| p.as_str());
+        let product_row = directory::find_product(conn, project_row.id, product_name)?
+            .ok_or_else(|| AppError::not_found(format!("The project {project} has no product {product_name}.")))?;
+        let reference = ReleaseRef { project: project.clone(), product: product.cloned(), version: version.clone() };
+        q::insert_release(conn, product_row.id, version, principal.user_id)?
+            .ok_or_else(|| AppError::conflict("release_exists", format!("The release {reference} already exists.")))?;
+        let ctx = load(conn, &reference)?;
+        events::record(
+            conn,
+            NewEvent {
+                actor: principal.actor(),
+                action: "release.created",
+                target: &ctx.key(),
+                release_id: Some(ctx.release.id),
+                details: json!({"phase": "draft", "revision": 0}),
+            },
+        )?;
+        Ok(ctx)
+    })
+}
+
+/// One change of a new revision.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Add or replace a file with stored bytes.
+    Put {
+        path: ReleasePath,
+        blob: BlobMeta,
+    },
+    Delete {
+        path: ReleasePath,
+    },
+}
+
+/// The outcome of a new revision.
+#[derive(Debug, Clone)]
+pub struct NewRevision {
+    pub seq: i64,
+    /// Every file of the new revision, by path.
+    pub manifest: BTreeMap<String, BlobRow>,
+    /// Ids of the check tasks it queued.
+    pub tasks: Vec<i64>,
+}
+
+/// Makes a new immutable revision of a draft: the previous revision's files with `changes`
+/// applied. Revision numbers are taken under the release row's lock, so concurrent uploads
+/// each build on the revision before their own and none is lost. Queues the checks of the new
+/// revision and records an event.
+pub fn commit_revision(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    release: &ReleaseRef,
+    changes: &[Change],
+    description: &str,
+) -> AppResult<NewRevision> {
+    crate::db::write_transaction(conn, |conn| {
+        let ctx = load(conn, release)?;
+        authz::authorize(principal, Action::ComposeRelease, &ctx.committee.name)?;
+        let seq = q::next_revision(conn, ctx.release.id)?;
+        // Read the phase again after taking the lock: a vote may have started meanwhile.
+        let ctx = load(conn, release)?;
+        require_phase(&ctx, Phase::Draft, "change files")?;
+        let parent = q::find_revision(conn, ctx.release.id, seq - 1)?
+            .ok_or_else(|| AppError::internal(format!("revision {} of {release} is missing", seq - 1)))?;
+        let mut manifest: BTreeMap<String, BlobRow> = q::revision_files(conn, parent.0.id)?.into_iter().collect();
+        let now = now_ms();
+        let (mut added, mut removed) = (Vec::new(), Vec::new());
+        for change in changes {
+            match change {
+                Change::Put { path, blob } => {
+                    let row = BlobRow {
+                        sha256: blob.sha256.clone(),
+                        sha512: blob.sha512.clone(),
+                        size: i64::try_from(blob.size).map_err(AppError::internal)?,
+                        created_at: now,
+                    };
+                    q::insert_blob(conn, &row)?;
+                    manifest.insert(path.to_string(), row);
+                    added.push(path.as_str());
+                }
+                Change::Delete { path } => {
+                    if manifest.remove(path.as_str()).is_none() {
+                        return Err(AppError::not_found(format!("The release {release} has no file {path}.")));
+                    }
+                    removed.push(path.as_str());
+                }
+            }
+        }
+        check_no_file_is_a_folder(&manifest)?;
+        let revision_id = q::insert_revision(conn, ctx.release.id, seq, Some(principal.user_id), description)?;
+        for (path, blob) in &manifest {
+            q::insert_revision_file(conn, revision_id, path, &blob.sha256)?;
+        }
+        let tasks = super::checks::enqueue(conn, &ctx, seq, &manifest)?;
+        events::record(
+            conn,
+            NewEvent {
+                actor: principal.actor(),
+                action: "revision.created",
+                target: &ctx.key(),
+                release_id: Some(ctx.release.id),
+                details: json!({
+                    "revision": seq,
+                    "description": description,
+                    "added": added,
+                    "removed": removed,
+                    "files": manifest.len(),
+                    "tasks_queued": tasks.len(),
+                }),
+            },
+        )?;
+        Ok(NewRevision { seq, manifest, tasks })
+    })
+}
+
+/// 409 unless the release is in `phase`.
+pub fn require_phase(ctx: &ReleaseContext, phase: Phase, doing: &str) -> AppResult<()> {
+    let current = phase_of(&ctx.release);
+    if current == phase {
+        return Ok(());
+    }
+    Err(AppError::conflict(
+        "wrong_phase",
+        format!(
+            "Cannot {doing}: the release {} is in phase {}, and this needs phase {}.",
+            ctx.key(),
+            current.as_str(),
+            phase.as_str()
+        ),
+    )
+    .with_details(json!({"phase": current.as_str(), "required": phase.as_str()})))
+}
+
+/// A path cannot be both a file and a folder of other files: the download tree could not show both.
+fn check_no_file_is_a_folder(manifest: &BTreeMap<String, BlobRow>) -> AppResult<()> {
+    for path in manifest.keys() {
+        let folder = format!("{path}/");
+        if let Some((inner, _)) = manifest.range(folder.clone()..).next().filter(|(p, _)| p.starts_with(&folder)) {
+            return Err(AppError::conflict(
+                "path_conflict",
+                format!("{path} would be both a file and the folder of {inner}; rename one of them."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn file_entry(path: &str, blob: &BlobRow) -> AppResult<FileEntry> {
+    Ok(FileEntry {
+        path: ReleasePath::parse(path)?,
+        size: u64::try_from(blob.size).map_err(AppError::internal)?,
+        sha256: blob.sha256.clone(),
+        sha512: blob.sha512.clone(),
+    })
+}
+
+/// The files of a revision (the latest if `seq` is `None`).
+pub fn manifest(conn: &mut DbConnection, ctx: &ReleaseContext, seq: Option<i64>) -> AppResult<RevisionManifest> {
+    let seq = seq.unwrap_or(ctx.release.revision);
+    let (revision, author) = q::find_revision(conn, ctx.release.id, seq)?
+        .ok_or_else(|| AppError::not_found(format!("The release {} has no revision {seq}.", ctx.key())))?;
+    let files = q::revision_files(conn, revision.id)?
+        .iter()
+        .map(|(path, blob)| file_entry(path, blob))
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(RevisionManifest {
+        revision: seq,
+        created_at: to_time(revision.created_at),
+        created_by: author.unwrap_or_else(|| "unknown".to_owned()),
+        description: revision.description,
+        files,
+    })
+}
+
+pub fn revisions(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<Vec<RevisionSummary>> {
+    Ok(q::list_revisions(conn, ctx.release.id)?
+        .into_iter()
+        .map(|(revision, author, count)| RevisionSummary {
+            revision: revision.seq,
+            created_at: to_time(revision.created_at),
+            created_by: author.unwrap_or_else(|| "unknown".to_owned()),
+            description: revision.description,
+            file_count: u64::try_from(count).unwrap_or_default(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob() -> BlobRow {
+        BlobRow { sha256: "a".repeat(64), sha512: "b".repeat(128), size: 1, created_at: 0 }
+    }
+
+    #[test]
+    fn a_file_cannot_also_be_a_folder() {
+        let mut manifest = BTreeMap::new();
+        manifest.insert("a".to_owned(), blob());
+        manifest.insert("a-b".to_owned(), blob());
+        manifest.insert("ab/c".to_owned(), blob());
+        assert!(check_no_file_is_a_folder(&manifest).is_ok());
+        manifest.insert("a/c".to_owned(), blob());
+        let err = check_no_file_is_a_folder(&manifest).unwrap_err();
+        assert_eq!(err.code, "path_conflict");
+    }
+
+    #[test]
+    fn release_refs_print_as_urls_do() {
+        let main = ReleaseRef {
+            project: Name::parse("httpd").unwrap(),
+            product: None,
+            version: Version::parse("2.4.68").unwrap(),
+        };
+        assert_eq!(main.to_string(), "httpd/2.4.68");
+        let tools = ReleaseRef { product: Some(Name::parse("tools").unwrap()), ..main };
+        assert_eq!(tools.to_string(), "httpd/tools/2.4.68");
+    }
+}

@@ -1,0 +1,89 @@
+//! Personal access tokens, their exchange for JWTs, and runner registration.
+
+use serde_json::json;
+use shared_models::api::{TokenCreated, TokenInfo};
+
+use crate::auth::secrets::{self, PERSONAL_TOKEN_PREFIX, RUNNER_TOKEN_PREFIX};
+use crate::auth::{Principal, authz};
+use crate::db::queries::auth as q;
+use crate::db::queries::events::{self, NewEvent};
+use crate::db::{DbConnection, to_time};
+use crate::error::{AppError, AppResult};
+
+fn record(
+    conn: &mut DbConnection,
+    actor: &str,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+) -> AppResult<()> {
+    events::record(conn, NewEvent { actor, action, target, release_id: None, details })?;
+    Ok(())
+}
+
+/// A new personal access token for `uid`; the secret is returned once and stored hashed.
+pub fn create_token(conn: &mut DbConnection, actor: &str, uid: &str, label: &str) -> AppResult<TokenCreated> {
+    let label = label.trim();
+    if label.is_empty() || label.len() > 200 {
+        return Err(AppError::unprocessable("invalid_label", "A token label must have 1 to 200 characters."));
+    }
+    crate::db::write_transaction(conn, |conn| {
+        let user = q::find_user(conn, uid)?.ok_or_else(|| AppError::not_found(format!("There is no user {uid}.")))?;
+        let token = secrets::generate(PERSONAL_TOKEN_PREFIX);
+        let id = q::insert_api_token(conn, user.id, label, &secrets::hash(&token))?;
+        record(conn, actor, "token.created", uid, json!({"id": id, "label": label}))?;
+        Ok(TokenCreated { id, token })
+    })
+}
+
+/// The token id behind a valid (uid, token) pair: the first step of `POST /api/v1/jwt`.
+pub fn check_token(conn: &mut DbConnection, uid: &str, token: &str) -> AppResult<i64> {
+    let refused = || AppError::unauthorized("The user id and token do not match a valid personal access token.");
+    if !token.starts_with(PERSONAL_TOKEN_PREFIX) {
+        return Err(refused());
+    }
+    q::use_api_token(conn, uid, &secrets::hash(token))?.map(|t| t.id).ok_or_else(refused)
+}
+
+pub fn list_tokens(conn: &mut DbConnection, principal: &Principal) -> AppResult<Vec<TokenInfo>> {
+    Ok(q::list_api_tokens(conn, principal.user_id)?
+        .into_iter()
+        .map(|t| TokenInfo {
+            id: t.id,
+            label: t.label,
+            created_at: to_time(t.created_at),
+            last_used_at: t.last_used_at.map(to_time),
+        })
+        .collect())
+}
+
+/// Deletes one of the caller's tokens (admins: anyone's). Someone else's token is reported as
+/// missing, so token ids reveal nothing.
+pub fn delete_token(conn: &mut DbConnection, principal: &Principal, id: i64) -> AppResult<()> {
+    crate::db::write_transaction(conn, |conn| {
+        let token = q::find_api_token(conn, id)?
+            .filter(|t| t.user_id == principal.user_id || principal.is_admin)
+            .ok_or_else(|| AppError::not_found(format!("You have no token {id}.")))?;
+        q::delete_api_token(conn, token.id)?;
+        record(conn, principal.actor(), "token.deleted", &principal.uid, json!({"id": id, "label": token.label}))?;
+        Ok(())
+    })
+}
+
+/// Registers a runner; returns its id and its token (shown once).
+pub fn register_runner(conn: &mut DbConnection, actor: &str, name: &str) -> AppResult<(i64, String)> {
+    crate::db::write_transaction(conn, |conn| {
+        let token = secrets::generate(RUNNER_TOKEN_PREFIX);
+        let id = q::insert_runner(conn, name, &secrets::hash(&token))?.ok_or_else(|| {
+            AppError::conflict("runner_exists", format!("A runner named {name} is already registered."))
+        })?;
+        record(conn, actor, "runner.registered", name, json!({"id": id}))?;
+        Ok((id, token))
+    })
+}
+
+/// Admin check for runner registration through the API.
+pub fn register_runner_as(conn: &mut DbConnection, principal: &Principal, name: &str) -> AppResult<(i64, String)> {
+    authz::authorize_admin(principal)?;
+    register_runner(conn, principal.actor(), name)
+}

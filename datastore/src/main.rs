@@ -1,0 +1,147 @@
+//! `datastore`: the Trusted Releases datastore server and its operations commands.
+
+use clap::{Parser, Subcommand};
+use datastore::config::{Config, LogFormat};
+use datastore::db::queries::auth as users;
+use datastore::domain::{directory, tokens};
+use datastore::state::AppState;
+use shared_models::api::CreateUserRequest;
+use shared_models::{Name, Uid};
+
+/// The Trusted Releases datastore: metadata database, release file store, JSON API, runner
+/// protocol and public downloads.
+///
+/// With no command it serves. Configuration comes from the environment (each option below
+/// names its variable); operations commands print only the value asked for on stdout, so
+/// scripts can capture it, and explain themselves on stderr.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default): migrates the database, then listens on DATASTORE_BIND.
+    Serve,
+    /// Apply pending database migrations and exit (the server also does this when it starts).
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage personal access tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage runners.
+    #[command(subcommand)]
+    Runner(RunnerCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user. Example: `datastore user add wave --admin --name "Dave Fisher"`.
+    Add {
+        /// The user id (an Apache id such as `wave`).
+        uid: String,
+        /// Make the user an administrator.
+        #[arg(long)]
+        admin: bool,
+        /// Full name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Email address.
+        #[arg(long)]
+        email: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a personal access token and print it (shown once; exchange it for a JWT with
+    /// `POST /api/v1/jwt`).
+    Create {
+        uid: String,
+        /// What the token is for.
+        #[arg(long, default_value = "created on the command line")]
+        label: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RunnerCommand {
+    /// Register a runner and print its token (give it to the runner as RUNNER_TOKEN).
+    Add {
+        /// A name for the runner, e.g. `runner-1`.
+        name: String,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.config.log_format);
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a value asked for on stdout: the only thing a command writes there.
+#[expect(clippy::print_stdout, reason = "the requested value is the command's output")]
+fn output(value: &str) {
+    println!("{value}");
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let state = AppState::initialise(cli.config)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => actix_web::rt::System::new().block_on(datastore::server::run(state)),
+        Command::Migrate => {
+            // `initialise` applied them; say so for the operator.
+            tracing::info!(backend = state.db.backend().name(), "the database schema is up to date");
+            Ok(())
+        }
+        Command::User(UserCommand::Add { uid, admin, name, email }) => {
+            let request = CreateUserRequest { uid: Uid::parse(&uid)?, name, email, admin };
+            let user = directory::create_user(&mut *state.db.conn()?, "system", &request)?;
+            tracing::info!(uid = %user.uid, admin = user.admin, "user created");
+            output(user.uid.as_str());
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create { uid, label }) => {
+            let mut conn = state.db.conn()?;
+            let conn = &mut *conn;
+            if users::find_user(conn, &uid)?.is_none() {
+                anyhow::bail!("there is no user {uid}; create it with `datastore user add {uid}`");
+            }
+            let created = tokens::create_token(conn, "system", &uid, &label)?;
+            tracing::info!(uid, id = created.id, "token created; it is shown once");
+            output(&created.token);
+            Ok(())
+        }
+        Command::Runner(RunnerCommand::Add { name }) => {
+            let name = Name::parse(&name)?;
+            let (id, token) = tokens::register_runner(&mut *state.db.conn()?, "system", &name)?;
+            tracing::info!(name = %name, id, "runner registered; its token is shown once");
+            output(&token);
+            Ok(())
+        }
+    }
+}

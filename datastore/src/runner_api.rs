@@ -1,0 +1,217 @@
+//! `/api/runner/v1`: the runner protocol (RUNNER-PROTOCOL.md). Runners authenticate with their
+//! own tokens; a task is theirs only while they hold its lease token.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header::ContentType;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
+use shared_models::runner::{
+    ClaimRequest, ClaimResponse, LeaseRequest, LeaseResponse, LogRequest, ResultRequest, ResultResponse,
+};
+
+use crate::auth::secrets;
+use crate::db::models::RunnerRow;
+use crate::db::queries::{auth as q, tasks as tq};
+use crate::domain::tasks::{self, LeaseTerms};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// Claims that may wait at once; past it, runners are told to back off (429) before the
+/// database feels it, so that user traffic keeps its share.
+const MAX_WAITING_CLAIMS: usize = 64;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::Data::new(ClaimGate(Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_CLAIMS)))))
+        .service(web::resource("/claim").post(claim))
+        .service(web::resource("/tasks/{id}/lease").post(lease))
+        .service(web::resource("/tasks/{id}/log").post(log))
+        .service(web::resource("/tasks/{id}/result").post(result))
+        .service(web::resource("/blobs/{sha256}").get(blob))
+        .service(web::resource("/committees/{committee}/KEYS").get(keys));
+}
+
+struct ClaimGate(Arc<tokio::sync::Semaphore>);
+
+/// The runner calling, from `Authorization: Bearer <runner token>`.
+#[derive(Debug, Clone)]
+pub struct RunnerPrincipal(pub RunnerRow);
+
+impl FromRequest for RunnerPrincipal {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = AppResult<Self>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .map(str::to_owned);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let refused = || {
+                AppError::unauthorized("This needs `Authorization: Bearer <runner token>` (datastore runner add NAME).")
+            };
+            let token = token.filter(|t| t.starts_with(secrets::RUNNER_TOKEN_PREFIX)).ok_or_else(refused)?;
+            let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
+            let hash = secrets::hash(&token);
+            let runner = state.db.run(move |c| Ok::<_, AppError>(q::runner_by_token(c, &hash)?)).await?;
+            runner.map(RunnerPrincipal).ok_or_else(refused)
+        })
+    }
+}
+
+fn terms(state: &AppState) -> LeaseTerms {
+    LeaseTerms {
+        lease_ms: i64::try_from(state.config.lease_secs.saturating_mul(1000)).unwrap_or(60_000),
+        deadline_ms: i64::try_from(state.config.task_deadline_secs.saturating_mul(1000)).unwrap_or(900_000),
+    }
+}
+
+fn task_id(req: &HttpRequest) -> AppResult<i64> {
+    req.match_info()
+        .get("id")
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(|| AppError::bad_request("invalid_task", "A task id is a number."))
+}
+
+/// Long-polls for work: answers as soon as tasks are claimed, or 204 after `wait_s`.
+async fn claim(
+    state: web::Data<AppState>,
+    gate: web::Data<ClaimGate>,
+    runner: RunnerPrincipal,
+    body: web::Json<ClaimRequest>,
+) -> AppResult<HttpResponse> {
+    let Ok(_permit) = gate.0.clone().try_acquire_owned() else {
+        return Ok(HttpResponse::TooManyRequests().insert_header(("Retry-After", "5")).json(
+            shared_models::ErrorBody {
+                error: "too_many_requests".to_owned(),
+                message: "Too many runners are waiting for work; try again shortly.".to_owned(),
+                details: None,
+            },
+        ));
+    };
+    let request = body.into_inner();
+    if request.capacity == 0 {
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    let wait = Duration::from_secs(u64::from(request.wait_s.unwrap_or(25).min(60)));
+    let deadline = tokio::time::Instant::now() + wait;
+    let terms = terms(&state);
+    {
+        let (runner, version, kinds) = (runner.0.clone(), request.version.clone(), request.kinds.clone());
+        state.db.run(move |c| Ok::<_, AppError>(q::touch_runner(c, runner.id, &version, &kinds)?)).await?;
+    }
+    loop {
+        // Register interest before looking, so a task queued in between still wakes us.
+        let notified = state.tasks_queued.notified();
+        let (row, kinds, capacity) = (runner.0.clone(), request.kinds.clone(), request.capacity);
+        let orders = state.db.run(move |c| tasks::claim(c, &row, &kinds, capacity, terms)).await?;
+        if !orders.is_empty() {
+            return Ok(HttpResponse::Ok().json(ClaimResponse { tasks: orders }));
+        }
+        // Other datastore processes queue tasks too: look again at least every second.
+        let next = (tokio::time::Instant::now() + Duration::from_secs(1)).min(deadline);
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(HttpResponse::NoContent().finish());
+        }
+        let _ = tokio::time::timeout_at(next, notified).await;
+    }
+}
+
+async fn lease(
+    state: web::Data<AppState>,
+    _runner: RunnerPrincipal,
+    req: HttpRequest,
+    body: web::Json<LeaseRequest>,
+) -> AppResult<web::Json<LeaseResponse>> {
+    let id = task_id(&req)?;
+    let terms = terms(&state);
+    let (expires, cancel) =
+        state.db.run(move |c| tasks::renew(c, id, &body.lease_token, body.progress.as_deref(), terms)).await?;
+    Ok(web::Json(LeaseResponse { lease_expires_at: crate::db::to_time(expires), cancel }))
+}
+
+async fn log(
+    state: web::Data<AppState>,
+    _runner: RunnerPrincipal,
+    req: HttpRequest,
+    body: web::Json<LogRequest>,
+) -> AppResult<HttpResponse> {
+    let id = task_id(&req)?;
+    state.db.run(move |c| tasks::append_log(c, id, &body.lease_token, body.seq, &body.text)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn result(
+    state: web::Data<AppState>,
+    _runner: RunnerPrincipal,
+    req: HttpRequest,
+    body: web::Json<ResultRequest>,
+) -> AppResult<web::Json<ResultResponse>> {
+    let id = task_id(&req)?;
+    let response = state.db.run(move |c| tasks::submit(c, id, &body)).await?;
+    if response.status == "queued" {
+        state.tasks_queued.notify_waiters();
+    }
+    Ok(web::Json(response))
+}
+
+/// The bytes of a blob, for a runner that holds a lease on a task reading it.
+async fn blob(state: web::Data<AppState>, runner: RunnerPrincipal, req: HttpRequest) -> AppResult<HttpResponse> {
+    let sha256 = req.match_info().get("sha256").unwrap_or_default().to_owned();
+    if !checks::digest::is_sha256_hex(&sha256) {
+        return Err(AppError::bad_request("invalid_digest", "A blob is named by its SHA-256 in lower-case hex."));
+    }
+    let (runner_id, wanted) = (runner.0.id, sha256.clone());
+    let row = state
+        .db
+        .run(move |c| -> AppResult<_> {
+            if !tq::runner_may_read(c, runner_id, &wanted)? {
+                return Err(AppError::forbidden(format!(
+                    "No task leased to this runner reads the blob {wanted}: runners fetch only what their tasks need."
+                )));
+            }
+            crate::db::queries::releases::find_blob(c, &wanted)?
+                .ok_or_else(|| AppError::not_found(format!("There is no blob {wanted}.")))
+        })
+        .await?;
+    let store = state.blobs.clone();
+    let reader = web::block(move || store.open_blob(&sha256))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(|e| AppError::internal(format!("blob unreadable: {e}")))?;
+    Ok(crate::download::serve(&req, reader, &row, "no-store"))
+}
+
+async fn keys(
+    state: web::Data<AppState>,
+    _runner: RunnerPrincipal,
+    committee: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let name = crate::api::url_name(shared_models::Name::parse(&committee))?;
+    let label = name.to_string();
+    let (rows, _) = state.db.run(move |c| crate::domain::keys::committee_keys(c, &name)).await?;
+    Ok(HttpResponse::Ok().content_type(ContentType::plaintext()).body(crate::domain::keys::keys_file(&label, &rows)))
+}
+
+/// Runs the reaper every few seconds until the process ends.
+pub async fn reaper(state: AppState) {
+    let every = Duration::from_secs((state.config.lease_secs / 4).clamp(1, 15));
+    loop {
+        let db = state.db.clone();
+        match db.run(tasks::reap).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(tasks = n, "reaper handled expired leases");
+                state.tasks_queued.notify_waiters();
+            }
+            Err(e) => tracing::warn!(error = %e, "reaper failed; trying again"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}

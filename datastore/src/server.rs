@@ -1,0 +1,154 @@
+//! The HTTP application: routes, middleware (request ids and logs, JSON errors on the API)
+//! and the server process.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next, from_fn};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
+use tracing::Instrument;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Everything the datastore serves, for `HttpServer` and for in-process tests.
+pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(state)
+            .app_data(web::PayloadConfig::new(crate::api::TEXT_LIMIT))
+            .service(
+                web::scope("/api")
+                    .wrap(ErrorHandlers::new().default_handler(json_errors))
+                    .configure(crate::api::configure),
+            )
+            .configure(crate::download::configure)
+            .route("/healthz", web::get().to(healthz))
+            .route("/", web::get().to(crate::web::index));
+    }
+}
+
+/// Builds the application with its middleware.
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new().wrap(from_fn(request_log)).configure(configure(state)).default_service(web::to(not_found))
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    let error = AppError::not_found(format!("There is nothing at {}.", req.path()));
+    Err(if crate::web::wants_html(&req) { error.as_html() } else { error })
+}
+
+/// `GET /healthz`: 200 when the database answers, 503 otherwise.
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let ping = state
+        .db
+        .run(|c| {
+            use diesel::connection::SimpleConnection;
+            c.batch_execute("SELECT 1").map_err(crate::db::DbError::from)
+        })
+        .await;
+    match ping {
+        Ok(()) => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(serde_json::json!({
+            "status": "ok", "database": state.db.backend().name(), "version": env!("CARGO_PKG_VERSION"),
+        })),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check failed");
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({"status": "unavailable", "database": e.to_string()}))
+        }
+    }
+}
+
+/// One span per request with a request id (also sent back as `X-Request-Id`), and one log line
+/// when it ends: method, path, status, duration.
+async fn request_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = hex::encode(crate::auth::secrets::random_bytes::<6>());
+    let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.path());
+    let started = Instant::now();
+    async move {
+        let mut response = next.call(req).await?;
+        let status = response.status().as_u16();
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        if status >= 500 {
+            tracing::error!(status, ms, "request failed");
+        } else {
+            tracing::info!(status, ms, "request");
+        }
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(header::HeaderName::from_static("x-request-id"), value);
+        }
+        Ok(response)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Gives every API error the JSON envelope, including those actix produces itself (405, 413
+/// from body limits, 404 of unmatched routes).
+fn json_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let code = match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        409 => "conflict",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        422 => "unprocessable",
+        429 => "too_many_requests",
+        503 => "unavailable",
+        _ => "internal_error",
+    };
+    let message = match status.as_u16() {
+        405 => format!("{} is not allowed on {}.", res.request().method(), res.request().path()),
+        413 => "The request body is larger than this endpoint accepts.".to_owned(),
+        _ => status.canonical_reason().unwrap_or("Error").to_owned(),
+    };
+    let (req, _) = res.into_parts();
+    let body: HttpResponse<BoxBody> = AppError::new(status, code, message).error_response();
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, body).map_into_right_body()))
+}
+
+/// Runs the server until SIGINT/SIGTERM (then finishes requests in flight, up to 30 s).
+pub async fn run(state: AppState) -> anyhow::Result<()> {
+    let bind = state.config.bind.clone();
+    let workers = state.config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let public = state.config.public_url();
+    actix_web::rt::spawn(crate::runner_api::reaper(state.clone()));
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || app(data.clone()))
+        .workers(workers)
+        .shutdown_timeout(30)
+        .bind(&bind)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))?;
+    for address in server.addrs() {
+        tracing::info!(%address, public_url = %public, workers, "datastore listening");
+    }
+    server.run().await?;
+    tracing::info!("datastore stopped");
+    Ok(())
+}

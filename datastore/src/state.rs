@@ -1,0 +1,42 @@
+//! What every request handler shares.
+
+use std::sync::Arc;
+
+use crate::auth::jwt::JwtKeys;
+use crate::blob::{BlobStore, LocalBlobStore};
+use crate::config::Config;
+use crate::db::Db;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub blobs: Arc<dyn BlobStore>,
+    pub jwt: JwtKeys,
+    /// Woken whenever tasks are queued, so waiting claims answer at once.
+    pub tasks_queued: Arc<tokio::sync::Notify>,
+}
+
+impl AppState {
+    /// Connects to the database, applies migrations, opens the blob store (removing leftovers of
+    /// interrupted uploads) and loads the JWT secret.
+    pub fn initialise(config: Config) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let db = Db::connect(&config.database_url(), config.db_pool_size)?;
+        let applied = db.migrate()?;
+        if !applied.is_empty() {
+            tracing::info!(backend = db.backend().name(), migrations = ?applied, "applied database migrations");
+        }
+        let blobs = LocalBlobStore::open(&config.state_dir)
+            .with_context(|| format!("cannot open the blob store in {}", config.state_dir.display()))?;
+        let secret = crate::db::queries::auth::jwt_secret(&mut *db.conn()?)?;
+        let jwt = JwtKeys::new(&secret, config.jwt_lifetime());
+        Ok(Self {
+            config: Arc::new(config),
+            db,
+            blobs: Arc::new(blobs),
+            jwt,
+            tasks_queued: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+}

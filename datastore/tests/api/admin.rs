@@ -1,0 +1,149 @@
+//! Administration: directory entries, users and roles, Apache data import, runners.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use testkit::{Backend, fixture, on_both_backends};
+
+use crate::common::TestApp;
+
+on_both_backends!(admins_build_the_directory, only_admins_administer, apache_data_imports_idempotently);
+
+async fn admins_build_the_directory(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let admin = app.admin();
+    let post = |path: &str, body: Value| app.client.post(app.url(path)).bearer_auth(&admin).json(&body);
+
+    let (status, _) =
+        app.send(post("/api/v1/admin/committees", json!({"name": "httpd", "display_name": "HTTP Server"}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    app.expect_error(
+        post("/api/v1/admin/committees", json!({"name": "httpd", "display_name": "again"})),
+        StatusCode::CONFLICT,
+        "committee_exists",
+    )
+    .await;
+    app.expect_error(
+        post("/api/v1/admin/committees", json!({"name": "HTTPD", "display_name": "x"})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    app.expect_error(
+        post("/api/v1/admin/projects", json!({"name": "x", "committee": "nope", "display_name": "X"})),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let (status, project) = app
+        .send(post(
+            "/api/v1/admin/projects",
+            json!({"name": "httpd", "committee": "httpd", "display_name": "Apache HTTP Server"}),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(project["products"], json!(["httpd"]), "the main product comes with the project");
+    let (status, project) = app.send(post("/api/v1/admin/projects/httpd/products", json!({"name": "tools"}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(project["products"], json!(["httpd", "tools"]));
+    app.expect_error(
+        post("/api/v1/admin/projects/httpd/products", json!({"name": "latest"})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_name",
+    )
+    .await;
+
+    let (status, user) = app.send(post("/api/v1/admin/users", json!({"uid": "covener", "name": "Eric Covener"}))).await;
+    assert_eq!((status, user["admin"].as_bool()), (StatusCode::CREATED, Some(false)));
+    app.expect_error(post("/api/v1/admin/users", json!({"uid": "covener"})), StatusCode::CONFLICT, "user_exists").await;
+    let membership = json!({"uid": "covener", "committee": "httpd", "role": "release_manager"});
+    let (status, user) =
+        app.send(app.client.put(app.url("/api/v1/admin/memberships")).bearer_auth(&admin).json(&membership)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(user["memberships"], json!([{"committee": "httpd", "role": "release_manager"}]));
+    app.expect_error(
+        app.client
+            .put(app.url("/api/v1/admin/memberships"))
+            .bearer_auth(&admin)
+            .json(&json!({"uid": "covener", "committee": "httpd", "role": "king"})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+
+    let (status, runner) = app.send(post("/api/v1/admin/runners", json!({"name": "runner-1"}))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(runner["token"].as_str().unwrap().starts_with("trr_"));
+    app.expect_error(post("/api/v1/admin/runners", json!({"name": "runner-1"})), StatusCode::CONFLICT, "runner_exists")
+        .await;
+    let stored: String = app.db(|c| {
+        use datastore::db::schema::runner;
+        use diesel::prelude::*;
+        runner::table.select(runner::token_hash).first(c).unwrap()
+    });
+    assert_ne!(stored, runner["token"].as_str().unwrap(), "runner tokens are stored hashed");
+}
+
+async fn only_admins_administer(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    let pmc = app.user("chair", false, &[("httpd", shared_models::api::Role::PmcMember)]);
+    let cases: [(&str, Value); 5] = [
+        ("/api/v1/admin/committees", json!({"name": "x", "display_name": "X"})),
+        ("/api/v1/admin/projects", json!({"name": "x", "committee": "httpd", "display_name": "X"})),
+        ("/api/v1/admin/users", json!({"uid": "x"})),
+        ("/api/v1/admin/import/asf", json!({})),
+        ("/api/v1/admin/runners", json!({"name": "x"})),
+    ];
+    for (path, body) in cases {
+        app.expect_error(
+            app.client.post(app.url(path)).bearer_auth(&pmc).json(&body),
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+        app.expect_error(app.client.post(app.url(path)).json(&body), StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+}
+
+async fn apache_data_imports_idempotently(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let admin = app.admin();
+    let read = |name: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(fixture(&format!("asf-datasources/{name}"))).unwrap()).unwrap()
+    };
+    let body = json!({
+        "committees": read("committees.json"),
+        "retired_committees": read("retired_committees.json"),
+        "podlings": read("podlings.json"),
+        "projects": read("projects.json"),
+        "ldap_projects": read("ldap_projects.json"),
+        "groups": read("groups.json"),
+    });
+    let import = || app.client.post(app.url("/api/v1/admin/import/asf")).bearer_auth(&admin).json(&body);
+    let (status, counts) = app.send(import()).await;
+    assert_eq!(status, StatusCode::OK, "{counts}");
+    // tooling, abdera (retired) and amoro (podling) are committees; amoro is also a project.
+    assert_eq!(counts["committees"], 3, "{counts}");
+    assert_eq!(counts["users"], 3, "{counts}");
+    // 3 PMC members from the roster, and 3 committer rows from the LDAP members (owners repeat the PMC).
+    assert_eq!(counts["memberships"], 6, "{counts}");
+    let skipped = counts["skipped"].as_array().unwrap();
+    assert!(
+        skipped.iter().any(|s| s.as_str().unwrap().contains("accumulo")),
+        "unknown committees are reported: {counts}"
+    );
+
+    let (_, again) = app.send(import()).await;
+    assert_eq!(
+        (again["committees"].as_u64(), again["users"].as_u64(), again["memberships"].as_u64()),
+        (Some(0), Some(0), Some(0))
+    );
+
+    let (_, amoro) = app.send(app.client.get(app.url("/api/v1/committees/amoro"))).await;
+    assert_eq!(amoro["podling"], true);
+    let wave = app.db(|c| {
+        let user = datastore::db::queries::auth::find_user(c, "wave").unwrap().unwrap();
+        datastore::db::queries::auth::memberships(c, user.id).unwrap()
+    });
+    assert!(wave.contains(&("tooling".to_owned(), shared_models::api::Role::PmcMember)), "{wave:?}");
+}

@@ -1,0 +1,116 @@
+//! Personal access tokens, JWTs, and refusals without or with foreign credentials.
+
+use reqwest::StatusCode;
+use serde_json::json;
+use testkit::{Backend, on_both_backends};
+
+use crate::common::TestApp;
+
+on_both_backends!(token_lifecycle_and_jwt_exchange, missing_or_bad_credentials_are_refused);
+
+async fn token_lifecycle_and_jwt_exchange(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let jwt = app.user("alice", false, &[]);
+
+    // A new token, shown once, then exchanged for a JWT that works.
+    let (status, created) =
+        app.send(app.client.post(app.url("/api/v1/tokens")).bearer_auth(&jwt).json(&json!({"label": "CI"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let token = created["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("trp_"));
+    let (status, exchanged) =
+        app.send(app.client.post(app.url("/api/v1/jwt")).json(&json!({"uid": "alice", "token": token}))).await;
+    assert_eq!(status, StatusCode::OK, "{exchanged}");
+    let new_jwt = exchanged["jwt"].as_str().unwrap().to_owned();
+    let expires: chrono::DateTime<chrono::Utc> = exchanged["expires_at"].as_str().unwrap().parse().unwrap();
+    let lifetime = expires - chrono::Utc::now();
+    assert!(lifetime <= chrono::Duration::minutes(30) && lifetime > chrono::Duration::minutes(1), "{lifetime}");
+    let (status, me) = app.send(app.client.get(app.url("/api/v1/me")).bearer_auth(&new_jwt)).await;
+    assert_eq!((status, me["uid"].as_str()), (StatusCode::OK, Some("alice")));
+
+    // The token list shows labels, never secrets.
+    let (_, list) = app.send(app.client.get(app.url("/api/v1/tokens")).bearer_auth(&new_jwt)).await;
+    let labels: Vec<&str> = list["tokens"].as_array().unwrap().iter().map(|t| t["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["tests", "CI"]);
+    assert!(!list.to_string().contains(&token), "secrets are never listed");
+
+    // The token of the wrong user, or a wrong token, gets no JWT.
+    app.user("bob", false, &[]);
+    app.expect_error(
+        app.client.post(app.url("/api/v1/jwt")).json(&json!({"uid": "bob", "token": token})),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    app.expect_error(
+        app.client.post(app.url("/api/v1/jwt")).json(&json!({"uid": "alice", "token": "trp_wrong"})),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+
+    // Someone else cannot delete it (it does not exist for them); its owner can, and then its
+    // JWTs stop working too.
+    let id = created["id"].as_i64().unwrap();
+    let bob = app.user("bobby", false, &[]);
+    app.expect_error(
+        app.client.delete(app.url(&format!("/api/v1/tokens/{id}"))).bearer_auth(&bob),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let (status, _) = app.send(app.client.delete(app.url(&format!("/api/v1/tokens/{id}"))).bearer_auth(&jwt)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.expect_error(
+        app.client.get(app.url("/api/v1/me")).bearer_auth(&new_jwt),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    app.expect_error(
+        app.client.post(app.url("/api/v1/jwt")).json(&json!({"uid": "alice", "token": token})),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+
+    // Every token change is in the audit log.
+    let actions: Vec<String> = app.db(|c| {
+        use datastore::db::schema::event;
+        use diesel::prelude::*;
+        event::table.filter(event::target.eq("alice")).select(event::action).load(c).unwrap()
+    });
+    assert!(
+        actions.contains(&"token.created".to_owned()) && actions.contains(&"token.deleted".to_owned()),
+        "{actions:?}"
+    );
+}
+
+async fn missing_or_bad_credentials_are_refused(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let create = || app.client.post(app.url("/api/v1/tokens")).json(&json!({"label": "x"}));
+    app.expect_error(create(), StatusCode::UNAUTHORIZED, "unauthorized").await;
+    app.expect_error(create().header("Authorization", "Basic abc"), StatusCode::UNAUTHORIZED, "unauthorized").await;
+    app.expect_error(create().bearer_auth("not.a.jwt"), StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let response = create().send().await.unwrap();
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+
+    // A JWT signed by another server's secret is refused.
+    let foreign =
+        datastore::auth::jwt::JwtKeys::new(b"another-server-secret-0123456789", std::time::Duration::from_secs(60));
+    let (forged, _) = foreign.issue("root", 1).unwrap();
+    app.expect_error(create().bearer_auth(forged), StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    // Malformed bodies are 400, well-formed but invalid ones 422, wrong media types 415.
+    let jwt = app.user("carol", false, &[]);
+    let post = || app.client.post(app.url("/api/v1/tokens")).bearer_auth(&jwt);
+    app.expect_error(
+        post().header("content-type", "application/json").body("{\"label\":"),
+        StatusCode::BAD_REQUEST,
+        "invalid_json",
+    )
+    .await;
+    app.expect_error(post().json(&json!({"nolabel": 1})), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    app.expect_error(post().json(&json!({"label": "  "})), StatusCode::UNPROCESSABLE_ENTITY, "invalid_label").await;
+    app.expect_error(post().body("label=x"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+}

@@ -1,0 +1,15 @@
+//! In-process integration tests of the datastore's HTTP API: a real server on a loopback
+//! port, each test on a fresh SQLite database and again on the real PostgreSQL server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failing test should stop at the failure")]
+
+mod common;
+
+mod admin;
+mod auth;
+mod directory;
+mod docs;
+mod downloads;
+mod files;
+mod keys;
+mod runner_protocol;
