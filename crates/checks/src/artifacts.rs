@@ -1,0 +1,253 @@
+//! What each file of a release is (artifact, signature, checksum) and which checks it gets.
+//! The datastore plans check tasks with this; the runner and the local CLI run the same plan.
+
+/// The archive formats the `archive` checker reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    TarGz,
+    TarBz2,
+    TarXz,
+    Zip,
+}
+
+/// Checksum files by extension, as a release manager would name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumKind {
+    Sha512,
+    Sha256,
+    Sha1,
+    Md5,
+}
+
+impl ChecksumKind {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ChecksumKind::Sha512 => ".sha512",
+            ChecksumKind::Sha256 => ".sha256",
+            ChecksumKind::Sha1 => ".sha1",
+            ChecksumKind::Md5 => ".md5",
+        }
+    }
+}
+
+/// The role of one file in a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileRole {
+    /// A file that people download and use; it needs a signature and a checksum.
+    Artifact,
+    /// An ASCII-armored detached signature of `of`.
+    Signature { of: String },
+    /// A binary OpenPGP signature (`.sig`), which the release policy does not accept.
+    BinarySignature { of: String },
+    /// A checksum file of `of`.
+    Checksum { of: String, kind: ChecksumKind },
+    /// A file the release tree must not contain as an artifact (`KEYS`).
+    Keys,
+}
+
+const CHECKSUM_EXTENSIONS: [(&str, ChecksumKind); 5] = [
+    (".sha512", ChecksumKind::Sha512),
+    (".sha256", ChecksumKind::Sha256),
+    (".sha1", ChecksumKind::Sha1),
+    (".sha", ChecksumKind::Sha1),
+    (".md5", ChecksumKind::Md5),
+];
+
+/// Classifies a release path by its name.
+pub fn classify(path: &str) -> FileRole {
+    let name = file_name(path);
+    if name == "KEYS" || name == "KEYS.txt" {
+        return FileRole::Keys;
+    }
+    if let Some(of) = path.strip_suffix(".asc") {
+        return FileRole::Signature { of: of.to_owned() };
+    }
+    if let Some(of) = path.strip_suffix(".sig") {
+        return FileRole::BinarySignature { of: of.to_owned() };
+    }
+    for (extension, kind) in CHECKSUM_EXTENSIONS {
+        if let Some(of) = path.strip_suffix(extension) {
+            return FileRole::Checksum { of: of.to_owned(), kind };
+        }
+    }
+    FileRole::Artifact
+}
+
+/// The last segment of a `/`-separated path.
+pub fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// The archive format of an artifact, from its name.
+pub fn archive_format(path: &str) -> Option<ArchiveFormat> {
+    let lower = file_name(path).to_ascii_lowercase();
+    let format = if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
+        ArchiveFormat::TarGz
+    } else if lower.ends_with(".tar.bz2") || lower.ends_with(".tbz2") {
+        ArchiveFormat::TarBz2
+    } else if lower.ends_with(".tar.xz") || lower.ends_with(".txz") {
+        ArchiveFormat::TarXz
+    } else if [".zip", ".jar", ".war", ".ear", ".nar"].iter().any(|e| lower.ends_with(e)) {
+        ArchiveFormat::Zip
+    } else {
+        return None;
+    };
+    Some(format)
+}
+
+/// The name of an archive without its archive extension (`httpd-2.4.68.tar.gz` → `httpd-2.4.68`).
+pub fn archive_base_name(path: &str) -> &str {
+    let name = file_name(path);
+    let lower = name.to_ascii_lowercase();
+    for extension in [".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip", ".jar", ".war", ".ear", ".nar"]
+    {
+        if lower.ends_with(extension) {
+            return &name[..name.len() - extension.len()];
+        }
+    }
+    name
+}
+
+/// Whether an archive holds Java bytecode packaging (its licence files live in `META-INF/`).
+pub fn is_java_archive(path: &str) -> bool {
+    let lower = file_name(path).to_ascii_lowercase();
+    [".jar", ".war", ".ear", ".nar"].iter().any(|e| lower.ends_with(e))
+}
+
+/// Whether an archive is a source release (gets the `license` and `rat` checks): any archive that
+/// is not a Java package and is not marked as a binary convenience build.
+pub fn is_source_archive(path: &str) -> bool {
+    if archive_format(path).is_none() || is_java_archive(path) {
+        return false;
+    }
+    let base = archive_base_name(path).to_ascii_lowercase();
+    !(base.ends_with("-bin") || base.contains("-bin-") || base.ends_with("-binary"))
+}
+
+/// One check to run: a checker, the file it is about, and every release file whose bytes it reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedCheck {
+    pub checker: &'static str,
+    pub checker_version: &'static str,
+    /// The file the check is about; empty for `paths`, which judges the release as a whole.
+    pub path: String,
+    /// The release files the checker reads, the subject first.
+    pub inputs: Vec<String>,
+}
+
+/// Names and versions of the checkers. A version changes whenever a checker's verdicts can
+/// change, so results of an older version are never reused.
+pub mod checker {
+    pub const PATHS: (&str, &str) = ("paths", "1");
+    pub const HASHING: (&str, &str) = ("hashing", "1");
+    pub const SIGNATURE: (&str, &str) = ("signature", "1");
+    pub const ARCHIVE: (&str, &str) = ("archive", "1");
+    pub const LICENSE: (&str, &str) = ("license", "1");
+    pub const RAT: (&str, &str) = ("rat", "1");
+
+    pub const ALL: [(&str, &str); 6] = [PATHS, HASHING, SIGNATURE, ARCHIVE, LICENSE, RAT];
+
+    /// The current version of a checker, by name.
+    pub fn version(name: &str) -> Option<&'static str> {
+        ALL.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+}
+
+/// Plans every check of a revision from its file paths: one `paths` check for the whole
+/// release, then per artifact `hashing` (one per `.sha512`/`.sha256`), `signature` (with its
+/// `.asc`), `archive` (archives), `license` and `rat` (source archives). Deterministic: the same
+/// paths always give the same plan, in the same order.
+pub fn plan<S: AsRef<str>>(paths: &[S]) -> Vec<PlannedCheck> {
+    let mut sorted: Vec<&str> = paths.iter().map(AsRef::as_ref).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let present = |p: &str| sorted.binary_search(&p).is_ok();
+
+    let single = |(checker, checker_version): (&'static str, &'static str), path: &str| PlannedCheck {
+        checker,
+        checker_version,
+        path: path.to_owned(),
+        inputs: vec![path.to_owned()],
+    };
+
+    let mut checks = vec![PlannedCheck {
+        checker: checker::PATHS.0,
+        checker_version: checker::PATHS.1,
+        path: String::new(),
+        inputs: sorted.iter().map(|p| (*p).to_owned()).collect(),
+    }];
+    for path in sorted.iter().copied().filter(|p| classify(p) == FileRole::Artifact) {
+        for kind in [ChecksumKind::Sha512, ChecksumKind::Sha256] {
+            let sum = format!("{path}{}", kind.extension());
+            if present(&sum) {
+                checks.push(PlannedCheck { inputs: vec![path.to_owned(), sum], ..single(checker::HASHING, path) });
+            }
+        }
+        let asc = format!("{path}.asc");
+        if present(&asc) {
+            checks.push(PlannedCheck { inputs: vec![path.to_owned(), asc], ..single(checker::SIGNATURE, path) });
+        }
+        if archive_format(path).is_some() {
+            checks.push(single(checker::ARCHIVE, path));
+            if is_source_archive(path) || is_java_archive(path) {
+                checks.push(single(checker::LICENSE, path));
+            }
+            if is_source_archive(path) {
+                checks.push(single(checker::RAT, path));
+            }
+        }
+    }
+    checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_by_name() {
+        assert_eq!(classify("a/httpd-2.4.68.tar.gz"), FileRole::Artifact);
+        assert_eq!(classify("x.tar.gz.asc"), FileRole::Signature { of: "x.tar.gz".into() });
+        assert_eq!(classify("x.tar.gz.sig"), FileRole::BinarySignature { of: "x.tar.gz".into() });
+        assert_eq!(classify("x.zip.sha512"), FileRole::Checksum { of: "x.zip".into(), kind: ChecksumKind::Sha512 });
+        assert_eq!(classify("x.zip.sha"), FileRole::Checksum { of: "x.zip".into(), kind: ChecksumKind::Sha1 });
+        assert_eq!(classify("sub/KEYS"), FileRole::Keys);
+    }
+
+    #[test]
+    fn archive_names() {
+        assert_eq!(archive_format("a.TGZ"), Some(ArchiveFormat::TarGz));
+        assert_eq!(archive_format("a.tar.xz"), Some(ArchiveFormat::TarXz));
+        assert_eq!(archive_format("a.war"), Some(ArchiveFormat::Zip));
+        assert_eq!(archive_format("a.txt"), None);
+        assert_eq!(archive_base_name("d/httpd-2.4.68.tar.gz"), "httpd-2.4.68");
+        assert!(is_source_archive("httpd-2.4.68.tar.gz"));
+        assert!(!is_source_archive("tomcat-11-bin.zip"));
+        assert!(!is_source_archive("commons-io-2.16.jar"));
+    }
+
+    #[test]
+    fn plans_the_httpd_release() {
+        let plan = plan(&["httpd-2.4.68.tar.gz.sha512", "httpd-2.4.68.tar.gz", "httpd-2.4.68.tar.gz.asc"]);
+        let summary: Vec<(&str, &str)> = plan.iter().map(|c| (c.checker, c.path.as_str())).collect();
+        assert_eq!(
+            summary,
+            [
+                ("paths", ""),
+                ("hashing", "httpd-2.4.68.tar.gz"),
+                ("signature", "httpd-2.4.68.tar.gz"),
+                ("archive", "httpd-2.4.68.tar.gz"),
+                ("license", "httpd-2.4.68.tar.gz"),
+                ("rat", "httpd-2.4.68.tar.gz"),
+            ]
+        );
+        assert_eq!(plan[2].inputs, ["httpd-2.4.68.tar.gz", "httpd-2.4.68.tar.gz.asc"]);
+        assert_eq!(plan[0].inputs.len(), 3);
+    }
+
+    #[test]
+    fn plans_nothing_per_file_for_orphans() {
+        let plan = plan(&["lonely.tar.gz.asc", "notes.txt"]);
+        assert_eq!(plan.iter().map(|c| c.checker).collect::<Vec<_>>(), ["paths"]);
+    }
+}

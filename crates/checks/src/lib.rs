@@ -1,0 +1,16 @@
+//! The release checks of Trusted Releases: a pure library (bytes and keys in, results out),
+//! shared by the datastore (planning, KEYS import), the runner and the local `check` command.
+
+pub mod archive;
+pub mod artifacts;
+pub mod digest;
+pub mod hashing;
+pub mod license;
+pub mod openpgp;
+pub mod paths;
+pub mod rat;
+pub mod report;
+pub mod run;
+pub mod signature;
+
+pub use report::{Input, Limits, Report};

@@ -1,0 +1,107 @@
+//! Running a planned check: the one entry point the runner and the local `check` command share,
+//! so a release manager reproducing a failure on their machine gets the server's verdict.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use shared_models::api::ProjectPolicy;
+use shared_models::checks::CheckResult;
+
+use crate::artifacts::{self, PlannedCheck, checker};
+use crate::report::{Input, Limits};
+use crate::signature::SignaturePolicy;
+
+/// What a check may depend on besides its input files.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub podling: bool,
+    pub policy: ProjectPolicy,
+    /// The committee's KEYS file (for `signature`).
+    pub keys: Vec<u8>,
+    pub limits: Limits,
+}
+
+/// Whether a checker reads the bytes of its inputs (all but `paths`, which judges names).
+pub fn reads_bytes(kind: &str) -> bool {
+    kind != checker::PATHS.0
+}
+
+/// Runs one check. `inputs` are the planned inputs, subject first, with their local files
+/// (for `paths`, the files need not exist). An unknown kind or a missing input is an `Err`:
+/// the task itself is wrong, as opposed to the release failing a rule.
+pub fn run(kind: &str, inputs: &[Input], context: &Context) -> Result<Vec<CheckResult>, String> {
+    let subject = inputs.first();
+    let need = |n: usize| {
+        if inputs.len() < n {
+            Err(format!("the {kind} check needs {n} input(s), got {}", inputs.len()))
+        } else {
+            Ok(())
+        }
+    };
+    match kind {
+        "paths" => {
+            let paths: Vec<String> = inputs.iter().map(|i| i.path.clone()).collect();
+            Ok(crate::paths::check(&paths, context.podling || context.policy.require_incubating_name))
+        }
+        "hashing" => {
+            need(2)?;
+            Ok(crate::hashing::check(&inputs[0], &inputs[1]))
+        }
+        "signature" => {
+            need(2)?;
+            let policy = SignaturePolicy {
+                warn_on_rsa_below_4096: context.policy.warn_on_rsa_below_4096,
+                ..SignaturePolicy::default()
+            };
+            Ok(crate::signature::check(&inputs[0], &inputs[1], &context.keys, &policy))
+        }
+        "archive" => Ok(crate::archive::check(subject.ok_or("no input")?, &context.limits)),
+        "license" => Ok(crate::license::check(subject.ok_or("no input")?, context.podling, &context.limits)),
+        "rat" => {
+            Ok(crate::rat::check(subject.ok_or("no input")?, &context.policy.unknown_header_severity, &context.limits))
+        }
+        other => Err(format!("unknown check kind {other:?}")),
+    }
+}
+
+/// Every file under `root`, as release paths (`/`-separated, relative), sorted.
+pub fn release_files(root: &Path) -> std::io::Result<BTreeMap<String, std::path::PathBuf>> {
+    let mut files = BTreeMap::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                let relative = entry
+                    .path()
+                    .strip_prefix(root)
+                    .map_err(std::io::Error::other)?
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                files.insert(relative, entry.path());
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// A planned check and what running it gave: its results, or why it could not run.
+pub type Outcome = (PlannedCheck, Result<Vec<CheckResult>, String>);
+
+/// Plans and runs every check of the release files under `root`, as the server would for a
+/// revision holding them.
+pub fn check_directory(root: &Path, context: &Context) -> std::io::Result<Vec<Outcome>> {
+    let files = release_files(root)?;
+    let paths: Vec<&str> = files.keys().map(String::as_str).collect();
+    let mut outcomes = Vec::new();
+    for planned in artifacts::plan(&paths) {
+        let inputs: Vec<Input> =
+            planned.inputs.iter().map(|p| Input::new(p.clone(), files.get(p).cloned().unwrap_or_default())).collect();
+        let results = run(planned.checker, &inputs, context);
+        outcomes.push((planned, results));
+    }
+    Ok(outcomes)
+}
