@@ -1,0 +1,122 @@
+//! Test helpers: the shared fixtures, and a fresh database per test on SQLite or on the real
+//! PostgreSQL server.
+//!
+//! PostgreSQL tests never skip silently. They use `TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`); if the server cannot be reached the test
+//! fails, unless `TR_SKIP_POSTGRES=1` asks to skip, and then the skip is printed loudly.
+
+#![allow(clippy::expect_used, reason = "test helpers: a failure is a test failure")]
+
+use std::path::PathBuf;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+
+pub mod archives;
+pub mod pgp;
+
+/// A file or folder of `../shared/fixtures` (relative to the repository root).
+pub fn fixture(relative: &str) -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
+    let path = root.join(relative);
+    assert!(path.exists(), "fixture {} is missing (looked in {})", relative, root.display());
+    path
+}
+
+/// The real httpd 2.4.68 release: tarball, signature, checksum, KEYS.
+pub fn httpd(file: &str) -> PathBuf {
+    fixture(&format!("real/httpd-2.4.68/{file}"))
+}
+
+/// The backends every database test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+fn random_suffix() -> String {
+    let mut bytes = [0u8; 6];
+    #[expect(clippy::expect_used, reason = "tests cannot go on without randomness")]
+    getrandom::fill(&mut bytes).expect("random bytes");
+    hex::encode(bytes)
+}
+
+/// A database of its own for one test; removed when dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    pub backend: Backend,
+    /// The SQLite file's directory, or `None` for PostgreSQL.
+    _dir: Option<tempfile::TempDir>,
+    schema: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    /// A fresh database on `backend`, or `None` when PostgreSQL was explicitly skipped.
+    pub fn new(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                #[expect(clippy::expect_used, reason = "a test without a temp dir cannot run")]
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}", dir.path().join("test.db").display());
+                Some(Self { url, backend, _dir: Some(dir), schema: None })
+            }
+            Backend::Postgres => Self::postgres(),
+        }
+    }
+
+    fn postgres() -> Option<Self> {
+        if std::env::var("TR_SKIP_POSTGRES").is_ok_and(|v| v == "1") {
+            eprintln!("\n*** SKIPPED: this PostgreSQL test did not run because TR_SKIP_POSTGRES=1 ***\n");
+            return None;
+        }
+        let base = std::env::var("TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let mut admin = PgConnection::establish(&base).unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {base}: {e}\n\
+                 Start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start), point \
+                 TEST_POSTGRES_URL at another server, or set TR_SKIP_POSTGRES=1 to skip these tests."
+            )
+        });
+        let schema = format!("t_{}", random_suffix());
+        admin
+            .batch_execute(&format!("CREATE SCHEMA {schema}"))
+            .unwrap_or_else(|e| panic!("cannot create schema {schema}: {e}"));
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-csearch_path%3D{schema}");
+        Some(Self { url, backend: Backend::Postgres, _dir: None, schema: Some((base, schema)) })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((base, schema)) = &self.schema
+            && let Ok(mut admin) = PgConnection::establish(base)
+        {
+            let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+    }
+}
+
+/// Defines `mod <name> { sqlite, postgres }` tests that run the async scenario `<name>(Backend)`
+/// once per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[actix_web::test]
+                async fn sqlite() {
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+
+                #[actix_web::test]
+                async fn postgres() {
+                    super::$name($crate::Backend::Postgres).await;
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,48 @@
+"""Helpers shared by the benchmark scripts."""
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def timed(cmd, sync=False, **kwargs):
+    """Wall time of a whole command; with `sync`, dirty pages are flushed first."""
+    if sync:
+        os.sync()
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+    return time.perf_counter() - start
+
+
+def request(method, url, body=None, token=None, raw=None):
+    """A JSON API call; `raw` sends bytes instead of a JSON body."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method=method)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(req) as response:
+        return json.loads(response.read() or b"null")
+
+
+def wait_for(url, timeout=10.0):
+    """Waits until `url` answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)

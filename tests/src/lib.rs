@@ -1,0 +1,342 @@
+//! The stack under test: the real `datastore` and `runner` binaries as child processes on
+//! loopback ports, on a fresh SQLite database or PostgreSQL schema, with the API client calls
+//! the scenarios need.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failing test should stop at the failure")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use shared_models::checks::ChecksReport;
+use testkit::{Backend, TestDatabase};
+
+/// The binaries under test, built once per test run (a no-op when `cargo test` built them).
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "--bins", "-p", "datastore", "-p", "runner"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the datastore and runner binaries failed");
+        // target/debug/deps/e2e-… → target/debug
+        let exe = std::env::current_exe().expect("test binary path");
+        exe.parent().and_then(Path::parent).expect("target directory").to_owned()
+    });
+    dir.join(name)
+}
+
+/// A port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A process that is killed when dropped.
+#[derive(Debug)]
+pub struct Process {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Process {
+    /// SIGKILL: the process gets no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Options of a stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub runners: usize,
+    pub runner_capacity: u32,
+    pub lease_secs: u64,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self { runners: 1, runner_capacity: 2, lease_secs: 20 }
+    }
+}
+
+/// A running datastore with its runners.
+#[derive(Debug)]
+pub struct Stack {
+    // Dropped in this order: processes first, then their files and database, then the lock.
+    pub runners: Vec<Process>,
+    pub datastore: Process,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub jwt: String,
+    pub runner_status: Vec<String>,
+    pub state: tempfile::TempDir,
+    db: TestDatabase,
+    _serial: tokio::sync::MutexGuard<'static, ()>,
+}
+
+/// Stacks of one test binary run one at a time: each is several processes on two cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+impl Stack {
+    /// A stack on `backend`, or `None` when PostgreSQL tests were explicitly skipped.
+    pub async fn start(backend: Backend, options: StackOptions) -> Option<Stack> {
+        let serial = SERIAL.lock().await;
+        let db = TestDatabase::new(backend)?;
+        let state = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let envs = |cmd: &mut Command| {
+            cmd.env("DATABASE_URL", &db.url)
+                .env("DATASTORE_STATE_DIR", state.path())
+                .env("DATASTORE_BIND", format!("127.0.0.1:{port}"))
+                .env("DATASTORE_LEASE_SECS", options.lease_secs.to_string())
+                .env("RUST_LOG", std::env::var("E2E_LOG").unwrap_or_else(|_| "warn".to_owned()));
+        };
+        let cli = |args: &[&str]| {
+            let mut cmd = Command::new(binary("datastore"));
+            envs(&mut cmd);
+            let out = cmd.args(args).output().unwrap();
+            assert!(out.status.success(), "datastore {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        cli(&["user", "add", "root", "--admin"]);
+        let token = cli(&["token", "create", "root"]);
+        let mut cmd = Command::new(binary("datastore"));
+        envs(&mut cmd);
+        let datastore =
+            Process { child: cmd.arg("serve").stdout(Stdio::null()).spawn().unwrap(), name: "datastore".into() };
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        wait_until_up(&client, &format!("{base}/healthz")).await;
+        let jwt: Value = client
+            .post(format!("{base}/api/v1/jwt"))
+            .json(&json!({"uid": "root", "token": token}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut stack = Stack {
+            base,
+            client,
+            jwt: jwt["jwt"].as_str().unwrap().to_owned(),
+            state,
+            datastore,
+            runners: Vec::new(),
+            runner_status: Vec::new(),
+            db,
+            _serial: serial,
+        };
+        for i in 0..options.runners {
+            stack.add_runner(&format!("runner-{i}"), options.runner_capacity).await;
+        }
+        Some(stack)
+    }
+
+    /// Registers and starts one more runner; returns its index.
+    pub async fn add_runner(&mut self, name: &str, capacity: u32) -> usize {
+        let (_, created) = self.post("/api/v1/admin/runners", json!({"name": name})).await;
+        let token = created["token"].as_str().unwrap().to_owned();
+        let port = free_port();
+        let work = self.state.path().join(format!("work-{name}"));
+        let child = Command::new(binary("runner"))
+            .env("RUNNER_DATASTORE_URL", &self.base)
+            .env("RUNNER_TOKEN", token)
+            .env("RUNNER_BIND", format!("127.0.0.1:{port}"))
+            .env("RUNNER_CAPACITY", capacity.to_string())
+            .env("RUNNER_WORK_DIR", &work)
+            .env("RUNNER_NAME", name)
+            .env("RUNNER_MAX_LOAD", "1000")
+            .env("RUST_LOG", std::env::var("E2E_LOG").unwrap_or_else(|_| "warn".to_owned()))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let status = format!("http://127.0.0.1:{port}");
+        wait_until_up(&self.client, &format!("{status}/healthz")).await;
+        self.runners.push(Process { child, name: name.to_owned() });
+        self.runner_status.push(status);
+        self.runners.len() - 1
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self.client.post(self.url(path)).bearer_auth(&self.jwt).json(&body).send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        self.client.get(self.url(path)).bearer_auth(&self.jwt).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// A committee and a project of the same name, and a draft release of it.
+    pub async fn release(&self, project: &str, version: &str, podling: bool) {
+        if self
+            .post("/api/v1/admin/committees", json!({"name": project, "display_name": project, "podling": podling}))
+            .await
+            .0
+            == 201
+        {
+            let (status, body) = self
+                .post("/api/v1/admin/projects", json!({"name": project, "committee": project, "display_name": project}))
+                .await;
+            assert_eq!(status, 201, "{body}");
+        }
+        let (status, body) = self.post("/api/v1/releases", json!({"project": project, "version": version})).await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    /// Imports a KEYS file into a committee.
+    pub async fn import_keys(&self, committee: &str, keys: Vec<u8>) -> Value {
+        let response = self
+            .client
+            .post(self.url(&format!("/api/v1/committees/{committee}/keys/import")))
+            .bearer_auth(&self.jwt)
+            .body(keys)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// Uploads a file to `project/version`.
+    pub async fn upload(&self, release: &str, path: &str, bytes: Vec<u8>) -> Value {
+        let response = self
+            .client
+            .put(self.url(&format!("/api/v1/releases/{release}/files/{path}")))
+            .bearer_auth(&self.jwt)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "upload of {path}");
+        response.json().await.unwrap()
+    }
+
+    /// Waits until every check of the release's latest revision has reported.
+    pub async fn checks_done(&self, release: &str, timeout: Duration) -> ChecksReport {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let report: ChecksReport =
+                serde_json::from_value(self.get(&format!("/api/v1/releases/{release}/checks")).await).unwrap();
+            if report.complete {
+                return report;
+            }
+            assert!(Instant::now() < deadline, "the checks of {release} did not finish in {timeout:?}: {report:#?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Runs SQL against the stack's database through a connection of the test's own.
+    pub fn database_url(&self) -> &str {
+        &self.db.url
+    }
+}
+
+/// Every file under `dir` (recursively), with its size.
+pub fn files_in(dir: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.push((entry.file_name().to_string_lossy().into_owned(), entry.metadata().unwrap().len()));
+            }
+        }
+    }
+    out
+}
+
+/// The DOM of `url` after a real headless Chromium loaded it, or `None` when browser tests were
+/// explicitly skipped (`TR_SKIP_BROWSER=1`, announced loudly). A missing browser is a failure.
+pub fn browser_dom(url: &str) -> Option<String> {
+    if std::env::var("TR_SKIP_BROWSER").is_ok_and(|v| v == "1") {
+        eprintln!("\n*** SKIPPED: this browser test did not run because TR_SKIP_BROWSER=1 ***\n");
+        return None;
+    }
+    let chromium =
+        ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists()).unwrap_or_else(
+            || panic!("Chromium is not installed: apt-get install chromium (or set TR_SKIP_BROWSER=1 to skip)"),
+        );
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=2000",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--dump-dom", url])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "chromium failed on {url}");
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Sets a release's phase in the database (the lifecycle API is later work).
+pub fn set_phase(database_url: &str, project: &str, version: &str, phase: &str, reason: Option<&str>) {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, PgConnection, SqliteConnection};
+    let quote = |s: &str| s.replace('\'', "''");
+    let sql = format!(
+        "UPDATE release SET phase = '{}', revoked_reason = {} WHERE version = '{}' AND product_id IN \
+         (SELECT p.id FROM product p JOIN project j ON p.project_id = j.id WHERE j.name = '{}')",
+        quote(phase),
+        reason.map_or("NULL".to_owned(), |r| format!("'{}'", quote(r))),
+        quote(version),
+        quote(project)
+    );
+    match database_url.strip_prefix("sqlite://") {
+        Some(path) => SqliteConnection::establish(path).unwrap().batch_execute(&sql).unwrap(),
+        None => PgConnection::establish(database_url).unwrap().batch_execute(&sql).unwrap(),
+    }
+}
+
+/// Waits until `url` answers (any status), for at most 30 s.
+pub async fn wait_until_up(client: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(url).send().await.is_err() {
+        assert!(Instant::now() < deadline, "{url} did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The results of a report with the given status, as "checker path [member]: message" lines.
+pub fn lines_with(report: &ChecksReport, statuses: &[&str]) -> Vec<String> {
+    report
+        .results
+        .iter()
+        .filter(|r| statuses.contains(&r.status.as_str()))
+        .map(|r| format!("{} {} {}: {}", r.checker, r.path, r.member.clone().unwrap_or_default(), r.message))
+        .collect()
+}
