@@ -13,12 +13,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+missing=()
 for package in pkg-config libssl-dev libpq-dev; do
-    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
-        echo "Installing $package (needed to build)..." >&2
-        apt-get install -y -qq "$package" >/dev/null
-    fi
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing ${missing[*]} (needed to build)..." >&2
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
 
 echo "Building (release)..." >&2
 cargo build --release --quiet -p datastore -p runner

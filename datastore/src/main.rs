@@ -109,9 +109,16 @@ fn output(value: &str) {
     println!("{value}");
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(mut cli: Cli) -> anyhow::Result<()> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if !matches!(command, Command::Serve) {
+        // One connection, so the pool never opens another on a background thread: one still
+        // connecting (a TLS handshake to PostgreSQL) when the process exits races libssl's exit
+        // handlers and can crash a command that has already printed its result.
+        cli.config.db_pool_size = 1;
+    }
     let state = AppState::initialise(cli.config)?;
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
         Command::Serve => actix_web::rt::System::new().block_on(datastore::server::run(state)),
         Command::Migrate => {
             // `initialise` applied them; say so for the operator.

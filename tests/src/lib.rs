@@ -113,7 +113,12 @@ impl Stack {
             let mut cmd = Command::new(binary("datastore"));
             envs(&mut cmd);
             let out = cmd.args(args).output().unwrap();
-            assert!(out.status.success(), "datastore {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "datastore {args:?} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
             String::from_utf8(out.stdout).unwrap().trim().to_owned()
         };
         cli(&["user", "add", "root", "--admin"]);
@@ -274,7 +279,7 @@ pub fn files_in(dir: &Path) -> Vec<(String, u64)> {
 /// explicitly skipped (`TR_SKIP_BROWSER=1`, announced loudly). A missing browser is a failure.
 pub fn browser_dom(url: &str) -> Option<String> {
     if std::env::var("TR_SKIP_BROWSER").is_ok_and(|v| v == "1") {
-        eprintln!("\n*** SKIPPED: this browser test did not run because TR_SKIP_BROWSER=1 ***\n");
+        testkit::announce_skip("this browser test did not run because TR_SKIP_BROWSER=1");
         return None;
     }
     let chromium =

@@ -24,7 +24,7 @@ fn command(state: &Path, database_url: &str, port: u16) -> Command {
 
 fn output(state: &Path, database_url: &str, args: &[&str]) -> String {
     let out = command(state, database_url, 0).args(args).stderr(Stdio::inherit()).output().unwrap();
-    assert!(out.status.success(), "datastore {args:?} failed");
+    assert!(out.status.success(), "datastore {args:?} failed ({}); its stderr is above", out.status);
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
