@@ -134,8 +134,7 @@ pub async fn post_revision(
     check_can_compose(&state, &principal, &release, "upload files").await?;
     let mut received: Vec<(ReleasePath, Received)> = Vec::new();
     while let Some(field) = multipart.next().await {
-        let field = field
-            .map_err(|e| AppError::bad_request("invalid_multipart", format!("The multipart body is not valid: {e}")))?;
+        let field = field.map_err(invalid_multipart)?;
         let name = field.name().unwrap_or_default().to_owned();
         let path = url_name(ReleasePath::parse(&name))?;
         if received.iter().any(|(p, _)| *p == path) {
@@ -177,6 +176,22 @@ pub async fn post_revision(
         })
         .collect::<AppResult<Vec<_>>>()?;
     Ok(created(&RevisionCreated { revision: revision.seq, files }))
+}
+
+/// The 400 for a multipart body the parser refused, saying what to send instead.
+fn invalid_multipart(error: actix_multipart::MultipartError) -> AppError {
+    let message = match error {
+        // The parser's own text for this case wrongly says the header is missing.
+        actix_multipart::MultipartError::ContentDispositionNameMissing => {
+            "A part has no `name` parameter in its Content-Disposition: send each file as \
+             `Content-Disposition: form-data; name=\"<path in the release>\"`. RFC 7578 forbids the \
+             encoded form `name*=`, which some clients produce for names with `/` (with reqwest, build \
+             the form with `percent_encode_noop()`)."
+                .to_owned()
+        }
+        other => format!("The multipart body is not valid: {other}"),
+    };
+    AppError::bad_request("invalid_multipart", message)
 }
 
 /// Delete a file of a draft: a new revision without it.

@@ -165,6 +165,11 @@ async fn multipart_uploads_make_one_revision(backend: Backend) {
         .percent_encode_noop()
         .part("../../etc/passwd", reqwest::multipart::Part::bytes(b"x".to_vec()));
     app.expect_error(post().multipart(traversal), StatusCode::BAD_REQUEST, "invalid_path").await;
+    // reqwest's default encodes a name with `/` as `name*=`, which RFC 7578 forbids: the refusal says how to fix it.
+    let encoded = reqwest::multipart::Form::new()
+        .part("binaries/commons-io-2.16.1-bin.zip", reqwest::multipart::Part::bytes(b"x".to_vec()));
+    let refused = app.expect_error(post().multipart(encoded), StatusCode::BAD_REQUEST, "invalid_multipart").await;
+    assert!(refused["message"].as_str().unwrap().contains("percent_encode_noop"), "{refused}");
     let empty = post().header("content-type", "multipart/form-data; boundary=XX").body("\r\n--XX--\r\n");
     app.expect_error(empty, StatusCode::BAD_REQUEST, "invalid_multipart").await;
     app.expect_error(
