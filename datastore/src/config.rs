@@ -1,6 +1,7 @@
 //! Configuration: every variable the datastore reads, in one place, with its default.
 //! The same struct is the command line (`datastore --help` lists each variable).
 
+pub use shared_models::logging::LogFormat;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -52,12 +53,6 @@ pub struct Config {
     /// (default `info`).
     #[arg(long, env = "DATASTORE_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 impl Config {

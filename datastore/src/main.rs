@@ -1,7 +1,7 @@
 //! `datastore`: the Trusted Releases datastore server and its operations commands.
 
 use clap::{Parser, Subcommand};
-use datastore::config::{Config, LogFormat};
+use datastore::config::Config;
 use datastore::db::queries::auth as users;
 use datastore::domain::{directory, tokens};
 use datastore::state::AppState;
@@ -80,20 +80,9 @@ enum RunnerCommand {
     },
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.config.log_format);
+    shared_models::logging::init(cli.config.log_format);
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -1,6 +1,7 @@
 //! Configuration: every variable the runner reads, in one place, with its default. The same
 //! struct is the command line (`runner --help` lists each variable).
 
+pub use shared_models::logging::LogFormat;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -53,12 +54,6 @@ pub struct Config {
     /// Log format: `text` or `json`. Levels come from `RUST_LOG` (default `info`).
     #[arg(long, env = "RUNNER_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 impl Config {

@@ -1,7 +1,7 @@
 //! `runner`: the Trusted Releases runner, and `runner check` to run the checks locally.
 
 use clap::{Parser, Subcommand};
-use runner::config::{Config, LogFormat};
+use runner::config::Config;
 
 /// The Trusted Releases runner: claims check tasks from the datastore, runs them, reports.
 ///
@@ -26,21 +26,10 @@ enum Command {
     Check(runner::local::CheckArgs),
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,actix_server=warn"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 #[expect(clippy::print_stdout, reason = "the check report is the command's output")]
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.config.log_format);
+    shared_models::logging::init(cli.config.log_format);
     let outcome = match cli.command.unwrap_or(Command::Run) {
         Command::Run => actix_web::rt::System::new().block_on(runner::service::run(cli.config)).map(|()| false),
         Command::Check(args) => runner::local::check(&args, cli.config.limits()).map(|(report, failed)| {

@@ -3,6 +3,8 @@
 
 pub mod api;
 pub mod checks;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod names;
 pub mod runner;
 
