@@ -514,10 +514,15 @@ impl<'l> Budget<'l> {
     /// Turns an I/O error under the decoder into the walk's error: the file's own read failing
     /// is an `Io` error, anything else is the archive's content.
     fn read_failure(&self, error: io::Error) -> ArchiveError {
+        self.io_failure(self.member.clone(), error)
+    }
+
+    /// [`Self::read_failure`] for an error under `member`.
+    fn io_failure(&self, member: Option<String>, error: io::Error) -> ArchiveError {
         if self.os_error.get() {
             return ArchiveError::Io(error);
         }
-        ArchiveError::Corrupt { member: self.member.clone(), detail: describe_read_error(&error) }
+        ArchiveError::Corrupt { member, detail: describe_read_error(&error) }
     }
 
     /// Ends a member: a limit passed or a decoding error seen under it stops the walk.
@@ -724,16 +729,12 @@ fn walk_tar(
     let mut rest = archive.into_inner();
     let mut reader = MemberReader { inner: &mut rest, budget, member_data: false };
     drain(&mut reader, &mut buffer);
-    if let Some(violation) = budget.violation.take() {
-        return Err(violation);
-    }
-    if let Some(error) = budget.read_error.take() {
-        let mut failure = budget.read_failure(error);
+    budget.finish().map_err(|mut failure| {
         if let ArchiveError::Corrupt { detail, .. } = &mut failure {
             *detail = format!("after the last member: {detail}");
         }
-        return Err(failure);
-    }
+        failure
+    })?;
     Ok(true)
 }
 
@@ -823,13 +824,7 @@ fn zip_declared_entries<R: Read + Seek>(reader: &mut R, len: u64) -> io::Result<
 fn zip_failure(budget: &Budget<'_>, member: Option<String>, error: zip::result::ZipError) -> ArchiveError {
     use zip::result::ZipError;
     match error {
-        ZipError::Io(error) => {
-            if budget.os_error.get() {
-                ArchiveError::Io(error)
-            } else {
-                ArchiveError::Corrupt { member, detail: describe_read_error(&error) }
-            }
-        }
+        ZipError::Io(error) => budget.io_failure(member, error),
         ZipError::UnsupportedArchive(detail) => ArchiveError::Unsupported { member, detail: detail.to_owned() },
         ZipError::CompressionMethodNotSupported(method) => {
             ArchiveError::Unsupported { member, detail: format!("compression method {method} is not supported") }
@@ -895,7 +890,6 @@ fn walk_zip(
                 // A zip symlink's data is its target.
                 let mut target = Vec::new();
                 let read = (&mut reader).take(MAX_PATH_BYTES as u64).read_to_end(&mut target);
-                drain(&mut reader, &mut buffer);
                 if read.is_ok() {
                     member.link_target = Some(lossy(&target));
                 }

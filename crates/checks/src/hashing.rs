@@ -6,7 +6,7 @@ use std::fs::File;
 use shared_models::checks::CheckResult;
 
 use crate::artifacts::{checker, file_name};
-use crate::digest::{Sha256, Sha512, for_each_chunk};
+use crate::digest::{sha256_of, sha512_of};
 use crate::report::{Input, Report};
 
 /// A digest read from a checksum file, and the file name it was written for, if any.
@@ -68,10 +68,10 @@ pub fn parse_checksum_file(text: &str) -> Vec<Expected> {
 /// Checks `checksum` (a `.sha512` or `.sha256`) against `artifact` (CHECKS.md H1–H3).
 pub fn check(artifact: &Input, checksum: &Input) -> Vec<CheckResult> {
     let mut report = Report::new(checker::HASHING, &artifact.path);
-    let text = match std::fs::read(&checksum.file) {
-        Ok(bytes) if bytes.len() <= 64 << 10 => String::from_utf8_lossy(&bytes).into_owned(),
-        Ok(bytes) => {
-            report.failure("H1", format!("{} is {} bytes: not a checksum file", checksum.path, bytes.len()));
+    let text = match checksum.read_small(64 << 10) {
+        Ok(Ok(bytes)) => String::from_utf8_lossy(&bytes).into_owned(),
+        Ok(Err(size)) => {
+            report.failure("H1", format!("{} is {size} bytes: not a checksum file", checksum.path));
             return report.finish();
         }
         Err(e) => {
@@ -120,13 +120,7 @@ pub fn check(artifact: &Input, checksum: &Input) -> Vec<CheckResult> {
             return report.finish();
         }
     };
-    let computed = if wanted.1 == 128 {
-        let mut hasher = Sha512::default();
-        for_each_chunk(file, |c| hasher.update(c)).map(|n| (hasher.finish_hex(), n))
-    } else {
-        let mut hasher = Sha256::default();
-        for_each_chunk(file, |c| hasher.update(c)).map(|n| (hasher.finish_hex(), n))
-    };
+    let computed = if wanted.1 == 128 { sha512_of(file) } else { sha256_of(file) };
     let (actual, bytes) = match computed {
         Ok(done) => done,
         Err(e) => {

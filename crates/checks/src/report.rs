@@ -20,6 +20,21 @@ impl Input {
     pub fn new(path: impl Into<String>, file: impl Into<PathBuf>) -> Self {
         Self { path: path.into(), file: file.into() }
     }
+
+    /// The whole file if it holds at most `limit` bytes, or `Err(its size)`: a hostile
+    /// multi-gigabyte "signature" is refused by its size, never read into memory.
+    pub fn read_small(&self, limit: u64) -> std::io::Result<Result<Vec<u8>, u64>> {
+        use std::io::Read as _;
+        let file = std::fs::File::open(&self.file)?;
+        let size = file.metadata()?.len();
+        if size > limit {
+            return Ok(Err(size));
+        }
+        let mut bytes = Vec::new();
+        // One byte more than allowed tells a file that grew since its size was read.
+        file.take(limit + 1).read_to_end(&mut bytes)?;
+        Ok(if bytes.len() as u64 > limit { Err(bytes.len() as u64) } else { Ok(bytes) })
+    }
 }
 
 /// Bounds on the work of one check: archives are hostile until read to the end.

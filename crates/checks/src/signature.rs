@@ -10,6 +10,7 @@ use serde_json::json;
 use shared_models::checks::CheckResult;
 
 use crate::artifacts::checker;
+use crate::openpgp::keys::Revocation;
 use crate::openpgp::verify::{self, SignatureFacts, Verification};
 use crate::openpgp::{Certificate, Subkey, parse_keys};
 use crate::report::{Input, Report};
@@ -61,50 +62,55 @@ impl Signer {
         let Some(made) = made else {
             return Some("the signature carries no creation time".to_owned());
         };
-        let day = |t: DateTime<Utc>| t.format("%Y-%m-%d").to_string();
         if made > now + chrono::Duration::days(1) {
             return Some(format!("the signature is dated {}, in the future", day(made)));
         }
-        if let Some(revocation) = &cert.revocation {
-            return Some(format!("the key {} is revoked ({})", cert.fingerprint, revocation.reason));
-        }
-        if made < cert.created {
-            return Some(format!("the signature ({}) is older than the key ({})", day(made), day(cert.created)));
-        }
-        if let Some(expired) = cert.expires.filter(|e| *e < made) {
-            return Some(format!(
-                "the key {} expired on {}, before the signature was made on {}",
-                cert.fingerprint,
-                day(expired),
-                day(made)
-            ));
+        if let Some(refusal) =
+            lifetime_refusal("key", &cert.fingerprint, cert.created, cert.expires, cert.revocation.as_ref(), made)
+        {
+            return Some(refusal);
         }
         match &self.subkey {
             None if !cert.can_sign => Some(format!("the key {} is not marked for signing", cert.fingerprint)),
             None => None,
             Some(sub) => {
-                if let Some(revocation) = &sub.revocation {
-                    Some(format!("the subkey {} is revoked ({})", sub.fingerprint, revocation.reason))
-                } else if made < sub.created {
-                    Some(format!("the signature ({}) is older than the subkey ({})", day(made), day(sub.created)))
-                } else if let Some(expired) = sub.expires.filter(|e| *e < made) {
-                    Some(format!(
-                        "the subkey {} expired on {}, before the signature was made on {}",
-                        sub.fingerprint,
-                        day(expired),
-                        day(made)
-                    ))
-                } else if !sub.can_sign {
-                    Some(format!(
-                        "the subkey {} is not bound for signing (no signing flag or no back-signature)",
-                        sub.fingerprint
-                    ))
-                } else {
-                    None
-                }
+                lifetime_refusal("subkey", &sub.fingerprint, sub.created, sub.expires, sub.revocation.as_ref(), made)
+                    .or_else(|| {
+                        (!sub.can_sign).then(|| {
+                            format!(
+                                "the subkey {} is not bound for signing (no signing flag or no back-signature)",
+                                sub.fingerprint
+                            )
+                        })
+                    })
             }
         }
     }
+}
+
+/// Why a key or subkey (`what`) cannot vouch for a signature made at `made`: revoked, younger
+/// than the signature, or expired before it.
+fn lifetime_refusal(
+    what: &str,
+    fingerprint: &str,
+    created: DateTime<Utc>,
+    expires: Option<DateTime<Utc>>,
+    revocation: Option<&Revocation>,
+    made: DateTime<Utc>,
+) -> Option<String> {
+    if let Some(revocation) = revocation {
+        return Some(format!("the {what} {fingerprint} is revoked ({})", revocation.reason));
+    }
+    if made < created {
+        return Some(format!("the signature ({}) is older than the {what} ({})", day(made), day(created)));
+    }
+    expires.filter(|e| *e < made).map(|expired| {
+        format!("the {what} {fingerprint} expired on {}, before the signature was made on {}", day(expired), day(made))
+    })
+}
+
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
 }
 
 /// What the keys say about a signature's issuer.
@@ -156,10 +162,10 @@ fn verify_with(signer: &Signer, signature: &pgp::packet::Signature, digests: &ve
 /// read on another.
 pub fn check(artifact: &Input, asc: &Input, keys_file: &[u8], policy: &SignaturePolicy) -> Vec<CheckResult> {
     let mut report = Report::new(checker::SIGNATURE, &artifact.path);
-    let asc_bytes = match std::fs::read(&asc.file) {
-        Ok(bytes) if bytes.len() <= 1 << 20 => bytes,
-        Ok(bytes) => {
-            report.failure("S1", format!("{} is {} bytes; a detached signature is a few KiB", asc.path, bytes.len()));
+    let asc_bytes = match asc.read_small(1 << 20) {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(size)) => {
+            report.failure("S1", format!("{} is {size} bytes; a detached signature is a few KiB", asc.path));
             return report.finish();
         }
         Err(e) => {
@@ -186,10 +192,11 @@ pub fn check(artifact: &Input, asc: &Input, keys_file: &[u8], policy: &Signature
     }
     // The artifact is hashed on one core while the keys are read, and the signers' keys are
     // found and validated, on the other: only the final verifications wait for the hash.
+    let facts: Vec<_> = parsed.signatures.iter().map(verify::facts).collect();
     let (digests, signers, key_count) = std::thread::scope(|scope| {
         let hashing = scope.spawn(|| File::open(&artifact.file).and_then(|f| verify::hash_data(&parsed.signatures, f)));
         let keys = parse_keys(keys_file);
-        let signers: Vec<Found> = parsed.signatures.iter().map(|s| find_signer(&keys, &verify::facts(s))).collect();
+        let signers: Vec<Found> = facts.iter().map(|f| find_signer(&keys, f)).collect();
         let digests = hashing.join().unwrap_or_else(|_| Err(std::io::Error::other("the hashing thread panicked")));
         (digests, signers, keys.len())
     });
@@ -202,8 +209,7 @@ pub fn check(artifact: &Input, asc: &Input, keys_file: &[u8], policy: &Signature
     };
     let mut good = Vec::new();
     let total = parsed.signatures.len();
-    for (index, (signature, found)) in parsed.signatures.iter().zip(signers).enumerate() {
-        let facts = verify::facts(signature);
+    for (index, ((signature, facts), found)) in parsed.signatures.iter().zip(&facts).zip(signers).enumerate() {
         let number = if total > 1 { format!("signature {} of {total}", index + 1) } else { "the signature".to_owned() };
         let issuer = facts
             .issuer_fingerprints
