@@ -219,14 +219,15 @@ fn resolve(conn: &mut DbConnection, stage: Stage, tail: &str, url_path: &str) ->
     }
     let cache = if selector == "latest" { CACHE_LISTING } else { stage.file_cache() };
     let revision = rq::find_revision(conn, ctx.release.id, ctx.release.revision)?.ok_or_else(not_found)?;
-    let files = rq::revision_files(conn, revision.0.id)?;
     let inner = rest.join("/");
+    // A file is one row; only folders (listings, or the redirect to one) need the whole manifest.
     if !inner.is_empty()
         && !is_dir
-        && let Some((_, blob)) = files.iter().find(|(p, _)| *p == inner)
+        && let Some(blob) = rq::revision_file(conn, revision.0.id, &inner)?
     {
-        return Ok(Resolved::File { blob: blob.clone(), cache });
+        return Ok(Resolved::File { blob, cache });
     }
+    let files = rq::revision_files(conn, revision.0.id)?;
     let prefix = if inner.is_empty() { String::new() } else { format!("{inner}/") };
     let entries = folder_entries(&files, &prefix);
     if entries.is_empty() && !prefix.is_empty() {

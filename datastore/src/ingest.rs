@@ -30,6 +30,12 @@ const WRITEBACK_EVERY: u64 = 64 << 20;
 /// Writes back the first `len` bytes of `file` and drops them from the page cache.
 fn flush_and_forget(file: &File, len: u64) -> io::Result<()> {
     file.sync_data()?;
+    forget(file, len)
+}
+
+/// Drops the first `len` bytes of `file` (all of it for 0) from the page cache: written back
+/// already, they would only crowd out what readers use.
+fn forget(file: &File, len: u64) -> io::Result<()> {
     let len = std::num::NonZeroU64::new(len);
     rustix::fs::fadvise(file, 0, len, rustix::fs::Advice::DontNeed).map_err(io::Error::from)
 }
@@ -130,11 +136,6 @@ impl Ingest {
         })
     }
 
-    /// Bytes received so far.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
     /// Adds the next chunk of the upload.
     pub async fn push(&mut self, chunk: Bytes) -> Result<(), IngestError> {
         self.size += chunk.len() as u64;
@@ -205,7 +206,7 @@ impl Received {
             if fresh {
                 let file = staged.file()?;
                 file.sync_all()?;
-                flush_and_forget(file, 0)?;
+                forget(file, 0)?;
             }
             store.commit(staged, &sha256)?;
             tracing::debug!(sha256, fresh, ms = started.elapsed().as_millis(), "blob published");

@@ -194,9 +194,8 @@ async fn keys(
     committee: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     let name = crate::api::url_name(shared_models::Name::parse(&committee))?;
-    let label = name.to_string();
-    let (rows, _) = state.db.run(move |c| crate::domain::keys::committee_keys(c, &name)).await?;
-    Ok(HttpResponse::Ok().content_type(ContentType::plaintext()).body(crate::domain::keys::keys_file(&label, &rows)))
+    let text = state.db.run(move |c| crate::domain::keys::committee_keys_file(c, &name)).await?;
+    Ok(HttpResponse::Ok().content_type(ContentType::plaintext()).body(text))
 }
 
 /// Runs the reaper every few seconds until the process ends.

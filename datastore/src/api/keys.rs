@@ -62,7 +62,7 @@ pub async fn import(
     responses((status = 200, body = KeyList), (status = 404, body = shared_models::ErrorBody)))]
 pub async fn list(state: web::Data<AppState>, committee: web::Path<String>) -> AppResult<web::Json<KeyList>> {
     let committee = url_name(Name::parse(&committee))?;
-    let (_, keys) = state.db.run(move |c| keys::committee_keys(c, &committee)).await?;
+    let keys = state.db.run(move |c| keys::committee_keys(c, &committee)).await?;
     Ok(web::Json(KeyList { keys }))
 }
 
@@ -71,12 +71,11 @@ pub async fn list(state: web::Data<AppState>, committee: web::Path<String>) -> A
     responses((status = 200, content_type = "text/plain", body = String), (status = 404, body = shared_models::ErrorBody)))]
 pub async fn keys_file(state: web::Data<AppState>, committee: web::Path<String>) -> AppResult<HttpResponse> {
     let committee = url_name(Name::parse(&committee))?;
-    let name = committee.to_string();
-    let (rows, _) = state.db.run(move |c| keys::committee_keys(c, &committee)).await?;
+    let text = state.db.run(move |c| keys::committee_keys_file(c, &committee)).await?;
     Ok(HttpResponse::Ok()
         .content_type(ContentType::plaintext())
         .insert_header(("Cache-Control", "public, max-age=300"))
-        .body(keys::keys_file(&name, &rows)))
+        .body(text))
 }
 
 /// Delete a key that has not signed any release (its owner, an admin, or a release manager of a

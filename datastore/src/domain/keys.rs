@@ -144,16 +144,21 @@ fn key_info(row: &SigningKeyRow, owners: &[(i64, String)], links: &[(String, Str
     }
 }
 
-/// The keys of a committee, as rows (for the KEYS file) and as API objects.
-pub fn committee_keys(conn: &mut DbConnection, committee_name: &Name) -> AppResult<(Vec<SigningKeyRow>, Vec<KeyInfo>)> {
+/// The keys of a committee as API objects, with their owners and committees.
+pub fn committee_keys(conn: &mut DbConnection, committee_name: &Name) -> AppResult<Vec<KeyInfo>> {
     let committee = committee(conn, committee_name)?;
     let rows = q::of_committee(conn, committee.id)?;
     let fingerprints: Vec<String> = rows.iter().map(|r| r.fingerprint.clone()).collect();
     let owner_ids: Vec<i64> = rows.iter().filter_map(|r| r.owner_id).collect();
     let owners = q::owner_uids(conn, &owner_ids)?;
     let links = q::committees_of(conn, &fingerprints)?;
-    let infos = rows.iter().map(|r| key_info(r, &owners, &links)).collect();
-    Ok((rows, infos))
+    Ok(rows.iter().map(|r| key_info(r, &owners, &links)).collect())
+}
+
+/// A committee's KEYS file (for people and for runners), from its key rows alone.
+pub fn committee_keys_file(conn: &mut DbConnection, committee_name: &Name) -> AppResult<String> {
+    let committee = committee(conn, committee_name)?;
+    Ok(keys_file(committee_name.as_str(), &q::of_committee(conn, committee.id)?))
 }
 
 /// A committee's KEYS file, regenerated from the database: a short header, then per key a

@@ -40,16 +40,6 @@ pub fn enqueue_unless_known(conn: &mut DbConnection, new: &NewTask) -> QueryResu
     diesel::insert_into(task::table).values(new).returning(task::id).get_result(conn).map(Some)
 }
 
-/// The tasks of one revision of a release, oldest first.
-pub fn of_revision(conn: &mut DbConnection, release_id: i64, revision_seq: i64) -> QueryResult<Vec<TaskRow>> {
-    task::table
-        .filter(task::release_id.eq(release_id))
-        .filter(task::revision_seq.eq(revision_seq))
-        .order(task::id)
-        .select(TaskRow::as_select())
-        .load(conn)
-}
-
 pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<TaskRow>> {
     task::table.find(id).select(TaskRow::as_select()).first(conn).optional()
 }
