@@ -55,12 +55,14 @@ async fn claim_loop(config: &Config, client: &Client, state: &Arc<RunnerState>, 
     let mut workers: JoinSet<execute::Ending> = JoinSet::new();
     let kinds: Vec<String> = KINDS.iter().map(|k| (*k).to_owned()).collect();
     let mut failures = 0u32;
+    let max_load = config.max_load();
     loop {
         let free = state.capacity.saturating_sub(u32::try_from(workers.len()).unwrap_or(u32::MAX));
-        let overloaded = load_average().is_some_and(|load| load > config.max_load());
+        let load = load_average();
+        let overloaded = load.is_some_and(|load| load > max_load);
         if free == 0 || overloaded {
             if overloaded {
-                tracing::debug!(load = load_average(), max = config.max_load(), "host busy: not claiming");
+                tracing::debug!(load, max = max_load, "host busy: not claiming");
             }
             tokio::select! {
                 _ = workers.join_next(), if !workers.is_empty() => {}

@@ -45,10 +45,9 @@ fn escape(text: &str) -> String {
 }
 
 async fn status(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
-    let snap = snapshot(&shared);
     let wants_html = req.headers().get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     if !wants_html {
-        return HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(snap);
+        return HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(snapshot(&shared));
     }
     let state = &shared.state;
     let mut rows = String::new();

@@ -50,10 +50,10 @@ impl Process {
         let _ = self.child.wait();
     }
 
-    /// SIGTERM, then waits for the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        self.child.wait().unwrap()
+    /// Sends `signal` (as `kill` spells it: `-STOP`, `-CONT`, `-TERM`) without waiting.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill").args([signal, &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success(), "kill {signal} {} failed", self.name);
     }
 }
 

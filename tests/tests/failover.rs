@@ -42,11 +42,6 @@ async fn leased_to(stack: &Stack, name: &str) -> Value {
     }
 }
 
-fn signal(process: &e2e::Process, signal: &str) {
-    let status = std::process::Command::new("kill").args([signal, &process.child.id().to_string()]).status().unwrap();
-    assert!(status.success());
-}
-
 async fn setup(backend: Backend) -> Option<Stack> {
     let stack = Stack::start(backend, StackOptions { runners: 0, runner_capacity: 1, lease_secs: 3 }).await?;
     stack.release("big", "1.0", false).await;
@@ -64,7 +59,7 @@ async fn a_killed_runner_s_task_is_finished_by_another(backend: Backend) {
     let Some(mut stack) = setup(backend).await else { return };
     let first = stack.add_runner("doomed", 1).await;
     leased_to(&stack, "doomed").await;
-    signal(&stack.runners[first], "-STOP"); // frozen mid-task, then killed outright
+    stack.runners[first].signal("-STOP"); // frozen mid-task, then killed outright
     stack.runners[first].kill();
     stack.add_runner("rescuer", 1).await;
     let report = stack.checks_done("big/1.0", Duration::from_secs(90)).await;
@@ -86,13 +81,13 @@ async fn a_stale_runner_s_late_result_is_refused(backend: Backend) {
     let status_url = format!("{}/status", stack.runner_status[sleeper]);
     leased_to(&stack, "sleeper").await;
     let before: Value = stack.client.get(&status_url).send().await.unwrap().json().await.unwrap();
-    signal(&stack.runners[sleeper], "-STOP");
+    stack.runners[sleeper].signal("-STOP");
     stack.add_runner("rescuer", 1).await;
     let report = stack.checks_done("big/1.0", Duration::from_secs(90)).await;
     assert_eq!(hashing_task(&stack).await["runner"], "rescuer");
     // The sleeper wakes up with a stale lease: its first contact about the task (a renewal or
     // its result) is refused with 409, and it gives the task up without storing anything.
-    signal(&stack.runners[sleeper], "-CONT");
+    stack.runners[sleeper].signal("-CONT");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let status: Value = stack.client.get(&status_url).send().await.unwrap().json().await.unwrap();
