@@ -223,12 +223,15 @@ impl fmt::Display for LimitExceeded {
     }
 }
 
+/// The extensions of [`artifacts::ARCHIVE_EXTENSIONS`], for messages: ".tar.gz, .tgz, ...".
+fn known_extensions() -> String {
+    artifacts::ARCHIVE_EXTENSIONS.iter().map(|(extension, _, _)| *extension).collect::<Vec<_>>().join(", ")
+}
+
 /// Why a walk stopped before the end of the archive.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
-    #[error(
-        "the file name has no archive extension the checks read (.tar.gz, .tgz, .tar.bz2, .tar.xz, .zip, .jar, .war)"
-    )]
+    #[error("the file name has no archive extension the checks read ({})", known_extensions())]
     UnknownFormat,
     /// Reading the file itself failed (not its content): the check could not run.
     #[error("could not read the file: {0}")]

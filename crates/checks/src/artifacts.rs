@@ -78,40 +78,42 @@ pub fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// The archive format of an artifact, from its name.
-pub fn archive_format(path: &str) -> Option<ArchiveFormat> {
+/// Every archive extension the checks read: its format, and whether it is Java packaging
+/// (whose licence files live in `META-INF/`). No extension is a suffix of another.
+pub const ARCHIVE_EXTENSIONS: [(&str, ArchiveFormat, bool); 11] = [
+    (".tar.gz", ArchiveFormat::TarGz, false),
+    (".tgz", ArchiveFormat::TarGz, false),
+    (".tar.bz2", ArchiveFormat::TarBz2, false),
+    (".tbz2", ArchiveFormat::TarBz2, false),
+    (".tar.xz", ArchiveFormat::TarXz, false),
+    (".txz", ArchiveFormat::TarXz, false),
+    (".zip", ArchiveFormat::Zip, false),
+    (".jar", ArchiveFormat::Zip, true),
+    (".war", ArchiveFormat::Zip, true),
+    (".ear", ArchiveFormat::Zip, true),
+    (".nar", ArchiveFormat::Zip, true),
+];
+
+/// The entry of [`ARCHIVE_EXTENSIONS`] that ends `path`'s file name, in any case.
+fn archive_extension(path: &str) -> Option<&'static (&'static str, ArchiveFormat, bool)> {
     let lower = file_name(path).to_ascii_lowercase();
-    let format = if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
-        ArchiveFormat::TarGz
-    } else if lower.ends_with(".tar.bz2") || lower.ends_with(".tbz2") {
-        ArchiveFormat::TarBz2
-    } else if lower.ends_with(".tar.xz") || lower.ends_with(".txz") {
-        ArchiveFormat::TarXz
-    } else if [".zip", ".jar", ".war", ".ear", ".nar"].iter().any(|e| lower.ends_with(e)) {
-        ArchiveFormat::Zip
-    } else {
-        return None;
-    };
-    Some(format)
+    ARCHIVE_EXTENSIONS.iter().find(|(extension, _, _)| lower.ends_with(extension))
 }
 
-/// The name of an archive without its archive extension (`httpd-2.4.68.tar.gz` → `httpd-2.4.68`).
+/// The archive format of an artifact, from its name.
+pub fn archive_format(path: &str) -> Option<ArchiveFormat> {
+    archive_extension(path).map(|(_, format, _)| *format)
+}
+
+/// The file name without its archive extension (`httpd-2.4.68.tar.gz` → `httpd-2.4.68`).
 pub fn archive_base_name(path: &str) -> &str {
     let name = file_name(path);
-    let lower = name.to_ascii_lowercase();
-    for extension in [".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip", ".jar", ".war", ".ear", ".nar"]
-    {
-        if lower.ends_with(extension) {
-            return &name[..name.len() - extension.len()];
-        }
-    }
-    name
+    archive_extension(path).map_or(name, |(extension, _, _)| &name[..name.len() - extension.len()])
 }
 
 /// Whether an archive holds Java bytecode packaging (its licence files live in `META-INF/`).
 pub fn is_java_archive(path: &str) -> bool {
-    let lower = file_name(path).to_ascii_lowercase();
-    [".jar", ".war", ".ear", ".nar"].iter().any(|e| lower.ends_with(e))
+    archive_extension(path).is_some_and(|(_, _, java)| *java)
 }
 
 /// Whether an archive is a source release (gets the `license` and `rat` checks): any archive that

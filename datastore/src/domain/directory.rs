@@ -10,14 +10,9 @@ use shared_models::{Name, Uid};
 use crate::auth::{Action, Principal, authz};
 use crate::db::DbConnection;
 use crate::db::models::{CommitteeRow, ProjectRow, UserRow};
-use crate::db::queries::events::{self, NewEvent};
+use crate::db::queries::events;
 use crate::db::queries::{auth as users, directory as q};
 use crate::error::{AppError, AppResult};
-
-fn record(conn: &mut DbConnection, actor: &str, action: &str, target: &str, details: Value) -> AppResult<()> {
-    events::record(conn, NewEvent { actor, action, target, release_id: None, details })?;
-    Ok(())
-}
 
 pub fn committees(conn: &mut DbConnection, rows: Vec<CommitteeRow>) -> AppResult<Vec<wire::Committee>> {
     let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
@@ -80,7 +75,13 @@ pub fn set_policy(
         let before = self::policy(&row);
         q::set_policy(conn, row.id, &json!(policy).to_string())?;
         super::checks::refresh(conn, committee.id, Some(row.id))?;
-        record(conn, principal.actor(), "policy.changed", project, json!({"before": before, "after": policy}))?;
+        events::record_unscoped(
+            conn,
+            principal.actor(),
+            "policy.changed",
+            project,
+            json!({"before": before, "after": policy}),
+        )?;
         Ok(policy.clone())
     })
 }
@@ -95,7 +96,13 @@ pub fn create_committee(
         let row = q::insert_committee(conn, &req.name, &req.display_name, req.podling)?.ok_or_else(|| {
             AppError::conflict("committee_exists", format!("The committee {} already exists.", req.name))
         })?;
-        record(conn, principal.actor(), "committee.created", &req.name, json!({"podling": req.podling}))?;
+        events::record_unscoped(
+            conn,
+            principal.actor(),
+            "committee.created",
+            &req.name,
+            json!({"podling": req.podling}),
+        )?;
         Ok(committees(conn, vec![row])?.remove(0))
     })
 }
@@ -111,7 +118,13 @@ pub fn create_project(
             .ok_or_else(|| AppError::not_found(format!("There is no committee {}.", req.committee)))?;
         let row = q::insert_project(conn, &req.name, committee.id, &req.display_name)?
             .ok_or_else(|| AppError::conflict("project_exists", format!("The project {} already exists.", req.name)))?;
-        record(conn, principal.actor(), "project.created", &req.name, json!({"committee": req.committee}))?;
+        events::record_unscoped(
+            conn,
+            principal.actor(),
+            "project.created",
+            &req.name,
+            json!({"committee": req.committee}),
+        )?;
         Ok(projects(conn, vec![(row, committee)])?.remove(0))
     })
 }
@@ -132,7 +145,13 @@ pub fn create_product(
         q::insert_product(conn, row.id, &req.name, &display)?.ok_or_else(|| {
             AppError::conflict("product_exists", format!("The project {project} already has a product {}.", req.name))
         })?;
-        record(conn, principal.actor(), "product.created", &format!("{project}/{}", req.name), json!({}))?;
+        events::record_unscoped(
+            conn,
+            principal.actor(),
+            "product.created",
+            &format!("{project}/{}", req.name),
+            json!({}),
+        )?;
         Ok(projects(conn, vec![(row, committee)])?.remove(0))
     })
 }
@@ -150,7 +169,7 @@ pub fn create_user(conn: &mut DbConnection, actor: &str, req: &wire::CreateUserR
     crate::db::write_transaction(conn, |conn| {
         let row = users::insert_user(conn, &req.uid, req.name.as_deref(), req.email.as_deref(), req.admin)?
             .ok_or_else(|| AppError::conflict("user_exists", format!("The user {} already exists.", req.uid)))?;
-        record(conn, actor, "user.created", &req.uid, json!({"admin": req.admin}))?;
+        events::record_unscoped(conn, actor, "user.created", &req.uid, json!({"admin": req.admin}))?;
         user(conn, row)
     })
 }
@@ -167,7 +186,7 @@ pub fn set_membership(
         let committee = q::find_committee(conn, &req.committee)?
             .ok_or_else(|| AppError::not_found(format!("There is no committee {}.", req.committee)))?;
         if users::grant(conn, row.id, committee.id, req.role)? {
-            record(
+            events::record_unscoped(
                 conn,
                 principal.actor(),
                 "membership.granted",
@@ -191,7 +210,7 @@ pub fn import_asf(
         let mut counts = AsfImportCounts::default();
         let mut importer = AsfImporter { conn, counts: &mut counts };
         importer.run(req)?;
-        record(conn, principal.actor(), "asf.imported", "asf", json!(counts))?;
+        events::record_unscoped(conn, principal.actor(), "asf.imported", "asf", json!(counts))?;
         Ok(counts)
     })
 }

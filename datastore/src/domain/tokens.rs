@@ -6,20 +6,9 @@ use shared_models::api::{TokenCreated, TokenInfo};
 use crate::auth::secrets::{self, PERSONAL_TOKEN_PREFIX, RUNNER_TOKEN_PREFIX};
 use crate::auth::{Principal, authz};
 use crate::db::queries::auth as q;
-use crate::db::queries::events::{self, NewEvent};
+use crate::db::queries::events;
 use crate::db::{DbConnection, to_time};
 use crate::error::{AppError, AppResult};
-
-fn record(
-    conn: &mut DbConnection,
-    actor: &str,
-    action: &str,
-    target: &str,
-    details: serde_json::Value,
-) -> AppResult<()> {
-    events::record(conn, NewEvent { actor, action, target, release_id: None, details })?;
-    Ok(())
-}
 
 /// A new personal access token for `uid`; the secret is returned once and stored hashed.
 pub fn create_token(conn: &mut DbConnection, actor: &str, uid: &str, label: &str) -> AppResult<TokenCreated> {
@@ -31,7 +20,7 @@ pub fn create_token(conn: &mut DbConnection, actor: &str, uid: &str, label: &str
         let user = q::find_user(conn, uid)?.ok_or_else(|| AppError::not_found(format!("There is no user {uid}.")))?;
         let token = secrets::generate(PERSONAL_TOKEN_PREFIX);
         let id = q::insert_api_token(conn, user.id, label, &secrets::hash(&token))?;
-        record(conn, actor, "token.created", uid, json!({"id": id, "label": label}))?;
+        events::record_unscoped(conn, actor, "token.created", uid, json!({"id": id, "label": label}))?;
         Ok(TokenCreated { id, token })
     })
 }
@@ -65,7 +54,13 @@ pub fn delete_token(conn: &mut DbConnection, principal: &Principal, id: i64) -> 
             .filter(|t| t.user_id == principal.user_id || principal.is_admin)
             .ok_or_else(|| AppError::not_found(format!("You have no token {id}.")))?;
         q::delete_api_token(conn, token.id)?;
-        record(conn, principal.actor(), "token.deleted", &principal.uid, json!({"id": id, "label": token.label}))?;
+        events::record_unscoped(
+            conn,
+            principal.actor(),
+            "token.deleted",
+            &principal.uid,
+            json!({"id": id, "label": token.label}),
+        )?;
         Ok(())
     })
 }
@@ -77,7 +72,7 @@ pub fn register_runner(conn: &mut DbConnection, actor: &str, name: &str) -> AppR
         let id = q::insert_runner(conn, name, &secrets::hash(&token))?.ok_or_else(|| {
             AppError::conflict("runner_exists", format!("A runner named {name} is already registered."))
         })?;
-        record(conn, actor, "runner.registered", name, json!({"id": id}))?;
+        events::record_unscoped(conn, actor, "runner.registered", name, json!({"id": id}))?;
         Ok((id, token))
     })
 }

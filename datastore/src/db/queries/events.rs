@@ -31,6 +31,17 @@ pub fn record(conn: &mut DbConnection, new: NewEvent<'_>) -> QueryResult<()> {
     Ok(())
 }
 
+/// Records a change that concerns no single release (users, tokens, committees, projects).
+pub fn record_unscoped(
+    conn: &mut DbConnection,
+    actor: &str,
+    action: &str,
+    target: &str,
+    details: serde_json::Value,
+) -> QueryResult<()> {
+    record(conn, NewEvent { actor, action, target, release_id: None, details })
+}
+
 /// A page of a release's events, oldest first, and how many there are.
 pub fn of_release(
     conn: &mut DbConnection,
