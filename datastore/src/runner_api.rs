@@ -156,7 +156,7 @@ async fn result(
     let id = task_id(&req)?;
     let response = state.db.run(move |c| tasks::submit(c, id, &body)).await?;
     if response.status == "queued" {
-        state.tasks_queued.notify_waiters();
+        state.wake_runners();
     }
     Ok(web::Json(response))
 }
@@ -207,7 +207,7 @@ pub async fn reaper(state: AppState) {
             Ok(0) => {}
             Ok(n) => {
                 tracing::info!(tasks = n, "reaper handled expired leases");
-                state.tasks_queued.notify_waiters();
+                state.wake_runners();
             }
             Err(e) => tracing::warn!(error = %e, "reaper failed; trying again"),
         }

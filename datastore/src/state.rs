@@ -18,6 +18,12 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Tasks may have been queued: runners waiting in a claim look now instead of at their next
+    /// once-a-second look. A wake-up that finds nothing costs one claim query per waiting runner.
+    pub fn wake_runners(&self) {
+        self.tasks_queued.notify_waiters();
+    }
+
     /// Connects to the database, applies migrations, opens the blob store (removing leftovers of
     /// interrupted uploads) and loads the JWT secret.
     pub fn initialise(config: Config) -> anyhow::Result<Self> {

@@ -135,6 +135,7 @@ pub async fn set_policy(
 ) -> AppResult<web::Json<ProjectPolicy>> {
     let name = url_name(Name::parse(&name))?;
     let policy = state.db.run(move |c| directory::set_policy(c, &principal, &name, &body)).await?;
+    state.wake_runners(); // checks that depend on the policy may have been queued again
     Ok(web::Json(policy))
 }
 

@@ -107,6 +107,9 @@ pub async fn put(
     let description = format!("upload {path}");
     let revision =
         state.db.run(move |c| releases::commit_revision(c, &principal, &release, &[change], &description)).await?;
+    if !revision.tasks.is_empty() {
+        state.wake_runners();
+    }
     Ok(created(&FileUploaded {
         revision: revision.seq,
         path,
@@ -164,7 +167,7 @@ pub async fn post_revision(
         })
         .await?;
     if !revision.tasks.is_empty() {
-        state.tasks_queued.notify_waiters();
+        state.wake_runners();
     }
     let files = changes
         .iter()
@@ -209,16 +212,19 @@ pub async fn delete(
 ) -> AppResult<web::Json<FileList>> {
     let path = file_path(&req)?;
     let description = format!("delete {path}");
-    let list = state
+    let (list, queued) = state
         .db
         .run(move |c| {
             let revision =
                 releases::commit_revision(c, &principal, &release, &[Change::Delete { path }], &description)?;
             let files =
                 revision.manifest.iter().map(|(p, b)| releases::file_entry(p, b)).collect::<AppResult<Vec<_>>>()?;
-            Ok::<_, AppError>(FileList { revision: revision.seq, files })
+            Ok::<_, AppError>((FileList { revision: revision.seq, files }, !revision.tasks.is_empty()))
         })
         .await?;
+    if queued {
+        state.wake_runners();
+    }
     Ok(web::Json(list))
 }
 

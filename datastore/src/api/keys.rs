@@ -34,6 +34,7 @@ pub async fn add(
     body: web::Json<AddKeysRequest>,
 ) -> AppResult<HttpResponse> {
     let report = state.db.run(move |c| keys::add_keys(c, &principal, &body.armored, &body.committees)).await?;
+    state.wake_runners(); // the committees' signature checks may have been queued again
     Ok(created(&report))
 }
 
@@ -54,6 +55,7 @@ pub async fn import(
 ) -> AppResult<web::Json<KeyImportReport>> {
     let committee = url_name(Name::parse(&committee))?;
     let report = state.db.run(move |c| keys::import_committee_keys(c, &principal, &committee, &body)).await?;
+    state.wake_runners(); // the committee's signature checks may have been queued again
     Ok(web::Json(report))
 }
 
@@ -91,5 +93,6 @@ pub async fn delete(
 ) -> AppResult<HttpResponse> {
     let fingerprint = fingerprint.into_inner();
     state.db.run(move |c| keys::delete_key(c, &principal, &fingerprint)).await?;
+    state.wake_runners(); // the holders' signature checks may have been queued again
     Ok(HttpResponse::NoContent().finish())
 }

@@ -101,6 +101,6 @@ pub async fn retry(state: web::Data<AppState>, principal: Principal, id: web::Pa
     authz::authorize_admin(&principal)?;
     let id = id.into_inner();
     state.db.run(move |c| tasks::retry(c, principal.actor(), id)).await?;
-    state.tasks_queued.notify_waiters();
+    state.wake_runners();
     Ok(HttpResponse::NoContent().finish())
 }
