@@ -128,7 +128,14 @@ impl Stack {
         let datastore =
             Process { child: cmd.arg("serve").stdout(Stdio::null()).spawn().unwrap(), name: "datastore".into() };
         let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        // No idle connections kept: the tests stop and kill the processes they talk to, and a
+        // pooled connection the peer closed meanwhile (its keep-alive ran out while it was
+        // SIGSTOPped) fails the next request with a transport error that tests nothing.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
         wait_until_up(&client, &format!("{base}/healthz")).await;
         let jwt: Value = client
             .post(format!("{base}/api/v1/jwt"))
