@@ -1,5 +1,6 @@
 //! Wire types of the Trusted Releases HTTP contract (`../shared/design/API.md`), shared by the
 //! datastore, the runner and clients. Serde and OpenAPI derives only: no database, no HTTP server.
+//! The optional `logging` feature adds the one log set-up both services share.
 
 pub mod api;
 pub mod checks;
