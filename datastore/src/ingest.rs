@@ -1,37 +1,42 @@
 //! Streaming an upload into the blob store while computing SHA-256 and SHA-512 in one pass.
 //!
-//! Chunks from the network are gathered into 256 KiB buffers and handed to two blocking
-//! threads: one writes the staging file and computes SHA-256, the other computes SHA-512 (the
-//! slower digest), so an upload uses two cores and costs little more than SHA-512 alone. The
-//! bounded channels give back-pressure: memory stays flat whatever the size of the upload.
+//! Chunks from the network are gathered into 4 MiB batches and shared, without copying, with
+//! three blocking threads: one computes SHA-512 (the slowest step, and the bound on an upload's
+//! speed), one computes SHA-256, and one writes the staging file. The bounded channels give
+//! back-pressure: memory stays flat whatever the size of the upload.
+//!
+//! The staging file is written with direct I/O where the filesystem allows it (see
+//! [`StagingWriter`]): an upload is read once more, by the checks, long after it was written, so
+//! passing it through the page cache costs CPU (copying, dirty-page tracking, writeback,
+//! eviction) that the hashing threads need, and nothing is gained.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use checks::digest::{Sha256, Sha512};
+use rustix::fs::OFlags;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::blob::{BlobMeta, BlobStore, Staged};
 
-/// Bytes gathered before they are handed to the hashing and writing threads (as the chunks
-/// the network delivered, without copying them).
-const BATCH: usize = 1 << 20;
-/// Batches in flight per thread; with `BATCH` this bounds the memory of one upload to ~16 MiB.
-const QUEUE: usize = 8;
-/// Bytes written between two flushes of the staging file. Flushing as the upload goes, on a
-/// thread of its own, leaves little for the final fsync; dropping the flushed pages from the
-/// page cache keeps a large upload from evicting everything else (and, on VMs, from touching
-/// fresh memory for every page).
+/// Bytes gathered before they are handed to the threads (as the chunks the network delivered,
+/// without copying them). Large batches mean few thread wake-ups: on two cores, 4 MiB batches
+/// made a 1 GiB upload ~5% faster than 1 MiB ones (`just bench-store`).
+const BATCH: usize = 4 << 20;
+/// Batches queued per thread. The threads share the batches, so one upload holds at most about
+/// `(QUEUE + 2) * BATCH` bytes (queued, being hashed, being gathered).
+const QUEUE: usize = 3;
+/// The staging file is written in blocks of this size.
+const BLOCK: usize = 1 << 20;
+/// Direct I/O needs buffers, offsets and lengths aligned to the device's logical block size,
+/// which is at most the page size on the machines we run on.
+const ALIGN: usize = 4096;
+/// With buffered writes (no direct I/O), bytes written between two flushes of the staging file:
+/// flushing as the upload goes leaves little for the final fsync.
 const WRITEBACK_EVERY: u64 = 64 << 20;
-
-/// Writes back the first `len` bytes of `file` and drops them from the page cache.
-fn flush_and_forget(file: &File, len: u64) -> io::Result<()> {
-    file.sync_data()?;
-    forget(file, len)
-}
 
 /// Drops the first `len` bytes of `file` (all of it for 0) from the page cache: written back
 /// already, they would only crowd out what readers use.
@@ -43,20 +48,109 @@ fn forget(file: &File, len: u64) -> io::Result<()> {
 /// Network chunks, shared (not copied) between the threads.
 type Batch = Vec<Bytes>;
 
-fn batch_len(batch: &Batch) -> usize {
-    batch.iter().map(Bytes::len).sum()
+/// Writes the staging file in aligned blocks, with direct I/O (`O_DIRECT`) where the filesystem
+/// supports it and buffered writes, flushed as they go, where it does not (tmpfs, some network
+/// and FUSE filesystems). The last block, shorter than the alignment, is always written buffered.
+/// Durability still comes from the fsync before the blob is published.
+struct StagingWriter {
+    file: File,
+    /// `BLOCK + ALIGN` bytes: the block is the aligned window starting at `start`.
+    buf: Vec<u8>,
+    start: usize,
+    filled: usize,
+    offset: u64,
+    direct: bool,
+    flushed: u64,
 }
 
-/// Writes a batch with as few system calls as the kernel allows.
-fn write_batch(file: &mut File, batch: &Batch) -> io::Result<()> {
-    let mut slices: Vec<io::IoSlice<'_>> = batch.iter().map(|b| io::IoSlice::new(b)).collect();
-    let mut slices = slices.as_mut_slice();
-    while !slices.is_empty() {
-        let written = file.write_vectored(slices)?;
-        if written == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
+impl StagingWriter {
+    /// A writer for `file`, with direct I/O if `direct` is asked for and the filesystem allows it.
+    fn new(file: File, direct: bool) -> Self {
+        let buf = vec![0u8; BLOCK + ALIGN];
+        let start = buf.as_ptr().align_offset(ALIGN);
+        let direct = direct
+            && match set_direct(&file, true) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::debug!(error = %e, "the staging filesystem refuses direct I/O; writing through the page cache");
+                    false
+                }
+            };
+        Self { file, buf, start, filled: 0, offset: 0, direct, flushed: 0 }
+    }
+
+    fn write(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let n = bytes.len().min(BLOCK - self.filled);
+            let at = self.start + self.filled;
+            self.buf[at..at + n].copy_from_slice(&bytes[..n]);
+            self.filled += n;
+            bytes = &bytes[n..];
+            if self.filled == BLOCK {
+                self.write_block(BLOCK)?;
+            }
         }
-        io::IoSlice::advance_slices(&mut slices, written);
+        Ok(())
+    }
+
+    /// Writes the first `len` bytes of the block at the current offset.
+    fn write_block(&mut self, len: usize) -> io::Result<()> {
+        let block = &self.buf[self.start..self.start + len];
+        match pwrite_all(&self.file, block, self.offset) {
+            Err(e) if self.direct && e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
+                // Accepted at open, refused at write (a device with larger sectors, say).
+                tracing::debug!(error = %e, "direct I/O refused at write; writing through the page cache");
+                set_direct(&self.file, false)?;
+                self.direct = false;
+                pwrite_all(&self.file, block, self.offset)?;
+            }
+            result => result?,
+        }
+        self.offset += len as u64;
+        self.buf.copy_within(self.start + len..self.start + self.filled, self.start);
+        self.filled -= len;
+        if !self.direct && self.offset - self.flushed >= WRITEBACK_EVERY {
+            self.file.sync_data()?;
+            forget(&self.file, self.offset)?;
+            self.flushed = self.offset;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left and hands the file back.
+    fn finish(mut self) -> io::Result<File> {
+        let whole = self.filled / ALIGN * ALIGN;
+        if whole > 0 {
+            self.write_block(whole)?;
+        }
+        if self.filled > 0 {
+            if self.direct {
+                set_direct(&self.file, false)?;
+                self.direct = false;
+            }
+            self.write_block(self.filled)?;
+        }
+        Ok(self.file)
+    }
+}
+
+fn set_direct(file: &File, on: bool) -> io::Result<()> {
+    let flags = rustix::fs::fcntl_getfl(file)?;
+    let flags = if on { flags | OFlags::DIRECT } else { flags - OFlags::DIRECT };
+    Ok(rustix::fs::fcntl_setfl(file, flags)?)
+}
+
+fn pwrite_all(file: &File, mut bytes: &[u8], mut offset: u64) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match rustix::io::pwrite(file, bytes, offset) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                bytes = &bytes[n..];
+                offset += n as u64;
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     Ok(())
 }
@@ -79,48 +173,28 @@ pub struct Ingest {
     pending: Batch,
     pending_len: usize,
     to_writer: mpsc::Sender<Batch>,
+    to_sha256: mpsc::Sender<Batch>,
     to_sha512: mpsc::Sender<Batch>,
-    writer: JoinHandle<io::Result<(File, String)>>,
+    writer: JoinHandle<io::Result<File>>,
+    sha256: JoinHandle<String>,
     sha512: JoinHandle<String>,
-    flusher: JoinHandle<()>,
 }
 
 impl Ingest {
     /// Starts an upload of at most `limit` bytes.
     pub fn start(store: Arc<dyn BlobStore>, limit: u64) -> io::Result<Self> {
         let mut staged = store.stage()?;
-        let mut file = staged.take_file().ok_or_else(|| io::Error::other("staging file missing"))?;
+        let file = staged.take_file().ok_or_else(|| io::Error::other("staging file missing"))?;
         let (to_writer, mut writer_rx) = mpsc::channel::<Batch>(QUEUE);
-        let (to_sha512, mut sha512_rx) = mpsc::channel::<Batch>(QUEUE);
-        let flusher_file = file.try_clone()?;
-        let (to_flusher, mut flusher_rx) = mpsc::channel::<u64>(1);
-        let flusher = tokio::task::spawn_blocking(move || {
-            while let Some(written) = flusher_rx.blocking_recv() {
-                if let Err(e) = flush_and_forget(&flusher_file, written) {
-                    tracing::warn!(error = %e, "early writeback of an upload failed; the final fsync will tell");
-                }
-            }
-        });
         let writer = tokio::task::spawn_blocking(move || {
-            let mut sha256 = Sha256::default();
-            let (mut written, mut flushed) = (0u64, 0u64);
+            let mut out = StagingWriter::new(file, true);
             while let Some(batch) = writer_rx.blocking_recv() {
-                batch.iter().for_each(|chunk| sha256.update(chunk));
-                write_batch(&mut file, &batch)?;
-                written += batch_len(&batch) as u64;
-                if written - flushed >= WRITEBACK_EVERY && to_flusher.try_send(written).is_ok() {
-                    flushed = written;
-                }
+                batch.iter().try_for_each(|chunk| out.write(chunk))?;
             }
-            Ok((file, sha256.finish_hex()))
+            out.finish()
         });
-        let sha512 = tokio::task::spawn_blocking(move || {
-            let mut sha512 = Sha512::default();
-            while let Some(batch) = sha512_rx.blocking_recv() {
-                batch.iter().for_each(|chunk| sha512.update(chunk));
-            }
-            sha512.finish_hex()
-        });
+        let (to_sha256, sha256) = hasher(Sha256::default(), Sha256::update, Sha256::finish_hex);
+        let (to_sha512, sha512) = hasher(Sha512::default(), Sha512::update, Sha512::finish_hex);
         Ok(Self {
             store,
             staged,
@@ -129,10 +203,11 @@ impl Ingest {
             pending: Vec::new(),
             pending_len: 0,
             to_writer,
+            to_sha256,
             to_sha512,
             writer,
+            sha256,
             sha512,
-            flusher,
         })
     }
 
@@ -158,6 +233,7 @@ impl Ingest {
         self.pending_len = 0;
         let closed = || io::Error::other("an upload worker stopped early");
         self.to_sha512.send(batch.clone()).await.map_err(|_| closed())?;
+        self.to_sha256.send(batch.clone()).await.map_err(|_| closed())?;
         self.to_writer.send(batch).await.map_err(|_| closed())?;
         Ok(())
     }
@@ -166,16 +242,30 @@ impl Ingest {
     /// [`Received::publish`], so a request that fails later stores nothing.
     pub async fn finish(mut self) -> Result<Received, IngestError> {
         self.flush().await?;
-        let Self { store, mut staged, size, to_writer, to_sha512, writer, sha512, flusher, .. } = self;
-        drop(to_writer);
-        drop(to_sha512);
-        let (file, sha256) = writer.await.map_err(worker_failed)??;
-        // The writer is done, so the flusher's channel is closed; no sync outlives the upload.
-        flusher.await.map_err(worker_failed)?;
+        let Self { store, mut staged, size, to_writer, to_sha256, to_sha512, writer, sha256, sha512, .. } = self;
+        drop((to_writer, to_sha256, to_sha512));
+        let file = writer.await.map_err(worker_failed)??;
+        let sha256 = sha256.await.map_err(worker_failed)?;
         let sha512 = sha512.await.map_err(worker_failed)?;
         staged.restore(file);
         Ok(Received { store, staged, meta: BlobMeta { sha256, sha512, size } })
     }
+}
+
+/// A thread that feeds every batch to one digest and returns it in hex.
+fn hasher<H: Send + 'static>(
+    mut digest: H,
+    update: fn(&mut H, &[u8]),
+    finish: fn(H) -> String,
+) -> (mpsc::Sender<Batch>, JoinHandle<String>) {
+    let (tx, mut rx) = mpsc::channel::<Batch>(QUEUE);
+    let thread = tokio::task::spawn_blocking(move || {
+        while let Some(batch) = rx.blocking_recv() {
+            batch.iter().for_each(|chunk| update(&mut digest, chunk));
+        }
+        finish(digest)
+    });
+    (tx, thread)
 }
 
 fn worker_failed(e: tokio::task::JoinError) -> io::Error {
@@ -215,5 +305,62 @@ impl Received {
         .await
         .map_err(worker_failed)??;
         Ok(meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    /// Writes `chunks` through a staging writer and returns what the file holds, and whether
+    /// direct I/O was used to the end.
+    fn staged(chunks: &[&[u8]], direct: bool) -> (Vec<u8>, bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("staging");
+        let mut out = StagingWriter::new(File::create(&path).unwrap(), direct);
+        for chunk in chunks {
+            out.write(chunk).unwrap();
+        }
+        let was_direct = out.direct;
+        out.finish().unwrap().sync_all().unwrap();
+        let mut content = Vec::new();
+        File::open(&path).unwrap().read_to_end(&mut content).unwrap();
+        (content, was_direct)
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 4093) as u8).collect()
+    }
+
+    #[test]
+    fn staging_writes_exactly_the_bytes_in_both_modes() {
+        // Sizes around the alignment and the block, a few blocks plus a ragged tail, nothing.
+        let sizes = [0, 1, ALIGN - 1, ALIGN, ALIGN + 1, BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + ALIGN + 17];
+        for direct in [true, false] {
+            for size in sizes {
+                let bytes = pattern(size);
+                // Uneven network-sized chunks, so blocks fill across chunk boundaries.
+                let chunks: Vec<&[u8]> = bytes.chunks(8191).collect();
+                let (content, _) = staged(&chunks, direct);
+                assert_eq!(content.len(), size, "size {size}, direct {direct}");
+                assert!(content == bytes, "the staged bytes differ (size {size}, direct {direct})");
+            }
+        }
+    }
+
+    #[test]
+    fn staging_stays_direct_where_the_filesystem_allows_it() {
+        let probe = tempfile::tempfile().unwrap();
+        let supported = set_direct(&probe, true).is_ok();
+        let (_, direct) = staged(&[&pattern(2 * BLOCK + 5)], true);
+        // On a disk filesystem (ext4 here and in CI) the whole upload goes direct; on one that
+        // refuses `O_DIRECT` the writer falls back instead of failing.
+        assert_eq!(direct, supported, "direct I/O supported: {supported}, used to the end: {direct}");
+        let (_, direct) = staged(&[&pattern(BLOCK)], false);
+        assert!(!direct, "direct I/O was used although it was not asked for");
+        let out = StagingWriter::new(tempfile::tempfile().unwrap(), false);
+        assert_eq!((out.buf.as_ptr() as usize + out.start) % ALIGN, 0);
     }
 }

@@ -14,6 +14,7 @@ Usage: tests/bench/store.py [--size-mib N] [--runs N]   (run from the repository
 import argparse
 import json
 import os
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -35,6 +36,18 @@ def rss_kib(pid, field):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def cpu_s(pid):
+    """User + system CPU seconds a process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def ensure_nginx():
@@ -69,7 +82,7 @@ def main():
 
     port = free_port()
     env = dict(os.environ, DATASTORE_STATE_DIR=state, DATASTORE_BIND=f"127.0.0.1:{port}",
-               DATASTORE_MAX_UPLOAD_BYTES=str(8 << 30), RUST_LOG="warn")
+               DATASTORE_MAX_UPLOAD_BYTES=str(8 << 30), RUST_LOG=os.environ.get("BENCH_LOG", "warn"))
     run = lambda *a: subprocess.run([BINARY, *a], env=env, check=True, capture_output=True, text=True).stdout.strip()
     run("user", "add", "bench", "--admin")
     pat = run("token", "create", "bench")
@@ -85,14 +98,17 @@ def main():
         rss_idle = rss_kib(server.pid, "VmRSS")
 
         subprocess.run(["cat", data], check=True, stdout=subprocess.DEVNULL)  # warm the page cache
-        openssl_times, upload_times = [], []
+        openssl_times, upload_times, upload_cpu, curl_cpu = [], [], [], []
         for i in range(args.runs):
             # A different first byte per run: every upload stores new bytes (no deduplication).
             with open(data, "r+b") as f:
                 f.write(bytes([i]))
             openssl_times.append(timed(["openssl", "dgst", "-sha512", data], sync=True))
+            server_cpu, client_cpu = cpu_s(server.pid), children_cpu_s()
             upload_times.append(timed(["curl", "-sS", "--fail", "-o", "/dev/null", "-H", f"Authorization: Bearer {jwt}",
                                        "-T", data, f"{base}/api/v1/releases/bench/1.0/files/artifact-{i}.bin"], sync=True))
+            upload_cpu.append(cpu_s(server.pid) - server_cpu)
+            curl_cpu.append(children_cpu_s() - client_cpu)
         rss_peak_upload = rss_kib(server.pid, "VmHWM")
 
         # Publish the release to download it (the lifecycle API comes later: set the phase directly).
@@ -146,6 +162,8 @@ http {{ access_log off; sendfile on; tcp_nopush on;
         "upload_s": median(upload_times),
         "upload_vs_openssl": median(upload_times) / median(openssl_times),
         "upload_target": "<= 1.2",
+        "upload_datastore_cpu_s": median(upload_cpu),
+        "upload_curl_cpu_s": median(curl_cpu),
         "nginx_download_mib_s": mib / median(nginx_times),
         "datastore_download_mib_s": mib / median(datastore_times),
         "download_vs_nginx": median(nginx_times) / median(datastore_times),
@@ -167,6 +185,7 @@ http {{ access_log off; sendfile on; tcp_nopush on;
 {mib:.0f} MiB, median of {args.runs} runs
   openssl dgst -sha512      {result['openssl_sha512_s']:.2f} s
   upload (PUT, 2 digests)   {result['upload_s']:.2f} s   -> {result['upload_vs_openssl']:.2f}x openssl (target <= 1.2x)
+  upload CPU                datastore {result['upload_datastore_cpu_s']:.2f} s, curl {result['upload_curl_cpu_s']:.2f} s
   nginx download            {result['nginx_download_mib_s']:.0f} MiB/s
   datastore download        {result['datastore_download_mib_s']:.0f} MiB/s -> {result['download_vs_nginx']:.2f}x nginx (target >= 0.9x)
   datastore RSS             idle {result['rss_idle_mib']:.0f} MiB, peak {result['rss_peak_mib']:.0f} MiB
