@@ -248,16 +248,12 @@ impl Stack {
 
     /// Waits until every check of the release's latest revision has reported.
     pub async fn checks_done(&self, release: &str, timeout: Duration) -> ChecksReport {
-        let deadline = Instant::now() + timeout;
-        loop {
+        eventually(&format!("the checks of {release} finish"), timeout, Duration::from_millis(100), || async {
             let report: ChecksReport =
                 serde_json::from_value(self.get(&format!("/api/v1/releases/{release}/checks")).await).unwrap();
-            if report.complete {
-                return report;
-            }
-            assert!(Instant::now() < deadline, "the checks of {release} did not finish in {timeout:?}: {report:#?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            if report.complete { Ok(report) } else { Err(format!("{report:#?}")) }
+        })
+        .await
     }
 
     /// Runs SQL against the stack's database through a connection of the test's own.
@@ -336,10 +332,27 @@ pub fn set_phase(database_url: &str, project: &str, version: &str, phase: &str, 
 
 /// Waits until `url` answers (any status), for at most 30 s.
 pub async fn wait_until_up(client: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(url).send().await.is_err() {
-        assert!(Instant::now() < deadline, "{url} did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    eventually(&format!("{url} comes up"), Duration::from_secs(30), Duration::from_millis(50), || async {
+        client.get(url).send().await.map(drop).map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// Polls `probe` every `every` until it returns `Ok`, and returns that value. After `timeout`
+/// the test fails, saying what was awaited (`what`, such as "the upload reaches staging") and
+/// what the last probe saw (its `Err`).
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, every: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(seen) => assert!(Instant::now() < deadline, "expected {what} within {timeout:?}; last seen: {seen}"),
+        }
+        tokio::time::sleep(every).await;
     }
 }
 

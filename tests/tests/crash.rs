@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e::{Process, files_in};
 use serde_json::json;
@@ -75,11 +75,17 @@ async fn killed_mid_upload(backend: Backend) {
     for _ in 0..32 {
         tx.send(Ok(vec![42u8; 256 * 1024])).await.unwrap();
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while files_in(&state.join("tmp")).iter().map(|(_, n)| n).sum::<u64>() < 4 << 20 {
-        assert!(Instant::now() < deadline, "the upload never reached the staging file");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let staging = state.join("tmp");
+    e2e::eventually(
+        "4 MiB of the upload in the staging file",
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || async {
+            let staged = files_in(&staging);
+            if staged.iter().map(|(_, n)| n).sum::<u64>() >= 4 << 20 { Ok(()) } else { Err(format!("{staged:?}")) }
+        },
+    )
+    .await;
     server.kill(); // SIGKILL: no chance to clean up
     drop(tx);
     assert!(upload.await.unwrap().is_err(), "the client sees the connection die");

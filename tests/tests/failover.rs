@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failing test should stop at the failure")]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use e2e::{Stack, StackOptions};
 use serde_json::Value;
@@ -31,15 +31,16 @@ async fn hashing_task(stack: &Stack) -> Value {
 
 /// Waits until the hashing task is leased to runner `name`.
 async fn leased_to(stack: &Stack, name: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let task = hashing_task(stack).await;
-        if task["status"] == "leased" && task["runner"] == name {
-            return task;
-        }
-        assert!(Instant::now() < deadline, "the hashing task was never leased to {name}: {task}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    e2e::eventually(
+        &format!("the hashing task leased to {name}"),
+        Duration::from_secs(60),
+        Duration::from_millis(10),
+        || async {
+            let task = hashing_task(stack).await;
+            if task["status"] == "leased" && task["runner"] == name { Ok(task) } else { Err(task.to_string()) }
+        },
+    )
+    .await
 }
 
 async fn setup(backend: Backend) -> Option<Stack> {
@@ -88,20 +89,18 @@ async fn a_stale_runner_s_late_result_is_refused(backend: Backend) {
     // The sleeper wakes up with a stale lease: its first contact about the task (a renewal or
     // its result) is refused with 409, and it gives the task up without storing anything.
     stack.runners[sleeper].signal("-CONT");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let status: Value = stack.client.get(&status_url).send().await.unwrap().json().await.unwrap();
-        if status["totals"]["lost"] == 1 {
-            assert!(status["in_flight"].as_array().unwrap().is_empty(), "{status}");
-            assert_eq!(
-                status["totals"]["completed"], before["totals"]["completed"],
-                "the stale task is not counted done"
-            );
-            break;
-        }
-        assert!(Instant::now() < deadline, "the stale runner never gave its task up: {status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let status = e2e::eventually(
+        "the stale runner gives its task up",
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        || async {
+            let status: Value = stack.client.get(&status_url).send().await.unwrap().json().await.unwrap();
+            if status["totals"]["lost"] == 1 { Ok(status) } else { Err(status.to_string()) }
+        },
+    )
+    .await;
+    assert!(status["in_flight"].as_array().unwrap().is_empty(), "{status}");
+    assert_eq!(status["totals"]["completed"], before["totals"]["completed"], "the stale task is not counted done");
     let after = stack.checks_done("big/1.0", Duration::from_secs(5)).await;
     assert_eq!(hashing_results(&after), hashing_results(&report), "the late result was not stored");
     assert_eq!(hashing_results(&after), 1);
