@@ -45,8 +45,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// A public download tree. Which phases each shows is decided in one place, [`Stage::of_phase`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
+pub enum Stage {
     Candidate,
     Current,
     Revoked,
@@ -62,7 +63,7 @@ impl Stage {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Stage::Candidate => "candidate",
             Stage::Current => "current",
@@ -71,16 +72,12 @@ impl Stage {
     }
 
     /// The phases whose files this stage shows.
-    fn phases(self) -> &'static [&'static str] {
-        match self {
-            Stage::Candidate => &["candidate", "preview"],
-            Stage::Current => &["current", "archived"],
-            Stage::Revoked => &["revoked"],
-        }
+    fn phases(self) -> Vec<&'static str> {
+        Phase::ALL.into_iter().filter(|&p| Stage::of_phase(p) == Some(self)).map(Phase::as_str).collect()
     }
 
     /// The stage where a release in `phase` lives, if its files are public.
-    fn of_phase(phase: Phase) -> Option<Stage> {
+    pub fn of_phase(phase: Phase) -> Option<Stage> {
         match phase {
             Phase::Draft => None,
             Phase::Candidate | Phase::Preview => Some(Stage::Candidate),
@@ -555,6 +552,14 @@ mod tests {
         assert_eq!(compare_versions("1.0", "1.0.1"), Ordering::Less);
         assert_eq!(compare_versions("10.0", "9.9"), Ordering::Greater);
         assert_eq!(compare_versions("1.0-RC2", "1.0-RC10"), Ordering::Less);
+    }
+
+    #[test]
+    fn stages_show_the_public_phases() {
+        assert_eq!(Stage::Candidate.phases(), ["candidate", "preview"]);
+        assert_eq!(Stage::Current.phases(), ["current", "archived"]);
+        assert_eq!(Stage::Revoked.phases(), ["revoked"]);
+        assert_eq!(Stage::of_phase(Phase::Draft), None, "drafts are never public");
     }
 
     #[test]

@@ -62,13 +62,8 @@ pub fn summary(ctx: &ReleaseContext) -> AppResult<ReleaseSummary> {
 
 /// Where a release's files are public in its current phase.
 pub fn download_path(ctx: &ReleaseContext) -> Option<String> {
-    let stage = match phase_of(&ctx.release) {
-        Phase::Candidate | Phase::Preview => "candidate",
-        Phase::Current | Phase::Archived => "current",
-        Phase::Revoked => "revoked",
-        Phase::Draft => return None,
-    };
-    Some(format!("/{stage}/{}/", ctx.key()))
+    let stage = crate::download::Stage::of_phase(phase_of(&ctx.release))?;
+    Some(format!("/{}/{}/", stage.as_str(), ctx.key()))
 }
 
 pub fn detail(conn: &mut DbConnection, ctx: &ReleaseContext, public_url: &str) -> AppResult<Release> {
