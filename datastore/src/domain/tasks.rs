@@ -1,6 +1,9 @@
 //! The datastore's side of the runner protocol: claims, leases and their fencing, logs,
 //! results, and the reaper that returns the tasks of lost runners to the queue.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use serde_json::json;
 use shared_models::checks::{CheckResult, CheckStatus};
 use shared_models::runner::{ResultRequest, ResultResponse, Task, TaskInput, TaskOrder, TaskOutcome, TaskRelease};
@@ -53,6 +56,8 @@ pub fn claim(
 ) -> AppResult<Vec<TaskOrder>> {
     let kinds = valid_kinds(kinds)?;
     let mut orders = Vec::new();
+    // The tasks of one claim are mostly of one release: look each release up once.
+    let mut releases: HashMap<i64, TaskRelease> = HashMap::new();
     for _ in 0..capacity.min(64) {
         let token = secrets::generate("trl_");
         let expires = now_ms() + terms.lease_ms;
@@ -60,24 +65,33 @@ pub fn claim(
             break;
         };
         tracing::info!(task.id = row.id, kind = %row.kind, runner = %runner.name, attempt = row.attempt, "task leased");
-        orders.push(order(conn, &row, terms)?);
+        let release = match row.release_id {
+            Some(id) => match releases.entry(id) {
+                Entry::Occupied(known) => known.get().clone(),
+                Entry::Vacant(slot) => slot.insert(task_release(conn, id)?).clone(),
+            },
+            None => TaskRelease { project: String::new(), product: String::new(), version: String::new(), revision: 0 },
+        };
+        orders.push(order(&row, release, terms)?);
     }
     Ok(orders)
 }
 
-fn order(conn: &mut DbConnection, row: &TaskRow, terms: LeaseTerms) -> AppResult<TaskOrder> {
-    let release = match row.release_id {
-        Some(id) => {
-            let ctx = releases::context_by_id(conn, id)?;
-            TaskRelease {
-                project: ctx.project.name,
-                product: ctx.product.name,
-                version: ctx.release.version,
-                revision: row.revision_seq.unwrap_or(ctx.release.revision),
-            }
-        }
-        None => TaskRelease { project: String::new(), product: String::new(), version: String::new(), revision: 0 },
-    };
+/// The release a task is about, with its latest revision (each task names its own revision).
+fn task_release(conn: &mut DbConnection, release_id: i64) -> AppResult<TaskRelease> {
+    let ctx = releases::context_by_id(conn, release_id)?;
+    Ok(TaskRelease {
+        project: ctx.project.name,
+        product: ctx.product.name,
+        version: ctx.release.version,
+        revision: ctx.release.revision,
+    })
+}
+
+fn order(row: &TaskRow, mut release: TaskRelease, terms: LeaseTerms) -> AppResult<TaskOrder> {
+    if let Some(seq) = row.revision_seq {
+        release.revision = seq;
+    }
     let inputs: Vec<TaskInput> = serde_json::from_str(&row.inputs).map_err(AppError::internal)?;
     let args: serde_json::Value = serde_json::from_str(&row.args).map_err(AppError::internal)?;
     let policy = args.get("policy").cloned().unwrap_or_else(|| json!({}));

@@ -106,7 +106,15 @@ async fn claims_are_exclusive_and_fenced(backend: Backend) {
     ] {
         assert!(!order[field].is_null(), "a task order carries {field}: {order}");
     }
-    assert_eq!(order["release"]["project"], "httpd");
+    let orders = first.1["tasks"].as_array().unwrap().iter().chain(second.1["tasks"].as_array().unwrap());
+    for order in orders {
+        let release = &order["release"];
+        assert_eq!(
+            (release["project"].as_str(), release["version"].as_str(), release["revision"].as_i64()),
+            (Some("httpd"), Some("2.4.68"), Some(1)),
+            "every order names the release and the revision it checks: {order}"
+        );
+    }
     assert_eq!(order["renew_every_s"], 20, "a third of the 60 s lease");
 
     // Nothing left: the long poll answers 204 after its wait.
