@@ -103,12 +103,7 @@ async fn every_hostile_archive_fails_by_name(backend: Backend) {
     assert_eq!(status["totals"]["failed"], 0, "every hostile archive got a verdict, none crashed a task: {status}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_archives_sqlite() {
-    every_hostile_archive_fails_by_name(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_archives_postgres() {
-    every_hostile_archive_fails_by_name(Backend::Postgres).await;
-}
+testkit::on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    every_hostile_archive_fails_by_name
+);

@@ -45,12 +45,7 @@ async fn pages_render_in_a_browser(backend: Backend) {
     assert!(status.contains("Runner runner-0") && status.contains("Completed"), "{status}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pages_sqlite() {
-    pages_render_in_a_browser(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pages_postgres() {
-    pages_render_in_a_browser(Backend::Postgres).await;
-}
+testkit::on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    pages_render_in_a_browser
+);

@@ -111,12 +111,7 @@ async fn killed_mid_upload(backend: Backend) {
     assert_eq!(files_in(&state.join("blobs")).len(), 1);
 }
 
-#[tokio::test]
-async fn killed_mid_upload_sqlite() {
-    killed_mid_upload(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn killed_mid_upload_postgres() {
-    killed_mid_upload(Backend::Postgres).await;
-}
+testkit::on_both_backends!(
+    #[tokio::test]
+    killed_mid_upload
+);

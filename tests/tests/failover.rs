@@ -106,22 +106,8 @@ async fn a_stale_runner_s_late_result_is_refused(backend: Backend) {
     assert_eq!(hashing_results(&after), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_sqlite() {
-    a_killed_runner_s_task_is_finished_by_another(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_postgres() {
-    a_killed_runner_s_task_is_finished_by_another(Backend::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stale_result_sqlite() {
-    a_stale_runner_s_late_result_is_refused(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stale_result_postgres() {
-    a_stale_runner_s_late_result_is_refused(Backend::Postgres).await;
-}
+testkit::on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_killed_runner_s_task_is_finished_by_another,
+    a_stale_runner_s_late_result_is_refused
+);

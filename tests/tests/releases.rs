@@ -63,22 +63,8 @@ async fn the_atr_acceptance_fixture_passes(backend: Backend) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn httpd_sqlite() {
-    the_real_httpd_release_passes_and_a_changed_byte_fails(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn httpd_postgres() {
-    the_real_httpd_release_passes_and_a_changed_byte_fails(Backend::Postgres).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn atr_fixture_sqlite() {
-    the_atr_acceptance_fixture_passes(Backend::Sqlite).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn atr_fixture_postgres() {
-    the_atr_acceptance_fixture_passes(Backend::Postgres).await;
-}
+testkit::on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    the_real_httpd_release_passes_and_a_changed_byte_fails,
+    the_atr_acceptance_fixture_passes
+);

@@ -109,22 +109,26 @@ impl Drop for TestDatabase {
 }
 
 /// Defines `mod <name> { sqlite, postgres }` tests that run the async scenario `<name>(Backend)`
-/// once per backend.
+/// once per backend. The tests are `#[actix_web::test]`s unless a test attribute comes first:
+/// `on_both_backends!(#[tokio::test(flavor = "multi_thread")] scenario_a, scenario_b);`.
 #[macro_export]
 macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
+    (#[$test:meta] $($name:ident),* $(,)?) => {
         $(
             mod $name {
-                #[actix_web::test]
+                #[$test]
                 async fn sqlite() {
                     super::$name($crate::Backend::Sqlite).await;
                 }
 
-                #[actix_web::test]
+                #[$test]
                 async fn postgres() {
                     super::$name($crate::Backend::Postgres).await;
                 }
             }
         )*
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(#[actix_web::test] $($name),*);
     };
 }
