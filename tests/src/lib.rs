@@ -63,6 +63,44 @@ impl Drop for Process {
     }
 }
 
+/// How a stack's datastore is run: its commands all share the database, files and port.
+#[derive(Debug)]
+struct DatastoreLaunch {
+    database_url: String,
+    state: PathBuf,
+    port: u16,
+    lease_secs: u64,
+}
+
+impl DatastoreLaunch {
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(binary("datastore"));
+        cmd.env("DATABASE_URL", &self.database_url)
+            .env("DATASTORE_STATE_DIR", &self.state)
+            .env("DATASTORE_BIND", format!("127.0.0.1:{}", self.port))
+            .env("DATASTORE_LEASE_SECS", self.lease_secs.to_string())
+            .env("RUST_LOG", std::env::var("E2E_LOG").unwrap_or_else(|_| "warn".to_owned()));
+        cmd
+    }
+
+    /// Runs an operations command (`user add`, `token create`) and returns what it printed.
+    fn cli(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "datastore {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    fn serve(&self) -> Process {
+        let child = self.command().arg("serve").stdout(Stdio::null()).spawn().unwrap();
+        Process { child, name: "datastore".into() }
+    }
+}
+
 /// Options of a stack.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
@@ -88,6 +126,7 @@ pub struct Stack {
     pub jwt: String,
     pub runner_status: Vec<String>,
     pub state: tempfile::TempDir,
+    launch: DatastoreLaunch,
     db: TestDatabase,
     _serial: tokio::sync::MutexGuard<'static, ()>,
 }
@@ -102,31 +141,15 @@ impl Stack {
         let db = TestDatabase::new(backend)?;
         let state = tempfile::tempdir().unwrap();
         let port = free_port();
-        let envs = |cmd: &mut Command| {
-            cmd.env("DATABASE_URL", &db.url)
-                .env("DATASTORE_STATE_DIR", state.path())
-                .env("DATASTORE_BIND", format!("127.0.0.1:{port}"))
-                .env("DATASTORE_LEASE_SECS", options.lease_secs.to_string())
-                .env("RUST_LOG", std::env::var("E2E_LOG").unwrap_or_else(|_| "warn".to_owned()));
+        let launch = DatastoreLaunch {
+            database_url: db.url.clone(),
+            state: state.path().to_owned(),
+            port,
+            lease_secs: options.lease_secs,
         };
-        let cli = |args: &[&str]| {
-            let mut cmd = Command::new(binary("datastore"));
-            envs(&mut cmd);
-            let out = cmd.args(args).output().unwrap();
-            assert!(
-                out.status.success(),
-                "datastore {args:?} failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout).unwrap().trim().to_owned()
-        };
-        cli(&["user", "add", "root", "--admin"]);
-        let token = cli(&["token", "create", "root"]);
-        let mut cmd = Command::new(binary("datastore"));
-        envs(&mut cmd);
-        let datastore =
-            Process { child: cmd.arg("serve").stdout(Stdio::null()).spawn().unwrap(), name: "datastore".into() };
+        launch.cli(&["user", "add", "root", "--admin"]);
+        let token = launch.cli(&["token", "create", "root"]);
+        let datastore = launch.serve();
         let base = format!("http://127.0.0.1:{port}");
         // No idle connections kept: the tests stop and kill the processes they talk to, and a
         // pooled connection the peer closed meanwhile (its keep-alive ran out while it was
@@ -152,6 +175,7 @@ impl Stack {
             jwt: jwt["jwt"].as_str().unwrap().to_owned(),
             state,
             datastore,
+            launch,
             runners: Vec::new(),
             runner_status: Vec::new(),
             db,
@@ -161,6 +185,14 @@ impl Stack {
             stack.add_runner(&format!("runner-{i}"), options.runner_capacity).await;
         }
         Some(stack)
+    }
+
+    /// Kills the datastore with SIGKILL, as a crash would, and starts it again on the same
+    /// database, files and port. The JWT stays valid (its key is in the database).
+    pub async fn crash_and_restart_datastore(&mut self) {
+        self.datastore.kill();
+        self.datastore = self.launch.serve();
+        wait_until_up(&self.client, &format!("{}/healthz", self.base)).await;
     }
 
     /// Registers and starts one more runner; returns its index.
