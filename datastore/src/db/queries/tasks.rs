@@ -87,21 +87,21 @@ pub fn claim_one(
              ORDER BY priority DESC, id LIMIT 1{lock}) RETURNING *"
         )
     };
+    // The same statement and binds on both; only the row lock differs (and the connection type).
+    macro_rules! claim_on {
+        ($conn:expr, $lock:expr) => {
+            diesel::sql_query(sql($lock))
+                .bind::<BigInt, _>(runner_id)
+                .bind::<Text, _>(lease_token)
+                .bind::<BigInt, _>(lease_expires_at)
+                .bind::<BigInt, _>(now)
+                .get_result::<TaskRow>($conn)
+                .optional()
+        };
+    }
     match conn {
-        DbConnection::Postgres(c) => diesel::sql_query(sql(" FOR UPDATE SKIP LOCKED"))
-            .bind::<BigInt, _>(runner_id)
-            .bind::<Text, _>(lease_token)
-            .bind::<BigInt, _>(lease_expires_at)
-            .bind::<BigInt, _>(now)
-            .get_result::<TaskRow>(c)
-            .optional(),
-        DbConnection::Sqlite(c) => diesel::sql_query(sql(""))
-            .bind::<BigInt, _>(runner_id)
-            .bind::<Text, _>(lease_token)
-            .bind::<BigInt, _>(lease_expires_at)
-            .bind::<BigInt, _>(now)
-            .get_result::<TaskRow>(c)
-            .optional(),
+        DbConnection::Postgres(c) => claim_on!(c, " FOR UPDATE SKIP LOCKED"),
+        DbConnection::Sqlite(c) => claim_on!(c, ""),
     }
 }
 
