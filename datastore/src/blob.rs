@@ -43,6 +43,11 @@ pub struct Staged {
 }
 
 impl Staged {
+    /// A staging file at `path`, open for writing; for [`BlobStore::stage`] implementations.
+    pub fn new(file: File, path: PathBuf) -> Self {
+        Self { file: Some(file), path }
+    }
+
     pub fn file(&mut self) -> io::Result<&mut File> {
         self.file.as_mut().ok_or_else(|| io::Error::other("the staging file is already closed"))
     }
@@ -150,7 +155,7 @@ impl BlobStore for LocalBlobStore {
         getrandom::fill(&mut random).map_err(|e| io::Error::other(e.to_string()))?;
         let path = self.tmp.join(format!("upload-{}", hex::encode(random)));
         let file = fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
-        Ok(Staged { file: Some(file), path })
+        Ok(Staged::new(file, path))
     }
 
     fn contains(&self, sha256: &str) -> io::Result<bool> {

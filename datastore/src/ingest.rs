@@ -49,9 +49,10 @@ fn forget(file: &File, len: u64) -> io::Result<()> {
 type Batch = Vec<Bytes>;
 
 /// Writes the staging file in aligned blocks, with direct I/O (`O_DIRECT`) where the filesystem
-/// supports it and buffered writes, flushed as they go, where it does not (tmpfs, some network
-/// and FUSE filesystems). The last block, shorter than the alignment, is always written buffered.
-/// Durability still comes from the fsync before the blob is published.
+/// supports it and buffered writes, flushed as they go, where it does not (tmpfs before Linux
+/// 6.6, some network and FUSE filesystems). Direct writes are synchronous, one block at a time;
+/// the hashing threads go on meanwhile. The bytes short of the alignment at the end are always
+/// written buffered. Durability comes from the fsync before the blob is published.
 struct StagingWriter {
     file: File,
     /// `BLOCK + ALIGN` bytes: the block is the aligned window starting at `start`.
@@ -63,6 +64,16 @@ struct StagingWriter {
     flushed: u64,
 }
 
+impl std::fmt::Debug for StagingWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StagingWriter")
+            .field("offset", &self.offset)
+            .field("filled", &self.filled)
+            .field("direct", &self.direct)
+            .finish_non_exhaustive()
+    }
+}
+
 impl StagingWriter {
     /// A writer for `file`, with direct I/O if `direct` is asked for and the filesystem allows it.
     fn new(file: File, direct: bool) -> Self {
@@ -72,11 +83,19 @@ impl StagingWriter {
             && match set_direct(&file, true) {
                 Ok(()) => true,
                 Err(e) => {
-                    tracing::debug!(error = %e, "the staging filesystem refuses direct I/O; writing through the page cache");
+                    warn_buffered(&e);
                     false
                 }
             };
         Self { file, buf, start, filled: 0, offset: 0, direct, flushed: 0 }
+    }
+
+    /// Goes on with buffered writes. What was written directly needs no writeback.
+    fn go_buffered(&mut self) -> io::Result<()> {
+        set_direct(&self.file, false)?;
+        self.direct = false;
+        self.flushed = self.offset;
+        Ok(())
     }
 
     fn write(&mut self, mut bytes: &[u8]) -> io::Result<()> {
@@ -97,11 +116,12 @@ impl StagingWriter {
     fn write_block(&mut self, len: usize) -> io::Result<()> {
         let block = &self.buf[self.start..self.start + len];
         match pwrite_all(&self.file, block, self.offset) {
-            Err(e) if self.direct && e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
-                // Accepted at open, refused at write (a device with larger sectors, say).
-                tracing::debug!(error = %e, "direct I/O refused at write; writing through the page cache");
-                set_direct(&self.file, false)?;
-                self.direct = false;
+            Err(e) if self.direct && refuses_direct(&e, self.offset) => {
+                // Accepted by fcntl, refused at the write (a device with larger sectors, a
+                // filesystem that only pretends): the block is written again, buffered.
+                warn_buffered(&e);
+                self.go_buffered()?;
+                let block = &self.buf[self.start..self.start + len];
                 pwrite_all(&self.file, block, self.offset)?;
             }
             result => result?,
@@ -125,13 +145,33 @@ impl StagingWriter {
         }
         if self.filled > 0 {
             if self.direct {
-                set_direct(&self.file, false)?;
-                self.direct = false;
+                self.go_buffered()?;
             }
             self.write_block(self.filled)?;
         }
         Ok(self.file)
     }
+}
+
+/// Whether a failed direct write means the filesystem does not do direct I/O (so the block is
+/// worth writing again, buffered), rather than a failure that buffered writes would meet too.
+/// `EINVAL` (alignment) always; at the first write, anything but running out of space.
+fn refuses_direct(e: &io::Error, offset: u64) -> bool {
+    use rustix::io::Errno;
+    let errno = e.raw_os_error().map(Errno::from_raw_os_error);
+    errno == Some(Errno::INVAL) || (offset == 0 && !matches!(errno, Some(Errno::NOSPC | Errno::DQUOT | Errno::FBIG)))
+}
+
+/// Says once per process that uploads go through the page cache, and why.
+fn warn_buffered(e: &io::Error) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(
+            error = %e,
+            "the staging directory's filesystem refuses direct I/O: uploads are written through the page cache, \
+             which costs CPU (see ADR 0007)"
+        );
+    });
 }
 
 fn set_direct(file: &File, on: bool) -> io::Result<()> {
@@ -175,7 +215,8 @@ pub struct Ingest {
     to_writer: mpsc::Sender<Batch>,
     to_sha256: mpsc::Sender<Batch>,
     to_sha512: mpsc::Sender<Batch>,
-    writer: JoinHandle<io::Result<File>>,
+    /// Until it is awaited: for the end of the upload, or for the error that stopped it.
+    writer: Option<JoinHandle<io::Result<StagingWriter>>>,
     sha256: JoinHandle<String>,
     sha512: JoinHandle<String>,
 }
@@ -191,7 +232,8 @@ impl Ingest {
             while let Some(batch) = writer_rx.blocking_recv() {
                 batch.iter().try_for_each(|chunk| out.write(chunk))?;
             }
-            out.finish()
+            // The tail is written by `finish`, only for an upload that completes.
+            Ok(out)
         });
         let (to_sha256, sha256) = hasher(Sha256::default(), Sha256::update, Sha256::finish_hex);
         let (to_sha512, sha512) = hasher(Sha512::default(), Sha512::update, Sha512::finish_hex);
@@ -205,7 +247,7 @@ impl Ingest {
             to_writer,
             to_sha256,
             to_sha512,
-            writer,
+            writer: Some(writer),
             sha256,
             sha512,
         })
@@ -231,11 +273,26 @@ impl Ingest {
         }
         let batch = std::mem::take(&mut self.pending);
         self.pending_len = 0;
-        let closed = || io::Error::other("an upload worker stopped early");
+        // The digest threads cannot fail short of a panic; the writer can (a full disk, say).
+        let closed = || io::Error::other("an upload digest thread stopped early");
         self.to_sha512.send(batch.clone()).await.map_err(|_| closed())?;
         self.to_sha256.send(batch.clone()).await.map_err(|_| closed())?;
-        self.to_writer.send(batch).await.map_err(|_| closed())?;
+        if self.to_writer.send(batch).await.is_err() {
+            return Err(self.writer_failure().await);
+        }
         Ok(())
+    }
+
+    /// Why the writer stopped before the end of the upload.
+    async fn writer_failure(&mut self) -> IngestError {
+        let Some(writer) = self.writer.take() else {
+            return io::Error::other("the staging writer stopped early").into();
+        };
+        match writer.await {
+            Ok(Err(e)) => e.into(),
+            Ok(Ok(_)) => io::Error::other("the staging writer stopped early").into(),
+            Err(e) => worker_failed(e).into(),
+        }
     }
 
     /// Completes the upload: waits for both digests. The bytes stay in the staging file until
@@ -244,7 +301,9 @@ impl Ingest {
         self.flush().await?;
         let Self { store, mut staged, size, to_writer, to_sha256, to_sha512, writer, sha256, sha512, .. } = self;
         drop((to_writer, to_sha256, to_sha512));
-        let file = writer.await.map_err(worker_failed)??;
+        let writer = writer.ok_or_else(|| io::Error::other("the staging writer stopped early"))?;
+        let out = writer.await.map_err(worker_failed)??;
+        let file = tokio::task::spawn_blocking(move || out.finish()).await.map_err(worker_failed)??;
         let sha256 = sha256.await.map_err(worker_failed)?;
         let sha512 = sha512.await.map_err(worker_failed)?;
         staged.restore(file);
@@ -310,6 +369,7 @@ impl Received {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::io::Read;
 
     use super::*;
@@ -360,7 +420,66 @@ mod tests {
         assert_eq!(direct, supported, "direct I/O supported: {supported}, used to the end: {direct}");
         let (_, direct) = staged(&[&pattern(BLOCK)], false);
         assert!(!direct, "direct I/O was used although it was not asked for");
-        let out = StagingWriter::new(tempfile::tempfile().unwrap(), false);
-        assert_eq!((out.buf.as_ptr() as usize + out.start) % ALIGN, 0);
+    }
+
+    #[test]
+    fn a_direct_write_refused_at_write_time_is_written_again_buffered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("staging");
+        let mut out = StagingWriter::new(File::create(&path).unwrap(), true);
+        if !out.direct {
+            return; // no direct I/O here at all: the fallback at open is what the other tests see
+        }
+        out.start += 1; // a misaligned block: the kernel refuses the first direct write (EINVAL)
+        let bytes = pattern(BLOCK + 3 * ALIGN + 5);
+        out.write(&bytes).unwrap();
+        assert!(!out.direct, "the writer went on buffered");
+        let file = out.finish().unwrap();
+        file.sync_all().unwrap();
+        assert!(fs::read(&path).unwrap() == bytes, "the block refused direct was written again, whole");
+    }
+
+    /// Staging files that cannot be written: every write fails with EBADF.
+    #[derive(Debug)]
+    struct ReadOnlyStaging(tempfile::TempDir);
+
+    impl BlobStore for ReadOnlyStaging {
+        fn stage(&self) -> io::Result<Staged> {
+            let path = self.0.path().join("upload");
+            File::create(&path)?;
+            Ok(Staged::new(File::open(&path)?, path))
+        }
+        fn contains(&self, _: &str) -> io::Result<bool> {
+            Ok(false)
+        }
+        fn commit(&self, _: Staged, _: &str) -> io::Result<()> {
+            Err(io::Error::other("nothing is committed in this test"))
+        }
+        fn open_blob(&self, _: &str) -> io::Result<crate::blob::BlobReader> {
+            Err(io::ErrorKind::NotFound.into())
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_failed_write_fails_the_upload_with_its_reason_and_leaves_nothing() {
+        let store = Arc::new(ReadOnlyStaging(tempfile::tempdir().unwrap()));
+        let staging = store.0.path().join("upload");
+        let mut ingest = Ingest::start(store.clone(), u64::MAX).unwrap();
+        let mut outcome = Ok(());
+        for _ in 0..4 {
+            outcome = ingest.push(Bytes::from(vec![7u8; BATCH])).await;
+            if outcome.is_err() {
+                break;
+            }
+        }
+        let error = match outcome {
+            Err(e) => {
+                drop(ingest); // the request handler gives the upload up
+                e
+            }
+            Ok(()) => ingest.finish().await.expect_err("an upload whose bytes cannot be written fails"),
+        };
+        assert!(error.to_string().contains("Bad file descriptor"), "the reason is kept: {error}");
+        assert!(!staging.exists(), "the staging file is deleted");
     }
 }
