@@ -206,14 +206,26 @@ async fn bad_uploads_are_refused_and_store_nothing(backend: Backend) {
         // The server may also close the connection before the client has sent everything.
         assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
+    // A client that gives up half-way (a laptop closed at midnight): the request fails and the
+    // partial bytes go with it.
+    let dying = futures_util::stream::iter((0..8).map(|i| match i {
+        7 => Err(std::io::Error::other("the client gave up")),
+        _ => Ok(vec![2u8; 64 * 1024]),
+    }));
+    assert!(put("half.bin").body(reqwest::Body::wrap_stream(dying)).send().await.is_err());
     // A file can't also be a folder.
     app.upload(&rm, "httpd/2.4.68", "docs", b"file".to_vec()).await;
     app.expect_error(put("docs/manual.html").body("x"), StatusCode::CONFLICT, "path_conflict").await;
 
     let (_, files) = app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/files"))).await;
     assert_eq!(files["revision"], 1, "only the good upload made a revision");
+    // The server learns of the abandoned upload when the connection drops: give it a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !app.stored_files().0.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let (tmp, blobs) = app.stored_files();
-    assert!(tmp.is_empty(), "refused uploads leave no staging files: {tmp:?}");
+    assert!(tmp.is_empty(), "refused and abandoned uploads leave no staging files: {tmp:?}");
     // The refused path-conflict upload had complete bytes; they may remain as an unreferenced
     // blob, but no database row points at anything that is not stored.
     assert!(blobs.len() <= 2, "{blobs:?}");
