@@ -6,9 +6,10 @@
 //! back-pressure: memory stays flat whatever the size of the upload.
 //!
 //! The staging file is written with direct I/O where the filesystem allows it (see
-//! [`StagingWriter`]): an upload is read once more, by the checks, long after it was written, so
-//! passing it through the page cache costs CPU (copying, dirty-page tracking, writeback,
-//! eviction) that the hashing threads need, and nothing is gained.
+//! [`StagingWriter`]). Passing an upload through the page cache costs CPU (copying, dirty-page
+//! tracking, writeback, eviction) that the hashing threads need, and gains little: the bytes
+//! are read again only when the checks or a download fetch them, and a large upload would
+//! otherwise push everything else out of the cache (ADR 0007).
 
 use std::fs::File;
 use std::io;
