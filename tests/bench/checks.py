@@ -142,10 +142,13 @@ def main():
         with open(keyring, "wb") as out:
             subprocess.run(["gpg", "--homedir", home, "--export"], check=True, stdout=out, stderr=subprocess.DEVNULL)
         asc = TARBALL + ".asc"
-        ours, sqv_s, _, _ = compare(args.runs, [TIMING, "verify", TARBALL, asc, os.path.join(FIXTURES, "KEYS")],
+        # Tens of milliseconds per run, where scheduling noise on two cores is a few: more runs.
+        signature_runs = max(args.runs, 31)
+        ours, sqv_s, _, _ = compare(signature_runs, [TIMING, "verify", TARBALL, asc, os.path.join(FIXTURES, "KEYS")],
                                     [sqv, "--keyring", keyring, asc, TARBALL])
         gpg_s = statistics.median([timed(["gpg", "--homedir", home, "--batch", "--verify", asc, TARBALL]) for _ in range(args.runs)])
-        result["signature"] = {"ours_s": ours, "sqv_s": sqv_s, "gpg_s": gpg_s, "ratio_vs_sqv": ours / sqv_s, "target": "<= 1.0"}
+        result["signature"] = {"ours_s": ours, "sqv_s": sqv_s, "gpg_s": gpg_s, "ratio_vs_sqv": ours / sqv_s, "target": "<= 1.0",
+                               "runs": signature_runs}
         subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], check=False, capture_output=True)
 
         # The tarball read to the end.
@@ -172,9 +175,9 @@ def main():
         json.dump(result, out, indent=2)
     s, g, a, h, u = result["sha512"], result["signature"], result["archive"], result["headers"], result["upload_to_checks_done"]
     print(f"""
-medians of {args.runs} runs, whole processes
+medians of {args.runs} runs (unless said), whole processes
   SHA-512 of 1 GiB       ours {s['ours_s']:.2f} s   openssl {s['openssl_s']:.2f} s  (sha512sum {s['sha512sum_s']:.2f} s)  -> {s['ratio_vs_openssl']:.2f}x openssl (target <= 1.1x)
-  signature, httpd       ours {g['ours_s'] * 1000:.0f} ms   sqv {g['sqv_s'] * 1000:.0f} ms   gpg {g['gpg_s'] * 1000:.0f} ms  -> {g['ratio_vs_sqv']:.2f}x sqv (target <= 1.0x)
+  signature, httpd       ours {g['ours_s'] * 1000:.1f} ms   sqv {g['sqv_s'] * 1000:.1f} ms   gpg {g['gpg_s'] * 1000:.0f} ms  -> {g['ratio_vs_sqv']:.2f}x sqv (target <= 1.0x; {g['runs']} runs)
   httpd tarball read     ours {a['ours_s'] * 1000:.0f} ms   tar -tzf {a['tar_tzf_s'] * 1000:.0f} ms  -> {a['ratio_vs_tar']:.2f}x tar (target <= 1.0x)
   header scan, httpd     ours {h['ours_s'] * 1000:.0f} ms   licensecheck -r {h['licensecheck_s']:.1f} s  -> {h['speedup']:.0f}x faster (target >= 35x)
   upload to checks done  {u['median_s']:.2f} s (target < 1.5 s)
