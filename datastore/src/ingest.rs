@@ -287,11 +287,11 @@ impl Ingest {
     /// Why the writer stopped before the end of the upload.
     async fn writer_failure(&mut self) -> IngestError {
         let Some(writer) = self.writer.take() else {
-            return io::Error::other("the staging writer stopped early").into();
+            return writer_gone().into();
         };
         match writer.await {
             Ok(Err(e)) => e.into(),
-            Ok(Ok(_)) => io::Error::other("the staging writer stopped early").into(),
+            Ok(Ok(_)) => writer_gone().into(),
             Err(e) => worker_failed(e).into(),
         }
     }
@@ -302,7 +302,7 @@ impl Ingest {
         self.flush().await?;
         let Self { store, mut staged, size, to_writer, to_sha256, to_sha512, writer, sha256, sha512, .. } = self;
         drop((to_writer, to_sha256, to_sha512));
-        let writer = writer.ok_or_else(|| io::Error::other("the staging writer stopped early"))?;
+        let writer = writer.ok_or_else(writer_gone)?;
         let out = writer.await.map_err(worker_failed)??;
         let file = tokio::task::spawn_blocking(move || out.finish()).await.map_err(worker_failed)??;
         let sha256 = sha256.await.map_err(worker_failed)?;
@@ -326,6 +326,10 @@ fn hasher<H: Send + 'static>(
         finish(digest)
     });
     (tx, thread)
+}
+
+fn writer_gone() -> io::Error {
+    io::Error::other("the staging writer stopped early")
 }
 
 fn worker_failed(e: tokio::task::JoinError) -> io::Error {
