@@ -7,11 +7,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared_models::checks::ChecksReport;
-use testkit::{Backend, TestDatabase};
+use testkit::{Backend, TestDatabase, eventually};
 
 /// The binaries under test, built once per test run (a no-op when `cargo test` built them).
 pub fn binary(name: &str) -> PathBuf {
@@ -368,24 +368,6 @@ pub async fn wait_until_up(client: &reqwest::Client, url: &str) {
         client.get(url).send().await.map(drop).map_err(|e| e.to_string())
     })
     .await
-}
-
-/// Polls `probe` every `every` until it returns `Ok`, and returns that value. After `timeout`
-/// the test fails, saying what was awaited (`what`, such as "the upload reaches staging") and
-/// what the last probe saw (its `Err`).
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, every: Duration, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        match probe().await {
-            Ok(value) => return value,
-            Err(seen) => assert!(Instant::now() < deadline, "expected {what} within {timeout:?}; last seen: {seen}"),
-        }
-        tokio::time::sleep(every).await;
-    }
 }
 
 /// The results of a report with the given status, as "checker path [member]: message" lines.

@@ -26,7 +26,7 @@ async fn killed_mid_upload(backend: Backend) {
     for _ in 0..32 {
         tx.send(Ok(vec![42u8; 256 * 1024])).await.unwrap();
     }
-    e2e::eventually(
+    testkit::eventually(
         "4 MiB of the upload in the staging file",
         Duration::from_secs(20),
         Duration::from_millis(20),

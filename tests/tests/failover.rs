@@ -31,7 +31,7 @@ async fn hashing_task(stack: &Stack) -> Value {
 
 /// Waits until the hashing task is leased to runner `name`.
 async fn leased_to(stack: &Stack, name: &str) -> Value {
-    e2e::eventually(
+    testkit::eventually(
         &format!("the hashing task leased to {name}"),
         Duration::from_secs(60),
         Duration::from_millis(10),
@@ -89,7 +89,7 @@ async fn a_stale_runner_s_late_result_is_refused(backend: Backend) {
     // The sleeper wakes up with a stale lease: its first contact about the task (a renewal or
     // its result) is refused with 409, and it gives the task up without storing anything.
     stack.runners[sleeper].signal("-CONT");
-    let status = e2e::eventually(
+    let status = testkit::eventually(
         "the stale runner gives its task up",
         Duration::from_secs(60),
         Duration::from_millis(100),

@@ -108,6 +108,31 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Polls `probe` every `every` until it returns `Ok`, and returns that value. After `timeout`
+/// the test fails, saying what was awaited (`what`, such as "the upload reaches staging") and
+/// what the last probe saw (its `Err`).
+pub async fn eventually<T, F, Fut>(
+    what: &str,
+    timeout: std::time::Duration,
+    every: std::time::Duration,
+    mut probe: F,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(seen) => {
+                assert!(std::time::Instant::now() < deadline, "expected {what} within {timeout:?}; last seen: {seen}")
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
 /// Defines `mod <name> { sqlite, postgres }` tests that run the async scenario `<name>(Backend)`
 /// once per backend. The tests are `#[actix_web::test]`s unless a test attribute comes first:
 /// `on_both_backends!(#[tokio::test(flavor = "multi_thread")] scenario_a, scenario_b);`.

@@ -220,12 +220,16 @@ async fn bad_uploads_are_refused_and_store_nothing(backend: Backend) {
     let (_, files) = app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/files"))).await;
     assert_eq!(files["revision"], 1, "only the good upload made a revision");
     // The server learns of the abandoned upload when the connection drops: give it a moment.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !app.stored_files().0.is_empty() && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let (tmp, blobs) = app.stored_files();
-    assert!(tmp.is_empty(), "refused and abandoned uploads leave no staging files: {tmp:?}");
+    let blobs = testkit::eventually(
+        "no staging files left by refused and abandoned uploads",
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_millis(20),
+        || async {
+            let (tmp, blobs) = app.stored_files();
+            if tmp.is_empty() { Ok(blobs) } else { Err(format!("{tmp:?}")) }
+        },
+    )
+    .await;
     // The refused path-conflict upload had complete bytes; they may remain as an unreferenced
     // blob, but no database row points at anything that is not stored.
     assert!(blobs.len() <= 2, "{blobs:?}");
