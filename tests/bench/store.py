@@ -9,6 +9,7 @@
 
 Usage: tests/bench/store.py [--size-mib N] [--runs N]   (run from the repository root;
 `just bench-store` builds the release binary first). Writes target/bench/store.json.
+BENCH_LOG sets the datastore's RUST_LOG (default "warn"), e.g. BENCH_LOG=datastore=debug.
 """
 
 import argparse
@@ -136,8 +137,8 @@ http {{ access_log off; sendfile on; tcp_nopush on;
         last = args.runs - 1
         nginx_get = ["curl", "-sS", "--fail", "-o", "/dev/null", f"http://127.0.0.1:{nginx_port}/artifact.bin"]
         datastore_get = ["curl", "-sS", "--fail", "-o", "/dev/null", f"{base}/current/bench/1.0/artifact-{last}.bin"]
-        # One untimed download each first: the datastore's copy left the page cache as it was written
-        # (the upload path drops written pages), nginx's is the hot source file. Both are then served
+        # One untimed download each first: the datastore's copy never entered the page cache (uploads
+        # are staged with direct I/O, ADR 0007), nginx's is the hot source file. Both are then served
         # from memory, so the comparison is of the servers, not of the disk.
         timed(nginx_get)
         timed(datastore_get)
