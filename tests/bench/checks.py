@@ -30,7 +30,7 @@ from common import free_port, request, timed
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELEASE = os.path.join(ROOT, "target", "release")
 TIMING = os.path.join(RELEASE, "examples", "timing")
-FIXTURES = os.path.join(os.path.dirname(ROOT), "shared", "fixtures", "real", "httpd-2.4.68")
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "real", "httpd-2.4.68")
 TARBALL = os.path.join(FIXTURES, "httpd-2.4.68.tar.gz")
 
 

@@ -28,7 +28,7 @@ const GIB: u64 = 1 << 30;
 const MIB: usize = 1 << 20;
 
 fn fixture(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(path)
 }
 
 fn input_for(path: &Path) -> Input {

@@ -15,9 +15,14 @@ use diesel::{Connection, PgConnection};
 pub mod archives;
 pub mod pgp;
 
-/// A file or folder of `../shared/fixtures` (relative to the repository root).
+/// The repository's `tests/fixtures` folder: real releases and data the tests read (see its README).
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+}
+
+/// A file or folder of `tests/fixtures`.
 pub fn fixture(relative: &str) -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures");
+    let root = fixtures_dir();
     let path = root.join(relative);
     assert!(path.exists(), "fixture {} is missing (looked in {})", relative, root.display());
     path

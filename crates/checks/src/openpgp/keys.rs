@@ -322,10 +322,10 @@ pub fn parse_keyring(data: &[u8]) -> KeyringParse {
 mod tests {
     use super::*;
 
-    const HTTPD_KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/real/httpd-2.4.68/KEYS");
+    const HTTPD_KEYS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/real/httpd-2.4.68/KEYS");
     const ATR_KEY: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/atr-playwright/68FF2E20F02B070D73D416188DE8CC167FE2663A.asc"
+        "/../../tests/fixtures/atr-playwright/68FF2E20F02B070D73D416188DE8CC167FE2663A.asc"
     );
 
     #[test]
