@@ -144,6 +144,14 @@ impl From<diesel::result::Error> for AppError {
     }
 }
 
+/// A stored enumeration this version does not know: the database is ahead of the code, or
+/// damaged. Never read as a default.
+impl From<shared_models::UnknownValue> for AppError {
+    fn from(e: shared_models::UnknownValue) -> Self {
+        Self::internal(format!("the database holds an {e}"))
+    }
+}
+
 impl From<NameError> for AppError {
     fn from(e: NameError) -> Self {
         let code = match e.kind {

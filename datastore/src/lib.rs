@@ -13,4 +13,5 @@ pub mod ingest;
 pub mod runner_api;
 pub mod server;
 pub mod state;
+pub mod url;
 pub mod web;

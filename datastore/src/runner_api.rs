@@ -3,37 +3,29 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header::ContentType;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
 use shared_models::runner::{
-    ClaimRequest, ClaimResponse, LeaseRequest, LeaseResponse, LogRequest, ResultRequest, ResultResponse,
+    ClaimRequest, ClaimResponse, LeaseRequest, LeaseResponse, LogRequest, ResultRequest, ResultResponse, TaskOrder,
+    TaskStatus,
 };
 
 use crate::auth::secrets;
 use crate::db::models::RunnerRow;
-use crate::db::queries::{auth as q, tasks as tq};
-use crate::domain::tasks::{self, LeaseTerms};
+use crate::domain::tasks::{self, LeaseTerms, ReapCounts};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
-/// Claims that may wait at once; past it, runners are told to back off (429) before the
-/// database feels it, so that user traffic keeps its share.
-const MAX_WAITING_CLAIMS: usize = 64;
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(web::Data::new(ClaimGate(Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_CLAIMS)))))
-        .service(web::resource("/claim").post(claim))
+    cfg.service(web::resource("/claim").post(claim))
         .service(web::resource("/tasks/{id}/lease").post(lease))
         .service(web::resource("/tasks/{id}/log").post(log))
         .service(web::resource("/tasks/{id}/result").post(result))
         .service(web::resource("/blobs/{sha256}").get(blob))
         .service(web::resource("/committees/{committee}/KEYS").get(keys));
 }
-
-struct ClaimGate(Arc<tokio::sync::Semaphore>);
 
 /// The runner calling, from `Authorization: Bearer <runner token>`.
 #[derive(Debug, Clone)]
@@ -59,7 +51,7 @@ impl FromRequest for RunnerPrincipal {
             let token = token.filter(|t| t.starts_with(secrets::RUNNER_TOKEN_PREFIX)).ok_or_else(refused)?;
             let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
             let hash = secrets::hash(&token);
-            let runner = state.db.run(move |c| Ok::<_, AppError>(q::runner_by_token(c, &hash)?)).await?;
+            let runner = state.db.run(move |c| tasks::runner_by_token(c, &hash)).await?;
             runner.map(RunnerPrincipal).ok_or_else(refused)
         })
     }
@@ -79,14 +71,15 @@ fn task_id(req: &HttpRequest) -> AppResult<i64> {
         .ok_or_else(|| AppError::bad_request("invalid_task", "A task id is a number."))
 }
 
-/// Long-polls for work: answers as soon as tasks are claimed, or 204 after `wait_s`.
+/// Long-polls for work: answers as soon as tasks are claimed, or 204 after `wait_s`. If the
+/// runner's connection closes while it waits, the server drops this handler: a claim under way
+/// then rolls back, or gives back what it leased, so nothing is leased to nobody.
 async fn claim(
     state: web::Data<AppState>,
-    gate: web::Data<ClaimGate>,
     runner: RunnerPrincipal,
     body: web::Json<ClaimRequest>,
 ) -> AppResult<HttpResponse> {
-    let Ok(_permit) = gate.0.clone().try_acquire_owned() else {
+    let Ok(_permit) = state.waiting_claims.clone().try_acquire_owned() else {
         return Ok(HttpResponse::TooManyRequests().insert_header(("Retry-After", "5")).json(
             shared_models::ErrorBody {
                 error: "too_many_requests".to_owned(),
@@ -104,13 +97,26 @@ async fn claim(
     let terms = terms(&state);
     {
         let (runner, version, kinds) = (runner.0.clone(), request.version.clone(), request.kinds.clone());
-        state.db.run(move |c| Ok::<_, AppError>(q::touch_runner(c, runner.id, &version, &kinds)?)).await?;
+        state.db.run(move |c| tasks::touch_runner(c, &runner, &version, &kinds)).await?;
     }
     loop {
         // Register interest before looking, so a task queued in between still wakes us.
         let notified = state.tasks_queued.notified();
         let (row, kinds, capacity) = (runner.0.clone(), request.kinds.clone(), request.capacity);
-        let orders = state.db.run(move |c| tasks::claim(c, &row, &kinds, capacity, terms)).await?;
+        let (handover, orders) = tokio::sync::oneshot::channel::<Vec<TaskOrder>>();
+        state
+            .db
+            .run(move |c| {
+                let orders = tasks::claim(c, &row, &kinds, capacity, terms, &|| handover.is_closed())?;
+                if !orders.is_empty()
+                    && let Err(orders) = handover.send(orders)
+                {
+                    tasks::unclaim(c, &orders)?;
+                }
+                Ok::<_, AppError>(())
+            })
+            .await?;
+        let orders = orders.await.unwrap_or_default();
         if !orders.is_empty() {
             return Ok(HttpResponse::Ok().json(ClaimResponse { tasks: orders }));
         }
@@ -125,37 +131,39 @@ async fn claim(
 
 async fn lease(
     state: web::Data<AppState>,
-    _runner: RunnerPrincipal,
+    runner: RunnerPrincipal,
     req: HttpRequest,
     body: web::Json<LeaseRequest>,
 ) -> AppResult<web::Json<LeaseResponse>> {
     let id = task_id(&req)?;
     let terms = terms(&state);
-    let (expires, cancel) =
-        state.db.run(move |c| tasks::renew(c, id, &body.lease_token, body.progress.as_deref(), terms)).await?;
+    let (expires, cancel) = state
+        .db
+        .run(move |c| tasks::renew(c, &runner.0, id, &body.lease_token, body.progress.as_deref(), terms))
+        .await?;
     Ok(web::Json(LeaseResponse { lease_expires_at: crate::db::to_time(expires), cancel }))
 }
 
 async fn log(
     state: web::Data<AppState>,
-    _runner: RunnerPrincipal,
+    runner: RunnerPrincipal,
     req: HttpRequest,
     body: web::Json<LogRequest>,
 ) -> AppResult<HttpResponse> {
     let id = task_id(&req)?;
-    state.db.run(move |c| tasks::append_log(c, id, &body.lease_token, body.seq, &body.text)).await?;
+    state.db.run(move |c| tasks::append_log(c, &runner.0, id, &body.lease_token, body.seq, &body.text)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 async fn result(
     state: web::Data<AppState>,
-    _runner: RunnerPrincipal,
+    runner: RunnerPrincipal,
     req: HttpRequest,
     body: web::Json<ResultRequest>,
 ) -> AppResult<web::Json<ResultResponse>> {
     let id = task_id(&req)?;
-    let response = state.db.run(move |c| tasks::submit(c, id, &body)).await?;
-    if response.status == "queued" {
+    let response = state.db.run(move |c| tasks::submit(c, &runner.0, id, &body)).await?;
+    if response.accepted && response.status == TaskStatus::Queued {
         state.wake_runners();
     }
     Ok(web::Json(response))
@@ -167,19 +175,8 @@ async fn blob(state: web::Data<AppState>, runner: RunnerPrincipal, req: HttpRequ
     if !checks::digest::is_sha256_hex(&sha256) {
         return Err(AppError::bad_request("invalid_digest", "A blob is named by its SHA-256 in lower-case hex."));
     }
-    let (runner_id, wanted) = (runner.0.id, sha256.clone());
-    let row = state
-        .db
-        .run(move |c| -> AppResult<_> {
-            if !tq::runner_may_read(c, runner_id, &wanted)? {
-                return Err(AppError::forbidden(format!(
-                    "No task leased to this runner reads the blob {wanted}: runners fetch only what their tasks need."
-                )));
-            }
-            crate::db::queries::releases::find_blob(c, &wanted)?
-                .ok_or_else(|| AppError::not_found(format!("There is no blob {wanted}.")))
-        })
-        .await?;
+    let wanted = sha256.clone();
+    let row = state.db.run(move |c| tasks::blob_for_runner(c, &runner.0, &wanted)).await?;
     let store = state.blobs.clone();
     let reader = web::block(move || store.open_blob(&sha256))
         .await
@@ -204,10 +201,12 @@ pub async fn reaper(state: AppState) {
     loop {
         let db = state.db.clone();
         match db.run(tasks::reap).await {
-            Ok(0) => {}
-            Ok(n) => {
-                tracing::info!(tasks = n, "reaper handled expired leases");
-                state.wake_runners();
+            Ok(counts) if counts == ReapCounts::default() => {}
+            Ok(counts) => {
+                tracing::info!(requeued = counts.requeued, failed = counts.failed, "reaper handled expired leases");
+                if counts.requeued > 0 {
+                    state.wake_runners();
+                }
             }
             Err(e) => tracing::warn!(error = %e, "reaper failed; trying again"),
         }

@@ -15,7 +15,13 @@ pub struct AppState {
     pub jwt: JwtKeys,
     /// Woken whenever tasks are queued, so waiting claims answer at once.
     pub tasks_queued: Arc<tokio::sync::Notify>,
+    /// Runner claims that may wait for work at once, in the whole process (every HTTP worker
+    /// shares it); past it, runners are told to back off (429) before the database feels it.
+    pub waiting_claims: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many runner claims may wait for work at once.
+pub const MAX_WAITING_CLAIMS: usize = 64;
 
 impl AppState {
     /// Tasks may have been queued: runners waiting in a claim look now instead of at their next
@@ -43,6 +49,7 @@ impl AppState {
             blobs: Arc::new(blobs),
             jwt,
             tasks_queued: Arc::new(tokio::sync::Notify::new()),
+            waiting_claims: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_CLAIMS)),
         })
     }
 }

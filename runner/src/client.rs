@@ -18,7 +18,7 @@ use shared_models::runner::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("the lease is lost (409): another runner has the task, or it expired")]
+    #[error("the lease is lost (409 lease_lost): another runner has the task, or it expired")]
     LeaseLost,
     #[error("the datastore refused the request: {status} {body}")]
     Refused { status: StatusCode, body: String },
@@ -107,7 +107,14 @@ impl Client {
                     }
                     let status = response.status();
                     if status == StatusCode::CONFLICT {
-                        return Err(ClientError::LeaseLost);
+                        // Only `lease_lost` means the task is not this runner's any more; any
+                        // other conflict (a log gap, say) is a refusal like the other 4xx.
+                        let body = response.text().await.unwrap_or_default();
+                        let code = serde_json::from_str::<shared_models::ErrorBody>(&body).ok().map(|e| e.error);
+                        if code.as_deref() == Some("lease_lost") {
+                            return Err(ClientError::LeaseLost);
+                        }
+                        return Err(ClientError::Refused { status, body: body.chars().take(500).collect() });
                     }
                     if retryable(status) {
                         if let Some(wait) = response

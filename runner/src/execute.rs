@@ -1,20 +1,25 @@
-//! One task, from order to result: keep the lease alive, fetch the inputs (verified by
-//! SHA-256), run the check within the task's limits, report. Losing the lease stops it at once.
+//! One task, from order to result, whatever its kind: keep the lease alive, give the order to
+//! its kind's handler within the task's deadline, report. Losing the lease stops it at once; a
+//! task past its deadline is reported as failed (`deadline_exceeded`), so the datastore can try
+//! it again at once instead of waiting for the lease to run out.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use checks::run::{Context, reads_bytes};
-use checks::{Input, Limits};
+use checks::Limits;
 use chrono::Utc;
-use shared_models::api::ProjectPolicy;
+use shared_models::checks::CheckResult;
 use shared_models::runner::{ResultRequest, TaskOrder, TaskOutcome};
 use tracing::Instrument;
 
 use crate::client::{Client, ClientError};
+use crate::handlers::{Handlers, Job, TaskError};
 use crate::state::{InFlight, RunnerState};
+
+/// How long past its deadline a handler that does not stop by itself is given.
+const DEADLINE_GRACE: Duration = Duration::from_secs(10);
 
 /// How a task ended, for the totals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,31 +30,29 @@ pub enum Ending {
     Lost,
 }
 
-/// Runs `order` to its end and reports it.
-pub async fn run(
-    client: Client,
-    order: TaskOrder,
-    state: Arc<RunnerState>,
-    work_dir: PathBuf,
-    limits: Limits,
-) -> Ending {
-    let release = format!("{}/{}", order.release.project, order.release.version);
-    let span = tracing::info_span!("task", task.id = order.id, kind = %order.kind, release = %release, attempt = order.attempt);
-    run_task(client, order, state, work_dir, limits, release).instrument(span).await
+/// What one task needs besides its order.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    pub client: Client,
+    pub state: Arc<RunnerState>,
+    pub handlers: Handlers,
+    pub work_dir: PathBuf,
+    pub limits: Limits,
 }
 
-async fn run_task(
-    client: Client,
-    order: TaskOrder,
-    state: Arc<RunnerState>,
-    work_dir: PathBuf,
-    limits: Limits,
-    release: String,
-) -> Ending {
+/// Runs `order` to its end and reports it.
+pub async fn run(worker: Worker, order: TaskOrder) -> Ending {
+    let release = format!("{}/{}", order.release.project, order.release.version);
+    let span = tracing::info_span!("task", task.id = order.id, kind = %order.kind, release = %release, attempt = order.attempt);
+    run_task(worker, order, release).instrument(span).await
+}
+
+async fn run_task(worker: Worker, order: TaskOrder, release: String) -> Ending {
+    let Worker { client, state, handlers, work_dir, mut limits } = worker;
     let id = order.id;
     state.start(InFlight {
         id,
-        kind: order.kind.clone(),
+        kind: order.kind,
         release,
         path: order.inputs.first().map(|i| i.path.clone()).unwrap_or_default(),
         attempt: order.attempt,
@@ -57,21 +60,43 @@ async fn run_task(
         lease_expires_at: order.lease_expires_at,
         stage: "starting".to_owned(),
     });
-    let stop = Arc::new(AtomicBool::new(false));
-    let renewer = tokio::spawn(keep_lease(client.clone(), order.clone(), state.clone(), stop.clone()));
+    // Set by the lease keeper when the task is no longer this runner's to finish.
+    let lost = Arc::new(AtomicBool::new(false));
+    let keeper = tokio::spawn(keep_lease(client.clone(), order.clone(), state.clone(), lost.clone()));
     let dir = work_dir.join(format!("task-{id}-{}", order.attempt));
-    let outcome = work(&client, &order, &state, &dir, limits, stop.clone()).await;
-    let lost = stop.swap(true, Ordering::SeqCst); // also ends the renewer
-    renewer.abort();
+    let remaining = (order.deadline - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    limits.deadline = Some(std::time::Instant::now() + remaining);
+    limits.cancel = Some(lost.clone());
+    let outcome = match handlers.get(order.kind) {
+        None => Err(TaskError::Failed(format!("this runner has no handler for {} tasks", order.kind))),
+        Some(handler) => {
+            let stage = |text: String| state.update(id, |t| t.stage = text);
+            let job = Job { client: &client, order: &order, dir: &dir, limits, stage: &stage };
+            // Handlers stop themselves at the deadline; this is the safety net if one does not.
+            tokio::time::timeout(remaining + DEADLINE_GRACE, handler.run(job)).await.unwrap_or(Err(TaskError::Stopped))
+        }
+    };
+    keeper.abort();
     if let Err(e) = tokio::fs::remove_dir_all(&dir).await
         && e.kind() != std::io::ErrorKind::NotFound
     {
         tracing::warn!(dir = %dir.display(), error = %e, "cannot clean the task's work directory");
     }
-    let ending = if lost {
+    let ending = if lost.load(Ordering::SeqCst) {
         tracing::warn!("the lease was lost or the task cancelled: stopped without reporting");
         Ending::Lost
+    } else if Utc::now() >= order.deadline {
+        let error = format!(
+            "deadline_exceeded: the task did not finish within its deadline ({})",
+            order.deadline.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        tracing::warn!(%error, "task past its deadline");
+        report(&client, &order, Err(error)).await
     } else {
+        let outcome = outcome.map_err(|e| match e {
+            TaskError::Failed(reason) => reason,
+            TaskError::Stopped => "the task was stopped before it finished".to_owned(),
+        });
         report(&client, &order, outcome).await
     };
     state.finish(id);
@@ -84,15 +109,13 @@ async fn run_task(
     ending
 }
 
-/// Renews the lease every `renew_every_s`; a lost lease (409) or a cancellation sets `stop`.
-async fn keep_lease(client: Client, order: TaskOrder, state: Arc<RunnerState>, stop: Arc<AtomicBool>) {
+/// Renews the lease every `renew_every_s`; a lost lease (409 `lease_lost`), a cancellation, or
+/// a lease that ran out while the datastore was unreachable sets `lost`.
+async fn keep_lease(client: Client, order: TaskOrder, state: Arc<RunnerState>, lost: Arc<AtomicBool>) {
     let every = Duration::from_secs(order.renew_every_s.max(1));
     let mut expires = order.lease_expires_at;
     loop {
         tokio::time::sleep(every).await;
-        if stop.load(Ordering::SeqCst) {
-            return;
-        }
         let progress = state.in_flight().into_iter().find(|t| t.id == order.id).map(|t| t.stage);
         match client.renew(order.id, &order.lease_token, progress).await {
             Ok(lease) => {
@@ -100,18 +123,18 @@ async fn keep_lease(client: Client, order: TaskOrder, state: Arc<RunnerState>, s
                 state.update(order.id, |t| t.lease_expires_at = expires);
                 if lease.cancel {
                     tracing::info!("the task was cancelled");
-                    stop.store(true, Ordering::SeqCst);
+                    lost.store(true, Ordering::SeqCst);
                     return;
                 }
             }
             Err(ClientError::LeaseLost) => {
                 tracing::warn!("lease lost (409): stopping the task now");
-                stop.store(true, Ordering::SeqCst);
+                lost.store(true, Ordering::SeqCst);
                 return;
             }
             Err(e) if Utc::now() >= expires => {
                 tracing::warn!(error = %e, "the lease ran out while the datastore was unreachable: stopping");
-                stop.store(true, Ordering::SeqCst);
+                lost.store(true, Ordering::SeqCst);
                 return;
             }
             Err(e) => tracing::warn!(error = %e, "lease renewal failed; trying again"),
@@ -119,64 +142,8 @@ async fn keep_lease(client: Client, order: TaskOrder, state: Arc<RunnerState>, s
     }
 }
 
-/// Fetches the inputs and runs the check. `Err` means the check could not run.
-async fn work(
-    client: &Client,
-    order: &TaskOrder,
-    state: &RunnerState,
-    dir: &Path,
-    mut limits: Limits,
-    stop: Arc<AtomicBool>,
-) -> Result<Vec<shared_models::checks::CheckResult>, String> {
-    let stage = |text: String| state.update(order.id, |t| t.stage = text);
-    let mut inputs = Vec::with_capacity(order.inputs.len());
-    if reads_bytes(&order.kind) {
-        tokio::fs::create_dir_all(dir).await.map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        for (index, input) in order.inputs.iter().enumerate() {
-            if stop.load(Ordering::SeqCst) {
-                return Err("stopped".to_owned());
-            }
-            stage(format!("downloading {} ({} bytes)", input.path, input.size));
-            let local = dir.join(format!("input-{index}"));
-            client.download(input, &local).await.map_err(|e| format!("downloading {}: {e}", input.path))?;
-            inputs.push(Input::new(input.path.clone(), local));
-        }
-    } else {
-        inputs.extend(order.inputs.iter().map(|i| Input::new(i.path.clone(), PathBuf::new())));
-    }
-    let podling = order.args.get("podling").and_then(serde_json::Value::as_bool).unwrap_or(false);
-    let policy: ProjectPolicy = serde_json::from_value(order.policy.clone()).unwrap_or_default();
-    let mut keys = Vec::new();
-    if order.kind == "signature" {
-        let committee = order.args.get("committee").and_then(serde_json::Value::as_str).unwrap_or_default();
-        stage(format!("fetching the KEYS of {committee}"));
-        let text = client.keys(committee).await.map_err(|e| format!("fetching the KEYS of {committee}: {e}"))?;
-        keys = text;
-    }
-    let remaining = (order.deadline - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-    limits.deadline = Some(std::time::Instant::now() + remaining);
-    limits.cancel = Some(stop.clone());
-    let context = Context { podling, policy, keys, limits };
-    stage(format!("running {}", order.kind));
-    let kind = order.kind.clone();
-    let checking = tokio::task::spawn_blocking(move || checks::run::run(&kind, &inputs, &context));
-    // The checkers stop themselves at the deadline; this is the safety net if one does not.
-    match tokio::time::timeout(remaining + Duration::from_secs(10), checking).await {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(e)) => Err(format!("the check crashed: {e}")),
-        Err(_) => {
-            stop.store(true, Ordering::SeqCst);
-            Err("the check did not finish by the task's deadline".to_owned())
-        }
-    }
-}
-
-/// Sends the outcome; a stale lease at this point (409) means another runner owns the task.
-async fn report(
-    client: &Client,
-    order: &TaskOrder,
-    outcome: Result<Vec<shared_models::checks::CheckResult>, String>,
-) -> Ending {
+/// Sends the outcome; a lost lease at this point (409) means another runner owns the task.
+async fn report(client: &Client, order: &TaskOrder, outcome: Result<Vec<CheckResult>, String>) -> Ending {
     let (status, results, error) = match outcome {
         Ok(results) => (TaskOutcome::Completed, results, None),
         Err(error) => (TaskOutcome::Failed, Vec::new(), Some(error)),

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod config;
 pub mod execute;
+pub mod handlers;
 pub mod local;
 pub mod service;
 pub mod state;

@@ -47,7 +47,7 @@ pub fn check(args: &CheckArgs, limits: checks::Limits) -> anyhow::Result<(String
         match outcome {
             Ok(found) => results.extend(found),
             Err(error) => results.push(CheckResult {
-                checker: planned.checker.to_owned(),
+                checker: planned.checker,
                 checker_version: planned.checker_version.to_owned(),
                 path: planned.path,
                 member: None,

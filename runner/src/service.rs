@@ -13,11 +13,9 @@ use tokio::task::JoinSet;
 
 use crate::client::{Client, ClientError, Retry};
 use crate::config::Config;
-use crate::execute;
+use crate::execute::{self, Worker};
+use crate::handlers::Handlers;
 use crate::state::{RunnerState, load_average};
-
-/// The task kinds this runner can do.
-pub const KINDS: [&str; 6] = ["paths", "hashing", "signature", "archive", "license", "rat"];
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let token = config.token.clone().filter(|t| !t.is_empty()).context(
@@ -53,7 +51,15 @@ async fn claim_loop(config: &Config, client: &Client, state: &Arc<RunnerState>, 
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut workers: JoinSet<execute::Ending> = JoinSet::new();
-    let kinds: Vec<String> = KINDS.iter().map(|k| (*k).to_owned()).collect();
+    let handlers = Handlers::new();
+    let kinds: Vec<String> = handlers.kinds().iter().map(|k| k.as_str().to_owned()).collect();
+    let worker = Worker {
+        client: client.clone(),
+        state: state.clone(),
+        handlers,
+        work_dir: work_dir.to_owned(),
+        limits: config.limits(),
+    };
     let mut failures = 0u32;
     let max_load = config.max_load();
     loop {
@@ -89,7 +95,7 @@ async fn claim_loop(config: &Config, client: &Client, state: &Arc<RunnerState>, 
                         RunnerState::bump(&state.claims);
                     }
                     for order in orders {
-                        workers.spawn(execute::run(client.clone(), order, state.clone(), work_dir.to_owned(), config.limits()));
+                        workers.spawn(execute::run(worker.clone(), order));
                     }
                 }
                 Err(ClientError::Refused { status, body }) if status.as_u16() == 401 || status.as_u16() == 403 => {

@@ -12,7 +12,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct InFlight {
     pub id: i64,
-    pub kind: String,
+    pub kind: shared_models::runner::TaskKind,
     pub release: String,
     pub path: String,
     pub attempt: i32,

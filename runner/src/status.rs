@@ -56,7 +56,7 @@ async fn status(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
             rows,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}s</td><td>{}</td></tr>",
             task.id,
-            escape(&task.kind),
+            escape(task.kind.as_str()),
             escape(&task.release),
             escape(&task.path),
             escape(&task.stage),

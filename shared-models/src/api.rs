@@ -8,61 +8,26 @@ use utoipa::ToSchema;
 
 use crate::names::{Name, ReleasePath, Uid, Version};
 
-/// Where a release is in its life. Files are only ever added or changed in `draft`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    Draft,
-    Candidate,
-    Preview,
-    Current,
-    Archived,
-    Revoked,
-}
-
-impl Phase {
-    pub const ALL: [Phase; 6] =
-        [Phase::Draft, Phase::Candidate, Phase::Preview, Phase::Current, Phase::Archived, Phase::Revoked];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Draft => "draft",
-            Phase::Candidate => "candidate",
-            Phase::Preview => "preview",
-            Phase::Current => "current",
-            Phase::Archived => "archived",
-            Phase::Revoked => "revoked",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Phase> {
-        Phase::ALL.into_iter().find(|p| p.as_str() == value)
+crate::named_enum! {
+    /// Where a release is in its life (`domain::lifecycle` in the datastore owns the moves
+    /// between phases). Files are only ever added or changed in `draft`.
+    pub enum Phase as "phase" {
+        Draft = "draft",
+        Candidate = "candidate",
+        Preview = "preview",
+        Current = "current",
+        Archived = "archived",
+        Revoked = "revoked",
     }
 }
 
-/// A person's role in a committee. Each role includes the rights of those before it in
-/// `committer < release_manager < pmc_member`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Committer,
-    ReleaseManager,
-    PmcMember,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Committer, Role::ReleaseManager, Role::PmcMember];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Committer => "committer",
-            Role::ReleaseManager => "release_manager",
-            Role::PmcMember => "pmc_member",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == value)
+crate::named_enum! {
+    /// A person's role in a committee. Each role includes the rights of those before it in
+    /// `committer < release_manager < pmc_member`.
+    pub enum Role as "role" {
+        Committer = "committer",
+        ReleaseManager = "release_manager",
+        PmcMember = "pmc_member",
     }
 }
 

@@ -4,45 +4,36 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::api::StatusCounts;
+use crate::runner::TaskKind;
 
-/// The verdict of one check on one file (or one member of an archive).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckStatus {
-    Success,
-    /// Shown to voters; does not block the vote.
-    Warning,
-    /// Blocks the vote unless an audited waiver covers it.
-    Failure,
-    /// The check itself could not run; it is retried, then shown.
-    Error,
-    /// A failure covered by a waiver.
-    Waived,
+crate::named_enum! {
+    /// The verdict of one check on one file (or one member of an archive).
+    pub enum CheckStatus as "check status" {
+        Success = "success",
+        /// Shown to voters; does not block the vote.
+        Warning = "warning",
+        /// Blocks the vote unless an audited waiver covers it.
+        Failure = "failure",
+        /// The check itself could not run; it is retried, then shown.
+        Error = "error",
+        /// A failure covered by a waiver.
+        Waived = "waived",
+    }
 }
 
 impl CheckStatus {
-    pub const ALL: [CheckStatus; 5] =
-        [CheckStatus::Success, CheckStatus::Warning, CheckStatus::Failure, CheckStatus::Error, CheckStatus::Waived];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CheckStatus::Success => "success",
-            CheckStatus::Warning => "warning",
-            CheckStatus::Failure => "failure",
-            CheckStatus::Error => "error",
-            CheckStatus::Waived => "waived",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<CheckStatus> {
-        CheckStatus::ALL.into_iter().find(|s| s.as_str() == value)
+    /// Whether a result with this status is a verdict on the checked bytes, reusable by every
+    /// later revision with the same inputs. `error` is not: the check could not run, and runs
+    /// again when asked.
+    pub fn is_verdict(self) -> bool {
+        matches!(self, CheckStatus::Success | CheckStatus::Warning | CheckStatus::Failure)
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CheckResult {
-    /// `paths`, `hashing`, `signature`, `archive`, `license` or `rat`.
-    pub checker: String,
+    /// The checker: `paths`, `hashing`, `signature`, `archive`, `license` or `rat`.
+    pub checker: TaskKind,
     pub checker_version: String,
     /// The release file the result is about.
     pub path: String,

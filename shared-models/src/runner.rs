@@ -6,13 +6,60 @@ use utoipa::ToSchema;
 
 use crate::checks::CheckResult;
 
+crate::named_enum! {
+    /// What a task does. Each kind has one handler in the runner; a runner claims only the kinds
+    /// it has handlers for.
+    pub enum TaskKind as "task kind" {
+        /// CHECKS.md P1-P6: the release's file names.
+        Paths = "paths",
+        /// H1-H3: an artifact against its `.sha512`/`.sha256`.
+        Hashing = "hashing",
+        /// S1-S6: an artifact against its `.asc` and the committee's KEYS.
+        Signature = "signature",
+        /// A1-A4: an archive read to its end, safely.
+        Archive = "archive",
+        /// L1-L4: LICENSE, NOTICE and DISCLAIMER of a source archive.
+        License = "license",
+        /// R1-R5: the licence headers of a source archive's files.
+        Rat = "rat",
+    }
+}
+
+impl TaskKind {
+    /// Whether tasks of this kind are release checks, whose results are check results.
+    pub fn is_check(self) -> bool {
+        matches!(
+            self,
+            TaskKind::Paths
+                | TaskKind::Hashing
+                | TaskKind::Signature
+                | TaskKind::Archive
+                | TaskKind::License
+                | TaskKind::Rat
+        )
+    }
+}
+
+crate::named_enum! {
+    /// Where a task is: `queued` → `leased` → `completed` | `failed`, or `cancelled` by an admin.
+    /// A lost lease or a failed attempt returns a leased task to `queued`.
+    pub enum TaskStatus as "task status" {
+        Queued = "queued",
+        Leased = "leased",
+        Completed = "completed",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
 /// `POST /api/runner/v1/claim`
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ClaimRequest {
     /// The runner's name (informational; the token identifies it).
     pub runner: String,
     pub version: String,
-    /// Task kinds this runner can do.
+    /// Task kinds this runner can do (see [`TaskKind`]). Kinds the datastore does not know are
+    /// ignored, so a newer runner works with an older datastore.
     pub kinds: Vec<String>,
     /// How many tasks it takes now (at most).
     pub capacity: u32,
@@ -30,7 +77,7 @@ pub struct ClaimResponse {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TaskOrder {
     pub id: i64,
-    pub kind: String,
+    pub kind: TaskKind,
     /// 1 for the first attempt.
     pub attempt: i32,
     /// Proves this runner holds the task; sent with every call about it.
@@ -116,15 +163,15 @@ pub struct ResultResponse {
     /// Whether this call stored the result (false: the same result had been stored before).
     pub accepted: bool,
     /// The task's status now.
-    pub status: String,
+    pub status: TaskStatus,
 }
 
 /// A task as the API shows it (`GET /api/v1/tasks`).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Task {
     pub id: i64,
-    pub kind: String,
-    pub status: String,
+    pub kind: TaskKind,
+    pub status: TaskStatus,
     pub attempt: i32,
     pub max_attempts: i32,
     /// The release and revision that asked for it.

@@ -80,7 +80,7 @@ async fn every_hostile_archive_fails_by_name(backend: Backend) {
             .results
             .iter()
             .find(|r| {
-                r.checker == "archive"
+                r.checker.as_str() == "archive"
                     && &r.path == name
                     && r.status.as_str() == "failure"
                     && r.data.as_ref().and_then(|d| d["rule"].as_str()) == Some(rule)

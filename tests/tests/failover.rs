@@ -53,7 +53,7 @@ async fn setup(backend: Backend) -> Option<Stack> {
 }
 
 fn hashing_results(report: &shared_models::checks::ChecksReport) -> usize {
-    report.results.iter().filter(|r| r.checker == "hashing").count()
+    report.results.iter().filter(|r| r.checker.as_str() == "hashing").count()
 }
 
 async fn a_killed_runner_s_task_is_finished_by_another(backend: Backend) {
@@ -70,7 +70,7 @@ async fn a_killed_runner_s_task_is_finished_by_another(backend: Backend) {
     assert_eq!(task["runner"], "rescuer");
     assert_eq!(hashing_results(&report), 1, "the results appear once: {:#?}", report.results);
     assert!(
-        report.results.iter().all(|r| r.status.as_str() == "success" || r.checker == "paths"),
+        report.results.iter().all(|r| r.status.as_str() == "success" || r.checker.as_str() == "paths"),
         "{:#?}",
         report.results
     );

@@ -1,6 +1,8 @@
 //! What each file of a release is (artifact, signature, checksum) and which checks it gets.
 //! The datastore plans check tasks with this; the runner and the local CLI run the same plan.
 
+use shared_models::runner::TaskKind;
+
 /// The archive formats the `archive` checker reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArchiveFormat {
@@ -129,7 +131,7 @@ pub fn is_source_archive(path: &str) -> bool {
 /// One check to run: a checker, the file it is about, and every release file whose bytes it reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedCheck {
-    pub checker: &'static str,
+    pub checker: TaskKind,
     pub checker_version: &'static str,
     /// The file the check is about; empty for `paths`, which judges the release as a whole.
     pub path: String,
@@ -140,18 +142,27 @@ pub struct PlannedCheck {
 /// Names and versions of the checkers. A version changes whenever a checker's verdicts can
 /// change, so results of an older version are never reused.
 pub mod checker {
-    pub const PATHS: (&str, &str) = ("paths", "1");
-    pub const HASHING: (&str, &str) = ("hashing", "1");
-    pub const SIGNATURE: (&str, &str) = ("signature", "1");
-    pub const ARCHIVE: (&str, &str) = ("archive", "1");
-    pub const LICENSE: (&str, &str) = ("license", "1");
-    pub const RAT: (&str, &str) = ("rat", "1");
+    use shared_models::runner::TaskKind;
 
-    pub const ALL: [(&str, &str); 6] = [PATHS, HASHING, SIGNATURE, ARCHIVE, LICENSE, RAT];
+    /// A checker: the task kind that runs it, and its version.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct Checker {
+        pub kind: TaskKind,
+        pub version: &'static str,
+    }
 
-    /// The current version of a checker, by name.
-    pub fn version(name: &str) -> Option<&'static str> {
-        ALL.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    pub const PATHS: Checker = Checker { kind: TaskKind::Paths, version: "1" };
+    pub const HASHING: Checker = Checker { kind: TaskKind::Hashing, version: "1" };
+    pub const SIGNATURE: Checker = Checker { kind: TaskKind::Signature, version: "1" };
+    pub const ARCHIVE: Checker = Checker { kind: TaskKind::Archive, version: "1" };
+    pub const LICENSE: Checker = Checker { kind: TaskKind::License, version: "1" };
+    pub const RAT: Checker = Checker { kind: TaskKind::Rat, version: "1" };
+
+    pub const ALL: [Checker; 6] = [PATHS, HASHING, SIGNATURE, ARCHIVE, LICENSE, RAT];
+
+    /// The checker a task kind runs, if it is a check.
+    pub fn of(kind: TaskKind) -> Option<Checker> {
+        ALL.into_iter().find(|c| c.kind == kind)
     }
 }
 
@@ -165,16 +176,16 @@ pub fn plan<S: AsRef<str>>(paths: &[S]) -> Vec<PlannedCheck> {
     sorted.dedup();
     let present = |p: &str| sorted.binary_search(&p).is_ok();
 
-    let single = |(checker, checker_version): (&'static str, &'static str), path: &str| PlannedCheck {
-        checker,
-        checker_version,
+    let single = |checker: checker::Checker, path: &str| PlannedCheck {
+        checker: checker.kind,
+        checker_version: checker.version,
         path: path.to_owned(),
         inputs: vec![path.to_owned()],
     };
 
     let mut checks = vec![PlannedCheck {
-        checker: checker::PATHS.0,
-        checker_version: checker::PATHS.1,
+        checker: checker::PATHS.kind,
+        checker_version: checker::PATHS.version,
         path: String::new(),
         inputs: sorted.iter().map(|p| (*p).to_owned()).collect(),
     }];
@@ -231,7 +242,7 @@ mod tests {
     #[test]
     fn plans_the_httpd_release() {
         let plan = plan(&["httpd-2.4.68.tar.gz.sha512", "httpd-2.4.68.tar.gz", "httpd-2.4.68.tar.gz.asc"]);
-        let summary: Vec<(&str, &str)> = plan.iter().map(|c| (c.checker, c.path.as_str())).collect();
+        let summary: Vec<(&str, &str)> = plan.iter().map(|c| (c.checker.as_str(), c.path.as_str())).collect();
         assert_eq!(
             summary,
             [
@@ -250,6 +261,6 @@ mod tests {
     #[test]
     fn plans_nothing_per_file_for_orphans() {
         let plan = plan(&["lonely.tar.gz.asc", "notes.txt"]);
-        assert_eq!(plan.iter().map(|c| c.checker).collect::<Vec<_>>(), ["paths"]);
+        assert_eq!(plan.iter().map(|c| c.checker).collect::<Vec<_>>(), [TaskKind::Paths]);
     }
 }

@@ -119,6 +119,13 @@ pub fn sha256_of(reader: impl Read + Send) -> io::Result<(String, u64)> {
     Ok((hasher.finish_hex(), total))
 }
 
+/// The SHA-256 of bytes in memory, lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let mut hasher = Sha256::default();
+    hasher.update(bytes);
+    hasher.finish_hex()
+}
+
 /// Whether `value` is a lower-case hex SHA-256 digest (64 characters).
 pub fn is_sha256_hex(value: &str) -> bool {
     value.len() == 64 && value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))

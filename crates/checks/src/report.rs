@@ -8,6 +8,9 @@ use std::time::Instant;
 
 use serde_json::{Map, Value, json};
 use shared_models::checks::{CheckResult, CheckStatus};
+use shared_models::runner::TaskKind;
+
+use crate::artifacts::checker::Checker;
 
 /// A release file as a checker sees it: its path in the release and where its bytes are.
 #[derive(Debug, Clone)]
@@ -78,16 +81,16 @@ impl Limits {
 /// Collects the results of one checker on one file.
 #[derive(Debug)]
 pub struct Report {
-    checker: &'static str,
+    checker: TaskKind,
     version: &'static str,
     path: String,
     results: Vec<CheckResult>,
 }
 
 impl Report {
-    /// A report of `checker` (a `(name, version)` pair of `artifacts::checker`) about `path`.
-    pub fn new(checker: (&'static str, &'static str), path: impl Into<String>) -> Self {
-        Self { checker: checker.0, version: checker.1, path: path.into(), results: Vec::new() }
+    /// A report of `checker` (one of `artifacts::checker`) about `path`.
+    pub fn new(checker: Checker, path: impl Into<String>) -> Self {
+        Self { checker: checker.kind, version: checker.version, path: path.into(), results: Vec::new() }
     }
 
     pub fn path(&self) -> &str {
@@ -97,7 +100,7 @@ impl Report {
     /// Adds a result; the returned handle adds the member and extra data.
     pub fn add(&mut self, status: CheckStatus, rule: &str, message: impl Into<String>) -> ResultHandle<'_> {
         self.results.push(CheckResult {
-            checker: self.checker.to_owned(),
+            checker: self.checker,
             checker_version: self.version.to_owned(),
             path: self.path.clone(),
             member: None,
@@ -173,7 +176,7 @@ mod tests {
         report.failure("A2", "escapes the root").member("../etc/passwd").data("limit", 3);
         assert!(report.has_problems());
         let results = report.finish();
-        assert_eq!(results[0].checker, "archive");
+        assert_eq!(results[0].checker, TaskKind::Archive);
         assert_eq!(results[0].member.as_deref(), Some("../etc/passwd"));
         assert_eq!(results[0].data, Some(json!({"rule": "A2", "limit": 3})));
     }

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use shared_models::api::ProjectPolicy;
 use shared_models::checks::CheckResult;
+use shared_models::runner::TaskKind;
 
 use crate::artifacts::{self, PlannedCheck, checker};
 use crate::report::{Input, Limits};
@@ -22,14 +23,14 @@ pub struct Context {
 }
 
 /// Whether a checker reads the bytes of its inputs (all but `paths`, which judges names).
-pub fn reads_bytes(kind: &str) -> bool {
-    kind != checker::PATHS.0
+pub fn reads_bytes(kind: TaskKind) -> bool {
+    kind != checker::PATHS.kind
 }
 
 /// Runs one check. `inputs` are the planned inputs, subject first, with their local files
-/// (for `paths`, the files need not exist). An unknown kind or a missing input is an `Err`:
-/// the task itself is wrong, as opposed to the release failing a rule.
-pub fn run(kind: &str, inputs: &[Input], context: &Context) -> Result<Vec<CheckResult>, String> {
+/// (for `paths`, the files need not exist). A kind that is not a check or a missing input is
+/// an `Err`: the task itself is wrong, as opposed to the release failing a rule.
+pub fn run(kind: TaskKind, inputs: &[Input], context: &Context) -> Result<Vec<CheckResult>, String> {
     let subject = inputs.first();
     let need = |n: usize| {
         if inputs.len() < n {
@@ -39,15 +40,15 @@ pub fn run(kind: &str, inputs: &[Input], context: &Context) -> Result<Vec<CheckR
         }
     };
     match kind {
-        "paths" => {
+        TaskKind::Paths => {
             let paths: Vec<String> = inputs.iter().map(|i| i.path.clone()).collect();
             Ok(crate::paths::check(&paths, context.podling || context.policy.require_incubating_name))
         }
-        "hashing" => {
+        TaskKind::Hashing => {
             need(2)?;
             Ok(crate::hashing::check(&inputs[0], &inputs[1]))
         }
-        "signature" => {
+        TaskKind::Signature => {
             need(2)?;
             let policy = SignaturePolicy {
                 warn_on_rsa_below_4096: context.policy.warn_on_rsa_below_4096,
@@ -55,12 +56,11 @@ pub fn run(kind: &str, inputs: &[Input], context: &Context) -> Result<Vec<CheckR
             };
             Ok(crate::signature::check(&inputs[0], &inputs[1], &context.keys, &policy))
         }
-        "archive" => Ok(crate::archive::check(subject.ok_or("no input")?, &context.limits)),
-        "license" => Ok(crate::license::check(subject.ok_or("no input")?, context.podling, &context.limits)),
-        "rat" => {
+        TaskKind::Archive => Ok(crate::archive::check(subject.ok_or("no input")?, &context.limits)),
+        TaskKind::License => Ok(crate::license::check(subject.ok_or("no input")?, context.podling, &context.limits)),
+        TaskKind::Rat => {
             Ok(crate::rat::check(subject.ok_or("no input")?, &context.policy.unknown_header_severity, &context.limits))
         }
-        other => Err(format!("unknown check kind {other:?}")),
     }
 }
 

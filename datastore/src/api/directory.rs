@@ -2,16 +2,13 @@
 
 use actix_web::web;
 use serde::Deserialize;
-use shared_models::api::{Committee, CommitteeList, Project, ProjectList, ProjectPolicy, ReleaseList, ReleaseSummary};
-use shared_models::{Name, Version};
+use shared_models::Name;
+use shared_models::api::{Committee, CommitteeList, Project, ProjectList, ProjectPolicy, ReleaseList};
 
 use super::{PageQuery, url_name};
-use crate::auth::Principal;
-use crate::db::queries::{directory as q, releases as rq};
-use crate::db::to_time;
+use crate::auth::{Principal, Viewer};
 use crate::domain::directory;
-use crate::domain::releases::phase_of;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -31,14 +28,7 @@ pub async fn committees(
     page: web::Query<PageQuery>,
 ) -> AppResult<web::Json<CommitteeList>> {
     let page = page.into_inner();
-    let list = state
-        .db
-        .run(move |c| {
-            let (limit, offset) = page.sql();
-            let (rows, total) = q::list_committees(c, limit, offset)?;
-            Ok::<_, AppError>(CommitteeList { committees: directory::committees(c, rows)?, page: page.info(total, "") })
-        })
-        .await?;
+    let list = state.db.run(move |c| directory::list_committees(c, page)).await?;
     Ok(web::Json(list))
 }
 
@@ -48,14 +38,7 @@ pub async fn committees(
     responses((status = 200, body = Committee), (status = 404, body = shared_models::ErrorBody)))]
 pub async fn committee(state: web::Data<AppState>, name: web::Path<String>) -> AppResult<web::Json<Committee>> {
     let name = url_name(Name::parse(&name))?;
-    let committee = state
-        .db
-        .run(move |c| {
-            let row = q::find_committee(c, &name)?
-                .ok_or_else(|| AppError::not_found(format!("There is no committee {name}.")))?;
-            Ok::<_, AppError>(directory::committees(c, vec![row])?.remove(0))
-        })
-        .await?;
+    let committee = state.db.run(move |c| directory::committee(c, &name)).await?;
     Ok(web::Json(committee))
 }
 
@@ -76,25 +59,8 @@ pub async fn projects(
 ) -> AppResult<web::Json<ProjectList>> {
     let page = page.into_inner();
     let term = search.into_inner().q;
-    let list = state
-        .db
-        .run(move |c| {
-            let (limit, offset) = page.sql();
-            let (rows, total) = q::list_projects(c, term.as_deref(), limit, offset)?;
-            let extra = term.map(|t| format!("q={}&", url_encode(&t))).unwrap_or_default();
-            Ok::<_, AppError>(ProjectList { projects: directory::projects(c, rows)?, page: page.info(total, &extra) })
-        })
-        .await?;
+    let list = state.db.run(move |c| directory::list_projects(c, term.as_deref(), page)).await?;
     Ok(web::Json(list))
-}
-
-pub fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// One project, with its products.
@@ -102,13 +68,7 @@ pub fn url_encode(text: &str) -> String {
     responses((status = 200, body = Project), (status = 404, body = shared_models::ErrorBody)))]
 pub async fn project(state: web::Data<AppState>, name: web::Path<String>) -> AppResult<web::Json<Project>> {
     let name = url_name(Name::parse(&name))?;
-    let project = state
-        .db
-        .run(move |c| {
-            let row = directory::find_project(c, &name)?;
-            Ok::<_, AppError>(directory::projects(c, vec![row])?.remove(0))
-        })
-        .await?;
+    let project = state.db.run(move |c| directory::project(c, &name)).await?;
     Ok(web::Json(project))
 }
 
@@ -117,8 +77,7 @@ pub async fn project(state: web::Data<AppState>, name: web::Path<String>) -> App
     responses((status = 200, body = ProjectPolicy), (status = 404, body = shared_models::ErrorBody)))]
 pub async fn policy(state: web::Data<AppState>, name: web::Path<String>) -> AppResult<web::Json<ProjectPolicy>> {
     let name = url_name(Name::parse(&name))?;
-    let policy =
-        state.db.run(move |c| Ok::<_, AppError>(directory::policy(&directory::find_project(c, &name)?.0))).await?;
+    let policy = state.db.run(move |c| directory::policy(&directory::find_project(c, &name)?.0)).await?;
     Ok(web::Json(policy))
 }
 
@@ -139,46 +98,18 @@ pub async fn set_policy(
     Ok(web::Json(policy))
 }
 
-/// A project's releases, newest first.
+/// A project's releases, newest first. Drafts are listed for the committee's members and admins.
 #[utoipa::path(get, path = "/api/v1/projects/{project}/releases", tag = "directory",
     params(("project" = String, Path), PageQuery),
     responses((status = 200, body = ReleaseList), (status = 404, body = shared_models::ErrorBody)))]
 pub async fn releases(
     state: web::Data<AppState>,
+    viewer: Viewer,
     name: web::Path<String>,
     page: web::Query<PageQuery>,
 ) -> AppResult<web::Json<ReleaseList>> {
     let name = url_name(Name::parse(&name))?;
     let page = page.into_inner();
-    let list = state
-        .db
-        .run(move |c| {
-            let (project, _) = directory::find_project(c, &name)?;
-            let (limit, offset) = page.sql();
-            let (rows, total) = rq::list_releases(c, project.id, limit, offset)?;
-            let releases = rows
-                .into_iter()
-                .map(|(release, product)| {
-                    Ok(ReleaseSummary {
-                        project: name.clone(),
-                        product: Name::parse(&product.name)?,
-                        version: Version::parse(&release.version)?,
-                        phase: phase_of(&release),
-                        revision: release.revision,
-                        created_at: to_time(release.created_at),
-                    })
-                })
-                .collect::<AppResult<Vec<_>>>()?;
-            Ok::<_, AppError>(ReleaseList { releases, page: page.info(total, "") })
-        })
-        .await?;
+    let list = state.db.run(move |c| directory::project_releases(c, viewer.principal(), &name, page)).await?;
     Ok(web::Json(list))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn encodes_search_terms() {
-        assert_eq!(super::url_encode("a b&c"), "a%20b%26c");
-    }
 }

@@ -8,10 +8,10 @@ use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use shared_models::ReleasePath;
-use shared_models::api::{FileList, FileUploaded, Phase, RevisionCreated};
+use shared_models::api::{FileList, FileUploaded, RevisionCreated};
 
 use super::{created, file_path, url_name};
-use crate::auth::{Action, Principal, authz};
+use crate::auth::{Action, Principal, Viewer, authz};
 use crate::blob::BlobMeta;
 use crate::domain::releases::{self, Change, ReleaseRef};
 use crate::error::{AppError, AppResult};
@@ -31,7 +31,7 @@ async fn check_can_compose(
         .run(move |c| {
             let ctx = releases::load(c, &release)?;
             authz::authorize(&principal, Action::ComposeRelease, &ctx.committee.name)?;
-            releases::require_phase(&ctx, Phase::Draft, doing)
+            releases::require_files_change(&ctx, doing)
         })
         .await
 }
@@ -232,11 +232,11 @@ pub async fn delete(
 #[utoipa::path(get, path = "/api/v1/releases/{project}/{version}/files", tag = "releases",
     params(("project" = String, Path), ("version" = String, Path)),
     responses((status = 200, body = FileList), (status = 404, body = shared_models::ErrorBody)))]
-pub async fn list(state: web::Data<AppState>, release: ReleaseRef) -> AppResult<web::Json<FileList>> {
+pub async fn list(state: web::Data<AppState>, viewer: Viewer, release: ReleaseRef) -> AppResult<web::Json<FileList>> {
     let manifest = state
         .db
         .run(move |c| {
-            let ctx = releases::load(c, &release)?;
+            let ctx = releases::load_readable(c, viewer.principal(), &release)?;
             releases::manifest(c, &ctx, None)
         })
         .await?;

@@ -14,8 +14,7 @@ use std::future::{Ready, ready};
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
-use serde::{Deserialize, Serialize};
-use shared_models::api::PageInfo;
+use serde::Serialize;
 use shared_models::{Name, ReleasePath, Version};
 
 use crate::domain::releases::ReleaseRef;
@@ -142,38 +141,4 @@ pub fn file_path(req: &HttpRequest) -> AppResult<ReleasePath> {
 }
 
 /// `?limit=&offset=` of list endpoints.
-#[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// At most this many items (default 100, at most 1000).
-    pub limit: Option<u32>,
-    /// Skip this many items (default 0).
-    pub offset: Option<u64>,
-}
-
-impl PageQuery {
-    pub fn limit(&self) -> u32 {
-        self.limit.unwrap_or(100).clamp(1, 1000)
-    }
-
-    pub fn offset(&self) -> u64 {
-        self.offset.unwrap_or(0)
-    }
-
-    /// `(limit, offset)` for SQL.
-    pub fn sql(&self) -> (i64, i64) {
-        (i64::from(self.limit()), i64::try_from(self.offset()).unwrap_or(i64::MAX))
-    }
-
-    /// Describes the page that was returned out of `total` items.
-    pub fn info(&self, total: i64, extra_query: &str) -> PageInfo {
-        let total = u64::try_from(total).unwrap_or_default();
-        let next_offset = self.offset() + u64::from(self.limit());
-        PageInfo {
-            limit: self.limit(),
-            offset: self.offset(),
-            total,
-            next: (next_offset < total).then(|| format!("?{extra_query}offset={next_offset}&limit={}", self.limit())),
-        }
-    }
-}
+pub use crate::domain::page::Page as PageQuery;

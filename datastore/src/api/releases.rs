@@ -4,9 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use shared_models::api::{CreateReleaseRequest, EventList, Release, RevisionList, RevisionManifest};
 
 use super::{PageQuery, created};
-use crate::auth::Principal;
-use crate::db::queries::events;
-use crate::db::to_time;
+use crate::auth::{Principal, Viewer};
 use crate::domain::releases::{self, ReleaseRef};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -39,12 +37,12 @@ pub async fn create(
 #[utoipa::path(get, path = "/api/v1/releases/{project}/{version}", tag = "releases",
     params(("project" = String, Path), ("version" = String, Path)),
     responses((status = 200, body = Release), (status = 404, body = shared_models::ErrorBody)))]
-pub async fn show(state: web::Data<AppState>, release: ReleaseRef) -> AppResult<web::Json<Release>> {
+pub async fn show(state: web::Data<AppState>, viewer: Viewer, release: ReleaseRef) -> AppResult<web::Json<Release>> {
     let public_url = state.config.public_url();
     let detail = state
         .db
         .run(move |c| {
-            let ctx = releases::load(c, &release)?;
+            let ctx = releases::load_readable(c, viewer.principal(), &release)?;
             releases::detail(c, &ctx, &public_url)
         })
         .await?;
@@ -55,11 +53,15 @@ pub async fn show(state: web::Data<AppState>, release: ReleaseRef) -> AppResult<
 #[utoipa::path(get, path = "/api/v1/releases/{project}/{version}/revisions", tag = "releases",
     params(("project" = String, Path), ("version" = String, Path)),
     responses((status = 200, body = RevisionList), (status = 404, body = shared_models::ErrorBody)))]
-pub async fn revisions(state: web::Data<AppState>, release: ReleaseRef) -> AppResult<web::Json<RevisionList>> {
+pub async fn revisions(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    release: ReleaseRef,
+) -> AppResult<web::Json<RevisionList>> {
     let revisions = state
         .db
         .run(move |c| {
-            let ctx = releases::load(c, &release)?;
+            let ctx = releases::load_readable(c, viewer.principal(), &release)?;
             releases::revisions(c, &ctx)
         })
         .await?;
@@ -72,6 +74,7 @@ pub async fn revisions(state: web::Data<AppState>, release: ReleaseRef) -> AppRe
     responses((status = 200, body = RevisionManifest), (status = 404, body = shared_models::ErrorBody)))]
 pub async fn revision(
     state: web::Data<AppState>,
+    viewer: Viewer,
     release: ReleaseRef,
     req: HttpRequest,
 ) -> AppResult<web::Json<RevisionManifest>> {
@@ -83,7 +86,7 @@ pub async fn revision(
     let manifest = state
         .db
         .run(move |c| {
-            let ctx = releases::load(c, &release)?;
+            let ctx = releases::load_readable(c, viewer.principal(), &release)?;
             releases::manifest(c, &ctx, Some(seq))
         })
         .await?;
@@ -96,6 +99,7 @@ pub async fn revision(
     responses((status = 200, body = EventList), (status = 404, body = shared_models::ErrorBody)))]
 pub async fn events(
     state: web::Data<AppState>,
+    viewer: Viewer,
     release: ReleaseRef,
     page: web::Query<PageQuery>,
 ) -> AppResult<web::Json<EventList>> {
@@ -103,21 +107,8 @@ pub async fn events(
     let list = state
         .db
         .run(move |c| {
-            let ctx = releases::load(c, &release)?;
-            let (limit, offset) = page.sql();
-            let (rows, total) = events::of_release(c, ctx.release.id, limit, offset)?;
-            let events = rows
-                .into_iter()
-                .map(|e| shared_models::api::Event {
-                    id: e.id,
-                    at: to_time(e.at),
-                    actor: e.actor,
-                    action: e.action,
-                    target: e.target,
-                    details: serde_json::from_str(&e.details).unwrap_or_default(),
-                })
-                .collect();
-            Ok::<_, AppError>(EventList { events, page: page.info(total, "") })
+            let ctx = releases::load_readable(c, viewer.principal(), &release)?;
+            releases::events(c, &ctx, page)
         })
         .await?;
     Ok(web::Json(list))
@@ -130,12 +121,13 @@ pub async fn events(
     responses((status = 200, body = shared_models::checks::ChecksReport), (status = 404, body = shared_models::ErrorBody)))]
 pub async fn checks(
     state: web::Data<AppState>,
+    viewer: Viewer,
     release: ReleaseRef,
 ) -> AppResult<web::Json<shared_models::checks::ChecksReport>> {
     let report = state
         .db
         .run(move |c| {
-            let ctx = releases::load(c, &release)?;
+            let ctx = releases::load_readable(c, viewer.principal(), &release)?;
             crate::domain::checks::report(c, &ctx)
         })
         .await?;

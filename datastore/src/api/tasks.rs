@@ -2,12 +2,11 @@
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
-use shared_models::runner::{Task, TaskList};
+use shared_models::runner::{Task, TaskList, TaskStatus};
 
 use super::PageQuery;
-use crate::auth::{Principal, authz};
-use crate::db::queries::tasks as q;
-use crate::domain::releases::{self, ReleaseRef};
+use crate::auth::{Principal, Viewer, authz};
+use crate::domain::releases::ReleaseRef;
 use crate::domain::tasks;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -43,44 +42,39 @@ fn parse_release(value: &str) -> AppResult<ReleaseRef> {
     }
 }
 
-/// Tasks, newest first; filter by release and status.
+/// Tasks, newest first; filter by release and status. Tasks of a draft are shown to its
+/// committee's members and admins only.
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskFilter, PageQuery),
-    responses((status = 200, body = TaskList), (status = 404, body = shared_models::ErrorBody)))]
+    responses((status = 200, body = TaskList), (status = 400, body = shared_models::ErrorBody),
+        (status = 401, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
+    viewer: Viewer,
     filter: web::Query<TaskFilter>,
     page: web::Query<PageQuery>,
 ) -> AppResult<web::Json<TaskList>> {
     let TaskFilter { release, status } = filter.into_inner();
     let release = release.as_deref().map(parse_release).transpose()?;
-    let statuses: Vec<String> = status
-        .map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect())
-        .unwrap_or_default();
+    let statuses = status
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| TaskStatus::parse(s).map_err(|e| AppError::bad_request("invalid_query", format!("status: {e}."))))
+        .collect::<AppResult<Vec<_>>>()?;
     let page = page.into_inner();
-    let list = state
-        .db
-        .run(move |c| {
-            let release_id = release.map(|r| releases::load(c, &r).map(|ctx| ctx.release.id)).transpose()?;
-            let (limit, offset) = page.sql();
-            let (rows, total) = q::list(c, release_id, &statuses, limit, offset)?;
-            Ok::<_, AppError>(TaskList { tasks: tasks::view(c, rows)?, page: page.info(total, "") })
-        })
-        .await?;
+    let list = state.db.run(move |c| tasks::list(c, viewer.principal(), release.as_ref(), &statuses, page)).await?;
     Ok(web::Json(list))
 }
 
 /// One task.
 #[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = i64, Path)),
-    responses((status = 200, body = Task), (status = 404, body = shared_models::ErrorBody)))]
-pub async fn show(state: web::Data<AppState>, id: web::Path<i64>) -> AppResult<web::Json<Task>> {
+    responses((status = 200, body = Task), (status = 401, body = shared_models::ErrorBody),
+        (status = 404, body = shared_models::ErrorBody)))]
+pub async fn show(state: web::Data<AppState>, viewer: Viewer, id: web::Path<i64>) -> AppResult<web::Json<Task>> {
     let id = id.into_inner();
-    let task = state
-        .db
-        .run(move |c| {
-            let row = q::find(c, id)?.ok_or_else(|| AppError::not_found(format!("There is no task {id}.")))?;
-            Ok::<_, AppError>(tasks::view(c, vec![row])?.remove(0))
-        })
-        .await?;
+    let task = state.db.run(move |c| tasks::show(c, viewer.principal(), id)).await?;
     Ok(web::Json(task))
 }
 

@@ -54,8 +54,8 @@ pub async fn delete(state: web::Data<AppState>, principal: Principal, id: web::P
 pub async fn jwt(state: web::Data<AppState>, body: web::Json<JwtRequest>) -> AppResult<web::Json<JwtResponse>> {
     let JwtRequest { uid, token } = body.into_inner();
     let uid_for_db = uid.clone();
-    let token_id = state.db.run(move |c| tokens::check_token(c, &uid_for_db, &token)).await?;
-    let (jwt, expires_at) = state.jwt.issue(&uid, token_id).map_err(AppError::internal)?;
+    let (token_id, token_hash) = state.db.run(move |c| tokens::check_token(c, &uid_for_db, &token)).await?;
+    let (jwt, expires_at) = state.jwt.issue(&uid, token_id, &token_hash).map_err(AppError::internal)?;
     Ok(web::Json(JwtResponse { jwt, expires_at }))
 }
 
@@ -63,13 +63,6 @@ pub async fn jwt(state: web::Data<AppState>, body: web::Json<JwtRequest>) -> App
 #[utoipa::path(get, path = "/api/v1/me", tag = "authentication", security(("bearer" = [])),
     responses((status = 200, body = User), (status = 401, body = shared_models::ErrorBody)))]
 pub async fn me(state: web::Data<AppState>, principal: Principal) -> AppResult<web::Json<User>> {
-    let user = state
-        .db
-        .run(move |c| {
-            let row = crate::db::queries::auth::find_user(c, &principal.uid)?
-                .ok_or_else(|| AppError::unauthorized("Your user no longer exists."))?;
-            directory::user(c, row)
-        })
-        .await?;
+    let user = state.db.run(move |c| directory::me(c, &principal)).await?;
     Ok(web::Json(user))
 }

@@ -3,10 +3,15 @@
 //! Rights come from a person's role in the committee that owns the thing acted on. Roles are
 //! ordered `committer < release_manager < pmc_member`; each includes the rights of those below.
 //! Admins may do everything.
+//!
+//! Reading: a release is public from `candidate` on (its files, checks, history and tasks);
+//! a draft belongs to its committee's members and the admins, and to everyone else it does not
+//! exist (404, not 403: the version of an embargoed security fix is itself a secret).
 
-use shared_models::api::Role;
+use shared_models::api::{Phase, Role};
 
 use super::Principal;
+use crate::domain::lifecycle;
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +26,8 @@ pub enum Action {
     ImportCommitteeKeys,
     /// Change a project's release policy.
     EditPolicy,
+    /// Read a draft: its files, revisions, checks, history and tasks.
+    ReadDraft,
     /// Create committees, projects, users, memberships and runners.
     Administer,
 }
@@ -29,7 +36,7 @@ impl Action {
     /// The least role that allows the action; `None` means admins only.
     pub fn minimum_role(self) -> Option<Role> {
         match self {
-            Action::ComposeRelease | Action::AddCommitteeKey => Some(Role::Committer),
+            Action::ComposeRelease | Action::AddCommitteeKey | Action::ReadDraft => Some(Role::Committer),
             Action::ManageReleasePhase | Action::ImportCommitteeKeys => Some(Role::ReleaseManager),
             Action::EditPolicy => Some(Role::PmcMember),
             Action::Administer => None,
@@ -43,6 +50,7 @@ impl Action {
             Action::AddCommitteeKey => "add keys to the KEYS",
             Action::ImportCommitteeKeys => "import KEYS files",
             Action::EditPolicy => "change the release policy",
+            Action::ReadDraft => "read draft releases",
             Action::Administer => "administer this server",
         }
     }
@@ -76,6 +84,41 @@ pub fn authorize_admin(principal: &Principal) -> AppResult<()> {
     authorize(principal, Action::Administer, "")
 }
 
+/// Whether `viewer` (a person, or anonymous) may read a release of `committee` in `phase`.
+pub fn may_read_release(viewer: Option<&Principal>, committee: &str, phase: Phase) -> bool {
+    lifecycle::is_public(phase) || viewer.is_some_and(|p| allowed(p, Action::ReadDraft, committee))
+}
+
+/// Like [`may_read_release`], as the 404 that an unknown release gets: `what` names it.
+pub fn authorize_read_release(viewer: Option<&Principal>, committee: &str, phase: Phase, what: &str) -> AppResult<()> {
+    if may_read_release(viewer, committee, phase) {
+        return Ok(());
+    }
+    Err(AppError::not_found(format!("There is no release {what}.")))
+}
+
+/// Which releases' drafts `viewer` may see in lists: every one (admins), those of its
+/// committees, or none (anonymous).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DraftsVisible {
+    All,
+    OfCommittees(Vec<String>),
+}
+
+pub fn drafts_visible(viewer: Option<&Principal>) -> DraftsVisible {
+    match viewer {
+        Some(p) if p.is_admin => DraftsVisible::All,
+        Some(p) => DraftsVisible::OfCommittees(
+            p.memberships
+                .iter()
+                .filter(|(_, role)| Action::ReadDraft.minimum_role().is_some_and(|min| *role >= min))
+                .map(|(c, _)| c.clone())
+                .collect(),
+        ),
+        None => DraftsVisible::OfCommittees(Vec::new()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,13 +137,20 @@ mod tests {
     #[test]
     fn role_matrix() {
         use Action::*;
-        let actions =
-            [ComposeRelease, ManageReleasePhase, AddCommitteeKey, ImportCommitteeKeys, EditPolicy, Administer];
-        let expected: [(Option<Role>, [bool; 6]); 4] = [
-            (None, [false, false, false, false, false, false]),
-            (Some(Role::Committer), [true, false, true, false, false, false]),
-            (Some(Role::ReleaseManager), [true, true, true, true, false, false]),
-            (Some(Role::PmcMember), [true, true, true, true, true, false]),
+        let actions = [
+            ComposeRelease,
+            ManageReleasePhase,
+            AddCommitteeKey,
+            ImportCommitteeKeys,
+            EditPolicy,
+            ReadDraft,
+            Administer,
+        ];
+        let expected: [(Option<Role>, [bool; 7]); 4] = [
+            (None, [false, false, false, false, false, false, false]),
+            (Some(Role::Committer), [true, false, true, false, false, true, false]),
+            (Some(Role::ReleaseManager), [true, true, true, true, false, true, false]),
+            (Some(Role::PmcMember), [true, true, true, true, true, true, false]),
         ];
         for (role, rights) in expected {
             let member = person(false, &role.map(|r| vec![("httpd", r)]).unwrap_or_default());
@@ -111,6 +161,26 @@ mod tests {
         }
         let admin = person(true, &[]);
         assert!(actions.into_iter().all(|a| allowed(&admin, a, "any")));
+    }
+
+    /// Reading: drafts are their committee's, every later phase is public.
+    #[test]
+    fn read_matrix() {
+        let outsider = person(false, &[("tomcat", Role::PmcMember)]);
+        let committer = person(false, &[("httpd", Role::Committer)]);
+        let admin = person(true, &[]);
+        for phase in Phase::ALL {
+            let public = phase != Phase::Draft;
+            assert_eq!(may_read_release(None, "httpd", phase), public, "anonymous, {phase}");
+            assert_eq!(may_read_release(Some(&outsider), "httpd", phase), public, "another committee's PMC, {phase}");
+            assert!(may_read_release(Some(&committer), "httpd", phase), "a committer, {phase}");
+            assert!(may_read_release(Some(&admin), "httpd", phase), "an admin, {phase}");
+        }
+        let hidden = authorize_read_release(None, "httpd", Phase::Draft, "httpd/2.4.69").unwrap_err();
+        assert_eq!((hidden.status.as_u16(), hidden.code), (404, "not_found"), "a draft does not exist to outsiders");
+        assert_eq!(drafts_visible(None), DraftsVisible::OfCommittees(Vec::new()));
+        assert_eq!(drafts_visible(Some(&committer)), DraftsVisible::OfCommittees(vec!["httpd".to_owned()]));
+        assert_eq!(drafts_visible(Some(&admin)), DraftsVisible::All);
     }
 
     #[test]

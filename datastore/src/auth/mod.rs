@@ -7,4 +7,4 @@ pub mod principal;
 pub mod secrets;
 
 pub use authz::Action;
-pub use principal::Principal;
+pub use principal::{Principal, Viewer};

@@ -6,6 +6,8 @@ use std::pin::Pin;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use shared_models::api::Role;
 
+use super::jwt::{JwtError, TOKEN_HASH_PREFIX};
+use crate::db::queries::auth as users;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -52,25 +54,69 @@ impl FromRequest for Principal {
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let token = bearer(req).map(str::to_owned);
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        Box::pin(async move {
-            let token = token?;
-            let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
-            let claims = state.jwt.verify(&token).map_err(|e| {
-                let reason = match e.kind() {
-                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                        "The JWT has expired; get a new one from POST /api/v1/jwt."
-                    }
-                    _ => "The JWT is not valid.",
-                };
-                AppError::unauthorized(reason)
-            })?;
-            let principal = state
-                .db
-                .run(move |conn| -> AppResult<_> {
-                    Ok(crate::db::queries::auth::principal_for_jwt(conn, &claims.sub, claims.tid)?)
-                })
-                .await?;
-            principal.ok_or_else(|| AppError::unauthorized("The JWT's user or token no longer exists."))
-        })
+        Box::pin(authenticate(token, state))
     }
+}
+
+/// The caller of a public read: a person if the request carries credentials, else anonymous.
+/// Credentials that are there but do not hold (an expired or forged JWT) are refused with 401,
+/// never read as anonymous.
+#[derive(Debug, Clone)]
+pub struct Viewer(pub Option<Principal>);
+
+impl Viewer {
+    pub fn principal(&self) -> Option<&Principal> {
+        self.0.as_ref()
+    }
+}
+
+impl FromRequest for Viewer {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = AppResult<Self>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        if req.headers().get(actix_web::http::header::AUTHORIZATION).is_none() {
+            return Box::pin(async { Ok(Viewer(None)) });
+        }
+        let token = bearer(req).map(str::to_owned);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move { authenticate(token, state).await.map(|p| Viewer(Some(p))) })
+    }
+}
+
+/// The principal of a bearer JWT: its signature, times and issuer hold, and the personal access
+/// token it was issued for still exists (its id and the prefix of its hash both match, so a
+/// deleted token never comes back to life through a new one).
+async fn authenticate(token: AppResult<String>, state: Option<web::Data<AppState>>) -> AppResult<Principal> {
+    let token = token?;
+    let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
+    let claims = state.jwt.verify(&token).map_err(|e| {
+        let reason = match e {
+            JwtError::Expired => "The JWT has expired; get a new one from POST /api/v1/jwt.",
+            JwtError::NotYetValid => "The JWT is not valid yet (nbf is in the future).",
+            JwtError::TooLong => "The JWT lives longer than this server allows; get a new one from POST /api/v1/jwt.",
+            JwtError::Invalid(_) => "The JWT is not valid.",
+        };
+        AppError::unauthorized(reason)
+    })?;
+    let principal = state
+        .db
+        .run(move |conn| -> AppResult<_> {
+            let Some((user, token_hash)) = users::jwt_subject(conn, &claims.sub, claims.tid)? else {
+                return Ok(None);
+            };
+            if !token_hash.starts_with(&claims.tkh) || claims.tkh.len() < TOKEN_HASH_PREFIX {
+                return Ok(None);
+            }
+            let memberships = users::memberships(conn, user.id)?;
+            Ok(Some(Principal {
+                user_id: user.id,
+                uid: user.uid,
+                is_admin: user.is_admin,
+                memberships,
+                token_id: Some(claims.tid),
+            }))
+        })
+        .await?;
+    principal.ok_or_else(|| AppError::unauthorized("The JWT's user or token no longer exists."))
 }

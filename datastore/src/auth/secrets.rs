@@ -16,9 +16,7 @@ pub fn generate(prefix: &str) -> String {
 /// What is stored of a secret: its SHA-256, hex. Tokens carry 256 bits of entropy, so a fast
 /// hash is enough (unlike passwords).
 pub fn hash(secret: &str) -> String {
-    let mut hasher = checks::digest::Sha256::default();
-    hasher.update(secret.as_bytes());
-    hasher.finish_hex()
+    checks::digest::sha256_hex(secret.as_bytes())
 }
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {

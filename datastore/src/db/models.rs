@@ -2,6 +2,10 @@
 //! `shared_models` types, converted in the layer above.
 
 use diesel::prelude::*;
+use shared_models::UnknownValue;
+use shared_models::api::Phase;
+use shared_models::checks::CheckStatus;
+use shared_models::runner::{TaskKind, TaskStatus};
 
 use super::schema::*;
 
@@ -65,6 +69,8 @@ pub struct SigningKeyRow {
     pub owner_id: Option<i64>,
     pub added_at: i64,
     pub updated_at: i64,
+    /// SHA-256 of `armored`, hex: what check identities cover of the key.
+    pub armored_sha256: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -200,6 +206,8 @@ pub struct CheckResultRow {
     pub checker_version: String,
     pub inputs_hash: String,
     pub policy_hash: String,
+    /// The result's place among its check's results: unique per check identity.
+    pub ordinal: i32,
     pub path: String,
     pub member: Option<String>,
     pub status: String,
@@ -216,10 +224,41 @@ pub struct NewCheckResult {
     pub checker_version: String,
     pub inputs_hash: String,
     pub policy_hash: String,
+    /// The result's place among its check's results: unique per check identity.
+    pub ordinal: i32,
     pub path: String,
     pub member: Option<String>,
     pub status: String,
     pub message: String,
     pub data: Option<String>,
     pub created_at: i64,
+}
+
+// Typed views of the TEXT columns that hold enumerations: an unknown value is an error (the
+// database holds something this version does not know), never read as a default.
+
+impl ReleaseRow {
+    pub fn phase(&self) -> Result<Phase, UnknownValue> {
+        Phase::parse(&self.phase)
+    }
+}
+
+impl TaskRow {
+    pub fn kind(&self) -> Result<TaskKind, UnknownValue> {
+        TaskKind::parse(&self.kind)
+    }
+
+    pub fn status(&self) -> Result<TaskStatus, UnknownValue> {
+        TaskStatus::parse(&self.status)
+    }
+}
+
+impl CheckResultRow {
+    pub fn checker(&self) -> Result<TaskKind, UnknownValue> {
+        TaskKind::parse(&self.checker)
+    }
+
+    pub fn status(&self) -> Result<CheckStatus, UnknownValue> {
+        CheckStatus::parse(&self.status)
+    }
 }

@@ -69,6 +69,7 @@ diesel::table! {
         owner_id -> Nullable<BigInt>,
         added_at -> BigInt,
         updated_at -> BigInt,
+        armored_sha256 -> Text,
     }
 }
 
@@ -186,6 +187,7 @@ diesel::table! {
         checker_version -> Text,
         inputs_hash -> Text,
         policy_hash -> Text,
+        ordinal -> Integer,
         path -> Text,
         member -> Nullable<Text>,
         status -> Text,

@@ -7,16 +7,20 @@
 
 use std::collections::BTreeMap;
 
+use std::collections::BTreeSet;
+
 use checks::artifacts::{self, PlannedCheck};
 use checks::digest::Sha256;
 use serde_json::json;
-use shared_models::api::{ProjectPolicy, StatusCounts};
-use shared_models::checks::{CheckResult, CheckStatus, ChecksReport};
+use shared_models::api::{Phase, ProjectPolicy, StatusCounts};
+use shared_models::checks::{CheckResult, ChecksReport};
+use shared_models::runner::{TaskKind, TaskStatus};
 
-use crate::db::models::{BlobRow, NewTask};
+use super::lifecycle;
+use crate::db::models::{BlobRow, CheckResultRow, NewTask};
 use crate::db::queries::keys;
 use crate::db::queries::releases::{self as rq, ReleaseContext};
-use crate::db::queries::tasks;
+use crate::db::queries::tasks::{self, Identity};
 use crate::db::{DbConnection, now_ms};
 use crate::error::{AppError, AppResult};
 
@@ -32,8 +36,8 @@ pub struct IdentifiedCheck {
 }
 
 /// The project's policy (defaults where it sets nothing).
-pub fn policy_of(ctx: &ReleaseContext) -> ProjectPolicy {
-    serde_json::from_str(&ctx.project.policy).unwrap_or_default()
+pub fn policy_of(ctx: &ReleaseContext) -> AppResult<ProjectPolicy> {
+    super::directory::policy(&ctx.project)
 }
 
 fn policy_hash(policy: &ProjectPolicy) -> String {
@@ -42,11 +46,12 @@ fn policy_hash(policy: &ProjectPolicy) -> String {
     hasher.finish_hex()
 }
 
-/// What signature checks depend on besides the files: the committee's keys and their state.
+/// What signature checks depend on besides the files: the committee's keys, packets and all
+/// (a new self-signature, a revoked subkey), through the SHA-256 of each key's armored bytes.
 fn keys_context(conn: &mut DbConnection, committee_id: i64) -> AppResult<String> {
     let mut hasher = Sha256::default();
-    for key in keys::of_committee(conn, committee_id)? {
-        hasher.update(format!("{}:{}:{:?}\n", key.fingerprint, key.revoked, key.expires_at).as_bytes());
+    for (fingerprint, armored_sha256) in keys::digests_of_committee(conn, committee_id)? {
+        hasher.update(format!("{fingerprint}:{armored_sha256}\n").as_bytes());
     }
     Ok(hasher.finish_hex())
 }
@@ -58,7 +63,7 @@ pub fn identify(
     manifest: &BTreeMap<String, BlobRow>,
 ) -> AppResult<Vec<IdentifiedCheck>> {
     let paths: Vec<&str> = manifest.keys().map(String::as_str).collect();
-    let policy_hash = policy_hash(&policy_of(ctx));
+    let policy_hash = policy_hash(&policy_of(ctx)?);
     let mut keys_digest = None;
     let mut identified = Vec::new();
     for plan in artifacts::plan(&paths) {
@@ -68,16 +73,16 @@ pub fn identify(
             let blob =
                 manifest.get(input).ok_or_else(|| AppError::internal(format!("planned input {input} missing")))?;
             // The paths checker judges names only; the others read bytes.
-            let content = if plan.checker == artifacts::checker::PATHS.0 { "" } else { blob.sha256.as_str() };
+            let content = if plan.checker == TaskKind::Paths { "" } else { blob.sha256.as_str() };
             hasher.update(format!("{input}\0{content}\n").as_bytes());
         }
-        if plan.checker == artifacts::checker::SIGNATURE.0 {
+        if plan.checker == TaskKind::Signature {
             if keys_digest.is_none() {
                 keys_digest = Some(keys_context(conn, ctx.committee.id)?);
             }
             hasher.update(keys_digest.as_deref().unwrap_or_default().as_bytes());
         }
-        if plan.checker == artifacts::checker::PATHS.0 || plan.checker == artifacts::checker::LICENSE.0 {
+        if matches!(plan.checker, TaskKind::Paths | TaskKind::License) {
             // Podling rules (P5, L4) depend on the committee.
             hasher.update(if ctx.committee.podling { b"podling" } else { b"tlp" });
         }
@@ -86,14 +91,18 @@ pub fn identify(
     Ok(identified)
 }
 
-/// Queues every check of a new revision whose result is not known yet; returns the task ids.
+/// Queues every check of a new revision of a draft whose result is not known yet; returns the
+/// task ids. Releases past `draft` are frozen: nothing is queued for them.
 pub fn enqueue(
     conn: &mut DbConnection,
     ctx: &ReleaseContext,
     seq: i64,
     manifest: &BTreeMap<String, BlobRow>,
 ) -> AppResult<Vec<i64>> {
-    let policy = policy_of(ctx);
+    if !lifecycle::runs_checks(ctx.release.phase()?) {
+        return Ok(Vec::new());
+    }
+    let policy = policy_of(ctx)?;
     let now = now_ms();
     let mut queued = Vec::new();
     for check in identify(conn, ctx, manifest)? {
@@ -105,7 +114,7 @@ pub fn enqueue(
             .map(|(path, blob)| json!({"path": path, "sha256": blob.sha256, "sha512": blob.sha512, "size": blob.size}))
             .collect();
         let task = NewTask {
-            kind: check.plan.checker.to_owned(),
+            kind: check.plan.checker.as_str().to_owned(),
             release_id: Some(ctx.release.id),
             revision_seq: Some(seq),
             checker_version: Some(check.plan.checker_version.to_owned()),
@@ -115,7 +124,7 @@ pub fn enqueue(
             inputs: serde_json::Value::Array(inputs).to_string(),
             inputs_hash: check.inputs_hash,
             policy_hash: check.policy_hash,
-            status: "queued".to_owned(),
+            status: TaskStatus::Queued.as_str().to_owned(),
             priority: 0,
             max_attempts: MAX_ATTEMPTS,
             not_before: now,
@@ -137,34 +146,46 @@ fn latest_manifest(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<B
 }
 
 /// `GET /api/v1/releases/{p}/{v}/checks`: the plan of the latest revision joined with the
-/// stored results, by check identity. Complete when every planned check has a result.
+/// stored results, by check identity. A check shows its verdicts; without verdicts, a check
+/// that is queued or running is pending (the report is not complete), and one that is not
+/// shows its `error`s (it could not run, and is run again when asked).
 pub fn report(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<ChecksReport> {
     let manifest = latest_manifest(conn, ctx)?;
     let planned = identify(conn, ctx, &manifest)?;
     let hashes: Vec<String> = planned.iter().map(|c| c.inputs_hash.clone()).collect();
-    let stored = tasks::results_for(conn, &hashes)?;
+    let mut stored: BTreeMap<Identity, Vec<CheckResultRow>> = BTreeMap::new();
+    for row in tasks::results_for(conn, &hashes)? {
+        stored.entry(Identity::of_result(&row)).or_default().push(row);
+    }
+    let live: BTreeSet<Identity> = tasks::live_identities(conn, &hashes)?.into_iter().collect();
     let mut complete = true;
     let mut results = Vec::new();
     for check in &planned {
-        let mine: Vec<_> = stored
-            .iter()
-            .filter(|r| {
-                r.checker == check.plan.checker
-                    && r.checker_version == check.plan.checker_version
-                    && r.inputs_hash == check.inputs_hash
-                    && r.policy_hash == check.policy_hash
-            })
-            .collect();
-        complete &= !mine.is_empty();
-        for row in mine {
+        let identity = Identity {
+            checker: check.plan.checker.as_str().to_owned(),
+            checker_version: check.plan.checker_version.to_owned(),
+            inputs_hash: check.inputs_hash.clone(),
+            policy_hash: check.policy_hash.clone(),
+        };
+        let rows = stored.get(&identity).map(Vec::as_slice).unwrap_or_default();
+        let mut mine = Vec::with_capacity(rows.len());
+        for row in rows {
+            mine.push((row, row.status()?));
+        }
+        let has_verdict = mine.iter().any(|(_, status)| status.is_verdict());
+        if !has_verdict && (live.contains(&identity) || mine.is_empty()) {
+            complete = false;
+            continue;
+        }
+        for (row, status) in mine.into_iter().filter(|(_, status)| status.is_verdict() || !has_verdict) {
             results.push(CheckResult {
-                checker: row.checker.clone(),
+                checker: row.checker()?,
                 checker_version: row.checker_version.clone(),
                 path: row.path.clone(),
                 member: row.member.clone(),
-                status: CheckStatus::parse(&row.status).unwrap_or(CheckStatus::Error),
+                status,
                 message: row.message.clone(),
-                data: row.data.as_deref().and_then(|d| serde_json::from_str(d).ok()),
+                data: row.data.as_deref().map(serde_json::from_str).transpose().map_err(AppError::internal)?,
             });
         }
     }
@@ -175,11 +196,12 @@ pub fn report(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<Checks
     Ok(ChecksReport { revision: ctx.release.revision, complete, summary, results })
 }
 
-/// Queues what changed for every open release of a committee (or of one of its projects) after
-/// its keys or policy changed; returns the ids of the new tasks.
+/// Queues what changed for every draft of a committee (or of one of its projects) after its
+/// keys or policy changed; returns the ids of the new tasks. Candidates and later are frozen.
 pub fn refresh(conn: &mut DbConnection, committee_id: i64, project_id: Option<i64>) -> AppResult<Vec<i64>> {
     let mut queued = Vec::new();
-    for release_id in rq::open_release_ids(conn, committee_id, project_id, &["draft", "candidate"])? {
+    let phases: Vec<&str> = Phase::ALL.into_iter().filter(|p| lifecycle::runs_checks(*p)).map(Phase::as_str).collect();
+    for release_id in rq::open_release_ids(conn, committee_id, project_id, &phases)? {
         let ctx = rq::context_by_id(conn, release_id)?;
         let manifest = latest_manifest(conn, &ctx)?;
         queued.extend(enqueue(conn, &ctx, ctx.release.revision, &manifest)?);

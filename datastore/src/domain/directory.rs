@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use shared_models::api::{self as wire, AsfImportCounts, AsfImportRequest, ProjectPolicy, Role};
+use shared_models::api::{self as wire, AsfImportCounts, AsfImportRequest, Phase, ProjectPolicy, Role};
 use shared_models::{Name, Uid};
 
+use super::page::Page;
 use crate::auth::{Action, Principal, authz};
 use crate::db::DbConnection;
 use crate::db::models::{CommitteeRow, ProjectRow, UserRow};
 use crate::db::queries::events;
-use crate::db::queries::{auth as users, directory as q};
+use crate::db::queries::{auth as users, directory as q, releases as rq};
 use crate::error::{AppError, AppResult};
 
 pub fn committees(conn: &mut DbConnection, rows: Vec<CommitteeRow>) -> AppResult<Vec<wire::Committee>> {
@@ -45,12 +46,73 @@ pub fn projects(conn: &mut DbConnection, rows: Vec<(ProjectRow, CommitteeRow)>) 
         .collect()
 }
 
+/// `GET /api/v1/committees`: a page of committees, by name.
+pub fn list_committees(conn: &mut DbConnection, page: Page) -> AppResult<wire::CommitteeList> {
+    let (limit, offset) = page.sql();
+    let (rows, total) = q::list_committees(conn, limit, offset)?;
+    Ok(wire::CommitteeList { committees: committees(conn, rows)?, page: page.info(total, "") })
+}
+
+pub fn committee(conn: &mut DbConnection, name: &str) -> AppResult<wire::Committee> {
+    let row =
+        q::find_committee(conn, name)?.ok_or_else(|| AppError::not_found(format!("There is no committee {name}.")))?;
+    one(committees(conn, vec![row])?)
+}
+
+/// `GET /api/v1/projects`: a page of projects by name, those matching `search` if given.
+pub fn list_projects(conn: &mut DbConnection, search: Option<&str>, page: Page) -> AppResult<wire::ProjectList> {
+    let (limit, offset) = page.sql();
+    let (rows, total) = q::list_projects(conn, search, limit, offset)?;
+    let extra = search.map(|t| format!("q={}&", crate::url::encode_query_value(t))).unwrap_or_default();
+    Ok(wire::ProjectList { projects: projects(conn, rows)?, page: page.info(total, &extra) })
+}
+
+pub fn project(conn: &mut DbConnection, name: &str) -> AppResult<wire::Project> {
+    let row = find_project(conn, name)?;
+    one(projects(conn, vec![row])?)
+}
+
+fn one<T>(mut list: Vec<T>) -> AppResult<T> {
+    list.pop().ok_or_else(|| AppError::internal("a lookup of one row gave none"))
+}
+
+/// `GET /api/v1/projects/{p}/releases`: a page of a project's releases, newest first; drafts
+/// only for those who may read them.
+pub fn project_releases(
+    conn: &mut DbConnection,
+    viewer: Option<&Principal>,
+    name: &Name,
+    page: Page,
+) -> AppResult<wire::ReleaseList> {
+    let (project, committee) = find_project(conn, name)?;
+    let with_drafts = authz::may_read_release(viewer, &committee.name, Phase::Draft);
+    let (limit, offset) = page.sql();
+    let (rows, total) = rq::list_releases(conn, project.id, with_drafts, limit, offset)?;
+    let releases = rows
+        .into_iter()
+        .map(|(release, product)| {
+            Ok(wire::ReleaseSummary {
+                project: name.clone(),
+                product: Name::parse(&product.name)?,
+                version: shared_models::Version::parse(&release.version)?,
+                phase: release.phase()?,
+                revision: release.revision,
+                created_at: crate::db::to_time(release.created_at),
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(wire::ReleaseList { releases, page: page.info(total, "") })
+}
+
 pub fn find_project(conn: &mut DbConnection, name: &str) -> AppResult<(ProjectRow, CommitteeRow)> {
     q::find_project(conn, name)?.ok_or_else(|| AppError::not_found(format!("There is no project {name}.")))
 }
 
-pub fn policy(project: &ProjectRow) -> ProjectPolicy {
-    serde_json::from_str(&project.policy).unwrap_or_default()
+/// A project's stored policy (fields it does not set take their defaults). A policy that does
+/// not parse is an error, never read as the default.
+pub fn policy(project: &ProjectRow) -> AppResult<ProjectPolicy> {
+    serde_json::from_str(&project.policy)
+        .map_err(|e| AppError::internal(format!("the policy of the project {} does not parse: {e}", project.name)))
 }
 
 /// PMC members change their project's release policy; releases snapshot it when a vote starts.
@@ -72,7 +134,7 @@ pub fn set_policy(
     crate::db::write_transaction(conn, |conn| {
         let (row, committee) = find_project(conn, project)?;
         authz::authorize(principal, Action::EditPolicy, &committee.name)?;
-        let before = self::policy(&row);
+        let before = self::policy(&row)?;
         q::set_policy(conn, row.id, &json!(policy).to_string())?;
         super::checks::refresh(conn, committee.id, Some(row.id))?;
         events::record_unscoped(
@@ -103,7 +165,7 @@ pub fn create_committee(
             &req.name,
             json!({"podling": req.podling}),
         )?;
-        Ok(committees(conn, vec![row])?.remove(0))
+        one(committees(conn, vec![row])?)
     })
 }
 
@@ -125,7 +187,7 @@ pub fn create_project(
             &req.name,
             json!({"committee": req.committee}),
         )?;
-        Ok(projects(conn, vec![(row, committee)])?.remove(0))
+        one(projects(conn, vec![(row, committee)])?)
     })
 }
 
@@ -152,7 +214,7 @@ pub fn create_product(
             &format!("{project}/{}", req.name),
             json!({}),
         )?;
-        Ok(projects(conn, vec![(row, committee)])?.remove(0))
+        one(projects(conn, vec![(row, committee)])?)
     })
 }
 
@@ -162,6 +224,13 @@ pub fn user(conn: &mut DbConnection, row: UserRow) -> AppResult<wire::User> {
         .map(|(committee, role)| Ok(wire::Membership { committee: Name::parse(&committee)?, role }))
         .collect::<AppResult<Vec<_>>>()?;
     Ok(wire::User { uid: Uid::parse(&row.uid)?, name: row.name, email: row.email, admin: row.is_admin, memberships })
+}
+
+/// `GET /api/v1/me`: the caller's user record and memberships.
+pub fn me(conn: &mut DbConnection, principal: &Principal) -> AppResult<wire::User> {
+    let row =
+        users::find_user(conn, &principal.uid)?.ok_or_else(|| AppError::unauthorized("Your user no longer exists."))?;
+    user(conn, row)
 }
 
 /// Creates a user. `actor` is the admin doing it, or `system` for the command line.

@@ -22,7 +22,9 @@ fn committee(conn: &mut DbConnection, name: &str) -> AppResult<CommitteeRow> {
 
 fn row_of(cert: &Certificate, owner_id: Option<i64>) -> AppResult<SigningKeyRow> {
     let now = now_ms();
+    let armored = cert.armored().map_err(AppError::internal)?;
     Ok(SigningKeyRow {
+        armored_sha256: checks::digest::sha256_hex(armored.as_bytes()),
         fingerprint: cert.fingerprint.clone(),
         key_id: cert.key_id.clone(),
         algorithm: cert.algorithm.clone(),
@@ -32,7 +34,7 @@ fn row_of(cert: &Certificate, owner_id: Option<i64>) -> AppResult<SigningKeyRow>
         revoked: cert.revocation.is_some(),
         primary_uid: cert.primary_uid().map(str::to_owned),
         uids: json!(cert.uids).to_string(),
-        armored: cert.armored().map_err(AppError::internal)?,
+        armored,
         owner_id,
         added_at: now,
         updated_at: now,

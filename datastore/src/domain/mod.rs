@@ -3,7 +3,10 @@
 
 pub mod checks;
 pub mod directory;
+pub mod downloads;
 pub mod keys;
+pub mod lifecycle;
+pub mod page;
 pub mod releases;
 pub mod tasks;
 pub mod tokens;

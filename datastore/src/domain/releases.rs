@@ -4,12 +4,16 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
-use shared_models::api::{FileEntry, Phase, Release, ReleaseSummary, RevisionManifest, RevisionSummary};
+use shared_models::api::{
+    Event, EventList, FileEntry, Phase, Release, ReleaseSummary, RevisionManifest, RevisionSummary,
+};
 use shared_models::{Name, ReleasePath, Version};
 
+use super::lifecycle::{self, Stage};
+use super::page::Page;
 use crate::auth::{Action, Principal, authz};
 use crate::blob::BlobMeta;
-use crate::db::models::{BlobRow, ReleaseRow};
+use crate::db::models::BlobRow;
 use crate::db::queries::directory;
 use crate::db::queries::events::{self, NewEvent};
 use crate::db::queries::releases::{self as q, ReleaseContext};
@@ -39,14 +43,22 @@ impl std::fmt::Display for ReleaseRef {
     }
 }
 
-pub fn phase_of(row: &ReleaseRow) -> Phase {
-    Phase::parse(&row.phase).unwrap_or(Phase::Draft)
-}
-
 /// The release a URL names, or 404.
 pub fn load(conn: &mut DbConnection, release: &ReleaseRef) -> AppResult<ReleaseContext> {
     q::find_release(conn, &release.project, release.product_name(), &release.version)?
         .ok_or_else(|| AppError::not_found(format!("There is no release {release}.")))
+}
+
+/// The release a URL names, if `viewer` may read it; a draft is 404 to anyone outside its
+/// committee, as if it did not exist.
+pub fn load_readable(
+    conn: &mut DbConnection,
+    viewer: Option<&Principal>,
+    release: &ReleaseRef,
+) -> AppResult<ReleaseContext> {
+    let ctx = load(conn, release)?;
+    authz::authorize_read_release(viewer, &ctx.committee.name, ctx.release.phase()?, &release.to_string())?;
+    Ok(ctx)
 }
 
 pub fn summary(ctx: &ReleaseContext) -> AppResult<ReleaseSummary> {
@@ -54,7 +66,7 @@ pub fn summary(ctx: &ReleaseContext) -> AppResult<ReleaseSummary> {
         project: Name::parse(&ctx.project.name)?,
         product: Name::parse(&ctx.product.name)?,
         version: Version::parse(&ctx.release.version)?,
-        phase: phase_of(&ctx.release),
+        phase: ctx.release.phase()?,
         revision: ctx.release.revision,
         created_at: to_time(ctx.release.created_at),
     })
@@ -62,7 +74,7 @@ pub fn summary(ctx: &ReleaseContext) -> AppResult<ReleaseSummary> {
 
 /// Where a release's files are public in its current phase.
 pub fn download_path(ctx: &ReleaseContext) -> Option<String> {
-    let stage = crate::download::Stage::of_phase(phase_of(&ctx.release))?;
+    let stage = Stage::of_phase(ctx.release.phase().ok()?)?;
     Some(format!("/{}/{}/", stage.as_str(), ctx.key()))
 }
 
@@ -157,7 +169,7 @@ pub fn commit_revision(
         let seq = q::next_revision(conn, ctx.release.id)?;
         // Read the phase again after taking the lock: a vote may have started meanwhile.
         let ctx = load(conn, release)?;
-        require_phase(&ctx, Phase::Draft, "change files")?;
+        require_files_change(&ctx, "change files")?;
         let parent = q::find_revision(conn, ctx.release.id, seq - 1)?
             .ok_or_else(|| AppError::internal(format!("revision {} of {release} is missing", seq - 1)))?;
         let mut manifest: BTreeMap<String, BlobRow> = q::revision_files(conn, parent.0.id)?.into_iter().collect();
@@ -211,12 +223,13 @@ pub fn commit_revision(
     })
 }
 
-/// 409 unless the release is in `phase`.
-pub fn require_phase(ctx: &ReleaseContext, phase: Phase, doing: &str) -> AppResult<()> {
-    let current = phase_of(&ctx.release);
-    if current == phase {
+/// 409 `wrong_phase` unless the release's files may change (a draft).
+pub fn require_files_change(ctx: &ReleaseContext, doing: &str) -> AppResult<()> {
+    let current = ctx.release.phase()?;
+    if lifecycle::accepts_files(current) {
         return Ok(());
     }
+    let phase = Phase::Draft;
     Err(AppError::conflict(
         "wrong_phase",
         format!(
@@ -268,6 +281,26 @@ pub fn manifest(conn: &mut DbConnection, ctx: &ReleaseContext, seq: Option<i64>)
         description: revision.description,
         files,
     })
+}
+
+/// A page of a release's audit trail, oldest first.
+pub fn events(conn: &mut DbConnection, ctx: &ReleaseContext, page: Page) -> AppResult<EventList> {
+    let (limit, offset) = page.sql();
+    let (rows, total) = events::of_release(conn, ctx.release.id, limit, offset)?;
+    let events = rows
+        .into_iter()
+        .map(|e| {
+            Ok(Event {
+                id: e.id,
+                at: to_time(e.at),
+                actor: e.actor,
+                action: e.action,
+                target: e.target,
+                details: serde_json::from_str(&e.details).map_err(AppError::internal)?,
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(EventList { events, page: page.info(total, "") })
 }
 
 pub fn revisions(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<Vec<RevisionSummary>> {

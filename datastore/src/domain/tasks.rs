@@ -1,17 +1,28 @@
 //! The datastore's side of the runner protocol: claims, leases and their fencing, logs,
 //! results, and the reaper that returns the tasks of lost runners to the queue.
+//!
+//! Every transition is one guarded statement (`db::queries::tasks`), and every transition that
+//! stores something does so in the same transaction, after the guard matched: a result is
+//! stored only by the attempt that still holds an unexpired lease, once.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
 use serde_json::json;
 use shared_models::checks::{CheckResult, CheckStatus};
-use shared_models::runner::{ResultRequest, ResultResponse, Task, TaskInput, TaskOrder, TaskOutcome, TaskRelease};
+use shared_models::runner::{
+    ResultRequest, ResultResponse, Task, TaskInput, TaskKind, TaskList, TaskOrder, TaskOutcome, TaskRelease, TaskStatus,
+};
 
-use crate::auth::secrets;
-use crate::db::models::{NewCheckResult, RunnerRow, TaskRow};
-use crate::db::queries::{keys, releases, tasks as q};
+use crate::auth::authz::{self, DraftsVisible};
+use crate::auth::{Principal, secrets};
+use crate::db::models::{BlobRow, NewCheckResult, RunnerRow, TaskRow};
+use crate::db::queries::events::{self, NewEvent};
+use crate::db::queries::tasks::{self as q, Identity};
+use crate::db::queries::{auth as users, keys, releases};
 use crate::db::{DbConnection, now_ms, to_time, write_transaction};
+use crate::domain::page::Page;
+use crate::domain::releases::ReleaseRef;
 use crate::error::{AppError, AppResult};
 
 /// Longest accepted log per task, in entries; past it, log lines are dropped (and said so).
@@ -20,6 +31,8 @@ pub const MAX_LOG_ENTRIES: i64 = 2_000;
 pub const MAX_LOG_TEXT: usize = 16 << 10;
 /// Most results one task may report.
 pub const MAX_RESULTS: usize = 100_000;
+/// Most tasks one claim hands out.
+pub const MAX_CLAIM: u32 = 64;
 
 /// Lease timing, from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -34,36 +47,73 @@ impl LeaseTerms {
     }
 }
 
-/// The kinds a runner may ask for: plain identifiers (they are written into the claim SQL).
-fn valid_kinds(kinds: &[String]) -> AppResult<Vec<String>> {
-    let kinds: Vec<String> = kinds.iter().filter(|k| !k.is_empty()).cloned().collect();
-    if kinds.is_empty()
-        || kinds.iter().any(|k| !k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-        || kinds.len() > 64
-    {
-        return Err(AppError::unprocessable("invalid_kinds", "kinds must be 1 to 64 names of [a-z_]+."));
+/// The kinds a runner asks for that this datastore knows. Unknown kinds are skipped (a newer
+/// runner may do more); asking for none that is known is refused.
+fn known_kinds(kinds: &[String]) -> AppResult<Vec<TaskKind>> {
+    let mut known: Vec<TaskKind> = kinds.iter().filter_map(|k| TaskKind::parse(k).ok()).collect();
+    known.sort_unstable();
+    known.dedup();
+    if known.is_empty() || kinds.len() > 64 {
+        let names: Vec<&str> = TaskKind::ALL.iter().map(|k| k.as_str()).collect();
+        return Err(AppError::unprocessable(
+            "invalid_kinds",
+            format!("kinds must name 1 to 64 task kinds, of which this datastore knows: {}.", names.join(", ")),
+        ));
     }
-    Ok(kinds)
+    Ok(known)
 }
 
-/// Claims up to `capacity` queued tasks for `runner`, each in its own atomic statement.
+/// Why a claim's transaction was rolled back.
+enum ClaimError {
+    Gone,
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for ClaimError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+/// Claims up to `capacity` queued tasks for `runner`, in one transaction. `gone` says whether
+/// the runner's HTTP client went away meanwhile: then the transaction is rolled back, and
+/// nothing is leased to a client that will never see the orders.
 pub fn claim(
     conn: &mut DbConnection,
     runner: &RunnerRow,
     kinds: &[String],
     capacity: u32,
     terms: LeaseTerms,
+    gone: &dyn Fn() -> bool,
 ) -> AppResult<Vec<TaskOrder>> {
-    let kinds = valid_kinds(kinds)?;
-    let mut orders = Vec::new();
+    let kinds = known_kinds(kinds)?;
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let claimed = write_transaction(conn, |c| -> Result<Vec<TaskRow>, ClaimError> {
+        let mut rows = Vec::new();
+        for _ in 0..capacity.min(MAX_CLAIM) {
+            let token = secrets::generate("trl_");
+            match q::claim_one(c, runner.id, &kinds, &token, terms.lease_ms)? {
+                Some(row) => rows.push(row),
+                None => break,
+            }
+        }
+        if !rows.is_empty() && gone() {
+            return Err(ClaimError::Gone); // rolls the leases back
+        }
+        Ok(rows)
+    });
+    let rows = match claimed {
+        Ok(rows) => rows,
+        Err(ClaimError::Gone) => {
+            tracing::info!(runner = %runner.name, "the runner went away during its claim: nothing leased");
+            return Ok(Vec::new());
+        }
+        Err(ClaimError::Db(e)) => return Err(e.into()),
+    };
+    let mut orders = Vec::with_capacity(rows.len());
     // The tasks of one claim are mostly of one release: look each release up once.
     let mut releases: HashMap<i64, TaskRelease> = HashMap::new();
-    for _ in 0..capacity.min(64) {
-        let token = secrets::generate("trl_");
-        let expires = now_ms() + terms.lease_ms;
-        let Some(row) = write_transaction(conn, |c| q::claim_one(c, runner.id, &kinds, &token, expires))? else {
-            break;
-        };
+    for row in rows {
         tracing::info!(task.id = row.id, kind = %row.kind, runner = %runner.name, attempt = row.attempt, "task leased");
         let release = match row.release_id {
             Some(id) => match releases.entry(id) {
@@ -75,6 +125,18 @@ pub fn claim(
         orders.push(order(&row, release, terms)?);
     }
     Ok(orders)
+}
+
+/// Gives back what a claim leased when its orders could not be handed over.
+pub fn unclaim(conn: &mut DbConnection, orders: &[TaskOrder]) -> AppResult<()> {
+    write_transaction(conn, |c| {
+        for order in orders {
+            q::unclaim(c, order.id, &order.lease_token)?;
+        }
+        Ok::<_, AppError>(())
+    })?;
+    tracing::info!(tasks = orders.len(), "the runner went away before it got its orders: returned to the queue");
+    Ok(())
 }
 
 /// The release a task is about, with its latest revision (each task names its own revision).
@@ -95,14 +157,15 @@ fn order(row: &TaskRow, mut release: TaskRelease, terms: LeaseTerms) -> AppResul
     let inputs: Vec<TaskInput> = serde_json::from_str(&row.inputs).map_err(AppError::internal)?;
     let args: serde_json::Value = serde_json::from_str(&row.args).map_err(AppError::internal)?;
     let policy = args.get("policy").cloned().unwrap_or_else(|| json!({}));
+    let expires = row.lease_expires_at.ok_or_else(|| AppError::internal("a claimed task has no lease expiry"))?;
     Ok(TaskOrder {
         id: row.id,
-        kind: row.kind.clone(),
+        kind: row.kind()?,
         attempt: row.attempt,
         lease_token: row.lease_token.clone().unwrap_or_default(),
-        lease_expires_at: to_time(row.lease_expires_at.unwrap_or_default()),
+        lease_expires_at: to_time(expires),
         renew_every_s: terms.renew_every_s(),
-        deadline: to_time(now_ms() + terms.deadline_ms),
+        deadline: to_time(expires - terms.lease_ms + terms.deadline_ms),
         release,
         inputs,
         args,
@@ -119,26 +182,40 @@ fn lease_lost(id: i64) -> AppError {
     )
 }
 
-/// Renews a lease; `Ok(cancel)` says whether the task was cancelled meanwhile.
+/// Renews the lease `token` of `runner` holds; `Ok((expiry, cancel))`, where `cancel` says that
+/// an admin cancelled the task (its lease is not extended then).
 pub fn renew(
     conn: &mut DbConnection,
+    runner: &RunnerRow,
     id: i64,
     token: &str,
     progress: Option<&str>,
     terms: LeaseTerms,
 ) -> AppResult<(i64, bool)> {
-    let expires = now_ms() + terms.lease_ms;
     let progress = progress.map(|p| p.chars().take(200).collect::<String>());
-    let status = write_transaction(conn, |c| q::renew(c, id, token, expires, progress.as_deref()))?
-        .ok_or_else(|| lease_lost(id))?;
-    Ok((expires, status == "cancelled"))
+    write_transaction(conn, |c| {
+        if let Some(expires) = q::renew(c, id, runner.id, token, terms.lease_ms, progress.as_deref())? {
+            return Ok((expires, false));
+        }
+        if q::cancelled_for(c, id, runner.id, token)? {
+            return Ok((q::db_now(c)?, true));
+        }
+        Err(lease_lost(id))
+    })
 }
 
 /// Appends a log entry; entries are numbered, a repeat is ignored, a gap refused.
-pub fn append_log(conn: &mut DbConnection, id: i64, token: &str, seq: i32, text: &str) -> AppResult<()> {
+pub fn append_log(
+    conn: &mut DbConnection,
+    runner: &RunnerRow,
+    id: i64,
+    token: &str,
+    seq: i32,
+    text: &str,
+) -> AppResult<()> {
     write_transaction(conn, |c| {
         let task = q::find(c, id)?.ok_or_else(|| AppError::not_found(format!("There is no task {id}.")))?;
-        if task.lease_token.as_deref() != Some(token) {
+        if task.lease_token.as_deref() != Some(token) || task.runner_id != Some(runner.id) {
             return Err(lease_lost(id));
         }
         let expected = q::next_log_seq(c, id)?;
@@ -166,31 +243,48 @@ pub fn append_log(conn: &mut DbConnection, id: i64, token: &str, seq: i32, text:
     })
 }
 
-/// Backoff before attempt `attempt + 1`: 5 s, 10 s, 20 s ... at most 10 minutes.
-fn backoff_ms(attempt: i32) -> i64 {
-    5_000i64.saturating_mul(1i64 << attempt.clamp(0, 7)).min(600_000)
-}
-
-fn stored(task: &TaskRow, result: &CheckResult) -> NewCheckResult {
-    NewCheckResult {
+fn stored(task: &TaskRow, ordinal: usize, result: &CheckResult) -> AppResult<NewCheckResult> {
+    Ok(NewCheckResult {
         task_id: Some(task.id),
         checker: task.kind.clone(),
         checker_version: task.checker_version.clone().unwrap_or_default(),
         inputs_hash: task.inputs_hash.clone(),
         policy_hash: task.policy_hash.clone(),
+        ordinal: i32::try_from(ordinal).map_err(AppError::internal)?,
         path: result.path.chars().take(1024).collect(),
         member: result.member.as_ref().map(|m| m.chars().take(1024).collect()),
         status: result.status.as_str().to_owned(),
         message: result.message.chars().take(8192).collect(),
         data: result.data.as_ref().map(ToString::to_string),
         created_at: now_ms(),
+    })
+}
+
+/// Stores the results of a finished check under its identity. An identity that has verdicts
+/// already (the same check done by another task) keeps them: a verdict is never stored twice.
+/// Earlier `error` results of the identity give way to the new ones.
+fn store_results(conn: &mut DbConnection, task: &TaskRow, results: &[CheckResult]) -> AppResult<usize> {
+    let identity = Identity::of_task(task);
+    let statuses = q::result_statuses(conn, &identity)?;
+    let has_verdict = statuses.iter().any(|s| CheckStatus::parse(s).is_ok_and(CheckStatus::is_verdict));
+    if has_verdict {
+        tracing::info!(task.id = task.id, "the check's verdicts were stored by another task: kept those");
+        return Ok(0);
     }
+    q::delete_results(conn, &identity, true)?;
+    let rows = results.iter().enumerate().map(|(i, r)| stored(task, i, r)).collect::<AppResult<Vec<_>>>()?;
+    q::insert_results(conn, &rows)?;
+    Ok(rows.len())
 }
 
 /// The visible trace of a task that could not be done: an `error` result under its identity.
-fn error_result(task: &TaskRow, message: &str) -> NewCheckResult {
+fn error_result(conn: &mut DbConnection, task: &TaskRow, message: &str) -> AppResult<()> {
+    let kind = task.kind()?;
+    if !kind.is_check() {
+        return Ok(());
+    }
     let result = CheckResult {
-        checker: task.kind.clone(),
+        checker: kind,
         checker_version: task.checker_version.clone().unwrap_or_default(),
         path: task.path.clone(),
         member: None,
@@ -198,77 +292,103 @@ fn error_result(task: &TaskRow, message: &str) -> NewCheckResult {
         message: message.to_owned(),
         data: Some(json!({"task": task.id, "attempts": task.attempt})),
     };
-    stored(task, &result)
+    store_results(conn, task, std::slice::from_ref(&result)).map(drop)
 }
 
-/// Takes a task's result. Only the current lease token is accepted (a stale runner gets 409),
-/// once per attempt: the same result sent again is acknowledged without being stored twice.
-pub fn submit(conn: &mut DbConnection, id: i64, request: &ResultRequest) -> AppResult<ResultResponse> {
+/// Refuses results that the task could not have produced (422), before anything changes.
+fn validate(task: &TaskRow, request: &ResultRequest) -> AppResult<()> {
+    let id = task.id;
     if request.results.len() > MAX_RESULTS {
         return Err(AppError::unprocessable("too_many_results", format!("At most {MAX_RESULTS} results per task.")));
     }
+    let kind = task.kind()?;
+    if request.status == TaskOutcome::Completed && request.results.is_empty() && kind.is_check() {
+        return Err(AppError::unprocessable(
+            "no_results",
+            format!(
+                "Task {id} ({kind}) is reported completed without a result: a check that ran has at least one. \
+                 Report `failed` with an error if it could not run."
+            ),
+        ));
+    }
+    if let Some(bad) = request.results.iter().find(|r| r.checker != kind || r.status == CheckStatus::Waived) {
+        return Err(AppError::unprocessable(
+            "invalid_result",
+            format!(
+                "A result of task {id} ({kind}) must come from that checker and cannot be waived; got {} {}.",
+                bad.checker, bad.status
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Takes a task's result. Only the attempt holding an unexpired lease (the runner's own token)
+/// is accepted: the guarded transition comes first, and the results are checked and stored only
+/// if it matched, in the same transaction (invalid results roll the transition back). The same
+/// report sent again is acknowledged (`accepted: false`), and a stale one refused with 409.
+pub fn submit(
+    conn: &mut DbConnection,
+    runner: &RunnerRow,
+    id: i64,
+    request: &ResultRequest,
+) -> AppResult<ResultResponse> {
+    let token = request.lease_token.as_str();
     write_transaction(conn, |c| {
         let task = q::find(c, id)?.ok_or_else(|| AppError::not_found(format!("There is no task {id}.")))?;
-        if task.lease_token.as_deref() != Some(request.lease_token.as_str()) {
+        if task.lease_token.as_deref() != Some(token) {
             return Err(lease_lost(id));
         }
-        match task.status.as_str() {
-            "completed" | "failed" => return Ok(ResultResponse { accepted: false, status: task.status }),
-            "cancelled" => {
-                q::set_status(c, id, "cancelled", None)?;
-                return Ok(ResultResponse { accepted: false, status: task.status });
-            }
-            _ => {}
-        }
-        if let Some(bad) = request.results.iter().find(|r| r.checker != task.kind || r.status == CheckStatus::Waived) {
-            return Err(AppError::unprocessable(
-                "invalid_result",
-                format!(
-                    "A result of task {id} ({}) must come from that checker and cannot be waived; got {} {:?}.",
-                    task.kind, bad.checker, bad.status
-                ),
-            ));
-        }
-        let status = match request.status {
-            TaskOutcome::Completed => {
-                let rows: Vec<NewCheckResult> = request.results.iter().map(|r| stored(&task, r)).collect();
-                q::insert_results(c, &rows)?;
-                record_signers(c, &task, &request.results)?;
-                q::finish(c, id, &request.lease_token, "completed", None)?;
-                tracing::info!(task.id = id, kind = %task.kind, results = rows.len(), "task completed");
-                "completed"
-            }
+        let held = match request.status {
+            TaskOutcome::Completed => match q::finish(c, id, runner.id, token, TaskStatus::Completed, None)? {
+                Some(task) => {
+                    validate(&task, request)?;
+                    let stored = store_results(c, &task, &request.results)?;
+                    record_signers(c, &task, &request.results)?;
+                    tracing::info!(task.id = id, kind = %task.kind, results = stored, "task completed");
+                    Some(task)
+                }
+                None => None,
+            },
             TaskOutcome::Failed => {
                 let error = request
                     .error
-                    .clone()
+                    .as_deref()
+                    .map(|e| e.chars().take(2000).collect::<String>())
                     .unwrap_or_else(|| "the runner reported a failure without a reason".to_owned());
-                if task.attempt < task.max_attempts {
-                    q::requeue(c, id, &request.lease_token, now_ms() + backoff_ms(task.attempt), &error)?;
+                if let Some(task) = q::retry_attempt(c, id, runner.id, token, &error)? {
+                    validate(&task, request)?;
                     tracing::warn!(task.id = id, kind = %task.kind, attempt = task.attempt, error = %error, "task failed; queued again");
-                    "queued"
-                } else {
-                    q::insert_results(
-                        c,
-                        &[error_result(
-                            &task,
-                            &format!("The check could not run after {} attempts: {error}", task.attempt),
-                        )],
-                    )?;
-                    q::finish(c, id, &request.lease_token, "failed", Some(&error))?;
+                    Some(task)
+                } else if let Some(task) = q::finish(c, id, runner.id, token, TaskStatus::Failed, Some(&error))? {
+                    validate(&task, request)?;
+                    let message = format!("The check could not run after {} attempts: {error}", task.attempt);
+                    error_result(c, &task, &message)?;
                     tracing::error!(task.id = id, kind = %task.kind, error = %error, "task failed for good");
-                    "failed"
+                    Some(task)
+                } else {
+                    None
                 }
             }
         };
-        Ok(ResultResponse { accepted: true, status: status.to_owned() })
+        if let Some(task) = held {
+            return Ok(ResultResponse { accepted: true, status: task.status()? });
+        }
+        // Not held: this attempt's report arrived already (a retried call), or it is stale.
+        match q::attempt_of(c, id, token)? {
+            Some(task) if task.runner_id.is_none_or(|r| r == runner.id) => match task.status()? {
+                TaskStatus::Leased => Err(lease_lost(id)), // the lease ran out before the report
+                status => Ok(ResultResponse { accepted: false, status }),
+            },
+            _ => Err(lease_lost(id)),
+        }
     })
 }
 
 /// Remembers which keys signed the release (so they cannot be deleted).
 fn record_signers(conn: &mut DbConnection, task: &TaskRow, results: &[CheckResult]) -> AppResult<()> {
     let Some(release_id) = task.release_id else { return Ok(()) };
-    for result in results.iter().filter(|r| r.checker == "signature" && r.status == CheckStatus::Success) {
+    for result in results.iter().filter(|r| r.checker == TaskKind::Signature && r.status == CheckStatus::Success) {
         let Some(signer) = result.data.as_ref().and_then(|d| d.get("signer")).and_then(|s| s.as_str()) else {
             continue;
         };
@@ -279,43 +399,79 @@ fn record_signers(conn: &mut DbConnection, task: &TaskRow, results: &[CheckResul
     Ok(())
 }
 
-/// Returns tasks whose runner stopped renewing to the queue, with backoff; after
-/// `max_attempts` the task fails visibly with reason `runner_lost`. Returns how many it touched.
-pub fn reap(conn: &mut DbConnection) -> AppResult<usize> {
-    let now = now_ms();
-    let expired = q::expired_leases(conn, now)?;
-    let mut touched = 0;
-    for task in expired {
-        let Some(token) = task.lease_token.clone() else { continue };
-        write_transaction(conn, |c| -> AppResult<()> {
-            if task.status == "cancelled" {
-                q::set_status(c, task.id, "cancelled", None)?;
-            } else if task.attempt < task.max_attempts {
-                if q::requeue(c, task.id, &token, now + backoff_ms(task.attempt), "runner_lost: the lease expired")? {
-                    tracing::warn!(task.id = task.id, kind = %task.kind, attempt = task.attempt, "lease expired; task queued again");
-                }
-            } else if q::finish(c, task.id, &token, "failed", Some("runner_lost"))? {
-                let message = format!("runner_lost: no runner finished this check in {} attempts", task.attempt);
-                q::insert_results(c, &[error_result(&task, &message)])?;
-                tracing::error!(task.id = task.id, kind = %task.kind, "task failed: runner_lost");
-            }
-            Ok(())
-        })?;
-        touched += 1;
-    }
-    Ok(touched)
+/// What one pass of the reaper did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReapCounts {
+    pub requeued: usize,
+    pub failed: usize,
 }
 
-/// A task as the API shows it.
+/// Returns tasks whose runner stopped renewing to the queue, with backoff; after
+/// `max_attempts` the task fails visibly with reason `runner_lost`. One transaction; each
+/// reaped task is an event (`task.requeued`, `task.lost`) by the actor `reaper`.
+pub fn reap(conn: &mut DbConnection) -> AppResult<ReapCounts> {
+    write_transaction(conn, |c| {
+        let reaped = q::reap(c)?;
+        for task in &reaped.requeued {
+            tracing::warn!(task.id = task.id, kind = %task.kind, attempt = task.attempt, "lease expired; task queued again");
+            reaper_event(c, "task.requeued", task)?;
+        }
+        for task in &reaped.failed {
+            let message = format!("runner_lost: no runner finished this check in {} attempts", task.attempt);
+            error_result(c, task, &message)?;
+            tracing::error!(task.id = task.id, kind = %task.kind, "task failed: runner_lost");
+            reaper_event(c, "task.lost", task)?;
+        }
+        Ok(ReapCounts { requeued: reaped.requeued.len(), failed: reaped.failed.len() })
+    })
+}
+
+fn reaper_event(conn: &mut DbConnection, action: &str, task: &TaskRow) -> AppResult<()> {
+    events::record(
+        conn,
+        NewEvent {
+            actor: "reaper",
+            action,
+            target: &format!("task/{}", task.id),
+            release_id: task.release_id,
+            details: json!({"kind": task.kind, "attempt": task.attempt, "max_attempts": task.max_attempts}),
+        },
+    )?;
+    Ok(())
+}
+
+/// The runner holding this token (its SHA-256), unless disabled.
+pub fn runner_by_token(conn: &mut DbConnection, token_hash: &str) -> AppResult<Option<RunnerRow>> {
+    Ok(users::runner_by_token(conn, token_hash)?)
+}
+
+/// Records a runner's contact: when, and which version and task kinds it runs.
+pub fn touch_runner(conn: &mut DbConnection, runner: &RunnerRow, version: &str, kinds: &[String]) -> AppResult<()> {
+    let version: String = version.chars().take(64).collect();
+    let kinds: Vec<&String> = kinds.iter().take(64).collect();
+    Ok(users::touch_runner(conn, runner.id, &version, &kinds)?)
+}
+
+/// A blob, for the runner that holds a live lease on a task reading it (403 for any other).
+pub fn blob_for_runner(conn: &mut DbConnection, runner: &RunnerRow, sha256: &str) -> AppResult<BlobRow> {
+    if !q::runner_may_read(conn, runner.id, sha256)? {
+        return Err(AppError::forbidden(format!(
+            "No task leased to this runner reads the blob {sha256}: runners fetch only what their tasks need."
+        )));
+    }
+    releases::find_blob(conn, sha256)?.ok_or_else(|| AppError::not_found(format!("There is no blob {sha256}.")))
+}
+
+/// Tasks as the API shows them.
 pub fn view(conn: &mut DbConnection, rows: Vec<TaskRow>) -> AppResult<Vec<Task>> {
     let runner_ids: Vec<i64> = rows.iter().filter_map(|r| r.runner_id).collect();
     let runners = q::runner_names(conn, &runner_ids)?;
-    let mut release_keys = std::collections::HashMap::new();
+    let mut release_keys: HashMap<i64, String> = HashMap::new();
     let mut tasks = Vec::with_capacity(rows.len());
     for row in rows {
         let release = match row.release_id {
             Some(id) => {
-                if let std::collections::hash_map::Entry::Vacant(slot) = release_keys.entry(id) {
+                if let Entry::Vacant(slot) = release_keys.entry(id) {
                     slot.insert(releases::context_by_id(conn, id)?.key());
                 }
                 release_keys.get(&id).cloned()
@@ -324,19 +480,19 @@ pub fn view(conn: &mut DbConnection, rows: Vec<TaskRow>) -> AppResult<Vec<Task>>
         };
         tasks.push(Task {
             id: row.id,
-            kind: row.kind,
-            status: row.status,
+            kind: row.kind()?,
+            status: row.status()?,
             attempt: row.attempt,
             max_attempts: row.max_attempts,
             release,
             revision: row.revision_seq,
-            path: row.path,
             runner: row.runner_id.and_then(|id| runners.iter().find(|(r, _)| *r == id).map(|(_, n)| n.clone())),
             lease_expires_at: row.lease_expires_at.map(to_time),
             not_before: to_time(row.not_before),
             created_at: to_time(row.created_at),
             started_at: row.started_at.map(to_time),
             finished_at: row.finished_at.map(to_time),
+            path: row.path,
             progress: row.progress,
             error: row.error,
         });
@@ -344,44 +500,82 @@ pub fn view(conn: &mut DbConnection, rows: Vec<TaskRow>) -> AppResult<Vec<Task>>
     Ok(tasks)
 }
 
+/// `GET /api/v1/tasks`: a page of the tasks `viewer` may see, newest first.
+pub fn list(
+    conn: &mut DbConnection,
+    viewer: Option<&Principal>,
+    release: Option<&ReleaseRef>,
+    statuses: &[TaskStatus],
+    page: Page,
+) -> AppResult<TaskList> {
+    let release_id = match release {
+        Some(release) => {
+            let ctx = super::releases::load_readable(conn, viewer, release)?;
+            Some(ctx.release.id)
+        }
+        None => None,
+    };
+    let drafts_of = match authz::drafts_visible(viewer) {
+        DraftsVisible::All => None,
+        DraftsVisible::OfCommittees(names) => Some(names),
+    };
+    let (limit, offset) = page.sql();
+    let (rows, total) = q::list(conn, release_id, statuses, drafts_of.as_deref(), limit, offset)?;
+    Ok(TaskList { tasks: view(conn, rows)?, page: page.info(total, "") })
+}
+
+/// `GET /api/v1/tasks/{id}`: one task, if `viewer` may read its release.
+pub fn show(conn: &mut DbConnection, viewer: Option<&Principal>, id: i64) -> AppResult<Task> {
+    let missing = || AppError::not_found(format!("There is no task {id}."));
+    let row = q::find(conn, id)?.ok_or_else(missing)?;
+    if let Some(release_id) = row.release_id {
+        let ctx = releases::context_by_id(conn, release_id)?;
+        if !authz::may_read_release(viewer, &ctx.committee.name, ctx.release.phase()?) {
+            return Err(missing());
+        }
+    } else if !viewer.is_some_and(|p| p.is_admin) {
+        return Err(missing());
+    }
+    view(conn, vec![row])?.pop().ok_or_else(missing)
+}
+
 /// Admin: cancel a queued or running task (a running one stops at its next lease renewal).
 pub fn cancel(conn: &mut DbConnection, actor: &str, id: i64) -> AppResult<()> {
     write_transaction(conn, |c| {
-        let task = q::find(c, id)?.ok_or_else(|| AppError::not_found(format!("There is no task {id}.")))?;
-        if !matches!(task.status.as_str(), "queued" | "leased") {
+        let Some(task) = q::cancel(c, id)? else {
+            let task = q::find(c, id)?.ok_or_else(|| AppError::not_found(format!("There is no task {id}.")))?;
             return Err(AppError::conflict("task_finished", format!("Task {id} is {} already.", task.status)));
-        }
-        q::set_status(c, id, "cancelled", None)?;
-        event(c, actor, "task.cancelled", &task)
+        };
+        admin_event(c, actor, "task.cancelled", &task)
     })
 }
 
-/// Admin: run a failed or cancelled task again, forgetting its error result.
+/// Admin: run a finished task again (failed, cancelled, or completed), forgetting its results.
 pub fn retry(conn: &mut DbConnection, actor: &str, id: i64) -> AppResult<()> {
     write_transaction(conn, |c| {
         let task = q::find(c, id)?.ok_or_else(|| AppError::not_found(format!("There is no task {id}.")))?;
-        if !matches!(task.status.as_str(), "failed" | "cancelled") {
+        if matches!(task.status()?, TaskStatus::Queued | TaskStatus::Leased) {
             return Err(AppError::conflict(
                 "task_not_finished",
-                format!("Task {id} is {}; only failed or cancelled tasks are retried.", task.status),
+                format!("Task {id} is {}; only finished tasks are run again.", task.status),
             ));
         }
-        q::delete_results(
-            c,
-            &task.kind,
-            task.checker_version.as_deref().unwrap_or_default(),
-            &task.inputs_hash,
-            &task.policy_hash,
-        )?;
-        q::set_status(c, id, "queued", Some(now_ms()))?;
-        event(c, actor, "task.retried", &task)
+        if let Some(twin) = q::live_twin(c, &task)? {
+            return Err(AppError::conflict(
+                "task_queued",
+                format!("The same check is queued already, as task {twin}."),
+            ));
+        }
+        q::delete_results(c, &Identity::of_task(&task), false)?;
+        q::requeue_finished(c, id)?;
+        admin_event(c, actor, "task.retried", &task)
     })
 }
 
-fn event(conn: &mut DbConnection, actor: &str, action: &str, task: &TaskRow) -> AppResult<()> {
-    crate::db::queries::events::record(
+fn admin_event(conn: &mut DbConnection, actor: &str, action: &str, task: &TaskRow) -> AppResult<()> {
+    events::record(
         conn,
-        crate::db::queries::events::NewEvent {
+        NewEvent {
             actor,
             action,
             target: &format!("task/{}", task.id),
@@ -397,17 +591,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_and_is_capped() {
-        assert_eq!(backoff_ms(0), 5_000);
-        assert_eq!(backoff_ms(1), 10_000);
-        assert_eq!(backoff_ms(3), 40_000);
-        assert_eq!(backoff_ms(30), 600_000);
-    }
-
-    #[test]
-    fn kinds_are_identifiers() {
-        assert!(valid_kinds(&["paths".into(), "vote_tally".into()]).is_ok());
-        assert!(valid_kinds(&["paths'); DROP TABLE task; --".into()]).is_err());
-        assert!(valid_kinds(&[]).is_err());
+    fn kinds_are_task_kinds() {
+        assert_eq!(known_kinds(&["paths".into(), "paths".into()]).unwrap(), [TaskKind::Paths]);
+        assert_eq!(
+            known_kinds(&["rat".into(), "sbom_generate".into()]).unwrap(),
+            [TaskKind::Rat],
+            "kinds this datastore does not know are skipped"
+        );
+        assert!(known_kinds(&["paths'); DROP TABLE task; --".into()]).is_err());
+        assert!(known_kinds(&[]).is_err());
     }
 }

@@ -25,13 +25,14 @@ pub fn create_token(conn: &mut DbConnection, actor: &str, uid: &str, label: &str
     })
 }
 
-/// The token id behind a valid (uid, token) pair: the first step of `POST /api/v1/jwt`.
-pub fn check_token(conn: &mut DbConnection, uid: &str, token: &str) -> AppResult<i64> {
+/// The id and hash of the token behind a valid (uid, token) pair: the first step of
+/// `POST /api/v1/jwt`.
+pub fn check_token(conn: &mut DbConnection, uid: &str, token: &str) -> AppResult<(i64, String)> {
     let refused = || AppError::unauthorized("The user id and token do not match a valid personal access token.");
     if !token.starts_with(PERSONAL_TOKEN_PREFIX) {
         return Err(refused());
     }
-    q::use_api_token(conn, uid, &secrets::hash(token))?.map(|t| t.id).ok_or_else(refused)
+    q::use_api_token(conn, uid, &secrets::hash(token))?.map(|t| (t.id, t.token_hash)).ok_or_else(refused)
 }
 
 pub fn list_tokens(conn: &mut DbConnection, principal: &Principal) -> AppResult<Vec<TokenInfo>> {

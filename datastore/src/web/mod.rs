@@ -78,21 +78,18 @@ pub async fn index(
     query: actix_web::web::Query<IndexQuery>,
 ) -> AppResult<actix_web::HttpResponse> {
     let IndexQuery { q, offset } = query.into_inner();
-    let page = crate::api::PageQuery { limit: Some(100), offset };
+    let page = crate::domain::page::Page { limit: Some(100), offset };
     let term = q.clone();
-    let (projects, info) = state
+    let list = state
         .db
-        .run(move |c| {
-            let (limit, offset) = page.sql();
-            let (rows, total) = crate::db::queries::directory::list_projects(c, term.as_deref(), limit, offset)?;
-            let extra = term.map(|t| format!("q={}&", crate::api::directory::url_encode(&t))).unwrap_or_default();
-            Ok::<_, AppError>((crate::domain::directory::projects(c, rows)?, page.info(total, &extra)))
-        })
+        .run(move |c| crate::domain::directory::list_projects(c, term.as_deref(), page))
         .await
         .map_err(AppError::as_html)?;
-    let html =
-        render("index.html", &serde_json::json!({"projects": projects, "q": q.unwrap_or_default(), "next": info.next}))
-            .map_err(AppError::as_html)?;
+    let html = render(
+        "index.html",
+        &serde_json::json!({"projects": list.projects, "q": q.unwrap_or_default(), "next": list.page.next}),
+    )
+    .map_err(AppError::as_html)?;
     Ok(actix_web::HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
 }
 

@@ -98,7 +98,7 @@ async fn missing_or_bad_credentials_are_refused(backend: Backend) {
     // A JWT signed by another server's secret is refused.
     let foreign =
         datastore::auth::jwt::JwtKeys::new(b"another-server-secret-0123456789", std::time::Duration::from_secs(60));
-    let (forged, _) = foreign.issue("root", 1).unwrap();
+    let (forged, _) = foreign.issue("root", 1, &"0".repeat(64)).unwrap();
     app.expect_error(create().bearer_auth(forged), StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     // Malformed bodies are 400, well-formed but invalid ones 422, wrong media types 415.

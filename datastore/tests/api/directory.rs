@@ -45,7 +45,8 @@ async fn directory_reads_are_public_and_paginated(backend: Backend) {
     let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
     app.release(&rm, "httpd", "2.4.67").await;
     app.release(&rm, "httpd", "2.4.68").await;
-    let (_, releases) = app.send(app.client.get(app.url("/api/v1/projects/httpd/releases"))).await;
+    let (_, releases) =
+        app.send(app.client.get(app.url("/api/v1/projects/httpd/releases")).bearer_auth(app.admin())).await;
     let first = &releases["releases"][0];
     assert_eq!(first["version"], "2.4.68");
     for field in ["project", "product", "version", "phase", "revision", "created_at"] {

@@ -52,7 +52,8 @@ async fn the_real_httpd_release_round_trips_byte_for_byte(backend: Backend) {
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 
-    let (_, files) = app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/files"))).await;
+    let (_, files) =
+        app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/files")).bearer_auth(app.admin())).await;
     assert_eq!(files["revision"], 3);
     let listed: Vec<&str> = files["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
     assert_eq!(listed, ["httpd-2.4.68.tar.gz", "httpd-2.4.68.tar.gz.asc", "httpd-2.4.68.tar.gz.sha512"]);
@@ -101,7 +102,8 @@ async fn revisions_are_immutable_manifests(backend: Backend) {
     )
     .await;
 
-    let (_, list) = app.send(app.client.get(app.url("/api/v1/releases/tomcat/11.0.1/revisions"))).await;
+    let (_, list) =
+        app.send(app.client.get(app.url("/api/v1/releases/tomcat/11.0.1/revisions")).bearer_auth(app.admin())).await;
     let counts: Vec<(i64, u64)> = list["revisions"]
         .as_array()
         .unwrap()
@@ -113,24 +115,27 @@ async fn revisions_are_immutable_manifests(backend: Backend) {
     assert_eq!(list["revisions"][4]["created_by"], "markt");
 
     // Old revisions keep their bytes: revision 1 still has the first README.
-    let (_, one) = app.send(app.client.get(app.url("/api/v1/releases/tomcat/11.0.1/revisions/1"))).await;
+    let (_, one) =
+        app.send(app.client.get(app.url("/api/v1/releases/tomcat/11.0.1/revisions/1")).bearer_auth(app.admin())).await;
     let first_sha = checks::digest::sha256_of(&b"first"[..]).unwrap().0;
     assert_eq!(one["files"][0]["sha256"], first_sha);
     app.expect_error(
-        app.client.get(app.url("/api/v1/releases/tomcat/11.0.1/revisions/99")),
+        app.client.get(app.url("/api/v1/releases/tomcat/11.0.1/revisions/99")).bearer_auth(app.admin()),
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
     app.expect_error(
-        app.client.get(app.url("/api/v1/releases/tomcat/11.0.1/revisions/x")),
+        app.client.get(app.url("/api/v1/releases/tomcat/11.0.1/revisions/x")).bearer_auth(app.admin()),
         StatusCode::BAD_REQUEST,
         "invalid_revision",
     )
     .await;
 
     // The audit trail names every change, oldest first.
-    let (_, events) = app.send(app.client.get(app.url("/api/v1/releases/tomcat/11.0.1/events?limit=3"))).await;
+    let (_, events) = app
+        .send(app.client.get(app.url("/api/v1/releases/tomcat/11.0.1/events?limit=3")).bearer_auth(app.admin()))
+        .await;
     let actions: Vec<&str> =
         events["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["release.created", "revision.created", "revision.created"]);
@@ -178,7 +183,9 @@ async fn multipart_uploads_make_one_revision(backend: Backend) {
         "invalid_multipart",
     )
     .await;
-    let (_, revisions) = app.send(app.client.get(app.url("/api/v1/releases/commons-io/2.16.1/revisions"))).await;
+    let (_, revisions) = app
+        .send(app.client.get(app.url("/api/v1/releases/commons-io/2.16.1/revisions")).bearer_auth(app.admin()))
+        .await;
     assert_eq!(revisions["revisions"].as_array().unwrap().len(), 2, "refused requests made no revision");
     let (tmp, _) = app.stored_files();
     assert!(tmp.is_empty(), "{tmp:?}");
@@ -217,7 +224,8 @@ async fn bad_uploads_are_refused_and_store_nothing(backend: Backend) {
     app.upload(&rm, "httpd/2.4.68", "docs", b"file".to_vec()).await;
     app.expect_error(put("docs/manual.html").body("x"), StatusCode::CONFLICT, "path_conflict").await;
 
-    let (_, files) = app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/files"))).await;
+    let (_, files) =
+        app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/files")).bearer_auth(app.admin())).await;
     assert_eq!(files["revision"], 1, "only the good upload made a revision");
     // The server learns of the abandoned upload when the connection drops: give it a moment.
     let blobs = testkit::eventually(
@@ -344,7 +352,8 @@ async fn drafts_only(backend: Backend) {
         "wrong_phase",
     )
     .await;
-    let (_, release) = app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68"))).await;
+    let (_, release) =
+        app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68")).bearer_auth(app.admin())).await;
     assert_eq!((release["phase"].as_str(), release["revision"].as_i64()), (Some("candidate"), Some(1)));
     assert_eq!(release["download_url"], "http://datastore.test/candidate/httpd/2.4.68/");
 }
@@ -366,7 +375,8 @@ async fn concurrent_uploads_each_get_a_revision(backend: Backend) {
         .collect();
     revisions.sort_unstable();
     assert_eq!(revisions, (1..=8).collect::<Vec<_>>(), "each upload made its own revision");
-    let (_, files) = app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/files"))).await;
+    let (_, files) =
+        app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/files")).bearer_auth(app.admin())).await;
     assert_eq!(files["files"].as_array().unwrap().len(), 8, "no upload was lost: {files}");
 }
 
@@ -393,9 +403,15 @@ async fn products_are_addressed_by_their_own_urls(backend: Backend) {
     assert_eq!((status, created["product"].as_str()), (StatusCode::CREATED, Some("tools")));
     let (status, _) = app.upload(&rm, "httpd/tools/1.0", "tools-1.0.tar.gz", b"t".to_vec()).await;
     assert_eq!(status, StatusCode::CREATED);
-    let (_, files) = app.send(app.client.get(app.url("/api/v1/releases/httpd/tools/1.0/files"))).await;
+    let (_, files) =
+        app.send(app.client.get(app.url("/api/v1/releases/httpd/tools/1.0/files")).bearer_auth(app.admin())).await;
     assert_eq!(files["files"][0]["path"], "tools-1.0.tar.gz");
-    app.expect_error(app.client.get(app.url("/api/v1/releases/httpd/1.0")), StatusCode::NOT_FOUND, "not_found").await;
-    let (_, list) = app.send(app.client.get(app.url("/api/v1/projects/httpd/releases"))).await;
+    app.expect_error(
+        app.client.get(app.url("/api/v1/releases/httpd/1.0")).bearer_auth(app.admin()),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let (_, list) = app.send(app.client.get(app.url("/api/v1/projects/httpd/releases")).bearer_auth(app.admin())).await;
     assert_eq!(list["releases"][0]["product"], "tools");
 }

@@ -12,4 +12,5 @@ mod docs;
 mod downloads;
 mod files;
 mod keys;
+mod queue;
 mod runner_protocol;

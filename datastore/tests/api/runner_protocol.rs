@@ -134,7 +134,7 @@ async fn claims_are_exclusive_and_fenced(backend: Backend) {
     let (status, renewed) = app.send(renew(token)).await;
     assert_eq!((status, renewed["cancel"].as_bool()), (StatusCode::OK, Some(false)), "{renewed}");
     app.expect_error(renew("trl_stale"), StatusCode::CONFLICT, "lease_lost").await;
-    let (_, task) = app.send(app.client.get(app.url(&format!("/api/v1/tasks/{id}")))).await;
+    let (_, task) = app.send(app.client.get(app.url(&format!("/api/v1/tasks/{id}"))).bearer_auth(app.admin())).await;
     assert_eq!((task["progress"].as_str(), task["runner"].as_str()), (Some("halfway"), Some("runner-a")));
 }
 
@@ -151,7 +151,7 @@ async fn the_reaper_requeues_then_fails_lost_tasks(backend: Backend) {
     // The runner goes quiet: the reaper returns the task, and the old token is fenced off.
     expire_lease(&app, id);
     reap(&app);
-    let (_, task) = app.send(app.client.get(app.url(&format!("/api/v1/tasks/{id}")))).await;
+    let (_, task) = app.send(app.client.get(app.url(&format!("/api/v1/tasks/{id}"))).bearer_auth(app.admin())).await;
     assert_eq!(task["status"], "queued");
     let late = json!({"lease_token": stale_token, "status": "completed", "results": []});
     app.expect_error(
@@ -169,18 +169,20 @@ async fn the_reaper_requeues_then_fails_lost_tasks(backend: Backend) {
         expire_lease(&app, id);
         reap(&app);
     }
-    let (_, task) = app.send(app.client.get(app.url(&format!("/api/v1/tasks/{id}")))).await;
+    let (_, task) = app.send(app.client.get(app.url(&format!("/api/v1/tasks/{id}"))).bearer_auth(app.admin())).await;
     assert_eq!((task["status"].as_str(), task["error"].as_str()), (Some("failed"), Some("runner_lost")), "{task}");
-    let (_, report) = app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/checks"))).await;
+    let (_, report) =
+        app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/checks")).bearer_auth(app.admin())).await;
     let error = report["results"].as_array().unwrap().iter().find(|r| r["status"] == "error").unwrap();
     assert!(error["message"].as_str().unwrap().contains("runner_lost"), "{error}");
 
     // An admin retries it: queued again with a clean slate.
     let retry = app.client.post(app.url(&format!("/api/v1/tasks/{id}/retry"))).bearer_auth(app.admin());
     assert_eq!(app.send(retry).await.0, StatusCode::NO_CONTENT);
-    let (_, task) = app.send(app.client.get(app.url(&format!("/api/v1/tasks/{id}")))).await;
+    let (_, task) = app.send(app.client.get(app.url(&format!("/api/v1/tasks/{id}"))).bearer_auth(app.admin())).await;
     assert_eq!((task["status"].as_str(), task["attempt"].as_i64()), (Some("queued"), Some(0)));
-    let (_, report) = app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/checks"))).await;
+    let (_, report) =
+        app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/checks")).bearer_auth(app.admin())).await;
     assert!(report["results"].as_array().unwrap().iter().all(|r| r["status"] != "error"));
 }
 
@@ -188,7 +190,8 @@ async fn results_feed_the_checks_report(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else { return };
     release_with_files(&app).await;
     let token = runner(&app, "runner-a").await;
-    let (_, report) = app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/checks"))).await;
+    let (_, report) =
+        app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/checks")).bearer_auth(app.admin())).await;
     assert_eq!((report["complete"].as_bool(), report["revision"].as_i64()), (Some(false), Some(1)));
 
     let (_, claimed) = claim(&app, &token, 6).await;
@@ -208,7 +211,8 @@ async fn results_feed_the_checks_report(backend: Backend) {
         let (status, again) = app.send(submit()).await;
         assert_eq!((status, again["accepted"].as_bool()), (StatusCode::OK, Some(false)));
     }
-    let (_, report) = app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/checks"))).await;
+    let (_, report) =
+        app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/checks")).bearer_auth(app.admin())).await;
     assert_eq!(report["complete"], true, "{report}");
     assert_eq!(report["summary"]["success"], 6);
     assert_eq!(report["results"].as_array().unwrap().len(), 6);
@@ -234,9 +238,11 @@ async fn results_feed_the_checks_report(backend: Backend) {
         .send(app.client.post(app.url(&format!("/api/runner/v1/tasks/{id}/result"))).bearer_auth(&token).json(&failed))
         .await;
     assert_eq!(outcome["status"], "queued");
-    let (_, task) = app.send(app.client.get(app.url(&format!("/api/v1/tasks/{id}")))).await;
+    let (_, task) = app.send(app.client.get(app.url(&format!("/api/v1/tasks/{id}"))).bearer_auth(app.admin())).await;
     assert_eq!(task["error"], "disk full");
-    let (_, tasks) = app.send(app.client.get(app.url("/api/v1/tasks?release=httpd/2.4.68&status=completed"))).await;
+    let (_, tasks) = app
+        .send(app.client.get(app.url("/api/v1/tasks?release=httpd/2.4.68&status=completed")).bearer_auth(app.admin()))
+        .await;
     assert_eq!(tasks["page"]["total"], 6);
 }
 

@@ -5,7 +5,6 @@ use diesel::prelude::*;
 use shared_models::api::Role;
 
 use super::insert_or_ignore;
-use crate::auth::Principal;
 use crate::db::models::{ApiTokenRow, UserRow};
 use crate::db::schema::{api_token, committee, membership, runner, server_secret, users};
 use crate::db::{DbConnection, now_ms};
@@ -77,7 +76,12 @@ pub fn memberships(conn: &mut DbConnection, user_id: i64) -> QueryResult<Vec<(St
         .select((committee::name, membership::role))
         .order((committee::name, membership::role))
         .load(conn)?;
-    Ok(rows.into_iter().filter_map(|(c, r)| Role::parse(&r).map(|r| (c, r))).collect())
+    rows.into_iter()
+        .map(|(c, r)| {
+            let role = Role::parse(&r).map_err(|e| diesel::result::Error::DeserializationError(Box::new(e)))?;
+            Ok((c, role))
+        })
+        .collect()
 }
 
 /// Grants `role` in a committee; returns whether it was new.
@@ -95,24 +99,15 @@ pub fn grant(conn: &mut DbConnection, user_id: i64, committee_id: i64, role: Rol
     Ok(inserted > 0)
 }
 
-/// The principal of a JWT: its user, if that user still exists and still holds the token.
-pub fn principal_for_jwt(conn: &mut DbConnection, uid: &str, token_id: i64) -> QueryResult<Option<Principal>> {
-    let user: Option<UserRow> = users::table
+/// The user `uid` and the hash of its token `token_id`, if both still exist.
+pub fn jwt_subject(conn: &mut DbConnection, uid: &str, token_id: i64) -> QueryResult<Option<(UserRow, String)>> {
+    users::table
         .inner_join(api_token::table)
         .filter(users::uid.eq(uid))
         .filter(api_token::id.eq(token_id))
-        .select(UserRow::as_select())
+        .select((UserRow::as_select(), api_token::token_hash))
         .first(conn)
-        .optional()?;
-    let Some(user) = user else { return Ok(None) };
-    let memberships = memberships(conn, user.id)?;
-    Ok(Some(Principal {
-        user_id: user.id,
-        uid: user.uid,
-        is_admin: user.is_admin,
-        memberships,
-        token_id: Some(token_id),
-    }))
+        .optional()
 }
 
 pub fn insert_api_token(conn: &mut DbConnection, user_id: i64, label: &str, token_hash: &str) -> QueryResult<i64> {
@@ -184,7 +179,7 @@ pub fn runner_by_token(conn: &mut DbConnection, token_hash: &str) -> QueryResult
 }
 
 /// Records a runner's contact: when, and which version and task kinds it runs.
-pub fn touch_runner(conn: &mut DbConnection, id: i64, version: &str, kinds: &[String]) -> QueryResult<()> {
+pub fn touch_runner(conn: &mut DbConnection, id: i64, version: &str, kinds: &[&String]) -> QueryResult<()> {
     diesel::update(runner::table.find(id))
         .set((
             runner::last_seen_at.eq(now_ms()),

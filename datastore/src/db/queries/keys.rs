@@ -65,6 +65,16 @@ pub fn of_committee(conn: &mut DbConnection, committee_id: i64) -> QueryResult<V
         .load(conn)
 }
 
+/// The fingerprint and armored-bytes digest of each key of a committee, by fingerprint.
+pub fn digests_of_committee(conn: &mut DbConnection, committee_id: i64) -> QueryResult<Vec<(String, String)>> {
+    signing_key::table
+        .inner_join(committee_key::table)
+        .filter(committee_key::committee_id.eq(committee_id))
+        .order(signing_key::fingerprint)
+        .select((signing_key::fingerprint, signing_key::armored_sha256))
+        .load(conn)
+}
+
 pub fn find(conn: &mut DbConnection, fingerprint: &str) -> QueryResult<Option<SigningKeyRow>> {
     signing_key::table.find(fingerprint).select(SigningKeyRow::as_select()).first(conn).optional()
 }

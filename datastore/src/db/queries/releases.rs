@@ -89,21 +89,44 @@ pub fn releases_in_phase(
         .load(conn)
 }
 
-/// A page of a project's releases, newest first, with their products.
+/// The names of the projects with a release in one of `phases`.
+pub fn projects_in_phases(conn: &mut DbConnection, phases: &[&str]) -> QueryResult<Vec<String>> {
+    release::table
+        .inner_join(product::table.inner_join(project::table))
+        .filter(release::phase.eq_any(phases))
+        .select(project::name)
+        .distinct()
+        .load(conn)
+}
+
+/// The releases of a project in one of `phases`, with their product names.
+pub fn project_releases_in_phases(
+    conn: &mut DbConnection,
+    project_name: &str,
+    phases: &[&str],
+) -> QueryResult<Vec<(ReleaseRow, String)>> {
+    release::table
+        .inner_join(product::table.inner_join(project::table))
+        .filter(project::name.eq(project_name))
+        .filter(release::phase.eq_any(phases))
+        .select((ReleaseRow::as_select(), product::name))
+        .load(conn)
+}
+
+/// A page of a project's releases, newest first, with their products; drafts only if asked.
 pub fn list_releases(
     conn: &mut DbConnection,
     project_id: i64,
+    with_drafts: bool,
     limit: i64,
     offset: i64,
 ) -> QueryResult<(Vec<(ReleaseRow, ProductRow)>, i64)> {
-    let total = release::table
-        .inner_join(product::table)
-        .filter(product::project_id.eq(project_id))
-        .count()
-        .get_result(conn)?;
-    let rows = release::table
-        .inner_join(product::table)
-        .filter(product::project_id.eq(project_id))
+    let of_project = || {
+        let query = release::table.inner_join(product::table).filter(product::project_id.eq(project_id)).into_boxed();
+        if with_drafts { query } else { query.filter(release::phase.ne("draft")) }
+    };
+    let total = of_project().count().get_result(conn)?;
+    let rows = of_project()
         .order((release::created_at.desc(), release::id.desc()))
         .limit(limit)
         .offset(offset)

@@ -5,7 +5,6 @@
 
 use std::net::SocketAddr;
 
-use actix_web::{HttpServer, web};
 use datastore::config::Config;
 use datastore::db::DbConnection;
 use datastore::domain::{directory, tokens};
@@ -38,14 +37,9 @@ impl TestApp {
         let mut config = Config::for_tests(state_dir.path().to_owned(), db.url.clone());
         adjust(&mut config);
         let state = AppState::initialise(config).unwrap();
-        let data = web::Data::new(state.clone());
-        let server = HttpServer::new(move || datastore::server::app(data.clone()))
-            .workers(1)
-            .disable_signals()
-            .bind("127.0.0.1:0")
-            .unwrap();
-        let address: SocketAddr = server.addrs()[0];
-        let server = server.run();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let server = datastore::server::listen(state.clone(), &address.to_string(), 1, false).unwrap();
         let handle = server.handle();
         actix_web::rt::spawn(server);
         Some(Self {
@@ -80,16 +74,21 @@ impl TestApp {
                 datastore::db::queries::auth::grant(c, user.id, committee.id, *role).unwrap();
             }
             let token = tokens::create_token(c, "test", uid, "tests").unwrap();
-            self.state.jwt.issue(uid, token.id).unwrap().0
+            self.jwt_for(uid, &token)
         })
+    }
+
+    /// A JWT for `uid`, as `POST /api/v1/jwt` would issue it for `token`.
+    pub fn jwt_for(&self, uid: &str, token: &shared_models::api::TokenCreated) -> String {
+        self.state.jwt.issue(uid, token.id, &datastore::auth::secrets::hash(&token.token)).unwrap().0
     }
 
     /// An admin's JWT (the user `root`, created on first use).
     pub fn admin(&self) -> String {
         let exists = self.db(|c| datastore::db::queries::auth::find_user(c, "root").unwrap().is_some());
         if exists {
-            let id = self.db(|c| tokens::create_token(c, "test", "root", "tests").unwrap().id);
-            return self.state.jwt.issue("root", id).unwrap().0;
+            let token = self.db(|c| tokens::create_token(c, "test", "root", "tests").unwrap());
+            return self.jwt_for("root", &token);
         }
         self.user("root", true, &[])
     }

@@ -1,0 +1,79 @@
+//! What the runner can do: one handler per task kind. The claim loop asks for the kinds that
+//! have a handler here and gives each order to its handler; a new kind plugs in by adding a
+//! handler to [`Handlers::new`], without touching the claim loop or the lease keeping.
+
+mod check;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use shared_models::checks::CheckResult;
+use shared_models::runner::{TaskKind, TaskOrder};
+
+use crate::client::Client;
+
+/// Everything a handler gets for one task.
+pub struct Job<'a> {
+    pub client: &'a Client,
+    pub order: &'a TaskOrder,
+    /// A private directory for the task's files, removed when the task ends.
+    pub dir: &'a Path,
+    /// The archive limits, with the task's deadline and stop flag set.
+    pub limits: checks::Limits,
+    /// Tells the status page (and the lease renewals' progress) what the task is doing now.
+    pub stage: &'a (dyn Fn(String) + Send + Sync),
+}
+
+impl std::fmt::Debug for Job<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job").field("task", &self.order.id).field("dir", &self.dir).finish_non_exhaustive()
+    }
+}
+
+/// Why a task produced no results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskError {
+    /// The work could not be done (a download failed, an input is missing): reported as a
+    /// failed attempt, which the datastore retries.
+    Failed(String),
+    /// The task was stopped from outside (lease lost, cancelled): nothing is reported.
+    Stopped,
+}
+
+/// One kind of work.
+pub trait Handler: Send + Sync + std::fmt::Debug {
+    /// Runs one task to its results.
+    fn run<'a>(&'a self, job: Job<'a>) -> BoxFuture<'a, Result<Vec<CheckResult>, TaskError>>;
+}
+
+/// The handler of every kind this runner does.
+#[derive(Debug, Clone)]
+pub struct Handlers(BTreeMap<TaskKind, Arc<dyn Handler>>);
+
+impl Handlers {
+    pub fn new() -> Self {
+        let mut handlers: BTreeMap<TaskKind, Arc<dyn Handler>> = BTreeMap::new();
+        let checks: Arc<dyn Handler> = Arc::new(check::Check);
+        for kind in TaskKind::ALL.into_iter().filter(|k| k.is_check()) {
+            handlers.insert(kind, checks.clone());
+        }
+        Self(handlers)
+    }
+
+    /// The kinds to claim.
+    pub fn kinds(&self) -> Vec<TaskKind> {
+        self.0.keys().copied().collect()
+    }
+
+    pub fn get(&self, kind: TaskKind) -> Option<&Arc<dyn Handler>> {
+        self.0.get(&kind)
+    }
+}
+
+impl Default for Handlers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
