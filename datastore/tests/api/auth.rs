@@ -6,7 +6,11 @@ use testkit::{Backend, on_both_backends};
 
 use crate::common::TestApp;
 
-on_both_backends!(token_lifecycle_and_jwt_exchange, missing_or_bad_credentials_are_refused);
+on_both_backends!(
+    token_lifecycle_and_jwt_exchange,
+    missing_or_bad_credentials_are_refused,
+    a_deleted_token_stays_dead_when_a_new_one_is_made,
+);
 
 async fn token_lifecycle_and_jwt_exchange(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else { return };
@@ -113,4 +117,33 @@ async fn missing_or_bad_credentials_are_refused(backend: Backend) {
     app.expect_error(post().json(&json!({"nolabel": 1})), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
     app.expect_error(post().json(&json!({"label": "  "})), StatusCode::UNPROCESSABLE_ENTITY, "invalid_label").await;
     app.expect_error(post().body("label=x"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+}
+
+/// A leaked token is deleted and a new one made: the old token's JWTs must not come back to
+/// life through the new token (SQLite used to give the new token the deleted one's id).
+async fn a_deleted_token_stays_dead_when_a_new_one_is_made(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let jwt = app.user("alice", false, &[]);
+    let create = || app.client.post(app.url("/api/v1/tokens")).bearer_auth(&jwt).json(&json!({"label": "CI"}));
+    let (_, leaked) = app.send(create()).await;
+    let exchange = |token: &str| app.client.post(app.url("/api/v1/jwt")).json(&json!({"uid": "alice", "token": token}));
+    let (status, old) = app.send(exchange(leaked["token"].as_str().unwrap())).await;
+    assert_eq!(status, StatusCode::OK);
+    let old_jwt = old["jwt"].as_str().unwrap().to_owned();
+    let me = |jwt: &str| app.client.get(app.url("/api/v1/me")).bearer_auth(jwt.to_owned());
+    assert_eq!(app.send(me(&old_jwt)).await.0, StatusCode::OK);
+
+    let id = leaked["id"].as_i64().unwrap();
+    let (status, _) = app.send(app.client.delete(app.url(&format!("/api/v1/tokens/{id}"))).bearer_auth(&jwt)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, fresh) = app.send(create()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(fresh["id"].as_i64().unwrap() > id, "token ids are never reused: {fresh} after {id}");
+    app.expect_error(me(&old_jwt), StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    // Even a JWT naming the new token's id is refused if it was made for the old token.
+    let bound_to_old = app.state.jwt.issue("alice", fresh["id"].as_i64().unwrap(), &"0".repeat(64)).unwrap().0;
+    app.expect_error(me(&bound_to_old), StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let (_, new) = app.send(exchange(fresh["token"].as_str().unwrap())).await;
+    assert_eq!(app.send(me(new["jwt"].as_str().unwrap())).await.0, StatusCode::OK);
 }

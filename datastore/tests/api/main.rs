@@ -14,3 +14,4 @@ mod files;
 mod keys;
 mod queue;
 mod runner_protocol;
+mod visibility;
