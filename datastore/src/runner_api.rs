@@ -99,7 +99,12 @@ async fn claim(
         let (runner, version, kinds) = (runner.0.clone(), request.version.clone(), request.kinds.clone());
         state.db.run(move |c| tasks::touch_runner(c, &runner, &version, &kinds)).await?;
     }
+    let mut stopping = state.stopping.subscribe();
     loop {
+        if *stopping.borrow() {
+            // The datastore is stopping: the runner asks again, of a process that stays.
+            return Ok(HttpResponse::NoContent().finish());
+        }
         // Register interest before looking, so a task queued in between still wakes us.
         let notified = state.tasks_queued.notified();
         let (row, kinds, capacity) = (runner.0.clone(), request.kinds.clone(), request.capacity);
@@ -125,7 +130,10 @@ async fn claim(
         if tokio::time::Instant::now() >= deadline {
             return Ok(HttpResponse::NoContent().finish());
         }
-        let _ = tokio::time::timeout_at(next, notified).await;
+        tokio::select! {
+            _ = tokio::time::timeout_at(next, notified) => {}
+            _ = stopping.changed() => {}
+        }
     }
 }
 

@@ -202,13 +202,28 @@ pub fn listen(
     Ok(server.run())
 }
 
-/// Runs the server until SIGINT/SIGTERM (then finishes requests in flight, up to 30 s).
+/// Runs the server until SIGINT/SIGTERM; then it stops accepting, answers waiting runner
+/// claims at once, and finishes the requests in flight (up to 30 s).
 pub async fn run(state: AppState) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
     let bind = state.config.bind.clone();
     let workers = state.config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     tracing::info!(public_url = %state.config.public_url(), "datastore starting");
     actix_web::rt::spawn(crate::runner_api::reaper(state.clone()));
-    listen(state, &bind, workers, true)?.await?;
+    let stopping = state.stopping.clone();
+    let server = listen(state, &bind, workers, false)?;
+    let handle = server.handle();
+    let (mut terminate, mut interrupt) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+    actix_web::rt::spawn(async move {
+        let name = tokio::select! {
+            _ = terminate.recv() => "SIGTERM",
+            _ = interrupt.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "stopping: finishing the requests in flight");
+        stopping.send_replace(true);
+        handle.stop(true).await;
+    });
+    server.await?;
     tracing::info!("datastore stopped");
     Ok(())
 }

@@ -18,6 +18,9 @@ pub struct AppState {
     /// Runner claims that may wait for work at once, in the whole process (every HTTP worker
     /// shares it); past it, runners are told to back off (429) before the database feels it.
     pub waiting_claims: Arc<tokio::sync::Semaphore>,
+    /// Becomes `true` when the server begins to stop: waiting claims answer at once, so that
+    /// the graceful stop does not wait out their long polls.
+    pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// How many runner claims may wait for work at once.
@@ -50,6 +53,7 @@ impl AppState {
             jwt,
             tasks_queued: Arc::new(tokio::sync::Notify::new()),
             waiting_claims: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_CLAIMS)),
+            stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
         })
     }
 }

@@ -86,7 +86,8 @@ async fn claim_loop(config: &Config, client: &Client, state: &Arc<RunnerState>, 
             wait_s: Some(25),
         };
         // A claim is never abandoned for a finished task: the datastore may already have leased
-        // work to it. Only a signal interrupts it (the reaper then returns anything leased).
+        // work to it. Only a signal interrupts it (the datastore then leases nothing, or the
+        // reaper returns what it leased).
         tokio::select! {
             claimed = client.claim(&request) => match claimed {
                 Ok(orders) => {
@@ -105,7 +106,11 @@ async fn claim_loop(config: &Config, client: &Client, state: &Arc<RunnerState>, 
                     failures += 1;
                     let wait = Retry { attempts: 0, base: Duration::from_millis(500), cap: Duration::from_secs(30) }.delay(failures);
                     tracing::warn!(error = %e, retry_in_ms = wait.as_millis(), "claim failed");
-                    tokio::time::sleep(wait).await;
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        _ = terminate.recv() => break,
+                        _ = interrupt.recv() => break,
+                    }
                 }
             },
             _ = terminate.recv() => break,

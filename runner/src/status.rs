@@ -171,6 +171,8 @@ pub fn serve(
     })
     .workers(1)
     .disable_signals()
+    // Status reads are idempotent: a browser's kept-alive connection must not hold up a stop.
+    .shutdown_timeout(1)
     .bind(bind)?;
     for address in server.addrs() {
         tracing::info!(%address, "status endpoint listening");
