@@ -28,6 +28,14 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_MAX_UPLOAD_BYTES", default_value_t = 8 << 30, global = true)]
     pub max_upload_bytes: u64,
 
+    /// Largest total of the files of one multipart revision (`POST …/revisions`), in bytes.
+    #[arg(long, env = "DATASTORE_MAX_REVISION_BYTES", default_value_t = 32 << 30, global = true)]
+    pub max_revision_bytes: u64,
+
+    /// Most files one multipart revision (`POST …/revisions`) may add.
+    #[arg(long, env = "DATASTORE_MAX_REVISION_FILES", default_value_t = 1000, global = true)]
+    pub max_revision_files: usize,
+
     /// Lifetime of the JWTs issued by POST /api/v1/jwt, in seconds (at most 1800).
     #[arg(long, env = "DATASTORE_JWT_LIFETIME_SECS", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(1..=1800), global = true)]
@@ -78,6 +86,8 @@ impl Config {
             bind: "127.0.0.1:0".to_owned(),
             public_url: Some("http://datastore.test".to_owned()),
             max_upload_bytes: 64 << 20,
+            max_revision_bytes: 128 << 20,
+            max_revision_files: 100,
             jwt_lifetime_secs: 900,
             db_pool_size: 4,
             workers: Some(1),

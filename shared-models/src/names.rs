@@ -84,10 +84,29 @@ string_newtype!(
 );
 string_newtype!(
     /// A path inside a release: relative, `/`-separated, no empty, `.` or `..` segment, no
-    /// leading dot in any segment, no control characters, at most 255 bytes.
+    /// leading dot in any segment, no control, bidirectional-override or zero-width
+    /// characters, in Unicode NFC, at most 255 bytes. [`ReleasePath::normalise`] puts a name
+    /// people typed into NFC first, so that two spellings of one name are one file.
     ReleasePath,
     validate_release_path
 );
+
+impl ReleasePath {
+    /// The path in Unicode normal form C (`e` + combining acute becomes `é`), then checked
+    /// against the grammar: what every name that enters the datastore goes through.
+    pub fn normalise(value: &str) -> Result<Self, NameError> {
+        use unicode_normalization::UnicodeNormalization;
+        Self::parse(&value.nfc().collect::<String>())
+    }
+}
+
+/// Characters that make a name display as something it is not: the bidirectional controls
+/// (`U+202E` shows `gpj.exe` as `exe.jpg`), and the zero-width ones (two names that look
+/// the same).
+fn is_deceptive(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}'
+        | '\u{061C}' | '\u{FEFF}' | '\u{180E}')
+}
 string_newtype!(
     /// A user id (an Apache id such as `wave`): `^[a-z0-9][a-z0-9._-]{0,63}$`.
     Uid,
@@ -169,6 +188,18 @@ pub fn validate_release_path(value: &str) -> Result<(), NameError> {
     if value.contains('\\') {
         return Err(refuse(KIND, format!("{value:?} contains a backslash; use '/' between folders")));
     }
+    if let Some(bad) = value.chars().find(|c| is_deceptive(*c)) {
+        return Err(refuse(
+            KIND,
+            format!(
+                "{value:?} contains U+{:04X}, an invisible or text-direction character that makes a name look like another",
+                u32::from(bad)
+            ),
+        ));
+    }
+    if !unicode_normalization::is_nfc(value) {
+        return Err(refuse(KIND, format!("{value:?} is not in Unicode normal form C")));
+    }
     for segment in value.split('/') {
         match segment {
             "" => return Err(refuse(KIND, format!("{value:?} has an empty segment"))),
@@ -235,6 +266,20 @@ mod tests {
             let err = ReleasePath::parse(bad).expect_err(bad);
             assert_eq!(err.kind, "path");
         }
+    }
+
+    #[test]
+    fn release_paths_cannot_spoof_other_names() {
+        for deceptive in ["invoice\u{202E}gpj.exe", "a\u{200B}b.tar.gz", "x\u{2066}y", "\u{FEFF}bom.txt", "a\u{200D}b"]
+        {
+            let err = ReleasePath::parse(deceptive).expect_err(deceptive);
+            assert!(err.reason.contains("U+"), "{err}");
+        }
+        let decomposed = "cafe\u{301}.txt";
+        assert!(ReleasePath::parse(decomposed).is_err(), "only NFC is stored");
+        let normalised = ReleasePath::normalise(decomposed).unwrap();
+        assert_eq!(normalised.as_str(), "caf\u{e9}.txt");
+        assert_eq!(normalised, ReleasePath::normalise("caf\u{e9}.txt").unwrap(), "two spellings, one name");
     }
 
     #[test]

@@ -49,13 +49,13 @@ fn content_length(req: &HttpRequest) -> Option<u64> {
     req.headers().get(actix_web::http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-/// Streams one body (or multipart field) into the blob store.
-async fn receive<S, E>(state: &AppState, mut body: S) -> AppResult<Received>
+/// Streams one body (or multipart field) of at most `limit` bytes into the blob store.
+async fn receive<S, E>(state: &AppState, mut body: S, limit: u64) -> AppResult<Received>
 where
     S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let mut ingest = Ingest::start(state.blobs.clone(), state.config.max_upload_bytes).map_err(AppError::internal)?;
+    let mut ingest = Ingest::start(state.blobs.clone(), limit).map_err(AppError::internal)?;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| {
             AppError::bad_request(
@@ -96,7 +96,7 @@ pub async fn put(
         return Err(ingest_error(IngestError::TooLarge { limit }));
     }
     let started = Instant::now();
-    let meta = publish(receive(&state, body).await?).await?;
+    let meta = publish(receive(&state, body, limit).await?).await?;
     let elapsed = started.elapsed();
     tracing::info!(
         release = %release, path = %path, size = meta.size, sha256 = %meta.sha256,
@@ -132,18 +132,39 @@ pub async fn post_revision(
     state: web::Data<AppState>,
     principal: Principal,
     release: ReleaseRef,
+    req: HttpRequest,
     mut multipart: Multipart,
 ) -> AppResult<HttpResponse> {
     check_can_compose(&state, &principal, &release, "upload files").await?;
+    let (max_total, max_files) = (state.config.max_revision_bytes, state.config.max_revision_files);
+    let too_large = || {
+        AppError::too_large(format!(
+            "The files of one revision may hold at most {max_total} bytes together; nothing was stored. \
+             Upload them in several revisions, or one PUT per file."
+        ))
+    };
+    if content_length(&req).is_some_and(|n| n > max_total) {
+        return Err(too_large());
+    }
     let mut received: Vec<(ReleasePath, Received)> = Vec::new();
+    let mut total = 0u64;
     while let Some(field) = multipart.next().await {
         let field = field.map_err(invalid_multipart)?;
-        let name = field.name().unwrap_or_default().to_owned();
-        let path = url_name(ReleasePath::parse(&name))?;
+        if received.len() >= max_files {
+            return Err(AppError::too_large(format!(
+                "One revision may hold at most {max_files} new files; nothing was stored."
+            )));
+        }
+        let path = url_name(ReleasePath::normalise(&part_name(&field)?))?;
         if received.iter().any(|(p, _)| *p == path) {
             return Err(AppError::unprocessable("duplicate_path", format!("The file {path} is in the request twice.")));
         }
-        let file = receive(&state, field).await?;
+        let left = max_total - total;
+        let file = match receive(&state, field, state.config.max_upload_bytes.min(left)).await {
+            Err(e) if e.code == "payload_too_large" && left < state.config.max_upload_bytes => return Err(too_large()),
+            other => other?,
+        };
+        total += file.meta().size;
         received.push((path, file));
     }
     // The multipart parser already refuses a body without parts; this guards the invariant
@@ -179,6 +200,57 @@ pub async fn post_revision(
         })
         .collect::<AppResult<Vec<_>>>()?;
     Ok(created(&RevisionCreated { revision: revision.seq, files }))
+}
+
+/// The `name` of a multipart part, read exactly from its `Content-Disposition`: a quoted
+/// string without quotes or backslashes in it, or a plain token. A name the parser would cut
+/// short (`name="a"b.txt"`) or read through escapes is refused, never stored under another name.
+fn part_name(field: &actix_multipart::Field) -> AppResult<String> {
+    let refused = |why: &str| {
+        AppError::bad_request(
+            "invalid_multipart",
+            format!(
+                "A part's name is not valid: {why}. Send each file as `Content-Disposition: form-data; \
+                 name=\"<path in the release>\"`, with no quote or backslash in the path."
+            ),
+        )
+    };
+    let header = field
+        .headers()
+        .get(actix_web::http::header::CONTENT_DISPOSITION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| refused("the part has no readable Content-Disposition"))?;
+    let mut rest = header.split_once(';').map_or("", |(_, params)| params);
+    loop {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return Err(invalid_multipart(actix_multipart::MultipartError::ContentDispositionNameMissing));
+        }
+        let (key, after) = rest.split_once('=').ok_or_else(|| refused("a parameter has no value"))?;
+        let key = key.trim().to_ascii_lowercase();
+        let (value, after) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted.find('"').ok_or_else(|| refused("a quoted value has no end"))?;
+                let value = &quoted[..end];
+                let after = quoted[end + 1..].trim_start();
+                if !(after.is_empty() || after.starts_with(';')) {
+                    return Err(refused("a quote inside a quoted value"));
+                }
+                if value.contains('\\') {
+                    return Err(refused("a backslash inside a quoted value"));
+                }
+                (value, after.strip_prefix(';').unwrap_or(after))
+            }
+            None => after.split_once(';').unwrap_or((after, "")),
+        };
+        if key == "name" {
+            return Ok(value.trim().to_owned());
+        }
+        if key == "name*" {
+            return Err(invalid_multipart(actix_multipart::MultipartError::ContentDispositionNameMissing));
+        }
+        rest = after;
+    }
 }
 
 /// The 400 for a multipart body the parser refused, saying what to send instead.

@@ -27,7 +27,8 @@ pub const TEXT_LIMIT: usize = 16 << 20;
 
 const PROJECT: &str = "{project:[a-z][a-z0-9-]{0,63}}";
 const PRODUCT: &str = "{product:[a-z][a-z0-9-]{0,63}}";
-const VERSION: &str = "{version:[0-9][A-Za-z0-9.+_-]{0,63}}";
+/// A version, with `+` also as `%2B` (the router leaves that escape in place).
+const VERSION: &str = "{version:[0-9](?:[A-Za-z0-9.+_-]|%2[Bb]){0,63}}";
 
 /// Registers a release resource in both spellings: `/releases/{project}/{version}…` for the main
 /// product and `/releases/{project}/{product}/{version}…` for the others. Names start with a
@@ -128,16 +129,22 @@ impl FromRequest for ReleaseRef {
             Ok(ReleaseRef {
                 project: url_name(Name::parse(info.get("project").unwrap_or_default()))?,
                 product: info.get("product").map(|p| url_name(Name::parse(p))).transpose()?,
-                version: url_name(Version::parse(info.get("version").unwrap_or_default()))?,
+                version: url_name(Version::parse(&url_segment(info.get("version").unwrap_or_default())?))?,
             })
         })();
         ready(parsed)
     }
 }
 
-/// The `{path}` of a files URL, validated.
+/// A part of a URL as the router gave it, decoded once (see [`crate::url::decode_path`]).
+fn url_segment(routed: &str) -> AppResult<String> {
+    crate::url::decode_path(routed)
+        .map_err(|e| AppError::bad_request("invalid_path", format!("The URL is not valid: {e}.")))
+}
+
+/// The `{path}` of a files URL: decoded once, in Unicode NFC, validated.
 pub fn file_path(req: &HttpRequest) -> AppResult<ReleasePath> {
-    url_name(ReleasePath::parse(req.match_info().get("path").unwrap_or_default()))
+    url_name(ReleasePath::normalise(&url_segment(req.match_info().get("path").unwrap_or_default())?))
 }
 
 /// `?limit=&offset=` of list endpoints.

@@ -12,6 +12,7 @@ mod docs;
 mod downloads;
 mod files;
 mod keys;
+mod names;
 mod queue;
 mod runner_protocol;
 mod visibility;
