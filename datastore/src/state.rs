@@ -37,6 +37,8 @@ impl AppState {
     /// interrupted uploads) and loads the JWT secret.
     pub fn initialise(config: Config) -> anyhow::Result<Self> {
         use anyhow::Context;
+        crate::private::dir(&config.state_dir)
+            .with_context(|| format!("cannot create the state directory {}", config.state_dir.display()))?;
         let db = Db::connect(&config.database_url(), config.db_pool_size)?;
         let applied = db.migrate()?;
         if !applied.is_empty() {

@@ -164,15 +164,21 @@ pub struct Db {
 
 impl Db {
     /// Connects to `url` (see [`DatabaseLocation::parse`]) with at most `pool_size` connections.
-    /// For SQLite the file's directory is created and the database is switched to WAL.
+    /// For SQLite the file (mode 0600: it holds the JWT secret and token hashes; SQLite gives
+    /// its `-wal` and `-shm` files the same mode) and its directory (0700) are created, and
+    /// the database is switched to WAL.
     pub fn connect(url: &str, pool_size: u32) -> Result<Self, DbError> {
         let location = DatabaseLocation::parse(url)?;
         let backend = location.backend();
         if let DatabaseLocation::Sqlite(path) = &location
             && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(dir)
+            crate::private::dir(dir)
                 .map_err(|e| DbError::Connect(format!("cannot create the directory {}: {e}", dir.display())))?;
+        }
+        if let DatabaseLocation::Sqlite(path) = &location {
+            crate::private::file(path)
+                .map_err(|e| DbError::Connect(format!("cannot create the database {}: {e}", path.display())))?;
         }
         let redacted = location.redacted();
         let pool = r2d2::Pool::builder()

@@ -8,6 +8,7 @@ use shared_models::api::{self as wire, AsfImportCounts, AsfImportRequest, Phase,
 use shared_models::{Name, Uid};
 
 use super::page::Page;
+use super::text;
 use crate::auth::{Action, Principal, authz};
 use crate::db::DbConnection;
 use crate::db::models::{CommitteeRow, ProjectRow, UserRow};
@@ -131,6 +132,10 @@ pub fn set_policy(
     if policy.binding_plus_required == 0 {
         return Err(AppError::unprocessable("invalid_policy", "binding_plus_required must be at least 1."));
     }
+    let mut policy = policy.clone();
+    policy.mailing_list = text::optional_email("mailing_list", policy.mailing_list.as_deref())
+        .map_err(|e| AppError::unprocessable("invalid_policy", e.message))?;
+    let policy = &policy;
     crate::db::write_transaction(conn, |conn| {
         let (row, committee) = find_project(conn, project)?;
         authz::authorize(principal, Action::EditPolicy, &committee.name)?;
@@ -155,7 +160,8 @@ pub fn create_committee(
 ) -> AppResult<wire::Committee> {
     authz::authorize_admin(principal)?;
     crate::db::write_transaction(conn, |conn| {
-        let row = q::insert_committee(conn, &req.name, &req.display_name, req.podling)?.ok_or_else(|| {
+        let display_name = text::required("display_name", &req.display_name, text::MAX_NAME)?;
+        let row = q::insert_committee(conn, &req.name, &display_name, req.podling)?.ok_or_else(|| {
             AppError::conflict("committee_exists", format!("The committee {} already exists.", req.name))
         })?;
         events::record_unscoped(
@@ -178,7 +184,8 @@ pub fn create_project(
     crate::db::write_transaction(conn, |conn| {
         let committee = q::find_committee(conn, &req.committee)?
             .ok_or_else(|| AppError::not_found(format!("There is no committee {}.", req.committee)))?;
-        let row = q::insert_project(conn, &req.name, committee.id, &req.display_name)?
+        let display_name = text::required("display_name", &req.display_name, text::MAX_NAME)?;
+        let row = q::insert_project(conn, &req.name, committee.id, &display_name)?
             .ok_or_else(|| AppError::conflict("project_exists", format!("The project {} already exists.", req.name)))?;
         events::record_unscoped(
             conn,
@@ -203,7 +210,8 @@ pub fn create_product(
     }
     crate::db::write_transaction(conn, |conn| {
         let (row, committee) = find_project(conn, project)?;
-        let display = req.display_name.clone().unwrap_or_else(|| format!("{} {}", row.display_name, req.name));
+        let display = text::optional("display_name", req.display_name.as_deref(), text::MAX_NAME)?
+            .unwrap_or_else(|| format!("{} {}", row.display_name, req.name));
         q::insert_product(conn, row.id, &req.name, &display)?.ok_or_else(|| {
             AppError::conflict("product_exists", format!("The project {project} already has a product {}.", req.name))
         })?;
@@ -236,7 +244,9 @@ pub fn me(conn: &mut DbConnection, principal: &Principal) -> AppResult<wire::Use
 /// Creates a user. `actor` is the admin doing it, or `system` for the command line.
 pub fn create_user(conn: &mut DbConnection, actor: &str, req: &wire::CreateUserRequest) -> AppResult<wire::User> {
     crate::db::write_transaction(conn, |conn| {
-        let row = users::insert_user(conn, &req.uid, req.name.as_deref(), req.email.as_deref(), req.admin)?
+        let name = text::optional("name", req.name.as_deref(), text::MAX_NAME)?;
+        let email = text::optional_email("email", req.email.as_deref())?;
+        let row = users::insert_user(conn, &req.uid, name.as_deref(), email.as_deref(), req.admin)?
             .ok_or_else(|| AppError::conflict("user_exists", format!("The user {} already exists.", req.uid)))?;
         events::record_unscoped(conn, actor, "user.created", &req.uid, json!({"admin": req.admin}))?;
         user(conn, row)
@@ -359,9 +369,22 @@ impl AsfImporter<'_> {
             self.counts.skipped.push(format!("committee {name:?}: not a valid name"));
             return Ok(None);
         }
+        let Some(display) = self.display_name(&format!("committee {name}"), display) else { return Ok(None) };
+        let display = display.as_str();
         let (row, created) = q::upsert_committee(self.conn, name, display, podling, retired)?;
         self.counts.committees += u64::from(created);
         Ok(Some(row))
+    }
+
+    /// A display name from the imported files, if it is one people can read.
+    fn display_name(&mut self, what: &str, display: &str) -> Option<String> {
+        match text::required("display_name", display, text::MAX_NAME) {
+            Ok(display) => Some(display),
+            Err(e) => {
+                self.counts.skipped.push(format!("{what}: {}", e.message));
+                None
+            }
+        }
     }
 
     fn project(&mut self, name: &str, committee_id: i64, display: &str) -> AppResult<()> {
@@ -369,6 +392,8 @@ impl AsfImporter<'_> {
             self.counts.skipped.push(format!("project {name:?}: not a valid name"));
             return Ok(());
         }
+        let Some(display) = self.display_name(&format!("project {name}"), display) else { return Ok(()) };
+        let display = display.as_str();
         if q::find_project(self.conn, name)?.is_none() {
             q::insert_project(self.conn, name, committee_id, display)?;
             self.counts.projects += 1;
@@ -381,6 +406,14 @@ impl AsfImporter<'_> {
             self.counts.skipped.push(format!("user {uid:?}: not a valid user id"));
             return Ok(());
         }
+        let name = match text::optional("name", name, text::MAX_NAME) {
+            Ok(name) => name,
+            Err(e) => {
+                self.counts.skipped.push(format!("the name of user {uid}: {}", e.message));
+                None
+            }
+        };
+        let name = name.as_deref();
         let (user, created) = users::ensure_user(self.conn, uid, name)?;
         self.counts.users += u64::from(created);
         self.counts.memberships += u64::from(users::grant(self.conn, user.id, committee_id, role)?);

@@ -9,4 +9,5 @@ pub mod lifecycle;
 pub mod page;
 pub mod releases;
 pub mod tasks;
+pub mod text;
 pub mod tokens;

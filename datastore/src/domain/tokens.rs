@@ -12,10 +12,10 @@ use crate::error::{AppError, AppResult};
 
 /// A new personal access token for `uid`; the secret is returned once and stored hashed.
 pub fn create_token(conn: &mut DbConnection, actor: &str, uid: &str, label: &str) -> AppResult<TokenCreated> {
-    let label = label.trim();
-    if label.is_empty() || label.len() > 200 {
-        return Err(AppError::unprocessable("invalid_label", "A token label must have 1 to 200 characters."));
-    }
+    let label = super::text::required("label", label, super::text::MAX_NAME).map_err(|e| {
+        AppError::unprocessable("invalid_label", format!("A token label has 1 to 200 characters: {}", e.message))
+    })?;
+    let label = label.as_str();
     crate::db::write_transaction(conn, |conn| {
         let user = q::find_user(conn, uid)?.ok_or_else(|| AppError::not_found(format!("There is no user {uid}.")))?;
         let token = secrets::generate(PERSONAL_TOKEN_PREFIX);

@@ -6,7 +6,12 @@ use testkit::{Backend, fixture, on_both_backends};
 
 use crate::common::TestApp;
 
-on_both_backends!(admins_build_the_directory, only_admins_administer, apache_data_imports_idempotently);
+on_both_backends!(
+    admins_build_the_directory,
+    only_admins_administer,
+    apache_data_imports_idempotently,
+    free_text_is_bounded,
+);
 
 async fn admins_build_the_directory(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else { return };
@@ -146,4 +151,50 @@ async fn apache_data_imports_idempotently(backend: Backend) {
         datastore::db::queries::auth::memberships(c, user.id).unwrap()
     });
     assert!(wave.contains(&("tooling".to_owned(), shared_models::api::Role::PmcMember)), "{wave:?}");
+}
+
+/// Display names, people's names, addresses and labels have bounds, and no control characters;
+/// nothing is cut short silently.
+async fn free_text_is_bounded(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let admin = app.admin();
+    let post = |path: &str, body: Value| app.client.post(app.url(path)).bearer_auth(&admin).json(&body);
+    let long = "x".repeat(201);
+    for body in [
+        json!({"name": "httpd", "display_name": long}),
+        json!({"name": "httpd", "display_name": "Apache\u{0}HTTP"}),
+        json!({"name": "httpd", "display_name": "  "}),
+    ] {
+        let refused = app
+            .expect_error(post("/api/v1/admin/committees", body), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
+            .await;
+        assert_eq!(refused["details"]["field"], "display_name", "{refused}");
+    }
+    for body in [
+        json!({"uid": "wave", "name": long}),
+        json!({"uid": "wave", "email": "not-an-address"}),
+        json!({"uid": "wave", "email": format!("{}@apache.org", "w".repeat(250))}),
+    ] {
+        app.expect_error(post("/api/v1/admin/users", body), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    }
+    app.expect_error(
+        post("/api/v1/tokens", json!({"label": "CI\u{1b}[2J"})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_label",
+    )
+    .await;
+    let (status, made) =
+        app.send(post("/api/v1/admin/committees", json!({"name": "httpd", "display_name": " HTTP Server "}))).await;
+    assert_eq!((status, made["display_name"].as_str()), (StatusCode::CREATED, Some("HTTP Server")), "{made}");
+    app.send(post(
+        "/api/v1/admin/projects",
+        json!({"name": "httpd", "committee": "httpd", "display_name": "HTTP Server"}),
+    ))
+    .await;
+    let put_policy = app
+        .client
+        .put(app.url("/api/v1/projects/httpd/policy"))
+        .bearer_auth(&admin)
+        .json(&json!({"mailing_list": "dev at httpd"}));
+    app.expect_error(put_policy, StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy").await;
 }
