@@ -147,3 +147,20 @@ async fn a_deleted_token_stays_dead_when_a_new_one_is_made(backend: Backend) {
     let (_, new) = app.send(exchange(fresh["token"].as_str().unwrap())).await;
     assert_eq!(app.send(me(new["jwt"].as_str().unwrap())).await.0, StatusCode::OK);
 }
+
+/// The SQLite file holds the JWT secret and the token hashes: only the datastore's user may
+/// read it, nor list the state directory.
+#[actix_web::test]
+async fn the_database_and_the_state_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    app.user("alice", false, &[]); // something written, so the WAL exists
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let url = app.state.config.database_url();
+    let db = std::path::PathBuf::from(url.trim_start_matches("sqlite://"));
+    assert_eq!(mode(&db), 0o600, "{}", db.display());
+    let wal = db.with_extension("db-wal");
+    assert!(wal.exists(), "{}", wal.display());
+    assert_eq!(mode(&wal), 0o600, "{}", wal.display());
+    assert_eq!(mode(app.state_dir.path()), 0o700);
+}
