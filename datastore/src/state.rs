@@ -47,6 +47,10 @@ impl AppState {
         let blobs = LocalBlobStore::open(&config.state_dir)
             .with_context(|| format!("cannot open the blob store in {}", config.state_dir.display()))?;
         let secret = crate::db::queries::auth::jwt_secret(&mut *db.conn()?)?;
+        let backfilled = crate::domain::keys::backfill_digests(&mut *db.conn()?).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if backfilled > 0 {
+            tracing::info!(keys = backfilled, "recorded the digests of stored signing keys");
+        }
         let jwt = JwtKeys::new(&secret, config.jwt_lifetime());
         Ok(Self {
             config: Arc::new(config),

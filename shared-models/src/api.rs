@@ -273,11 +273,18 @@ pub struct EventList {
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AddKeysRequest {
-    /// One or more ASCII-armored OpenPGP public keys.
+    /// One or more ASCII-armored OpenPGP public keys, your own: each needs a user id with your
+    /// registered email address, or `ownership_signature`.
     pub armored: String,
     /// Committees whose KEYS the keys join; you must be a member of each.
     #[serde(default)]
     pub committees: Vec<Name>,
+    /// A detached signature (`gpg --armor --detach-sign`) over the text of
+    /// `GET /api/v1/keys/ownership-statement?fingerprint=<fingerprint>`, made with the key (or
+    /// its signing subkey): proof that you hold it, for a key whose user ids do not name your
+    /// registered address.
+    #[serde(default)]
+    pub ownership_signature: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -298,11 +305,16 @@ pub struct SkippedKey {
 pub struct KeyImportReport {
     /// How many keys were new.
     pub added: u64,
-    /// How many keys were already known and were refreshed (new user ids, expiry, revocation).
+    /// How many known keys gained packets (a new user id, a newer self-signature, a
+    /// revocation). Packets are merged, never replaced: nothing a key said is ever dropped.
     pub updated: u64,
+    /// How many known keys were sent again with nothing new.
+    #[serde(default)]
+    pub unchanged: u64,
     /// The keys that were not imported, each with its reason.
     pub skipped: Vec<SkippedKey>,
-    /// Fingerprints of every key added or updated.
+    /// Fingerprints of every key added, updated or unchanged (all of them are in the KEYS of
+    /// the committees the request named).
     pub fingerprints: Vec<String>,
 }
 

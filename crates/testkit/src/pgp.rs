@@ -2,9 +2,9 @@
 //! checker must judge: good, expired, revoked, certify-only, subkeys, SHA-1, several signatures.
 
 use pgp::armor::BlockType;
+pub use pgp::composed::SignedSecretKey;
 use pgp::composed::{
-    ArmorOptions, DetachedSignature, KeyType, SecretKeyParamsBuilder, SignedSecretKey, SubkeyParamsBuilder,
-    SubpacketConfig,
+    ArmorOptions, DetachedSignature, KeyType, SecretKeyParamsBuilder, SubkeyParamsBuilder, SubpacketConfig,
 };
 use pgp::crypto::hash::HashAlgorithm;
 use pgp::packet::{KeyFlags, RevocationCode, SignatureConfig, SignatureType, Subpacket, SubpacketData};
@@ -135,6 +135,23 @@ pub fn revoke(key: &mut SignedSecretKey, days_ago: u32) {
     key.details.revocation_signatures.push(revocation);
 }
 
+/// Revokes the signing subkey, `days_ago` days ago (the key stays; the subkey may not sign).
+pub fn revoke_subkey(key: &mut SignedSecretKey, days_ago: u32) {
+    let primary = &key.primary_key;
+    let mut config = SignatureConfig::v4(SignatureType::SubkeyRevocation, primary.algorithm(), HashAlgorithm::Sha256);
+    let (mut hashed, unhashed) = issuer_subpackets(primary, Timestamp::from_secs(now() - days_ago * DAY));
+    hashed.push(
+        Subpacket::regular(SubpacketData::RevocationReason(RevocationCode::KeyCompromised, "stolen".into()))
+            .expect("subpacket"),
+    );
+    config.hashed_subpackets = hashed;
+    config.unhashed_subpackets = unhashed;
+    let subkey = key.secret_subkeys[0].key.public_key();
+    let revocation =
+        config.sign_subkey_binding(primary, primary.public_key(), &Password::empty(), &subkey).expect("revocation");
+    key.secret_subkeys[0].signatures.push(revocation);
+}
+
 /// The public key, ASCII-armored (what a KEYS file holds).
 pub fn public_armored(key: &SignedSecretKey) -> String {
     key.to_public_key().to_armored_string(ArmorOptions::default()).expect("armor")
@@ -195,4 +212,10 @@ pub fn corrupted(signature: &DetachedSignature) -> Vec<u8> {
     bytes[last] ^= 0x40;
     let parsed = <DetachedSignature as pgp::composed::Deserializable>::from_bytes(&bytes[..]).expect("still parses");
     armored_signatures(&[parsed])
+}
+
+/// An armored detached SHA-256 signature over `data`, made now (as `gpg --armor --detach-sign`).
+pub fn armored_signature(rng: &mut ChaCha8Rng, key: &SignedSecretKey, by: By, data: &[u8]) -> String {
+    let signature = sign(rng, key, by, HashAlgorithm::Sha256, 0, data);
+    String::from_utf8(armored_signatures(&[signature])).expect("armor is text")
 }

@@ -13,6 +13,7 @@ use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/keys").post(add))
+        .service(web::resource("/keys/ownership-statement").get(ownership_statement))
         .service(web::resource("/keys/{fingerprint}").delete(delete))
         .service(web::resource("/committees/{committee}/keys").get(list))
         .service(web::resource("/committees/{committee}/KEYS").get(keys_file))
@@ -33,9 +34,37 @@ pub async fn add(
     principal: Principal,
     body: web::Json<AddKeysRequest>,
 ) -> AppResult<HttpResponse> {
-    let report = state.db.run(move |c| keys::add_keys(c, &principal, &body.armored, &body.committees)).await?;
+    let report = state
+        .db
+        .run(move |c| {
+            keys::add_keys(c, &principal, &body.armored, &body.committees, body.ownership_signature.as_deref())
+        })
+        .await?;
     state.wake_runners(); // the committees' signature checks may have been queued again
     Ok(created(&report))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatementQuery {
+    /// The key's fingerprint (40 hex characters for v4).
+    pub fingerprint: String,
+}
+
+/// The text to sign (`gpg --armor --detach-sign`) with a key to show it is yours, for
+/// `ownership_signature` of `POST /api/v1/keys`. It names you and the key.
+#[utoipa::path(get, path = "/api/v1/keys/ownership-statement", tag = "keys", params(StatementQuery),
+    security(("bearer" = [])),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 400, body = shared_models::ErrorBody),
+        (status = 401, body = shared_models::ErrorBody)))]
+pub async fn ownership_statement(principal: Principal, query: web::Query<StatementQuery>) -> AppResult<HttpResponse> {
+    let fingerprint = query.into_inner().fingerprint;
+    if fingerprint.len() < 32 || fingerprint.len() > 64 || !fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(crate::error::AppError::bad_request("invalid_query", "fingerprint is the key's hex fingerprint."));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::plaintext())
+        .body(keys::ownership_statement(&principal.uid, &fingerprint)))
 }
 
 /// Import a KEYS file (the raw text as the body) into a committee. Legacy PGP-2 and broken keys

@@ -25,7 +25,7 @@ use crate::state::AppState;
         super::releases::events, super::releases::checks,
         super::tasks::list, super::tasks::show, super::tasks::cancel, super::tasks::retry,
         super::files::put, super::files::post_revision, super::files::delete, super::files::list,
-        super::keys::add, super::keys::import, super::keys::list, super::keys::keys_file, super::keys::delete,
+        super::keys::add, super::keys::ownership_statement, super::keys::import, super::keys::list, super::keys::keys_file, super::keys::delete,
         super::admin::create_committee, super::admin::create_project, super::admin::create_product,
         super::admin::create_user, super::admin::set_membership, super::admin::import_asf, super::admin::create_runner,
         crate::download::download,

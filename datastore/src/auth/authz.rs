@@ -84,6 +84,41 @@ pub fn authorize_admin(principal: &Principal) -> AppResult<()> {
     authorize(principal, Action::Administer, "")
 }
 
+/// Whether `principal` may change the packets of a signing key that `owner` owns and the
+/// committees `holders` hold in their KEYS: its owner, an admin, or a release manager of every
+/// one of those committees. (Packets are merged, never replaced, whoever does it.)
+pub fn may_update_key(principal: &Principal, owner: Option<i64>, holders: &[String]) -> bool {
+    principal.is_admin
+        || owner == Some(principal.user_id)
+        || (!holders.is_empty() && holders.iter().all(|c| allowed(principal, Action::ImportCommitteeKeys, c)))
+}
+
+/// Where `principal` may remove a signing key from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRemoval {
+    /// Its owner or an admin: from every KEYS, and the key itself.
+    Everywhere,
+    /// A release manager: from the KEYS of these committees only.
+    From(Vec<String>),
+}
+
+/// Where `principal` may remove a key that `owner` owns and `holders` hold; 403 if nowhere.
+pub fn key_removal(principal: &Principal, owner: Option<i64>, holders: &[String], key: &str) -> AppResult<KeyRemoval> {
+    if principal.is_admin || owner == Some(principal.user_id) {
+        return Ok(KeyRemoval::Everywhere);
+    }
+    let mine: Vec<String> =
+        holders.iter().filter(|c| allowed(principal, Action::ImportCommitteeKeys, c)).cloned().collect();
+    if mine.is_empty() {
+        return Err(AppError::forbidden(format!(
+            "{} may not remove the key {key}: only its owner, an admin, or a release manager of a committee whose \
+             KEYS hold it may, and only from that committee's KEYS.",
+            principal.uid
+        )));
+    }
+    Ok(KeyRemoval::From(mine))
+}
+
 /// Whether `viewer` (a person, or anonymous) may read a release of `committee` in `phase`.
 pub fn may_read_release(viewer: Option<&Principal>, committee: &str, phase: Phase) -> bool {
     lifecycle::is_public(phase) || viewer.is_some_and(|p| allowed(p, Action::ReadDraft, committee))
@@ -128,6 +163,7 @@ mod tests {
             user_id: 1,
             uid: "someone".into(),
             is_admin,
+            email: None,
             memberships: roles.iter().map(|(c, r)| ((*c).to_owned(), *r)).collect(),
             token_id: None,
         }
@@ -161,6 +197,31 @@ mod tests {
         }
         let admin = person(true, &[]);
         assert!(actions.into_iter().all(|a| allowed(&admin, a, "any")));
+    }
+
+    /// Signing keys: packets change for their owner, an admin, or a release manager of every
+    /// committee holding them; removal only where the caller has the right.
+    #[test]
+    fn key_matrix() {
+        let mut owner = person(false, &[]);
+        owner.user_id = 7;
+        let httpd_rm = person(false, &[("httpd", Role::ReleaseManager)]);
+        let both_rm = person(false, &[("httpd", Role::ReleaseManager), ("tomcat", Role::ReleaseManager)]);
+        let committer = person(false, &[("httpd", Role::Committer), ("tomcat", Role::Committer)]);
+        let admin = person(true, &[]);
+        let holders = ["httpd".to_owned(), "tomcat".to_owned()];
+        assert!(may_update_key(&owner, Some(7), &holders));
+        assert!(may_update_key(&admin, Some(7), &holders));
+        assert!(may_update_key(&both_rm, Some(7), &holders), "a release manager of every holder");
+        assert!(!may_update_key(&httpd_rm, Some(7), &holders), "not of every holder");
+        assert!(!may_update_key(&committer, None, &holders));
+        assert!(!may_update_key(&httpd_rm, Some(7), &[]), "nobody's KEYS: only its owner");
+        assert_eq!(key_removal(&owner, Some(7), &holders, "K").unwrap(), KeyRemoval::Everywhere);
+        assert_eq!(key_removal(&admin, None, &holders, "K").unwrap(), KeyRemoval::Everywhere);
+        assert_eq!(key_removal(&httpd_rm, Some(7), &holders, "K").unwrap(), KeyRemoval::From(vec!["httpd".into()]));
+        let refused = key_removal(&committer, Some(7), &holders, "K").unwrap_err();
+        assert_eq!(refused.status.as_u16(), 403);
+        assert!(key_removal(&httpd_rm, Some(7), &["tomcat".to_owned()], "K").is_err(), "not another committee's");
     }
 
     /// Reading: drafts are their committee's, every later phase is public.

@@ -17,6 +17,8 @@ pub struct Principal {
     pub user_id: i64,
     pub uid: String,
     pub is_admin: bool,
+    /// The registered email address, if any (a key whose user id names it is the person's).
+    pub email: Option<String>,
     /// (committee name, role) pairs.
     pub memberships: Vec<(String, Role)>,
     /// The personal access token the request's JWT was issued for.
@@ -113,6 +115,7 @@ async fn authenticate(token: AppResult<String>, state: Option<web::Data<AppState
                 user_id: user.id,
                 uid: user.uid,
                 is_admin: user.is_admin,
+                email: user.email,
                 memberships,
                 token_id: Some(claims.tid),
             }))

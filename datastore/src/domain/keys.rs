@@ -3,16 +3,19 @@
 
 use std::fmt::Write as _;
 
+use std::collections::BTreeSet;
+
 use checks::openpgp::{Certificate, KeyringParse, parse_keyring};
 use serde_json::json;
 use shared_models::Name;
-use shared_models::api::{KeyImportReport, KeyInfo};
+use shared_models::api::{KeyImportReport, KeyInfo, SkippedKey};
 
+use crate::auth::authz::KeyRemoval;
 use crate::auth::{Action, Principal, authz};
 use crate::db::models::{CommitteeRow, SigningKeyRow};
 use crate::db::queries::directory;
 use crate::db::queries::events::{self, NewEvent};
-use crate::db::queries::keys::{self as q, Upsert};
+use crate::db::queries::keys as q;
 use crate::db::{DbConnection, now_ms, to_time};
 use crate::error::{AppError, AppResult};
 
@@ -55,71 +58,225 @@ fn require_some_key(parse: &KeyringParse) -> AppResult<()> {
     Err(AppError::unprocessable("invalid_keys", message).with_details(json!({"skipped": parse.skipped})))
 }
 
-/// Stores every usable key of `parse`, links each to `committees`; all or nothing.
-fn store(
+fn skipped(cert: &Certificate, code: &str, reason: String) -> SkippedKey {
+    SkippedKey {
+        reason,
+        code: code.to_owned(),
+        block: 0,
+        key: Some(cert.fingerprint.clone()),
+        uid: cert.primary_uid().map(str::to_owned),
+    }
+}
+
+/// The text whose detached signature proves that a person holds a key: it names them and the
+/// key, so a signature made for one cannot serve another.
+pub fn ownership_statement(uid: &str, fingerprint: &str) -> String {
+    format!("Trusted Releases: proof of key ownership\nuser: {uid}\nkey: {}\n", fingerprint.to_ascii_uppercase())
+}
+
+/// How a person showed that a key is theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proof {
+    /// A user id names their registered address.
+    Address,
+    /// They signed the ownership statement with it: they hold its secret key.
+    Signature,
+}
+
+fn ownership(principal: &Principal, cert: &Certificate, signature: Option<&str>) -> Result<Proof, String> {
+    if let Some(signature) = signature {
+        let statement = ownership_statement(&principal.uid, &cert.fingerprint);
+        return match cert.signed(statement.as_bytes(), signature.as_bytes()) {
+            Ok(_) => Ok(Proof::Signature),
+            Err(why) => Err(format!("the ownership signature does not hold: {why}")),
+        };
+    }
+    let emails = checks::openpgp::uid_emails(&cert.uids);
+    match &principal.email {
+        Some(mine) if emails.contains(&mine.to_ascii_lowercase()) => Ok(Proof::Address),
+        Some(mine) => Err(format!(
+            "no user id of the key names your registered address {mine}; add one, or sign the statement of \
+             GET /api/v1/keys/ownership-statement?fingerprint={} (gpg --armor --detach-sign) and send the \
+             signature as ownership_signature",
+            cert.fingerprint
+        )),
+        None => Err(format!(
+            "you have no registered email address to match the key's user ids; sign the statement of \
+             GET /api/v1/keys/ownership-statement?fingerprint={} (gpg --armor --detach-sign) and send the \
+             signature as ownership_signature",
+            cert.fingerprint
+        )),
+    }
+}
+
+/// What storing one key did.
+enum Stored {
+    Added,
+    /// Its packets changed: every committee holding it checks again.
+    Updated,
+    Unchanged,
+}
+
+/// Stores `cert`, merging it into the stored copy of a known key (never replacing it), if
+/// `may_update` allows a change. Returns what happened, or why nothing could be.
+fn store_key(
     conn: &mut DbConnection,
-    principal: &Principal,
-    parse: KeyringParse,
-    committees: &[CommitteeRow],
-    owner_id: Option<i64>,
-    action: &str,
-) -> AppResult<KeyImportReport> {
-    crate::db::write_transaction(conn, |conn| {
-        let mut report = KeyImportReport { added: 0, updated: 0, skipped: parse.skipped, fingerprints: Vec::new() };
-        for cert in &parse.certificates {
-            match q::upsert_key(conn, &row_of(cert, owner_id)?)? {
-                Upsert::Added => report.added += 1,
-                Upsert::Updated => report.updated += 1,
-            }
-            for committee in committees {
-                q::link(conn, committee.id, &cert.fingerprint)?;
-            }
-            report.fingerprints.push(cert.fingerprint.clone());
+    cert: &Certificate,
+    owner: Option<i64>,
+    may_update: impl FnOnce(&SigningKeyRow) -> Result<(), String>,
+) -> AppResult<Result<Stored, (&'static str, String)>> {
+    let Some(known) = q::find(conn, &cert.fingerprint)? else {
+        q::insert_key(conn, &row_of(cert, owner)?)?;
+        return Ok(Ok(Stored::Added));
+    };
+    let stored = parse_keyring(known.armored.as_bytes())
+        .certificates
+        .into_iter()
+        .next()
+        .ok_or_else(|| AppError::internal(format!("the stored key {} does not parse", known.fingerprint)))?;
+    let merged = checks::openpgp::merge(&stored.key, &cert.key)
+        .ok_or_else(|| AppError::internal("two keys of one fingerprint have different primary keys"))?;
+    let merged = Certificate::from_key(merged).map_err(|(_, why)| AppError::internal(why))?;
+    let row = row_of(&merged, owner)?;
+    if row.armored_sha256 == known.armored_sha256 {
+        if owner.is_some() && known.owner_id.is_none() {
+            q::update_key(conn, &row)?; // the proven owner is recorded
         }
-        // Signature verdicts depend on the keys: check again what they judge.
+        return Ok(Ok(Stored::Unchanged));
+    }
+    if let Err(why) = may_update(&known) {
+        return Ok(Err(("update_not_allowed", why)));
+    }
+    q::update_key(conn, &row)?;
+    Ok(Ok(Stored::Updated))
+}
+
+/// Counts, events and re-checks after keys were stored.
+struct Outcome {
+    report: KeyImportReport,
+    /// Committees whose signature checks depend on what changed.
+    refresh: BTreeSet<i64>,
+}
+
+impl Outcome {
+    fn new(skipped: Vec<SkippedKey>) -> Self {
+        Self {
+            report: KeyImportReport { added: 0, updated: 0, unchanged: 0, skipped, fingerprints: Vec::new() },
+            refresh: BTreeSet::new(),
+        }
+    }
+
+    fn record(&mut self, conn: &mut DbConnection, cert: &Certificate, stored: Stored) -> AppResult<()> {
+        match stored {
+            Stored::Added => self.report.added += 1,
+            Stored::Updated => {
+                self.report.updated += 1;
+                // Every committee holding the key judges signatures with its new packets.
+                for (_, name) in q::committees_of(conn, std::slice::from_ref(&cert.fingerprint))? {
+                    if let Some(c) = directory::find_committee(conn, &name)? {
+                        self.refresh.insert(c.id);
+                    }
+                }
+            }
+            Stored::Unchanged => self.report.unchanged += 1,
+        }
+        self.report.fingerprints.push(cert.fingerprint.clone());
+        Ok(())
+    }
+
+    /// Links the key into `committees`' KEYS; a new link means those committees check again.
+    fn link(&mut self, conn: &mut DbConnection, fingerprint: &str, committees: &[CommitteeRow]) -> AppResult<()> {
         for committee in committees {
-            super::checks::refresh(conn, committee.id, None)?;
+            if q::link(conn, committee.id, fingerprint)? {
+                self.refresh.insert(committee.id);
+            }
         }
-        let names: Vec<&str> = committees.iter().map(|c| c.name.as_str()).collect();
+        Ok(())
+    }
+
+    fn finish(
+        self,
+        conn: &mut DbConnection,
+        principal: &Principal,
+        action: &str,
+        target: &str,
+    ) -> AppResult<KeyImportReport> {
+        for committee_id in &self.refresh {
+            super::checks::refresh(conn, *committee_id, None)?;
+        }
         events::record(
             conn,
             NewEvent {
                 actor: principal.actor(),
                 action,
-                target: &names.join(","),
+                target,
                 release_id: None,
                 details: json!({
-                    "added": report.added,
-                    "updated": report.updated,
-                    "skipped": report.skipped.len(),
-                    "fingerprints": report.fingerprints,
+                    "added": self.report.added,
+                    "updated": self.report.updated,
+                    "unchanged": self.report.unchanged,
+                    "skipped": self.report.skipped.len(),
+                    "fingerprints": self.report.fingerprints,
                 }),
             },
         )?;
-        Ok(report)
-    })
+        Ok(self.report)
+    }
 }
 
-/// `POST /api/v1/committees/{c}/keys/import`: a whole KEYS file into a committee.
+/// `POST /api/v1/committees/{c}/keys/import`: a whole KEYS file into a committee, by one of its
+/// release managers. New keys are added; a known key's packets are merged in only for those
+/// who may change them ([`authz::may_update_key`]); every key is linked into this KEYS.
 pub fn import_committee_keys(
     conn: &mut DbConnection,
     principal: &Principal,
     committee_name: &Name,
     keys_file: &[u8],
 ) -> AppResult<KeyImportReport> {
-    let committee = committee(conn, committee_name)?;
-    authz::authorize(principal, Action::ImportCommitteeKeys, &committee.name)?;
+    let target = committee(conn, committee_name)?;
+    authz::authorize(principal, Action::ImportCommitteeKeys, &target.name)?;
     let parse = parse_keyring(keys_file);
     require_some_key(&parse)?;
-    store(conn, principal, parse, &[committee], None, "keys.imported")
+    crate::db::write_transaction(conn, |conn| {
+        let mut outcome = Outcome::new(parse.skipped);
+        for cert in &parse.certificates {
+            let mut holders: Vec<String> =
+                q::committees_of(conn, std::slice::from_ref(&cert.fingerprint))?.into_iter().map(|(_, c)| c).collect();
+            if !holders.contains(&target.name) {
+                holders.push(target.name.clone());
+            }
+            let stored = store_key(conn, cert, None, |known| {
+                if authz::may_update_key(principal, known.owner_id, &holders) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "key {} is in the KEYS of {}, and only its owner or a release manager of each may change \
+                         its packets; it was added to {} as it was",
+                        cert.fingerprint,
+                        holders.join(", "),
+                        target.name
+                    ))
+                }
+            })?;
+            match stored {
+                Ok(stored) => outcome.record(conn, cert, stored)?,
+                Err((code, why)) => outcome.report.skipped.push(skipped(cert, code, why)),
+            }
+            outcome.link(conn, &cert.fingerprint, std::slice::from_ref(&target))?;
+        }
+        outcome.finish(conn, principal, "keys.imported", &target.name)
+    })
 }
 
-/// `POST /api/v1/keys`: the caller's own keys, optionally into committees they belong to.
+/// `POST /api/v1/keys`: the caller's own keys, optionally into committees they belong to. A key
+/// counts as theirs with proof ([`ownership`]); without it the key is skipped, so nobody can
+/// claim, rewrite or later delete another person's key.
 pub fn add_keys(
     conn: &mut DbConnection,
     principal: &Principal,
     armored: &str,
     committee_names: &[Name],
+    ownership_signature: Option<&str>,
 ) -> AppResult<KeyImportReport> {
     let mut committees = Vec::new();
     for name in committee_names {
@@ -129,7 +286,62 @@ pub fn add_keys(
     }
     let parse = parse_keyring(armored.as_bytes());
     require_some_key(&parse)?;
-    store(conn, principal, parse, &committees, Some(principal.user_id), "keys.added")
+    let report = crate::db::write_transaction(conn, |conn| {
+        let mut outcome = Outcome::new(parse.skipped);
+        for cert in &parse.certificates {
+            let proof = match ownership(principal, cert, ownership_signature) {
+                Ok(proof) => proof,
+                Err(why) => {
+                    outcome.report.skipped.push(skipped(
+                        cert,
+                        "ownership_unproven",
+                        format!("key {}: {why}", cert.fingerprint),
+                    ));
+                    continue;
+                }
+            };
+            let stored = store_key(conn, cert, Some(principal.user_id), |known| {
+                // The secret key's holder may update it whoever registered it; an address in
+                // a user id proves less, and does not override another owner.
+                match known.owner_id {
+                    Some(owner) if owner != principal.user_id && proof != Proof::Signature && !principal.is_admin => {
+                        Err(format!(
+                            "key {} belongs to another person; sign the ownership statement with it to show it is yours",
+                            cert.fingerprint
+                        ))
+                    }
+                    _ => Ok(()),
+                }
+            })?;
+            match stored {
+                Ok(stored) => outcome.record(conn, cert, stored)?,
+                Err((code, why)) => {
+                    outcome.report.skipped.push(skipped(cert, code, why));
+                    continue;
+                }
+            }
+            outcome.link(conn, &cert.fingerprint, &committees)?;
+        }
+        if outcome.report.fingerprints.is_empty() {
+            return Err(AppError::unprocessable(
+                "invalid_keys",
+                "None of the keys could be added; `details.skipped` says why for each.",
+            )
+            .with_details(json!({"skipped": outcome.report.skipped})));
+        }
+        let names: Vec<&str> = committees.iter().map(|c| c.name.as_str()).collect();
+        outcome.finish(conn, principal, "keys.added", &names.join(","))
+    })?;
+    Ok(report)
+}
+
+/// Keys stored before the digest of their armor was kept get it (once, at start).
+pub fn backfill_digests(conn: &mut DbConnection) -> AppResult<usize> {
+    let missing = q::without_digest(conn)?;
+    for (fingerprint, armored) in &missing {
+        q::set_digest(conn, fingerprint, &checks::digest::sha256_hex(armored.as_bytes()))?;
+    }
+    Ok(missing.len())
 }
 
 fn key_info(row: &SigningKeyRow, owners: &[(i64, String)], links: &[(String, String)]) -> KeyInfo {
@@ -196,43 +408,47 @@ pub fn keys_file(committee: &str, rows: &[SigningKeyRow]) -> String {
     out
 }
 
-/// `DELETE /api/v1/keys/{fingerprint}`: by its owner, an admin, or a release manager of a
-/// committee that holds it; refused (409) once the key has signed a release.
+/// `DELETE /api/v1/keys/{fingerprint}`: its owner or an admin removes the key everywhere; a
+/// release manager removes it from the KEYS of their own committees only. Refused (409) once the
+/// key has signed a release: the release must stay verifiable.
 pub fn delete_key(conn: &mut DbConnection, principal: &Principal, fingerprint: &str) -> AppResult<()> {
     let fingerprint = fingerprint.to_ascii_uppercase();
     crate::db::write_transaction(conn, |conn| {
         let row = q::find(conn, &fingerprint)?
             .ok_or_else(|| AppError::not_found(format!("There is no key {fingerprint}.")))?;
-        let holders = q::committees_of(conn, std::slice::from_ref(&fingerprint))?;
-        let may = principal.is_admin
-            || row.owner_id == Some(principal.user_id)
-            || holders.iter().any(|(_, c)| authz::allowed(principal, Action::ImportCommitteeKeys, c));
-        if !may {
-            return Err(AppError::forbidden(format!(
-                "{} may not delete the key {fingerprint}: only its owner, an admin or a release manager of a committee holding it may.",
-                principal.uid
-            )));
-        }
+        let holders: Vec<String> =
+            q::committees_of(conn, std::slice::from_ref(&fingerprint))?.into_iter().map(|(_, c)| c).collect();
+        let removal = authz::key_removal(principal, row.owner_id, &holders, &fingerprint)?;
         if q::has_signed(conn, &fingerprint)? {
             return Err(AppError::conflict(
                 "key_in_use",
                 format!("The key {fingerprint} signed a release; it stays so that the release can still be verified."),
             ));
         }
-        q::delete(conn, &fingerprint)?;
-        for (_, name) in &holders {
+        let everywhere = removal == KeyRemoval::Everywhere;
+        let removed_from = match removal {
+            KeyRemoval::Everywhere => holders,
+            KeyRemoval::From(committees) => committees,
+        };
+        for name in &removed_from {
             if let Some(committee) = directory::find_committee(conn, name)? {
+                q::unlink(conn, committee.id, &fingerprint)?;
                 super::checks::refresh(conn, committee.id, None)?;
             }
+        }
+        let remaining = q::committees_of(conn, std::slice::from_ref(&fingerprint))?;
+        let deleted = everywhere || (remaining.is_empty() && row.owner_id.is_none());
+        if deleted {
+            q::delete(conn, &fingerprint)?;
         }
         events::record(
             conn,
             NewEvent {
                 actor: principal.actor(),
-                action: "key.deleted",
+                action: if deleted { "key.deleted" } else { "key.removed" },
                 target: &fingerprint,
                 release_id: None,
-                details: json!({"committees": holders.iter().map(|(_, c)| c).collect::<Vec<_>>()}),
+                details: json!({"committees": removed_from}),
             },
         )?;
         Ok(())

@@ -11,6 +11,7 @@ mod directory;
 mod docs;
 mod downloads;
 mod files;
+mod key_attacks;
 mod keys;
 mod names;
 mod queue;

@@ -70,6 +70,44 @@ impl Certificate {
         self.key.to_armored_string(ArmorOptions::default()).map_err(|e| short_error(&e))
     }
 
+    /// Whether `signature` (a detached signature, armored or not) is a good signature over
+    /// exactly `data` by this key or one of its signing subkeys that is neither revoked nor
+    /// expired now. Returns the signing key's fingerprint. For proofs of ownership: only the
+    /// holder of the secret key can make one.
+    pub fn signed(&self, data: &[u8], signature: &[u8]) -> Result<String, String> {
+        use super::verify::{Verification, facts, hash_data, issued_by, parse_signatures, verify};
+        let now = Utc::now();
+        let file = parse_signatures(signature);
+        if file.signatures.is_empty() {
+            return Err(file.problems.first().cloned().unwrap_or_else(|| "no OpenPGP signature was found".to_owned()));
+        }
+        if self.revocation.is_some() || self.expires.is_some_and(|e| e <= now) {
+            return Err(format!("the key {} is revoked or expired", self.fingerprint));
+        }
+        let digests = hash_data(&file.signatures, Cursor::new(data)).map_err(|e| e.to_string())?;
+        let mut outcome = format!("no signature is by the key {} or one of its signing subkeys", self.fingerprint);
+        for signature in &file.signatures {
+            let facts = facts(signature);
+            let primary = &self.key.primary_key;
+            let checked = if self.can_sign && issued_by(&facts, primary) {
+                Some((verify(signature, &digests, primary), self.fingerprint.clone()))
+            } else {
+                self.subkeys
+                    .iter()
+                    .filter(|s| s.can_sign && s.revocation.is_none() && s.expires.is_none_or(|e| e > now))
+                    .map(|s| (s, &self.key.public_subkeys[s.index].key))
+                    .find(|(_, key)| issued_by(&facts, *key))
+                    .map(|(s, key)| (verify(signature, &digests, key), s.fingerprint.clone()))
+            };
+            match checked {
+                Some((Verification::Good, signer)) => return Ok(signer),
+                Some((Verification::Bad(why) | Verification::Unusable(why), _)) => outcome = why,
+                None => {}
+            }
+        }
+        Err(outcome)
+    }
+
     /// Reads the facts of a parsed key. `None` for keys older than v4 and keys without a single
     /// valid self-signature, with the reason.
     pub fn from_key(key: SignedPublicKey) -> Result<Self, (&'static str, String)> {
@@ -131,6 +169,63 @@ impl Certificate {
             key,
         })
     }
+}
+
+/// The union of two copies of one key (the same primary key): every user id, subkey and
+/// signature that either holds. A newer self-signature or a revocation in either is kept, so
+/// an older export can never undo a revocation. `None` if the primary keys differ.
+pub fn merge(known: &SignedPublicKey, update: &SignedPublicKey) -> Option<SignedPublicKey> {
+    if known.primary_key.fingerprint() != update.primary_key.fingerprint() {
+        return None;
+    }
+    fn add_all(into: &mut Vec<Signature>, from: &[Signature]) {
+        // The same signature may come with another packet framing: compare what was signed.
+        let same = |a: &Signature, b: &Signature| match (a.signature(), b.signature()) {
+            (Some(x), Some(y)) => x == y && a.signed_hash_value() == b.signed_hash_value(),
+            _ => a == b,
+        };
+        for signature in from {
+            if !into.iter().any(|known| same(known, signature)) {
+                into.push(signature.clone());
+            }
+        }
+    }
+    let mut merged = known.clone();
+    add_all(&mut merged.details.revocation_signatures, &update.details.revocation_signatures);
+    add_all(&mut merged.details.direct_signatures, &update.details.direct_signatures);
+    for user in &update.details.users {
+        match merged.details.users.iter_mut().find(|u| u.id.id() == user.id.id()) {
+            Some(known) => add_all(&mut known.signatures, &user.signatures),
+            None => merged.details.users.push(user.clone()),
+        }
+    }
+    for attribute in &update.details.user_attributes {
+        match merged.details.user_attributes.iter_mut().find(|a| a.attr == attribute.attr) {
+            Some(known) => add_all(&mut known.signatures, &attribute.signatures),
+            None => merged.details.user_attributes.push(attribute.clone()),
+        }
+    }
+    for subkey in &update.public_subkeys {
+        match merged.public_subkeys.iter_mut().find(|s| s.key.fingerprint() == subkey.key.fingerprint()) {
+            Some(known) => add_all(&mut known.signatures, &subkey.signatures),
+            None => merged.public_subkeys.push(subkey.clone()),
+        }
+    }
+    Some(merged)
+}
+
+/// The email addresses in a key's user ids (`Name <address>` or a bare address), lower-case.
+pub fn uid_emails(uids: &[String]) -> Vec<String> {
+    uids.iter()
+        .filter_map(|uid| {
+            let address = match (uid.rfind('<'), uid.rfind('>')) {
+                (Some(open), Some(close)) if open < close => &uid[open + 1..close],
+                _ => uid.as_str(),
+            };
+            let address = address.trim();
+            address.contains('@').then(|| address.to_ascii_lowercase())
+        })
+        .collect()
 }
 
 fn read_subkey(primary: &PublicKey, subkey: &SignedPublicSubKey, index: usize) -> Subkey {

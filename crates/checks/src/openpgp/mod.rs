@@ -9,7 +9,7 @@ pub mod armor;
 pub mod keys;
 pub mod verify;
 
-pub use keys::{Certificate, KeyringParse, Subkey, parse_keyring, parse_keys};
+pub use keys::{Certificate, KeyringParse, Subkey, merge, parse_keyring, parse_keys, uid_emails};
 
 /// A pgp error as a short sentence: rPGP's messages can embed the whole remaining input.
 pub(crate) fn short_error(e: &impl std::fmt::Display) -> String {

@@ -7,43 +7,52 @@ use crate::db::models::SigningKeyRow;
 use crate::db::schema::{committee, committee_key, key_use, signing_key, users};
 use crate::db::{DbConnection, now_ms};
 
-/// Whether a stored key was created or refreshed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upsert {
-    Added,
-    Updated,
+/// Stores a new key.
+pub fn insert_key(conn: &mut DbConnection, row: &SigningKeyRow) -> QueryResult<()> {
+    diesel::insert_into(signing_key::table).values(row).execute(conn)?;
+    Ok(())
 }
 
-/// Stores a key, or refreshes what can change of a known one (user ids, expiry, revocation,
-/// armor). A known key keeps its owner; a revoked key never becomes unrevoked.
-pub fn upsert_key(conn: &mut DbConnection, row: &SigningKeyRow) -> QueryResult<Upsert> {
-    let existing: Option<SigningKeyRow> =
-        signing_key::table.find(&row.fingerprint).select(SigningKeyRow::as_select()).first(conn).optional()?;
-    match existing {
-        None => {
-            diesel::insert_into(signing_key::table).values(row).execute(conn)?;
-            Ok(Upsert::Added)
-        }
-        Some(old) => {
-            diesel::update(signing_key::table.find(&row.fingerprint))
-                .set((
-                    signing_key::expires_at.eq(row.expires_at),
-                    signing_key::revoked.eq(old.revoked || row.revoked),
-                    signing_key::primary_uid.eq(&row.primary_uid),
-                    signing_key::uids.eq(&row.uids),
-                    signing_key::armored.eq(&row.armored),
-                    signing_key::owner_id.eq(old.owner_id.or(row.owner_id)),
-                    signing_key::updated_at.eq(now_ms()),
-                ))
-                .execute(conn)?;
-            Ok(Upsert::Updated)
-        }
+/// Replaces what a key's packets say (user ids, expiry, revocation, armor and its digest); the
+/// owner is set only where there is none.
+pub fn update_key(conn: &mut DbConnection, row: &SigningKeyRow) -> QueryResult<()> {
+    diesel::update(signing_key::table.find(&row.fingerprint))
+        .set((
+            signing_key::expires_at.eq(row.expires_at),
+            signing_key::revoked.eq(row.revoked),
+            signing_key::primary_uid.eq(&row.primary_uid),
+            signing_key::uids.eq(&row.uids),
+            signing_key::armored.eq(&row.armored),
+            signing_key::armored_sha256.eq(&row.armored_sha256),
+            signing_key::updated_at.eq(now_ms()),
+        ))
+        .execute(conn)?;
+    if let Some(owner) = row.owner_id {
+        diesel::update(signing_key::table.find(&row.fingerprint).filter(signing_key::owner_id.is_null()))
+            .set(signing_key::owner_id.eq(owner))
+            .execute(conn)?;
     }
+    Ok(())
 }
 
-/// Adds a key to a committee's KEYS (no-op if it is there).
-pub fn link(conn: &mut DbConnection, committee_id: i64, fingerprint: &str) -> QueryResult<()> {
-    insert_or_ignore!(
+/// Keys stored before their armor's digest was kept: fingerprint and armor.
+pub fn without_digest(conn: &mut DbConnection) -> QueryResult<Vec<(String, String)>> {
+    signing_key::table
+        .filter(signing_key::armored_sha256.eq(""))
+        .select((signing_key::fingerprint, signing_key::armored))
+        .load(conn)
+}
+
+pub fn set_digest(conn: &mut DbConnection, fingerprint: &str, armored_sha256: &str) -> QueryResult<()> {
+    diesel::update(signing_key::table.find(fingerprint))
+        .set(signing_key::armored_sha256.eq(armored_sha256))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Adds a key to a committee's KEYS; false if it was there.
+pub fn link(conn: &mut DbConnection, committee_id: i64, fingerprint: &str) -> QueryResult<bool> {
+    let added = insert_or_ignore!(
         conn,
         committee_key::table,
         (
@@ -52,7 +61,7 @@ pub fn link(conn: &mut DbConnection, committee_id: i64, fingerprint: &str) -> Qu
             committee_key::added_at.eq(now_ms()),
         )
     )?;
-    Ok(())
+    Ok(added > 0)
 }
 
 /// The keys of a committee, oldest key first.
@@ -97,6 +106,17 @@ pub fn owner_uids(conn: &mut DbConnection, owner_ids: &[i64]) -> QueryResult<Vec
 /// Whether a key has signed any release file.
 pub fn has_signed(conn: &mut DbConnection, fingerprint: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(key_use::table.filter(key_use::fingerprint.eq(fingerprint)))).get_result(conn)
+}
+
+/// Takes a key out of one committee's KEYS.
+pub fn unlink(conn: &mut DbConnection, committee_id: i64, fingerprint: &str) -> QueryResult<bool> {
+    let removed = diesel::delete(
+        committee_key::table
+            .filter(committee_key::committee_id.eq(committee_id))
+            .filter(committee_key::fingerprint.eq(fingerprint)),
+    )
+    .execute(conn)?;
+    Ok(removed > 0)
 }
 
 /// Deletes a key and its committee links.

@@ -65,8 +65,14 @@ impl TestApp {
 
     /// Creates a user with the given roles and returns a JWT for them.
     pub fn user(&self, uid: &str, admin: bool, roles: &[(&str, Role)]) -> String {
+        self.user_with_email(uid, None, admin, roles)
+    }
+
+    /// Like [`TestApp::user`], with a registered email address.
+    pub fn user_with_email(&self, uid: &str, email: Option<&str>, admin: bool, roles: &[(&str, Role)]) -> String {
         self.db(|c| {
-            let request = CreateUserRequest { uid: Uid::parse(uid).unwrap(), name: None, email: None, admin };
+            let request =
+                CreateUserRequest { uid: Uid::parse(uid).unwrap(), name: None, email: email.map(str::to_owned), admin };
             directory::create_user(c, "test", &request).unwrap();
             let user = datastore::db::queries::auth::find_user(c, uid).unwrap().unwrap();
             for (committee, role) in roles {
