@@ -36,6 +36,16 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_MAX_REVISION_FILES", default_value_t = 1000, global = true)]
     pub max_revision_files: usize,
 
+    /// Uploads (PUTs and multipart revisions) received at once; more are told to come back
+    /// (503 with `Retry-After`). Each holds up to ~20 MiB of buffers while it streams.
+    #[arg(long, env = "DATASTORE_MAX_UPLOADS", default_value_t = 64, global = true)]
+    pub max_uploads: usize,
+
+    /// An upload during which no byte arrives for this many seconds is cut off (408), and
+    /// nothing of it is kept.
+    #[arg(long, env = "DATASTORE_UPLOAD_IDLE_SECS", default_value_t = 60, global = true)]
+    pub upload_idle_secs: u64,
+
     /// Lifetime of the JWTs issued by POST /api/v1/jwt, in seconds (at most 1800).
     #[arg(long, env = "DATASTORE_JWT_LIFETIME_SECS", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(1..=1800), global = true)]
@@ -88,6 +98,8 @@ impl Config {
             max_upload_bytes: 64 << 20,
             max_revision_bytes: 128 << 20,
             max_revision_files: 100,
+            max_uploads: 64,
+            upload_idle_secs: 60,
             jwt_lifetime_secs: 900,
             db_pool_size: 4,
             workers: Some(1),

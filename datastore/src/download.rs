@@ -262,38 +262,48 @@ fn hex_to_base64(hex_digest: &str) -> String {
     hex::decode(hex_digest).map(|b| base64::engine::general_purpose::STANDARD.encode(b)).unwrap_or_default()
 }
 
-/// Reads `count` bytes from `start` on a blocking thread, a chunk at a time, with a bounded
-/// queue between the disk and the socket. Each chunk is read into fresh, uninitialised memory
-/// that becomes the `Bytes` sent on without another copy: serving from the page cache costs one
-/// copy out of the kernel here, and what actix and the socket add.
+/// Reads `count` bytes from `start`, a chunk at a time, a few chunks ahead of the socket. Each
+/// chunk is read on a blocking thread held only for that read (a slow client holds no thread),
+/// into fresh, uninitialised memory that becomes the `Bytes` sent on without another copy:
+/// serving from the page cache costs one copy out of the kernel here, and what actix and the
+/// socket add.
 fn file_stream(
     reader: BlobReader,
     start: u64,
     count: u64,
 ) -> impl futures_util::Stream<Item = Result<Bytes, io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        let file = reader.into_file();
+    let file = std::sync::Arc::new(reader.into_file());
+    tokio::spawn(async move {
         let (mut offset, end) = (start, start + count);
         while offset < end {
             let want = usize::try_from(end - offset).map_or(CHUNK, |r| r.min(CHUNK));
-            let mut buf = Vec::with_capacity(want);
-            let item = match rustix::io::pread(&file, rustix::buffer::spare_capacity(&mut buf), offset) {
-                Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than recorded")),
-                Ok(n) => {
-                    offset += n as u64;
-                    Ok(Bytes::from(buf))
-                }
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => Err(io::Error::from(e)),
-            };
+            let file = file.clone();
+            let read = tokio::task::spawn_blocking(move || read_at(&file, want, offset)).await;
+            let item = read.unwrap_or_else(|e| Err(io::Error::other(format!("a read failed: {e}"))));
+            if let Ok(bytes) = &item {
+                offset += bytes.len() as u64;
+            }
             let failed = item.is_err();
-            if tx.blocking_send(item).is_err() || failed {
+            if tx.send(item).await.is_err() || failed {
                 return; // the client went away, or the read failed
             }
         }
     });
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
+}
+
+/// Up to `want` bytes of `file` at `offset`, into a buffer of their own.
+fn read_at(file: &std::fs::File, want: usize, offset: u64) -> io::Result<Bytes> {
+    let mut buf = Vec::with_capacity(want);
+    loop {
+        match rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), offset) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than recorded")),
+            Ok(_) => return Ok(Bytes::from(buf)),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(io::Error::from(e)),
+        }
+    }
 }
 
 #[cfg(test)]

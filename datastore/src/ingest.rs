@@ -1,9 +1,11 @@
 //! Streaming an upload into the blob store while computing SHA-256 and SHA-512 in one pass.
 //!
 //! Chunks from the network are gathered into 4 MiB batches and shared, without copying, with
-//! three blocking threads: one computes SHA-512 (the slowest step, and the bound on an upload's
-//! speed), one computes SHA-256, and one writes the staging file. The bounded channels give
-//! back-pressure: memory stays flat whatever the size of the upload.
+//! three stages that run side by side: one computes SHA-512 (the slowest step, and the bound on
+//! an upload's speed), one computes SHA-256, and one writes the staging file. Each stage works
+//! on a batch in a blocking thread that it holds only for that batch: a slow client holds no
+//! thread while its next bytes are on their way. The bounded channels give back-pressure:
+//! memory stays flat whatever the size of the upload.
 //!
 //! The staging file is written with direct I/O where the filesystem allows it (see
 //! [`StagingWriter`]). Passing an upload through the page cache costs CPU (copying, dirty-page
@@ -218,8 +220,8 @@ pub struct Ingest {
     to_sha512: mpsc::Sender<Batch>,
     /// Until it is awaited: for the end of the upload, or for the error that stopped it.
     writer: Option<JoinHandle<io::Result<StagingWriter>>>,
-    sha256: JoinHandle<String>,
-    sha512: JoinHandle<String>,
+    sha256: JoinHandle<io::Result<Sha256>>,
+    sha512: JoinHandle<io::Result<Sha512>>,
 }
 
 impl Ingest {
@@ -227,17 +229,17 @@ impl Ingest {
     pub fn start(store: Arc<dyn BlobStore>, limit: u64) -> io::Result<Self> {
         let mut staged = store.stage()?;
         let file = staged.take_file().ok_or_else(|| io::Error::other("staging file missing"))?;
-        let (to_writer, mut writer_rx) = mpsc::channel::<Batch>(QUEUE);
-        let writer = tokio::task::spawn_blocking(move || {
-            let mut out = StagingWriter::new(file, true);
-            while let Some(batch) = writer_rx.blocking_recv() {
-                batch.iter().try_for_each(|chunk| out.write(chunk))?;
-            }
-            // The tail is written by `finish`, only for an upload that completes.
-            Ok(out)
+        // The tail of the file is written by `finish`, only for an upload that completes.
+        let (to_writer, writer) =
+            stage(StagingWriter::new(file, true), |out, batch| batch.iter().try_for_each(|chunk| out.write(chunk)));
+        let (to_sha256, sha256) = stage(Sha256::default(), |digest, batch| {
+            batch.iter().for_each(|chunk| digest.update(chunk));
+            Ok(())
         });
-        let (to_sha256, sha256) = hasher(Sha256::default(), Sha256::update, Sha256::finish_hex);
-        let (to_sha512, sha512) = hasher(Sha512::default(), Sha512::update, Sha512::finish_hex);
+        let (to_sha512, sha512) = stage(Sha512::default(), |digest, batch| {
+            batch.iter().for_each(|chunk| digest.update(chunk));
+            Ok(())
+        });
         Ok(Self {
             store,
             staged,
@@ -305,27 +307,34 @@ impl Ingest {
         let writer = writer.ok_or_else(writer_gone)?;
         let out = writer.await.map_err(worker_failed)??;
         let file = tokio::task::spawn_blocking(move || out.finish()).await.map_err(worker_failed)??;
-        let sha256 = sha256.await.map_err(worker_failed)?;
-        let sha512 = sha512.await.map_err(worker_failed)?;
+        let sha256 = sha256.await.map_err(worker_failed)??.finish_hex();
+        let sha512 = sha512.await.map_err(worker_failed)??.finish_hex();
         staged.restore(file);
         Ok(Received { store, staged, meta: BlobMeta { sha256, sha512, size } })
     }
 }
 
-/// A thread that feeds every batch to one digest and returns it in hex.
-fn hasher<H: Send + 'static>(
-    mut digest: H,
-    update: fn(&mut H, &[u8]),
-    finish: fn(H) -> String,
-) -> (mpsc::Sender<Batch>, JoinHandle<String>) {
+/// One stage of an upload (a digest, the staging writer): it takes every batch sent to it, in
+/// order, and `work`s on it with `state` in a blocking thread held only for that batch; after
+/// the last batch it hands the state back (or the first error).
+fn stage<S: Send + 'static>(
+    state: S,
+    work: fn(&mut S, &Batch) -> io::Result<()>,
+) -> (mpsc::Sender<Batch>, JoinHandle<io::Result<S>>) {
     let (tx, mut rx) = mpsc::channel::<Batch>(QUEUE);
-    let thread = tokio::task::spawn_blocking(move || {
-        while let Some(batch) = rx.blocking_recv() {
-            batch.iter().for_each(|chunk| update(&mut digest, chunk));
+    let task = tokio::spawn(async move {
+        let mut state = state;
+        while let Some(batch) = rx.recv().await {
+            state = tokio::task::spawn_blocking(move || {
+                work(&mut state, &batch)?;
+                Ok::<_, io::Error>(state)
+            })
+            .await
+            .map_err(worker_failed)??;
         }
-        finish(digest)
+        Ok(state)
     });
-    (tx, thread)
+    (tx, task)
 }
 
 fn writer_gone() -> io::Error {

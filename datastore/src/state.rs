@@ -21,6 +21,8 @@ pub struct AppState {
     /// Becomes `true` when the server begins to stop: waiting claims answer at once, so that
     /// the graceful stop does not wait out their long polls.
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Uploads being received now, at most `max_uploads`.
+    pub uploads: Arc<tokio::sync::Semaphore>,
 }
 
 /// How many runner claims may wait for work at once.
@@ -52,6 +54,7 @@ impl AppState {
             tracing::info!(keys = backfilled, "recorded the digests of stored signing keys");
         }
         let jwt = JwtKeys::new(&secret, config.jwt_lifetime());
+        let max_uploads = config.max_uploads.max(1);
         Ok(Self {
             config: Arc::new(config),
             db,
@@ -60,6 +63,7 @@ impl AppState {
             tasks_queued: Arc::new(tokio::sync::Notify::new()),
             waiting_claims: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_CLAIMS)),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
+            uploads: Arc::new(tokio::sync::Semaphore::new(max_uploads)),
         })
     }
 }

@@ -49,14 +49,34 @@ fn content_length(req: &HttpRequest) -> Option<u64> {
     req.headers().get(actix_web::http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
-/// Streams one body (or multipart field) of at most `limit` bytes into the blob store.
+/// A place among the uploads received at once, or 503: the server is busy receiving others.
+fn upload_slot(state: &AppState) -> AppResult<tokio::sync::OwnedSemaphorePermit> {
+    state.uploads.clone().try_acquire_owned().map_err(|_| {
+        AppError::unavailable(format!(
+            "{} uploads are being received now, the most this server takes at once; try again in a moment.",
+            state.config.max_uploads
+        ))
+    })
+}
+
+/// Streams one body (or multipart field) of at most `limit` bytes into the blob store. A body
+/// that sends nothing for `upload_idle_secs` is cut off: a stalled client holds nothing for long.
 async fn receive<S, E>(state: &AppState, mut body: S, limit: u64) -> AppResult<Received>
 where
     S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
+    let idle = std::time::Duration::from_secs(state.config.upload_idle_secs.max(1));
     let mut ingest = Ingest::start(state.blobs.clone(), limit).map_err(AppError::internal)?;
-    while let Some(chunk) = body.next().await {
+    loop {
+        let Ok(next) = tokio::time::timeout(idle, body.next()).await else {
+            return Err(AppError::new(
+                actix_web::http::StatusCode::REQUEST_TIMEOUT,
+                "upload_stalled",
+                format!("No byte of the upload arrived for {} s; nothing was stored.", idle.as_secs()),
+            ));
+        };
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| {
             AppError::bad_request(
                 "upload_interrupted",
@@ -91,6 +111,7 @@ pub async fn put(
 ) -> AppResult<HttpResponse> {
     let path = file_path(&req)?;
     check_can_compose(&state, &principal, &release, "upload files").await?;
+    let _slot = upload_slot(&state)?;
     let limit = state.config.max_upload_bytes;
     if content_length(&req).is_some_and(|n| n > limit) {
         return Err(ingest_error(IngestError::TooLarge { limit }));
@@ -136,6 +157,7 @@ pub async fn post_revision(
     mut multipart: Multipart,
 ) -> AppResult<HttpResponse> {
     check_can_compose(&state, &principal, &release, "upload files").await?;
+    let _slot = upload_slot(&state)?;
     let (max_total, max_files) = (state.config.max_revision_bytes, state.config.max_revision_files);
     let too_large = || {
         AppError::too_large(format!(

@@ -6,6 +6,7 @@ pub mod queries;
 pub mod schema;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -155,11 +156,56 @@ impl r2d2::ManageConnection for ConnectionManager {
 
 pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 
-/// The database handle shared by the whole process: a connection pool and its backend.
+/// The database handle shared by the whole process: a connection pool, its backend, and the
+/// threads that run database work for async code ([`Db::run`]).
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: r2d2::Pool<ConnectionManager>,
     backend: Backend,
+    workers: Arc<Workers>,
+}
+
+/// Database work waiting for a thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Threads of their own for database work, one per connection of the pool: uploads, downloads
+/// and anything else on tokio's shared blocking pool can never keep a query from running.
+struct Workers {
+    queue: std::sync::mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Workers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Workers")
+    }
+}
+
+impl Workers {
+    fn start(threads: u32) -> std::io::Result<Self> {
+        let (queue, jobs) = std::sync::mpsc::channel::<Job>();
+        let jobs = Arc::new(std::sync::Mutex::new(jobs));
+        for n in 0..threads.max(1) {
+            let jobs = jobs.clone();
+            std::thread::Builder::new().name(format!("db-{n}")).spawn(move || {
+                loop {
+                    // The lock is held only to take the next job, never while running it.
+                    let next = match jobs.lock() {
+                        Ok(jobs) => jobs.recv(),
+                        Err(_) => return,
+                    };
+                    match next {
+                        Ok(job) => job(),
+                        Err(_) => return, // every `Db` is gone
+                    }
+                }
+            })?;
+        }
+        Ok(Self { queue })
+    }
+
+    fn submit(&self, job: Job) -> Result<(), DbError> {
+        self.queue.send(job).map_err(|_| DbError::Worker("the database threads have stopped".to_owned()))
+    }
 }
 
 impl Db {
@@ -187,7 +233,9 @@ impl Db {
             .connection_timeout(Duration::from_secs(15))
             .build(ConnectionManager { location })
             .map_err(|e| DbError::Connect(format!("{redacted}: {e}")))?;
-        let db = Self { pool, backend };
+        let workers = Workers::start(pool_size)
+            .map_err(|e| DbError::Connect(format!("cannot start the database threads: {e}")))?;
+        let db = Self { pool, backend, workers: Arc::new(workers) };
         if backend == Backend::Sqlite {
             // WAL lets readers go on while one writer writes; the mode is stored in the file.
             db.conn()?.batch_execute("PRAGMA journal_mode = WAL;")?;
@@ -219,8 +267,9 @@ impl Db {
         Ok(applied.iter().map(ToString::to_string).collect())
     }
 
-    /// Runs blocking database work on the blocking thread pool, so request handlers never block
-    /// the async workers.
+    /// Runs blocking database work on the database's own threads, so that request handlers
+    /// never block the async workers and nothing else can take those threads. The work runs in
+    /// the caller's tracing span (its logs carry the request id). A panic in it is an error.
     pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
@@ -228,12 +277,22 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(DbError::from)?;
-            work(&mut conn)
-        })
-        .await
-        .map_err(|e| E::from(DbError::Worker(e.to_string())))?
+        let span = tracing::Span::current();
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.workers.submit(Box::new(move || {
+            let result = span.in_scope(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let mut conn = pool.get().map_err(DbError::from)?;
+                    work(&mut conn)
+                }))
+            });
+            let result = result.unwrap_or_else(|_| {
+                tracing::error!("database work panicked");
+                Err(E::from(DbError::Worker("the database work panicked".to_owned())))
+            });
+            let _ = done.send(result); // the caller may have gone away
+        }))?;
+        outcome.await.map_err(|_| E::from(DbError::Worker("the database work was dropped".to_owned())))?
     }
 }
 

@@ -16,4 +16,5 @@ mod keys;
 mod names;
 mod queue;
 mod runner_protocol;
+mod slow_clients;
 mod visibility;
