@@ -101,6 +101,34 @@ impl DatastoreLaunch {
     }
 }
 
+/// How a stack's runner is run, so that it can be started again after a crash.
+#[derive(Debug, Clone)]
+struct RunnerLaunch {
+    name: String,
+    token: String,
+    port: u16,
+    capacity: u32,
+    work: PathBuf,
+}
+
+impl RunnerLaunch {
+    fn spawn(&self, datastore: &str) -> Process {
+        let child = Command::new(binary("runner"))
+            .env("RUNNER_DATASTORE_URL", datastore)
+            .env("RUNNER_TOKEN", &self.token)
+            .env("RUNNER_BIND", format!("127.0.0.1:{}", self.port))
+            .env("RUNNER_CAPACITY", self.capacity.to_string())
+            .env("RUNNER_WORK_DIR", &self.work)
+            .env("RUNNER_NAME", &self.name)
+            .env("RUNNER_MAX_LOAD", "1000")
+            .env("RUST_LOG", std::env::var("E2E_LOG").unwrap_or_else(|_| "warn".to_owned()))
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        Process { child, name: self.name.clone() }
+    }
+}
+
 /// Options of a stack.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
@@ -126,6 +154,7 @@ pub struct Stack {
     pub jwt: String,
     pub runner_status: Vec<String>,
     pub state: tempfile::TempDir,
+    runner_launches: Vec<RunnerLaunch>,
     launch: DatastoreLaunch,
     db: TestDatabase,
     _serial: tokio::sync::MutexGuard<'static, ()>,
@@ -178,6 +207,7 @@ impl Stack {
             launch,
             runners: Vec::new(),
             runner_status: Vec::new(),
+            runner_launches: Vec::new(),
             db,
             _serial: serial,
         };
@@ -198,26 +228,28 @@ impl Stack {
     /// Registers and starts one more runner; returns its index.
     pub async fn add_runner(&mut self, name: &str, capacity: u32) -> usize {
         let (_, created) = self.post("/api/v1/admin/runners", json!({"name": name})).await;
-        let token = created["token"].as_str().unwrap().to_owned();
-        let port = free_port();
-        let work = self.state.path().join(format!("work-{name}"));
-        let child = Command::new(binary("runner"))
-            .env("RUNNER_DATASTORE_URL", &self.base)
-            .env("RUNNER_TOKEN", token)
-            .env("RUNNER_BIND", format!("127.0.0.1:{port}"))
-            .env("RUNNER_CAPACITY", capacity.to_string())
-            .env("RUNNER_WORK_DIR", &work)
-            .env("RUNNER_NAME", name)
-            .env("RUNNER_MAX_LOAD", "1000")
-            .env("RUST_LOG", std::env::var("E2E_LOG").unwrap_or_else(|_| "warn".to_owned()))
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let status = format!("http://127.0.0.1:{port}");
+        let launch = RunnerLaunch {
+            name: name.to_owned(),
+            token: created["token"].as_str().unwrap().to_owned(),
+            port: free_port(),
+            capacity,
+            work: self.state.path().join(format!("work-{name}")),
+        };
+        let process = launch.spawn(&self.base);
+        let status = format!("http://127.0.0.1:{}", launch.port);
         wait_until_up(&self.client, &format!("{status}/healthz")).await;
-        self.runners.push(Process { child, name: name.to_owned() });
+        self.runners.push(process);
         self.runner_status.push(status);
+        self.runner_launches.push(launch);
         self.runners.len() - 1
+    }
+
+    /// Kills runner `index` with SIGKILL (its tasks in flight are lost until their leases run
+    /// out) and starts it again, the same runner with the same token.
+    pub async fn crash_and_restart_runner(&mut self, index: usize) {
+        self.runners[index].kill();
+        self.runners[index] = self.runner_launches[index].spawn(&self.base);
+        wait_until_up(&self.client, &format!("{}/healthz", self.runner_status[index])).await;
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -356,15 +356,18 @@ pub fn submit(
                     .as_deref()
                     .map(|e| e.chars().take(2000).collect::<String>())
                     .unwrap_or_else(|| "the runner reported a failure without a reason".to_owned());
+                let actor = format!("runner:{}", runner.name);
                 if let Some(task) = q::retry_attempt(c, id, runner.id, token, &error)? {
                     validate(&task, request)?;
                     tracing::warn!(task.id = id, kind = %task.kind, attempt = task.attempt, error = %error, "task failed; queued again");
+                    attempt_event(c, &actor, "task.attempt_failed", &task, Some(&error))?;
                     Some(task)
                 } else if let Some(task) = q::finish(c, id, runner.id, token, TaskStatus::Failed, Some(&error))? {
                     validate(&task, request)?;
                     let message = format!("The check could not run after {} attempts: {error}", task.attempt);
                     error_result(c, &task, &message)?;
                     tracing::error!(task.id = id, kind = %task.kind, error = %error, "task failed for good");
+                    attempt_event(c, &actor, "task.failed", &task, Some(&error))?;
                     Some(task)
                 } else {
                     None
@@ -427,14 +430,29 @@ pub fn reap(conn: &mut DbConnection) -> AppResult<ReapCounts> {
 }
 
 fn reaper_event(conn: &mut DbConnection, action: &str, task: &TaskRow) -> AppResult<()> {
+    attempt_event(conn, "reaper", action, task, None)
+}
+
+/// An attempt that did not complete: lost (`task.requeued`, `task.lost`, by the reaper) or
+/// failed (`task.attempt_failed`, `task.failed`, by the runner that reported it). With the
+/// completed tasks, these events account for every attempt ever made.
+fn attempt_event(
+    conn: &mut DbConnection,
+    actor: &str,
+    action: &str,
+    task: &TaskRow,
+    error: Option<&str>,
+) -> AppResult<()> {
     events::record(
         conn,
         NewEvent {
-            actor: "reaper",
+            actor,
             action,
             target: &format!("task/{}", task.id),
             release_id: task.release_id,
-            details: json!({"kind": task.kind, "attempt": task.attempt, "max_attempts": task.max_attempts}),
+            details: json!({
+                "kind": task.kind, "attempt": task.attempt, "max_attempts": task.max_attempts, "error": error,
+            }),
         },
     )?;
     Ok(())
