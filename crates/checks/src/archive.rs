@@ -170,6 +170,60 @@ pub fn resolve_link(link_path: &str, target: &str) -> Option<String> {
     Some(segments.join("/"))
 }
 
+/// Why a symlink's target cannot be followed inside the archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkProblem {
+    /// Following it (and the links on its way) climbs above the archive's root, or is absolute.
+    Escapes,
+    /// The links point at each other in a loop.
+    Loops,
+}
+
+/// Resolves a symlink's target as a filesystem would after extraction: every symlink on the
+/// way (`links`, by path) is followed before a `..` is applied, so `sub/l2 -> l1/..` with
+/// `sub/l1 -> ..` resolves to the parent of the archive's root, not to `sub`.
+pub fn follow_link(
+    links: &std::collections::HashMap<&str, &str>,
+    link_path: &str,
+    target: &str,
+) -> Result<String, LinkProblem> {
+    /// Links followed before a chain counts as a loop (Linux's `ELOOP` limit).
+    const MAX_HOPS: usize = 40;
+    let mut resolved: Vec<&str> = link_path.split('/').filter(|s| !s.is_empty()).collect();
+    resolved.pop();
+    let mut pending: std::collections::VecDeque<&str> = std::collections::VecDeque::new();
+    if target.starts_with('/') || target.contains('\0') {
+        return Err(LinkProblem::Escapes);
+    }
+    pending.extend(target.split('/'));
+    let mut hops = 0;
+    while let Some(segment) = pending.pop_front() {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                resolved.pop().ok_or(LinkProblem::Escapes)?;
+            }
+            segment => {
+                resolved.push(segment);
+                if let Some(next) = links.get(resolved.join("/").as_str()) {
+                    hops += 1;
+                    if hops > MAX_HOPS {
+                        return Err(LinkProblem::Loops);
+                    }
+                    if next.starts_with('/') || next.contains('\0') {
+                        return Err(LinkProblem::Escapes);
+                    }
+                    resolved.pop();
+                    for part in next.split('/').rev() {
+                        pending.push_front(part);
+                    }
+                }
+            }
+        }
+    }
+    Ok(resolved.join("/"))
+}
+
 /// Which limit of `Limits` a walk passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitKind {
@@ -1076,17 +1130,35 @@ impl Findings {
         }
     }
 
-    /// Symlinks are checked once every member is known: their targets may come later.
+    /// Symlinks are checked once every member is known: their targets may come later, and a
+    /// target is followed through the other links on its way.
     fn check_symlinks(&mut self, report: &mut Report) {
         let symlinks = std::mem::take(&mut self.symlinks);
         let paths = self.paths.take();
         let top = self.top.single_dir().map(str::to_owned);
-        for (link, target) in symlinks {
-            let Some(resolved) = resolve_link(&link, &target) else { continue };
+        let links: std::collections::HashMap<&str, &str> =
+            symlinks.iter().map(|(link, target)| (link.as_str(), target.as_str())).collect();
+        for (link, target) in &symlinks {
+            let resolved = match follow_link(&links, link, target) {
+                Ok(resolved) => resolved,
+                Err(problem) => {
+                    self.a2_failure(report, link, || match problem {
+                        LinkProblem::Escapes => format!(
+                            "symlink `{link}` points to `{target}`, which, following the links on its way, leads \
+                             outside the archive: expected symlinks to stay inside the archive's top-level directory"
+                        ),
+                        LinkProblem::Loops => format!(
+                            "symlink `{link}` points to `{target}`, and the links on its way form a loop: expected \
+                             symlinks that lead to a file or directory"
+                        ),
+                    });
+                    continue;
+                }
+            };
             let leaves_top =
                 top.as_deref().is_some_and(|top| resolved != top && !resolved.starts_with(&format!("{top}/")));
             if leaves_top {
-                self.a2_failure(report, &link, || {
+                self.a2_failure(report, link, || {
                     format!(
                         "symlink `{link}` points to `{target}`, outside the top-level directory `{}/`: expected \
                          symlinks to stay inside it",
@@ -1094,7 +1166,7 @@ impl Findings {
                     )
                 });
             } else if paths.as_ref().is_some_and(|paths| !paths.contains(&resolved)) {
-                self.a2_warning(report, &link, || {
+                self.a2_warning(report, link, || {
                     format!("symlink `{link}` points to `{target}`, which is not in the archive (a dangling link)")
                 });
             }

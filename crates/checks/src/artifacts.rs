@@ -154,9 +154,9 @@ pub mod checker {
     pub const PATHS: Checker = Checker { kind: TaskKind::Paths, version: "1" };
     pub const HASHING: Checker = Checker { kind: TaskKind::Hashing, version: "1" };
     pub const SIGNATURE: Checker = Checker { kind: TaskKind::Signature, version: "1" };
-    pub const ARCHIVE: Checker = Checker { kind: TaskKind::Archive, version: "1" };
-    pub const LICENSE: Checker = Checker { kind: TaskKind::License, version: "1" };
-    pub const RAT: Checker = Checker { kind: TaskKind::Rat, version: "1" };
+    pub const ARCHIVE: Checker = Checker { kind: TaskKind::Archive, version: "2" };
+    pub const LICENSE: Checker = Checker { kind: TaskKind::License, version: "2" };
+    pub const RAT: Checker = Checker { kind: TaskKind::Rat, version: "2" };
 
     pub const ALL: [Checker; 6] = [PATHS, HASHING, SIGNATURE, ARCHIVE, LICENSE, RAT];
 

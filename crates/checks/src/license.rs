@@ -464,6 +464,7 @@ fn check_attribution(text: &str) -> Vec<NoticeIssue> {
     let line_of = |offset: usize| line_at.iter().rev().find(|(start, _)| *start <= offset).map(|(_, line)| *line);
     let lead = "this product includes software developed ";
     let mut first_other = None;
+    let mut reworded = None;
     for (offset, _) in lower.match_indices(lead) {
         let after = &lower[offset + lead.len()..];
         let (preposition, after) = match after.split_once(' ') {
@@ -474,6 +475,13 @@ fn check_attribution(text: &str) -> Vec<NoticeIssue> {
             .into_iter()
             .find(|holder| after.starts_with(holder));
         let Some(holder) = holder else {
+            // The same substance in other words ("developed by many people, and distributed
+            // under Contributor License Agreements to The Apache Software Foundation"): the
+            // sentence credits the foundation.
+            let sentence = &lower[offset..offset + sentence_length(&lower[offset..])];
+            if reworded.is_none() && sentence.contains("apache software foundation") {
+                reworded = Some(offset);
+            }
             first_other.get_or_insert(offset);
             continue;
         };
@@ -510,9 +518,32 @@ fn check_attribution(text: &str) -> Vec<NoticeIssue> {
         }
         return issues;
     }
+    if let Some(offset) = reworded {
+        let line = line_of(offset);
+        let at = line.map_or_else(String::new, |l| format!("line {l}: "));
+        let sentence = &flat[offset..offset + sentence_length(&lower[offset..])];
+        return vec![NoticeIssue::warning(
+            line,
+            format!(
+                "{at}the attribution credits the foundation in its own words (`{}`); the usual form is `{ATTRIBUTION}`",
+                clip(sentence)
+            ),
+        )];
+    }
     let found =
         first_other.and_then(line_of).map_or_else(String::new, |l| format!(" (line {l} attributes someone else)"));
     vec![NoticeIssue::failure(None, format!("expected the attribution `{ATTRIBUTION}`, found none{found}"))]
+}
+
+/// The length of the sentence at the start of `text` (single-spaced): up to a `.` that ends a
+/// word (not the dots of a URL), at most 400 bytes.
+fn sentence_length(text: &str) -> usize {
+    let end = text.match_indices(". ").next().map_or(text.len(), |(i, _)| i + 1);
+    let mut end = end.min(400).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
 }
 
 fn is_asf_url(url: &str) -> bool {
@@ -599,6 +630,24 @@ mod tests {
         let issues = check_notice(by);
         assert!(issues.iter().all(|i| !i.failure), "{issues:?}");
         assert_eq!(issues.len(), 2, "{issues:?}");
+    }
+
+    /// Subversion's NOTICE credits the foundation in its own words: the substance is there.
+    #[test]
+    fn a_reworded_attribution_warns() {
+        let svn = "Apache Subversion\nCopyright 2022 The Apache Software Foundation\n\nThis product includes software \
+                   developed by many people, and distributed\nunder Contributor License Agreements to The Apache \
+                   Software Foundation\n(http://www.apache.org/).  See the accompanying COMMITTERS file and the\n\
+                   revision logs for an exact contribution history.\n";
+        let issues = check_notice(svn);
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert!(!issues[0].failure, "{issues:?}");
+        assert_eq!(issues[0].line, Some(4));
+        assert!(issues[0].message.contains("own words"), "{issues:?}");
+        // Crediting someone else, with the foundation only in a later sentence, is not it.
+        let other = "Apache Foo\nCopyright 2024 The Apache Software Foundation\nThis product includes software \
+                     developed by Joe. The Apache Software Foundation is great.";
+        assert!(check_notice(other).iter().any(|i| i.failure), "{:?}", check_notice(other));
     }
 
     #[test]

@@ -167,6 +167,33 @@ fn symlinks_escaping_the_root_fail_naming_link_and_target() {
     assert!(failures[0].message.contains("../../etc/passwd"), "{}", failures[0].message);
 }
 
+/// A chain of links that each look harmless: `sub/l1 -> ..` is the top directory, and
+/// `sub/l2 -> l1/..` is therefore its parent, outside the archive (read lexically, it looked
+/// like `sub`). Loops are refused too.
+#[test]
+fn symlink_chains_are_followed_not_read_lexically() {
+    let failures = archive_failures(&[
+        Entry::Dir("x-1.0/"),
+        Entry::Dir("x-1.0/sub/"),
+        Entry::Symlink("x-1.0/sub/l1", ".."),
+        Entry::Symlink("x-1.0/sub/l2", "l1/.."),
+        Entry::Symlink("x-1.0/sub/l3", "l2/etc/passwd"),
+        Entry::Symlink("x-1.0/loop-a", "loop-b"),
+        Entry::Symlink("x-1.0/loop-b", "loop-a"),
+        Entry::Symlink("x-1.0/fine", "sub/l1/README"),
+        Entry::Symlink("x-1.0/sub/up", "../../../../etc"),
+        Entry::File("x-1.0/README", b"r"),
+    ]);
+    let members: Vec<_> = failures.iter().filter_map(|f| f.member.as_deref()).collect();
+    assert_eq!(
+        members,
+        ["x-1.0/sub/up", "x-1.0/sub/l2", "x-1.0/sub/l3", "x-1.0/loop-a", "x-1.0/loop-b"],
+        "{failures:#?}"
+    );
+    assert!(failures[0].message.contains("outside"), "{}", failures[0].message);
+    assert!(failures[3].message.contains("loop"), "{}", failures[3].message);
+}
+
 #[test]
 fn hard_links_fail() {
     let failures =
