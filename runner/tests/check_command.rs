@@ -60,3 +60,28 @@ fn a_missing_folder_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read /nonexistent/dist"));
 }
+
+/// httpd has 643 files without a licence header: a release manager at a terminal sees a few
+/// and a count, and all of them with `--verbose`.
+#[test]
+fn many_results_of_one_rule_are_counted_not_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    httpd_release(dir.path(), false);
+    let (_, report) = run(dir.path(), false);
+    let header_warnings =
+        report.lines().filter(|l| l.starts_with("warn") && l.contains(" rat ") && l.contains(" R1 ")).count();
+    assert_eq!(header_warnings, 5, "{report}");
+    assert!(report.contains("… and 638 more warning rat R1 results"), "{report}");
+    assert!(report.lines().count() < 100, "{} lines", report.lines().count());
+    let out = Command::new(env!("CARGO_BIN_EXE_runner"))
+        .arg("check")
+        .arg(dir.path())
+        .arg("--keys")
+        .arg(testkit::httpd("KEYS"))
+        .arg("--verbose")
+        .output()
+        .unwrap();
+    let verbose = String::from_utf8(out.stdout).unwrap();
+    let all = verbose.lines().filter(|l| l.starts_with("warn") && l.contains(" rat ") && l.contains(" R1 ")).count();
+    assert_eq!(all, 643);
+}
