@@ -20,6 +20,13 @@ test-pg:
 test-sqlite:
     TR_SKIP_POSTGRES=1 cargo test --workspace -- sqlite
 
+# Opt-in: seven real signed Apache releases (apr, apr-util, subversion, zookeeper, xml-security-c,
+# avro-c, httpd; downloaded from Debian's sources into target/real-releases) get no license or rat
+# failure and a verified signer.
+test-real:
+    tests/real/fetch.sh
+    cargo test -p e2e --test real_releases -- --ignored --nocapture
+
 # Formatting, lints and the licence check, as CI runs them.
 lint:
     cargo fmt --all -- --check
