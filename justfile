@@ -51,3 +51,9 @@ bench-checks:
     cargo build --release -p datastore -p runner
     cargo build --release -p checks --example timing
     python3 tests/bench/checks.py
+
+# Small downloads against nginx, and API reads, under wrk (installed if missing); --postgres too.
+bench-read:
+    cargo build --release -p datastore -p runner
+    python3 tests/bench/read.py
+    python3 tests/bench/read.py --postgres

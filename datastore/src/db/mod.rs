@@ -230,6 +230,8 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
+            // A SQLite file does not go away under a connection; a PostgreSQL server may.
+            .test_on_check_out(backend == Backend::Postgres)
             .connection_timeout(Duration::from_secs(15))
             .build(ConnectionManager { location })
             .map_err(|e| DbError::Connect(format!("{redacted}: {e}")))?;
