@@ -5,7 +5,10 @@
 //! deliberate `Cache-Control`: short enough that a revocation reaches every CDN within the
 //! hour. Releases move between stages by phase: a URL of the wrong stage redirects or explains.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io;
+use std::time::{Duration, Instant};
 
 use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderValue};
@@ -27,12 +30,62 @@ use crate::web::{human_size, render, wants_json};
 
 /// Bytes per read when streaming a file.
 const CHUNK: usize = 512 * 1024;
+/// Files up to this size are read whole and sent in one write with their headers; their bytes
+/// are kept in memory ([`Recent`]).
+const SMALL: u64 = 64 * 1024;
+/// How long a URL is taken to name the file it named a moment ago: a phase change (a release,
+/// a revocation) reaches downloads within this time; the CDN in front caches far longer.
+const RESOLVED_FOR: Duration = Duration::from_secs(1);
+/// Resolved URLs and bytes of small files kept per HTTP worker, at most.
+const RECENT_URLS: usize = 10_000;
+const RECENT_BYTES: usize = 16 << 20;
+
+/// What each HTTP worker remembers of recent downloads, so that the small files mirrors and
+/// package tools fetch again and again (`.asc`, `.sha512`) cost no database query and no read:
+/// the file a URL resolved to (for [`RESOLVED_FOR`]), and the bytes of small blobs, which never
+/// change (a blob is named by its SHA-256). One per worker thread: no lock is shared.
+#[derive(Debug, Default)]
+pub struct Recent {
+    urls: RefCell<HashMap<String, (Instant, BlobRow, Freshness)>>,
+    small: RefCell<(HashMap<String, Bytes>, usize)>,
+}
+
+impl Recent {
+    fn file(&self, url: &str) -> Option<(BlobRow, Freshness)> {
+        let urls = self.urls.borrow();
+        let (at, blob, freshness) = urls.get(url)?;
+        (at.elapsed() < RESOLVED_FOR).then(|| (blob.clone(), *freshness))
+    }
+
+    fn remember_file(&self, url: String, blob: &BlobRow, freshness: Freshness) {
+        let mut urls = self.urls.borrow_mut();
+        if urls.len() >= RECENT_URLS {
+            urls.clear();
+        }
+        urls.insert(url, (Instant::now(), blob.clone(), freshness));
+    }
+
+    fn bytes(&self, sha256: &str) -> Option<Bytes> {
+        self.small.borrow().0.get(sha256).cloned()
+    }
+
+    fn remember_bytes(&self, sha256: &str, bytes: &Bytes) {
+        let mut small = self.small.borrow_mut();
+        if small.1 + bytes.len() > RECENT_BYTES {
+            small.0.clear();
+            small.1 = 0;
+        }
+        small.1 += bytes.len();
+        small.0.insert(sha256.to_owned(), bytes.clone());
+    }
+}
 
 const CACHE_VERSIONED: &str = "public, max-age=3600";
 const CACHE_CANDIDATE: &str = "public, max-age=60";
 const CACHE_LISTING: &str = "public, max-age=300";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::Data::new(Recent::default()));
     let get_or_head = || guard::Any(guard::Get()).or(guard::Head());
     cfg.service(web::resource("/{stage:candidate|current|revoked}").route(
         web::route().guard(get_or_head()).to(|req: HttpRequest| async move { redirect(&format!("{}/", req.path())) }),
@@ -68,7 +121,14 @@ fn cache_control(freshness: Freshness) -> &'static str {
         (status = 410, description = "The release was revoked; `details.location` says where its files are now", body = shared_models::ErrorBody),
         (status = 416, description = "The range is outside the file"),
     ))]
-pub async fn download(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, AppError> {
+pub async fn download(
+    state: web::Data<AppState>,
+    recent: web::Data<Recent>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    if let Some((blob, freshness)) = recent.file(req.path()) {
+        return serve_file(&state, &recent, &req, blob, freshness).await;
+    }
     let html = !wants_json(&req);
     let as_page = |e: AppError| if html { e.as_html() } else { e };
     let stage = Stage::parse(req.match_info().get("stage").unwrap_or_default())
@@ -89,16 +149,53 @@ pub async fn download(state: web::Data<AppState>, req: HttpRequest) -> Result<Ht
         Resolved::Redirect(location) => Ok(redirect(&location)),
         Resolved::Listing { entries, notice } => listing(&req, entries, notice.as_deref()),
         Resolved::File { blob, freshness } => {
-            let cache = cache_control(freshness);
-            let store = state.blobs.clone();
-            let sha = blob.sha256.clone();
-            let reader = web::block(move || store.open_blob(&sha))
-                .await
-                .map_err(AppError::internal)?
-                .map_err(|e| AppError::internal(format!("blob {} unreadable: {e}", blob.sha256)))?;
-            Ok(serve(&req, reader, &blob, cache))
+            recent.remember_file(req.path().to_owned(), &blob, freshness);
+            serve_file(&state, &recent, &req, blob, freshness).await
         }
     }
+}
+
+/// Sends a release file: a small one from memory, or read whole in one go; a large one
+/// streamed.
+async fn serve_file(
+    state: &AppState,
+    recent: &Recent,
+    req: &HttpRequest,
+    blob: BlobRow,
+    freshness: Freshness,
+) -> AppResult<HttpResponse> {
+    let cache = cache_control(freshness);
+    if let Some(bytes) = recent.bytes(&blob.sha256) {
+        return Ok(serve(req, Body::Bytes(bytes), &blob, cache));
+    }
+    let store = state.blobs.clone();
+    let sha = blob.sha256.clone();
+    let small = u64::try_from(blob.size).is_ok_and(|size| size <= SMALL);
+    let body = web::block(move || -> io::Result<Body> {
+        let reader = store.open_blob(&sha)?;
+        if !small {
+            return Ok(Body::File(reader));
+        }
+        let len = usize::try_from(reader.len()).map_err(io::Error::other)?;
+        let file = reader.into_file();
+        let mut bytes = Vec::with_capacity(len);
+        while bytes.len() < len {
+            let at = bytes.len() as u64;
+            match rustix::io::pread(&file, rustix::buffer::spare_capacity(&mut bytes), at) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than recorded")),
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Body::Bytes(Bytes::from(bytes)))
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(|e| AppError::internal(format!("blob {} unreadable: {e}", blob.sha256)))?;
+    if let Body::Bytes(bytes) = &body {
+        recent.remember_bytes(&blob.sha256, bytes);
+    }
+    Ok(serve(req, body, &blob, cache))
 }
 
 fn redirect(location: &str) -> HttpResponse {
@@ -212,9 +309,26 @@ fn etag_matches(header_value: Option<&str>, etag: &str) -> bool {
     header_value.is_some_and(|v| v.split(',').map(|t| t.trim().trim_start_matches("W/")).any(|t| t == "*" || t == etag))
 }
 
-pub fn serve(req: &HttpRequest, reader: BlobReader, blob: &BlobRow, cache: &str) -> HttpResponse {
+/// The bytes of a response: a blob open for streaming, or all of them in memory.
+#[derive(Debug)]
+pub enum Body {
+    File(BlobReader),
+    Bytes(Bytes),
+}
+
+impl Body {
+    fn len(&self) -> u64 {
+        match self {
+            Body::File(reader) => reader.len(),
+            Body::Bytes(bytes) => bytes.len() as u64,
+        }
+    }
+}
+
+/// A blob as an HTTP response: `ETag` (its SHA-256), `If-None-Match`, `Range`, `HEAD`.
+pub fn serve(req: &HttpRequest, body: Body, blob: &BlobRow, cache: &str) -> HttpResponse {
     let etag = format!("\"{}\"", blob.sha256);
-    let len = reader.len();
+    let len = body.len();
     let header_str = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
     let mut response = HttpResponseBuilder::new(StatusCode::OK);
     response
@@ -254,7 +368,13 @@ pub fn serve(req: &HttpRequest, reader: BlobReader, blob: &BlobRow, cache: &str)
         // The size is announced; actix sends no body for HEAD and never polls this stream.
         return response.body(SizedStream::new(count, futures_util::stream::empty::<Result<Bytes, io::Error>>()));
     }
-    response.body(SizedStream::new(count, file_stream(reader, start, count)))
+    match body {
+        Body::File(reader) => response.body(SizedStream::new(count, file_stream(reader, start, count))),
+        Body::Bytes(bytes) => {
+            let (start, count) = (usize::try_from(start).unwrap_or(0), usize::try_from(count).unwrap_or(0));
+            response.body(bytes.slice(start..start + count))
+        }
+    }
 }
 
 fn hex_to_base64(hex_digest: &str) -> String {

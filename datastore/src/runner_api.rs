@@ -190,7 +190,7 @@ async fn blob(state: web::Data<AppState>, runner: RunnerPrincipal, req: HttpRequ
         .await
         .map_err(AppError::internal)?
         .map_err(|e| AppError::internal(format!("blob unreadable: {e}")))?;
-    Ok(crate::download::serve(&req, reader, &row, "no-store"))
+    Ok(crate::download::serve(&req, crate::download::Body::File(reader), &row, "no-store"))
 }
 
 async fn keys(
