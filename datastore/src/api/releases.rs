@@ -127,8 +127,10 @@ pub async fn checks(
     let report = state
         .db
         .run(move |c| {
-            let ctx = releases::load_readable(c, viewer.principal(), &release)?;
-            crate::domain::checks::report(c, &ctx)
+            crate::db::read_transaction(c, |c| {
+                let ctx = releases::load_readable(c, viewer.principal(), &release)?;
+                crate::domain::checks::report(c, &ctx)
+            })
         })
         .await?;
     Ok(web::Json(report))

@@ -168,7 +168,7 @@ pub struct Db {
 /// Database work waiting for a thread.
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Threads of their own for database work, one per connection of the pool: uploads, downloads
+/// Threads of their own for database work (at most one per connection of the pool): uploads, downloads
 /// and anything else on tokio's shared blocking pool can never keep a query from running.
 struct Workers {
     queue: std::sync::mpsc::Sender<Job>,
@@ -235,8 +235,17 @@ impl Db {
             .connection_timeout(Duration::from_secs(15))
             .build(ConnectionManager { location })
             .map_err(|e| DbError::Connect(format!("{redacted}: {e}")))?;
-        let workers = Workers::start(pool_size)
-            .map_err(|e| DbError::Connect(format!("cannot start the database threads: {e}")))?;
+        // SQLite's work is all CPU in this process: more threads than twice the cores only
+        // switch between each other. PostgreSQL's waits on the network: one per connection.
+        let threads = match backend {
+            Backend::Sqlite => {
+                let cores = std::thread::available_parallelism().map_or(2, |n| u32::try_from(n.get()).unwrap_or(2));
+                pool_size.min(cores.saturating_mul(2)).max(2)
+            }
+            Backend::Postgres => pool_size,
+        };
+        let workers =
+            Workers::start(threads).map_err(|e| DbError::Connect(format!("cannot start the database threads: {e}")))?;
         let db = Self { pool, backend, workers: Arc::new(workers) };
         if backend == Backend::Sqlite {
             // WAL lets readers go on while one writer writes; the mode is stored in the file.
@@ -315,6 +324,18 @@ where
         }
         work(conn)
     })
+}
+
+/// Runs reads in one transaction: they see one state of the database (a report built of many
+/// queries is consistent), and SQLite takes its read lock once instead of once per query.
+pub fn read_transaction<T, E>(
+    conn: &mut DbConnection,
+    work: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    conn.transaction(work)
 }
 
 /// Milliseconds since the Unix epoch, the unit of every time column.

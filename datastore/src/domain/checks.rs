@@ -157,23 +157,46 @@ pub fn report(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<Checks
     for row in tasks::results_for(conn, &hashes)? {
         stored.entry(Identity::of_result(&row)).or_default().push(row);
     }
-    let live: BTreeSet<Identity> = tasks::live_identities(conn, &hashes)?.into_iter().collect();
-    let mut complete = true;
-    let mut results = Vec::new();
-    for check in &planned {
-        let identity = Identity {
+    let identities: Vec<Identity> = planned
+        .iter()
+        .map(|check| Identity {
             checker: check.plan.checker.as_str().to_owned(),
             checker_version: check.plan.checker_version.to_owned(),
             inputs_hash: check.inputs_hash.clone(),
             policy_hash: check.policy_hash.clone(),
-        };
-        let rows = stored.get(&identity).map(Vec::as_slice).unwrap_or_default();
+        })
+        .collect();
+    let has_verdict = |identity: &Identity| -> AppResult<bool> {
+        let rows = stored.get(identity).map(Vec::as_slice).unwrap_or_default();
+        for row in rows {
+            if row.status()?.is_verdict() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
+    // Which checks without a verdict are still to run (looked up only for those).
+    let mut pending_hashes = Vec::new();
+    for identity in &identities {
+        if !has_verdict(identity)? {
+            pending_hashes.push(identity.inputs_hash.clone());
+        }
+    }
+    let live: BTreeSet<Identity> = if pending_hashes.is_empty() {
+        BTreeSet::new()
+    } else {
+        tasks::live_identities(conn, &pending_hashes)?.into_iter().collect()
+    };
+    let mut complete = true;
+    let mut results = Vec::new();
+    for identity in &identities {
+        let rows = stored.get(identity).map(Vec::as_slice).unwrap_or_default();
         let mut mine = Vec::with_capacity(rows.len());
         for row in rows {
             mine.push((row, row.status()?));
         }
         let has_verdict = mine.iter().any(|(_, status)| status.is_verdict());
-        if !has_verdict && (live.contains(&identity) || mine.is_empty()) {
+        if !has_verdict && (live.contains(identity) || mine.is_empty()) {
             complete = false;
             continue;
         }

@@ -424,8 +424,30 @@ pub fn insert_results(conn: &mut DbConnection, results: &[NewCheckResult]) -> Qu
     Ok(())
 }
 
+/// Plans up to this size are looked up one hash at a time: that statement is prepared once per
+/// connection, while one with `IN (…)` is prepared again for every call (diesel does not cache
+/// statements whose shape depends on a list's length).
+const ONE_BY_ONE: usize = 16;
+
 /// Stored results whose inputs hash is one of `hashes`, in the order they were reported.
 pub fn results_for(conn: &mut DbConnection, hashes: &[String]) -> QueryResult<Vec<CheckResultRow>> {
+    let ordered = |rows: &mut Vec<CheckResultRow>| {
+        rows.sort_by(|a, b| (&a.inputs_hash, &a.checker, a.ordinal).cmp(&(&b.inputs_hash, &b.checker, b.ordinal)));
+    };
+    if hashes.len() <= ONE_BY_ONE {
+        let mut rows = Vec::new();
+        for hash in hashes {
+            rows.extend(
+                check_result::table
+                    .filter(check_result::inputs_hash.eq(hash))
+                    .select(CheckResultRow::as_select())
+                    .load(conn)?,
+            );
+        }
+        ordered(&mut rows);
+        rows.dedup_by_key(|r| r.id);
+        return Ok(rows);
+    }
     check_result::table
         .filter(check_result::inputs_hash.eq_any(hashes))
         .order((check_result::inputs_hash, check_result::checker, check_result::ordinal))
