@@ -101,11 +101,11 @@ async fn run_task(worker: Worker, order: TaskOrder, release: String) -> Ending {
     };
     state.finish(id);
     let counter = match ending {
-        Ending::Completed => &state.completed,
-        Ending::Failed => &state.failed,
-        Ending::Lost => &state.lost,
+        Ending::Completed => &state.totals.completed,
+        Ending::Failed => &state.totals.failed,
+        Ending::Lost => &state.totals.lost,
     };
-    RunnerState::bump(counter);
+    counter.inc();
     ending
 }
 

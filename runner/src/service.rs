@@ -93,7 +93,7 @@ async fn claim_loop(config: &Config, client: &Client, state: &Arc<RunnerState>, 
                 Ok(orders) => {
                     failures = 0;
                     if !orders.is_empty() {
-                        RunnerState::bump(&state.claims);
+                        state.totals.claims.inc();
                     }
                     for order in orders {
                         workers.spawn(execute::run(worker.clone(), order));

@@ -2,10 +2,13 @@
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde::Serialize;
 
 /// One task being worked on.
@@ -30,10 +33,53 @@ pub struct RunnerState {
     pub started_at: DateTime<Utc>,
     pub draining: AtomicBool,
     in_flight: Mutex<BTreeMap<i64, InFlight>>,
-    pub completed: AtomicU64,
-    pub failed: AtomicU64,
-    pub lost: AtomicU64,
-    pub claims: AtomicU64,
+    pub totals: Totals,
+}
+
+/// The runner's counters and gauges, registered once for `/metrics`; the status page reads the
+/// same values.
+#[derive(Debug, Default)]
+pub struct Totals {
+    pub completed: Counter,
+    pub failed: Counter,
+    pub lost: Counter,
+    pub claims: Counter,
+    pub in_flight: Gauge,
+    pub capacity: Gauge,
+    pub uptime_seconds: Gauge,
+    pub load_average: Gauge<f64, AtomicU64>,
+    pub last_contact: Gauge,
+}
+
+impl Totals {
+    /// A registry that exposes these metrics under the `runner_` prefix.
+    pub fn registry(&self) -> Registry {
+        let mut registry = Registry::with_prefix("runner");
+        let counters = [
+            ("tasks_completed", "Tasks completed and reported", &self.completed),
+            ("tasks_failed", "Tasks that could not run, reported as failed", &self.failed),
+            ("tasks_lost", "Tasks stopped because the lease was lost or cancelled", &self.lost),
+            ("claims", "Claims that returned work", &self.claims),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
+        let gauges = [
+            ("tasks_in_flight", "Tasks running now", &self.in_flight),
+            ("capacity", "Tasks this runner runs at once", &self.capacity),
+            ("uptime_seconds", "Seconds since the runner started", &self.uptime_seconds),
+            (
+                "last_contact_timestamp_seconds",
+                "When the datastore last answered (Unix time; 0: never)",
+                &self.last_contact,
+            ),
+        ];
+        for (name, help, gauge) in gauges {
+            registry.register(name, help, gauge.clone());
+        }
+        registry.register("load_average", "One-minute load average of the host", self.load_average.clone());
+        registry
+    }
 }
 
 impl RunnerState {
@@ -46,10 +92,7 @@ impl RunnerState {
             started_at: Utc::now(),
             draining: AtomicBool::new(false),
             in_flight: Mutex::default(),
-            completed: AtomicU64::new(0),
-            failed: AtomicU64::new(0),
-            lost: AtomicU64::new(0),
-            claims: AtomicU64::new(0),
+            totals: Totals::default(),
         }
     }
 
@@ -78,14 +121,6 @@ impl RunnerState {
 
     pub fn busy(&self) -> u32 {
         u32::try_from(self.tasks().len()).unwrap_or(u32::MAX)
-    }
-
-    pub fn count(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-
-    pub fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -1,24 +1,25 @@
 //! The runner's own small HTTP server for operators: `/status` (JSON, or HTML for people),
 //! `/metrics` (Prometheus text) and `/healthz`.
 
-use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::json;
 
 use crate::client::Client;
-use crate::state::{RunnerState, load_average};
+use crate::state::{InFlight, RunnerState, load_average};
 
-#[derive(Clone)]
+#[derive(Debug)]
 struct Shared {
     state: Arc<RunnerState>,
+    registry: prometheus_client::registry::Registry,
     client: Client,
     datastore: String,
 }
 
 fn snapshot(shared: &Shared) -> serde_json::Value {
     let state = &shared.state;
+    let totals = &state.totals;
     json!({
         "runner": state.name,
         "version": state.version,
@@ -31,117 +32,90 @@ fn snapshot(shared: &Shared) -> serde_json::Value {
         "load": load_average(),
         "in_flight": state.in_flight(),
         "totals": {
-            "completed": RunnerState::count(&state.completed),
-            "failed": RunnerState::count(&state.failed),
-            "lost": RunnerState::count(&state.lost),
-            "claims": RunnerState::count(&state.claims),
+            "completed": totals.completed.get(),
+            "failed": totals.failed.get(),
+            "lost": totals.lost.get(),
+            "claims": totals.claims.get(),
         },
         "last_contact": shared.client.last_contact(),
     })
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
+    let mut tera = tera::Tera::default();
+    // Compiled into the binary and rendered by the tests: a broken template is a build defect.
+    #[expect(clippy::expect_used, reason = "the template is compiled in and tested")]
+    tera.add_raw_template("status.html", include_str!("../templates/status.html")).expect("the status template parses");
+    tera.set_escape_fn(|text| html_escape::encode_quoted_attribute(text).into_owned());
+    tera
+});
+
+/// The status page for people: the snapshot, with times as text.
+fn status_page(snapshot: &serde_json::Value, in_flight: &[InFlight]) -> Result<String, tera::Error> {
+    let now = chrono::Utc::now();
+    let tasks: Vec<serde_json::Value> = in_flight
+        .iter()
+        .map(|task| {
+            json!({
+                "id": task.id,
+                "kind": task.kind.as_str(),
+                "release": task.release,
+                "path": task.path,
+                "stage": task.stage,
+                "elapsed_s": (now - task.started_at).num_seconds(),
+                "lease_until": task.lease_expires_at.format("%H:%M:%S").to_string(),
+            })
+        })
+        .collect();
+    let mut context = tera::Context::from_value(snapshot.clone())?;
+    context.insert("in_flight", &tasks);
+    let contact = snapshot["last_contact"].as_str().unwrap_or("never");
+    context.insert("last_contact_text", contact);
+    let load = snapshot["load"].as_f64().map_or_else(|| "?".to_owned(), |l| format!("{l:.2}"));
+    context.insert("load_text", &load);
+    TEMPLATES.render("status.html", &context)
 }
 
 async fn status(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
     let wants_html = req.headers().get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
+    let snapshot = snapshot(&shared);
     if !wants_html {
-        return HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(snapshot(&shared));
+        return HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(snapshot);
     }
+    match status_page(&snapshot, &shared.state.in_flight()) {
+        Ok(html) => HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .content_type("text/html; charset=utf-8")
+            .body(html),
+        Err(error) => {
+            tracing::error!(error = ?error, "rendering the status page");
+            HttpResponse::InternalServerError()
+                .body("the status page could not be rendered; /status with Accept: application/json has the same data")
+        }
+    }
+}
+
+/// The metrics in the OpenMetrics text format, which Prometheus reads.
+fn metrics_text(shared: &Shared) -> String {
     let state = &shared.state;
-    let mut rows = String::new();
-    for task in state.in_flight() {
-        let _ = write!(
-            rows,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}s</td><td>{}</td></tr>",
-            task.id,
-            escape(task.kind.as_str()),
-            escape(&task.release),
-            escape(&task.path),
-            escape(&task.stage),
-            (chrono::Utc::now() - task.started_at).num_seconds(),
-            task.lease_expires_at.format("%H:%M:%S"),
-        );
+    let totals = &state.totals;
+    totals.in_flight.set(i64::from(state.busy()));
+    totals.capacity.set(i64::from(state.capacity));
+    totals.uptime_seconds.set(i64::try_from(state.started.elapsed().as_secs()).unwrap_or(i64::MAX));
+    totals.load_average.set(load_average().unwrap_or(f64::NAN));
+    totals.last_contact.set(shared.client.last_contact().map_or(0, |t| t.timestamp()));
+    let mut out = String::new();
+    if let Err(error) = prometheus_client::encoding::text::encode(&mut out, &shared.registry) {
+        tracing::error!(%error, "encoding the metrics");
     }
-    if rows.is_empty() {
-        rows.push_str("<tr><td colspan=7>Idle: waiting for work.</td></tr>");
-    }
-    let contact = shared.client.last_contact().map_or_else(|| "never".to_owned(), |t| t.to_rfc3339());
-    let html = format!(
-        "<!doctype html><html lang=en><meta charset=utf-8><meta http-equiv=refresh content=5>\
-         <title>Runner {name}</title><style>body{{font:15px system-ui,sans-serif;margin:2rem;color:#1d232a}}\
-         table{{border-collapse:collapse}}td,th{{padding:.3rem .6rem;border-bottom:1px solid #ddd;text-align:left}}</style>\
-         <h1>Runner {name}</h1><p>Version {version} · up {uptime}s · datastore {datastore} · last contact {contact}</p>\
-         <p>Capacity {capacity}, busy {busy}{draining} · load {load}</p>\
-         <p>Completed {completed} · failed {failed} · lost {lost}</p>\
-         <table><tr><th>Task</th><th>Kind</th><th>Release</th><th>File</th><th>Doing</th><th>Elapsed</th><th>Lease until</th></tr>{rows}</table>\
-         <p><a href=/metrics>metrics</a> · <a href=/status>JSON</a> (Accept: application/json)</p></html>",
-        name = escape(&state.name),
-        version = state.version,
-        uptime = state.started.elapsed().as_secs(),
-        datastore = escape(&shared.datastore),
-        capacity = state.capacity,
-        busy = state.busy(),
-        draining = if state.draining.load(std::sync::atomic::Ordering::Relaxed) { " (draining: stopping)" } else { "" },
-        load = load_average().map_or_else(|| "?".to_owned(), |l| format!("{l:.2}")),
-        completed = RunnerState::count(&state.completed),
-        failed = RunnerState::count(&state.failed),
-        lost = RunnerState::count(&state.lost),
-    );
-    HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).content_type("text/html; charset=utf-8").body(html)
+    out
 }
 
 async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
-    let state = &shared.state;
-    let mut out = String::new();
-    let mut metric = |name: &str, kind: &str, help: &str, value: String| {
-        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
-    };
-    metric("runner_capacity", "gauge", "Tasks this runner runs at once.", state.capacity.to_string());
-    metric("runner_tasks_in_flight", "gauge", "Tasks running now.", state.busy().to_string());
-    metric(
-        "runner_tasks_completed_total",
-        "counter",
-        "Tasks completed and reported.",
-        RunnerState::count(&state.completed).to_string(),
-    );
-    metric(
-        "runner_tasks_failed_total",
-        "counter",
-        "Tasks that could not run, reported as failed.",
-        RunnerState::count(&state.failed).to_string(),
-    );
-    metric(
-        "runner_tasks_lost_total",
-        "counter",
-        "Tasks stopped because the lease was lost or cancelled.",
-        RunnerState::count(&state.lost).to_string(),
-    );
-    metric(
-        "runner_claims_total",
-        "counter",
-        "Claims that returned work.",
-        RunnerState::count(&state.claims).to_string(),
-    );
-    metric(
-        "runner_uptime_seconds",
-        "gauge",
-        "Seconds since the runner started.",
-        state.started.elapsed().as_secs().to_string(),
-    );
-    if let Some(load) = load_average() {
-        metric("runner_load_average", "gauge", "One-minute load average of the host.", format!("{load}"));
-    }
-    if let Some(contact) = shared.client.last_contact() {
-        metric(
-            "runner_last_contact_timestamp_seconds",
-            "gauge",
-            "When the datastore last answered.",
-            contact.timestamp().to_string(),
-        );
-    }
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out)
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+        .body(metrics_text(&shared))
 }
 
 async fn healthz(shared: web::Data<Shared>) -> HttpResponse {
@@ -157,7 +131,8 @@ pub fn serve(
     client: Client,
     datastore: String,
 ) -> std::io::Result<actix_web::dev::Server> {
-    let shared = web::Data::new(Shared { state, client, datastore });
+    let registry = state.totals.registry();
+    let shared = web::Data::new(Shared { state, registry, client, datastore });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(shared.clone())
@@ -178,4 +153,61 @@ pub fn serve(
         tracing::info!(%address, "status endpoint listening");
     }
     Ok(server.run())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(name: &str) -> Shared {
+        let state = Arc::new(RunnerState::new(name.to_owned(), 3));
+        let client = Client::new("http://127.0.0.1:9", "token").unwrap();
+        Shared { registry: state.totals.registry(), state, client, datastore: "http://127.0.0.1:9".to_owned() }
+    }
+
+    #[test]
+    fn the_page_escapes_what_tasks_and_names_carry() {
+        let shared = shared("<b>r&1</b>");
+        shared.state.start(InFlight {
+            id: 7,
+            kind: shared_models::runner::TaskKind::Rat,
+            release: "p/1.0".to_owned(),
+            path: "a<script>alert(1)</script>\".tar.gz".to_owned(),
+            attempt: 1,
+            started_at: chrono::Utc::now(),
+            lease_expires_at: chrono::Utc::now(),
+            stage: "scanning".to_owned(),
+        });
+        let page = status_page(&snapshot(&shared), &shared.state.in_flight()).expect("renders");
+        assert!(page.contains("Runner &lt;b&gt;r&amp;1&lt;/b&gt;"), "{page}");
+        assert!(!page.contains("<script>") && page.contains("a&lt;script&gt;"), "{page}");
+        assert!(page.contains("<td>rat</td>") && page.contains("scanning"), "{page}");
+        assert!(page.contains("last contact never") && !page.contains("Idle"), "{page}");
+
+        shared.state.finish(7);
+        let idle = status_page(&snapshot(&shared), &shared.state.in_flight()).expect("renders");
+        assert!(idle.contains("Idle: waiting for work."), "{idle}");
+    }
+
+    #[test]
+    fn metrics_are_openmetrics_with_the_totals() {
+        let shared = shared("r1");
+        shared.state.totals.completed.inc();
+        shared.state.totals.completed.inc();
+        shared.state.totals.claims.inc();
+        let text = metrics_text(&shared);
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+                .unwrap_or_else(|| panic!("{name} in {text}"))
+        };
+        assert_eq!(value("runner_tasks_completed_total"), "2");
+        assert_eq!(value("runner_claims_total"), "1");
+        assert_eq!(value("runner_tasks_failed_total"), "0");
+        assert_eq!(value("runner_capacity"), "3");
+        assert_eq!(value("runner_tasks_in_flight"), "0");
+        assert_eq!(value("runner_last_contact_timestamp_seconds"), "0");
+        assert!(text.contains("# TYPE runner_tasks_completed counter"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
 }

@@ -5,6 +5,7 @@ use std::io::Read;
 use std::ops::ControlFlow;
 
 use shared_models::checks::CheckResult;
+use similar::{ChangeTag, TextDiff};
 
 use crate::archive::{self, MemberKind, TopLevel};
 use crate::artifacts::{self, checker};
@@ -245,22 +246,25 @@ pub fn compare_license(text: &str, path: &str) -> Option<LicenseMismatch> {
     let expected_lines: Vec<&str> = APACHE_LICENSE_2_0.lines().collect();
     let found_lines: Vec<&str> = text.lines().collect();
     let line_of = |lines: &[&str], n: usize| lines.get(n.wrapping_sub(1)).map_or("", |l| l.trim()).to_owned();
+    // A few lines either side of the first difference, compared line by line.
+    let window = |lines: &[&str], line: usize| {
+        let first = line.saturating_sub(3);
+        lines.iter().skip(first).take(6).map(|l| format!("{}\n", clip(l.trim()))).collect::<String>()
+    };
+    let old = window(&expected_lines, expected_line);
+    let new = found_line.map(|line| window(&found_lines, line)).unwrap_or_default();
     let mut diff = format!(
         "--- Apache License 2.0 (line {expected_line})\n+++ {path} (line {})\n",
         found_line.map_or_else(|| "end of file".to_owned(), |l| l.to_string())
     );
-    for n in expected_line.saturating_sub(2).max(1)..expected_line {
-        diff.push_str(&format!(" {}\n", clip(&line_of(&expected_lines, n))));
-    }
-    for n in expected_line..expected_line + 2 {
-        if n <= expected_lines.len() {
-            diff.push_str(&format!("-{}\n", clip(&line_of(&expected_lines, n))));
-        }
-    }
-    if let Some(line) = found_line {
-        for n in line..(line + 2).min(found_lines.len() + 1) {
-            diff.push_str(&format!("+{}\n", clip(&line_of(&found_lines, n))));
-        }
+    for change in TextDiff::from_lines(&old, &new).iter_all_changes() {
+        let sign = match change.tag() {
+            ChangeTag::Equal => ' ',
+            ChangeTag::Delete => '-',
+            ChangeTag::Insert => '+',
+        };
+        diff.push(sign);
+        diff.push_str(change.value());
     }
     Some(LicenseMismatch {
         expected_line,
@@ -593,7 +597,16 @@ mod tests {
         assert!(!mismatch.in_appendix);
         assert_eq!(mismatch.expected_line, mismatch.found_line.expect("line"));
         assert!(mismatch.expected.contains("perpetual"), "{mismatch:?}");
-        assert!(mismatch.diff.contains("+") && mismatch.diff.contains("temporary"), "{}", mismatch.diff);
+        let lines: Vec<&str> = mismatch.diff.lines().collect();
+        let removed: Vec<&&str> = lines.iter().filter(|l| l.starts_with('-') && !l.starts_with("---")).collect();
+        let added: Vec<&&str> = lines.iter().filter(|l| l.starts_with('+') && !l.starts_with("+++")).collect();
+        assert_eq!(removed.len(), 1, "only the changed line differs:\n{}", mismatch.diff);
+        assert!(
+            removed[0].contains("perpetual") && added.len() == 1 && added[0].contains("temporary"),
+            "{}",
+            mismatch.diff
+        );
+        assert!(lines.iter().any(|l| l.starts_with(' ')), "context around it:\n{}", mismatch.diff);
     }
 
     #[test]

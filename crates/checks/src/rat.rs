@@ -11,6 +11,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use aho_corasick::AhoCorasick;
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use serde_json::json;
 use shared_models::checks::CheckResult;
 
@@ -570,78 +571,83 @@ pub fn standard_exclude(rel_path: &str) -> Option<&'static str> {
 /// within a segment, `**` across segments) and plain names. A pattern without `/` matches any
 /// file or directory of that name at any depth (a directory excludes all below it); one with
 /// `/` is matched from the scan root. Regex-like lines as older RAT files hold (`.*\.json`) are
-/// read as the equivalent glob.
+/// read as the equivalent glob; a line that is not a valid glob is matched literally.
 #[derive(Debug, Clone, Default)]
 pub struct Excludes {
-    patterns: Vec<Exclude>,
-}
-
-#[derive(Debug, Clone)]
-struct Exclude {
-    line: String,
-    segments: Vec<String>,
-    anchored: bool,
-    dir_only: bool,
+    lines: Vec<String>,
+    set: GlobSet,
+    /// For each glob of `set`, the index of the line it came from.
+    line_of: Vec<usize>,
 }
 
 impl Excludes {
     pub fn parse(text: &str) -> Self {
-        let patterns = text
-            .lines()
-            .map(str::trim)
-            .filter(|line| !line.is_empty() && !line.starts_with('#') && !line.starts_with('!'))
-            .filter_map(|line| {
-                let mut glob = regex_to_glob(line);
-                let mut anchored = false;
-                if let Some(rest) = glob.strip_prefix("./") {
-                    glob = rest.to_owned();
-                    anchored = true;
-                }
-                if let Some(rest) = glob.strip_prefix('/') {
-                    glob = rest.to_owned();
-                    anchored = true;
-                }
-                let dir_only = glob.ends_with('/');
-                let segments: Vec<String> =
-                    glob.split('/').filter(|s| !s.is_empty() && *s != ".").map(str::to_owned).collect();
-                (!segments.is_empty()).then(|| Exclude {
-                    line: line.to_owned(),
-                    anchored: anchored || segments.len() > 1,
-                    segments,
-                    dir_only,
-                })
-            })
-            .collect();
-        Self { patterns }
+        let mut lines = Vec::new();
+        let mut builder = GlobSetBuilder::new();
+        let mut line_of = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            let globs = globs_of(line);
+            if globs.is_empty() {
+                continue;
+            }
+            for glob in globs {
+                builder.add(glob);
+                line_of.push(lines.len());
+            }
+            lines.push(line.to_owned());
+        }
+        // Every glob was built on its own already, so the set cannot fail; if it did, nothing
+        // would be excluded, which is the reading that can only add findings.
+        let set = builder.build().unwrap_or_else(|_| GlobSet::empty());
+        Self { lines, set, line_of }
     }
 
     pub fn len(&self) -> usize {
-        self.patterns.len()
+        self.lines.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.patterns.is_empty()
+        self.lines.is_empty()
     }
 
     /// The line of the first pattern that excludes `rel_path` (relative to the scan root).
     pub fn matching(&self, rel_path: &str) -> Option<&str> {
-        let segments: Vec<&str> = rel_path.split('/').filter(|s| !s.is_empty()).collect();
-        let n = segments.len();
-        self.patterns.iter().find(|p| p.matches(&segments, n)).map(|p| p.line.as_str())
+        let first = self.set.matches(rel_path.trim_matches('/')).into_iter().map(|glob| self.line_of[glob]).min()?;
+        Some(&self.lines[first])
     }
 }
 
-impl Exclude {
-    fn matches(&self, segments: &[&str], n: usize) -> bool {
-        // `k` segments matched: the whole path (a file), or a leading directory of it.
-        let usable = |k: usize| k < n || !self.dir_only;
-        if self.anchored {
-            (1..=n).any(|k| usable(k) && segments_match(&self.segments, &segments[..k]))
-        } else {
-            let pattern = &self.segments[0];
-            segments.iter().enumerate().any(|(i, segment)| usable(i + 1) && glob_match(pattern, segment))
+/// The globs one excludes line stands for: the path itself and everything below it, either from
+/// the scan root (a line with `/`) or at any depth (a bare name).
+fn globs_of(line: &str) -> Vec<Glob> {
+    let mut glob = regex_to_glob(line);
+    let mut anchored = false;
+    for prefix in ["./", "/"] {
+        if let Some(rest) = glob.strip_prefix(prefix) {
+            glob = rest.to_owned();
+            anchored = true;
         }
     }
+    let dir_only = glob.ends_with('/');
+    let segments: Vec<&str> = glob.split('/').filter(|s| !s.is_empty() && *s != ".").collect();
+    if segments.is_empty() {
+        return Vec::new();
+    }
+    let anchored = anchored || segments.len() > 1;
+    let glob = |pattern: &str| GlobBuilder::new(pattern).literal_separator(true).backslash_escape(false).build();
+    let mut path = segments.join("/");
+    if glob(&path).is_err() {
+        path = globset::escape(&path); // `[` without `]`: the characters themselves
+    }
+    let base = if anchored { path } else { format!("**/{path}") };
+    let mut patterns = vec![format!("{base}/**")];
+    if !dir_only {
+        patterns.push(base);
+    }
+    patterns.iter().filter_map(|pattern| glob(pattern).ok()).collect()
 }
 
 /// Reads a regex-like line (`^docs/.*\.txt$`) as a glob; a plain glob comes back unchanged.
@@ -653,94 +659,6 @@ fn regex_to_glob(line: &str) -> String {
     let line = line.strip_prefix('^').unwrap_or(line);
     let line = line.strip_suffix('$').unwrap_or(line);
     line.replace(".*", "*").replace(".+", "?*").replace("\\.", ".")
-}
-
-fn segments_match(pattern: &[String], path: &[&str]) -> bool {
-    match pattern.split_first() {
-        None => path.is_empty(),
-        Some((first, rest)) if first == "**" => (0..=path.len()).any(|skip| segments_match(rest, &path[skip..])),
-        Some((first, rest)) => {
-            path.split_first().is_some_and(|(head, tail)| glob_match(first, head) && segments_match(rest, tail))
-        }
-    }
-}
-
-/// Matches one path segment against a glob with `*`, `?` and `[…]` classes (`[!…]` negates).
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    let pattern: Vec<char> = pattern.chars().collect();
-    let text: Vec<char> = text.chars().collect();
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() {
-            match pattern[p] {
-                '*' => {
-                    star = Some((p, t));
-                    p += 1;
-                    continue;
-                }
-                '?' => {
-                    p += 1;
-                    t += 1;
-                    continue;
-                }
-                '[' => {
-                    if let Some((matched, next)) = class_match(&pattern, p, text[t]) {
-                        if matched {
-                            p = next;
-                            t += 1;
-                            continue;
-                        }
-                    } else if text[t] == '[' {
-                        p += 1;
-                        t += 1;
-                        continue;
-                    }
-                }
-                c if c == text[t] => {
-                    p += 1;
-                    t += 1;
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        match star {
-            Some((star_p, star_t)) => {
-                p = star_p + 1;
-                t = star_t + 1;
-                star = Some((star_p, star_t + 1));
-            }
-            None => return false,
-        }
-    }
-    pattern[p..].iter().all(|c| *c == '*')
-}
-
-/// Whether `c` is in the class starting at `pattern[open]` (`[`), and the index after the class;
-/// `None` when the class is not closed (the `[` is then a literal).
-fn class_match(pattern: &[char], open: usize, c: char) -> Option<(bool, usize)> {
-    let mut i = open + 1;
-    let negated = matches!(pattern.get(i), Some(&('!' | '^')));
-    if negated {
-        i += 1;
-    }
-    let mut matched = false;
-    let mut first = true;
-    while i < pattern.len() {
-        if pattern[i] == ']' && !first {
-            return Some((matched != negated, i + 1));
-        }
-        if i + 2 < pattern.len() && pattern[i + 1] == '-' && pattern[i + 2] != ']' {
-            matched |= pattern[i] <= c && c <= pattern[i + 2];
-            i += 3;
-        } else {
-            matched |= pattern[i] == c;
-            i += 1;
-        }
-        first = false;
-    }
-    None
 }
 
 /// One file of a scan, with its class and the exclude that left it out, if any.
@@ -785,18 +703,20 @@ struct Collected {
 fn resolve(mut collected: Collected, top: Option<&str>) -> Scan {
     collected.classes.sort_unstable_by_key(|(index, _)| *index);
     let scan_root = top.unwrap_or_default().to_owned();
-    let mut excludes = Excludes::default();
+    let mut excludes_text = String::new();
     let mut excludes_files = Vec::new();
     let mut ignored = collected.deeper_excludes;
     for (dir, text) in collected.excludes {
         let path = if dir.is_empty() { EXCLUDES_FILE.to_owned() } else { format!("{dir}/{EXCLUDES_FILE}") };
         if dir == scan_root || dir.is_empty() {
-            excludes.patterns.extend(Excludes::parse(&text).patterns);
+            excludes_text.push_str(&text);
+            excludes_text.push('\n');
             excludes_files.push(path);
         } else {
             ignored.push(path);
         }
     }
+    let excludes = Excludes::parse(&excludes_text);
     let legacy = collected.legacy.filter(|path| {
         let dir = path.rsplit_once('/').map_or("", |(dir, _)| dir);
         dir == scan_root || dir.is_empty()
@@ -1354,13 +1274,17 @@ mod tests {
 
     #[test]
     fn globs() {
-        assert!(glob_match("*.json", "a.json"));
-        assert!(!glob_match("*.json", "a.json5"));
-        assert!(glob_match("a?c", "abc"));
-        assert!(glob_match("[ab]*", "bx"));
-        assert!(!glob_match("[!ab]*", "bx"));
-        assert!(glob_match("*a*b*c", "xxaxxbxxc"));
-        assert!(glob_match("[", "["));
+        let matches = |pattern: &str, path: &str| Excludes::parse(pattern).matching(path).is_some();
+        assert!(matches("*.json", "a.json"));
+        assert!(!matches("*.json", "a.json5"));
+        assert!(matches("a?c", "abc"));
+        assert!(matches("[ab]*", "bx"));
+        assert!(!matches("[!ab]*", "bx"));
+        assert!(matches("*a*b*c", "xxaxxbxxc"));
+        assert!(matches("[", "["), "an unclosed class is a literal");
+        assert!(matches("src/*.c", "src/a.c"));
+        assert!(!matches("src/*.c", "src/sub/a.c"), "a star stays within a segment");
+        assert!(matches("a\\b", "a\\b"), "a backslash is a character, not an escape");
     }
 
     #[test]

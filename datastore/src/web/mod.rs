@@ -29,21 +29,10 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
     tera
 });
 
-/// HTML escaping for text and attribute values. Unlike tera's default it leaves `/` alone, so
-/// paths read as paths in the page source too.
+/// HTML escaping for text and quoted attribute values. Unlike tera's default it leaves `/`
+/// alone, so paths read as paths in the page source too.
 fn escape_html(input: &str) -> String {
-    let mut out = String::with_capacity(input.len());
-    for c in input.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
+    html_escape::encode_quoted_attribute(input).into_owned()
 }
 
 pub fn render(template: &str, context: &impl Serialize) -> AppResult<String> {
