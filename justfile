@@ -27,6 +27,13 @@ test-real:
     tests/real/fetch.sh
     cargo test -p e2e --test real_releases -- --ignored --nocapture
 
+# The API contract, as CI runs it: the OpenAPI document is valid and the server keeps to it
+# (openapi-spec-validator and schemathesis, pinned in tests/contract/requirements.txt).
+test-contract:
+    pip install -q -r tests/contract/requirements.txt
+    cargo build -p datastore
+    tests/contract/run.sh
+
 # Formatting, lints and the licence check, as CI runs them.
 lint:
     cargo fmt --all -- --check

@@ -20,13 +20,20 @@ pub struct AppError {
     pub details: Option<serde_json::Value>,
     /// Whether the client asked for HTML (a browser on the download tree).
     pub html: bool,
+    /// The methods a URL does answer, for a 405 (its `Allow` header).
+    pub allow: Option<String>,
 }
 
 pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: None, html: false }
+        Self { status, code, message: message.into(), details: None, html: false, allow: None }
+    }
+
+    /// 405: the URL exists, under the methods in `allow` (sent as the `Allow` header).
+    pub fn method_not_allowed(allow: String, message: impl Into<String>) -> Self {
+        Self { allow: Some(allow), ..Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", message) }
     }
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
@@ -111,6 +118,9 @@ impl ResponseError for AppError {
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status);
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
+            response.insert_header((header::ALLOW, allow));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use actix_web::http::header::ContentType;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
+use actix_web::{get, post};
 use shared_models::runner::{
     ClaimRequest, ClaimResponse, LeaseRequest, LeaseResponse, LogRequest, ResultRequest, ResultResponse, TaskOrder,
     TaskStatus,
 };
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::secrets;
 use crate::db::models::RunnerRow;
@@ -18,13 +20,8 @@ use crate::domain::tasks::{self, LeaseTerms, ReapCounts};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/claim").post(claim))
-        .service(web::resource("/tasks/{id}/lease").post(lease))
-        .service(web::resource("/tasks/{id}/log").post(log))
-        .service(web::resource("/tasks/{id}/result").post(result))
-        .service(web::resource("/blobs/{sha256}").get(blob))
-        .service(web::resource("/committees/{committee}/KEYS").get(keys));
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(claim).service(lease).service(log).service(result).service(blob).service(keys);
 }
 
 /// The runner calling, from `Authorization: Bearer <runner token>`.
@@ -74,6 +71,12 @@ fn task_id(req: &HttpRequest) -> AppResult<i64> {
 /// Long-polls for work: answers as soon as tasks are claimed, or 204 after `wait_s`. If the
 /// runner's connection closes while it waits, the server drops this handler: a claim under way
 /// then rolls back, or gives back what it leased, so nothing is leased to nobody.
+#[utoipa::path(tag = "runner", operation_id = "runner_claim", request_body = ClaimRequest, security(("runner" = [])),
+    responses((status = 200, description = "Tasks leased to this runner", body = ClaimResponse),
+        (status = 204, description = "Nothing to do within `wait_s`, or the datastore is stopping"),
+        (status = 422, description = "`invalid_kinds`: none of the kinds is known", body = shared_models::ErrorBody),
+        (status = 429, description = "Too many claims are waiting; retry after `Retry-After`", body = shared_models::ErrorBody)))]
+#[post("/claim")]
 async fn claim(
     state: web::Data<AppState>,
     runner: RunnerPrincipal,
@@ -89,6 +92,7 @@ async fn claim(
         ));
     };
     let request = body.into_inner();
+    tasks::known_kinds(&request.kinds)?; // refused before anything else, also when taking nothing
     if request.capacity == 0 {
         return Ok(HttpResponse::NoContent().finish());
     }
@@ -137,6 +141,12 @@ async fn claim(
     }
 }
 
+/// Renews this runner's own unexpired lease, with optional progress text.
+#[utoipa::path(tag = "runner", operation_id = "runner_renew_lease", request_body = LeaseRequest,
+    params(("id" = i64, Path, description = "The task id")), security(("runner" = [])),
+    responses((status = 200, body = LeaseResponse),
+        (status = 409, description = "`lease_lost`: the lease is not this runner's, or it ran out", body = shared_models::ErrorBody)))]
+#[post("/tasks/{id}/lease")]
 async fn lease(
     state: web::Data<AppState>,
     runner: RunnerPrincipal,
@@ -152,6 +162,12 @@ async fn lease(
     Ok(web::Json(LeaseResponse { lease_expires_at: crate::db::to_time(expires), cancel }))
 }
 
+/// Appends one numbered entry to the task's log.
+#[utoipa::path(tag = "runner", operation_id = "runner_append_log", request_body = LogRequest,
+    params(("id" = i64, Path, description = "The task id")), security(("runner" = [])),
+    responses((status = 204, description = "Stored, or a repeated `seq` ignored"),
+        (status = 409, description = "`lease_lost`, or `log_gap` with `details.expected_seq`", body = shared_models::ErrorBody)))]
+#[post("/tasks/{id}/log")]
 async fn log(
     state: web::Data<AppState>,
     runner: RunnerPrincipal,
@@ -163,6 +179,13 @@ async fn log(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Reports the task's outcome: its results (`completed`) or why it could not run (`failed`).
+#[utoipa::path(tag = "runner", operation_id = "runner_submit_result", request_body = ResultRequest,
+    params(("id" = i64, Path, description = "The task id")), security(("runner" = [])),
+    responses((status = 200, body = ResultResponse),
+        (status = 409, description = "`lease_lost`: nothing was stored", body = shared_models::ErrorBody),
+        (status = 422, description = "`no_results` or `invalid_result`", body = shared_models::ErrorBody)))]
+#[post("/tasks/{id}/result")]
 async fn result(
     state: web::Data<AppState>,
     runner: RunnerPrincipal,
@@ -178,6 +201,14 @@ async fn result(
 }
 
 /// The bytes of a blob, for a runner that holds a lease on a task reading it.
+#[utoipa::path(tag = "runner", operation_id = "runner_blob",
+    params(("sha256" = String, Path, description = "The blob's SHA-256, lower-case hex", pattern = "^[0-9a-f]{64}$")),
+    security(("runner" = [])),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The requested range", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 403, description = "No live lease of this runner reads this blob", body = shared_models::ErrorBody),
+        (status = 416, description = "The range is outside the blob")))]
+#[get("/blobs/{sha256}")]
 async fn blob(state: web::Data<AppState>, runner: RunnerPrincipal, req: HttpRequest) -> AppResult<HttpResponse> {
     let sha256 = req.match_info().get("sha256").unwrap_or_default().to_owned();
     if !checks::digest::is_sha256_hex(&sha256) {
@@ -193,6 +224,11 @@ async fn blob(state: web::Data<AppState>, runner: RunnerPrincipal, req: HttpRequ
     Ok(crate::download::serve(&req, crate::download::Body::File(reader), &row, "no-store"))
 }
 
+/// A committee's KEYS file, for the signature checks.
+#[utoipa::path(tag = "runner", operation_id = "runner_committee_keys",
+    params(("committee" = shared_models::Name, Path)), security(("runner" = [])),
+    responses((status = 200, content_type = "text/plain", body = String)))]
+#[get("/committees/{committee}/KEYS")]
 async fn keys(
     state: web::Data<AppState>,
     _runner: RunnerPrincipal,

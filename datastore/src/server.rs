@@ -161,8 +161,10 @@ fn json_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResp
         413 => "The request body is larger than this endpoint accepts.".to_owned(),
         _ => status.canonical_reason().unwrap_or("Error").to_owned(),
     };
+    let allow = res.headers().get(header::ALLOW).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (req, _) = res.into_parts();
-    let body: HttpResponse<BoxBody> = AppError::new(status, code, message).error_response();
+    let error = AppError { allow, ..AppError::new(status, code, message) };
+    let body: HttpResponse<BoxBody> = error.error_response();
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, body).map_into_right_body()))
 }
 

@@ -37,6 +37,11 @@ crate::named_enum! {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateTokenRequest {
     /// What the token is for, shown in token lists ("CI on GitHub Actions").
+    #[schema(
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub label: String,
 }
 
@@ -122,15 +127,24 @@ pub struct PageInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct ProjectPolicy {
-    /// Minimum length of a vote, in hours (release policy: 72).
+    /// Minimum length of a vote, in hours (release policy: 72; at most a year).
+    #[schema(maximum = 8760)]
+    #[serde(deserialize_with = "crate::whole::u32")]
     pub min_vote_hours: u32,
     /// Binding +1 votes needed for a release to pass (release policy: 3).
+    #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "crate::whole::u32")]
     pub binding_plus_required: u32,
     /// The list where votes are held, e.g. `dev@httpd.apache.org`.
+    #[schema(
+        pattern = "^$|^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+@[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+$",
+        max_length = 254
+    )]
     pub mailing_list: Option<String>,
     /// Whether artifact names must contain "incubating" (podlings; CHECKS.md P5).
     pub require_incubating_name: bool,
     /// Severity of a file without a recognisable licence header (CHECKS.md R1): `warning` or `failure`.
+    #[schema(pattern = "^(warning|failure)$", example = "warning")]
     pub unknown_header_severity: String,
     /// Whether RSA keys of 2048-4095 bits only warn (CHECKS.md S4).
     pub warn_on_rsa_below_4096: bool,
@@ -343,6 +357,11 @@ pub struct KeyList {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateCommitteeRequest {
     pub name: Name,
+    #[schema(
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub display_name: String,
     #[serde(default)]
     pub podling: bool,
@@ -352,19 +371,30 @@ pub struct CreateCommitteeRequest {
 pub struct CreateProjectRequest {
     pub name: Name,
     pub committee: Name,
+    #[schema(
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        min_length = 1,
+        max_length = 200
+    )]
     pub display_name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateProductRequest {
     pub name: Name,
+    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", max_length = 200)]
     pub display_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
     pub uid: Uid,
+    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", max_length = 200)]
     pub name: Option<String>,
+    #[schema(
+        pattern = "^$|^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+@[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+$",
+        max_length = 254
+    )]
     pub email: Option<String>,
     #[serde(default)]
     pub admin: bool,
@@ -411,18 +441,18 @@ pub struct RunnerCreated {
 /// `projects.json`, `ldap_projects.json`, `groups.json`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct AsfImportRequest {
-    #[schema(value_type = Object)]
-    pub committees: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
-    pub retired_committees: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
-    pub podlings: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
-    pub projects: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
-    pub ldap_projects: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
-    pub groups: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub committees: Option<serde_json::Map<String, serde_json::Value>>,
+    #[schema(value_type = Option<Object>)]
+    pub retired_committees: Option<serde_json::Map<String, serde_json::Value>>,
+    #[schema(value_type = Option<Object>)]
+    pub podlings: Option<serde_json::Map<String, serde_json::Value>>,
+    #[schema(value_type = Option<Object>)]
+    pub projects: Option<serde_json::Map<String, serde_json::Value>>,
+    #[schema(value_type = Option<Object>)]
+    pub ldap_projects: Option<serde_json::Map<String, serde_json::Value>>,
+    #[schema(value_type = Option<Object>)]
+    pub groups: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -2,7 +2,7 @@
 //! datastore, the runner and clients. Serde and OpenAPI derives only: no database, no HTTP server.
 //! The optional `logging` feature adds the one log set-up both services share.
 
-pub use names::{Name, NameError, ReleasePath, Uid, Version};
+pub use names::{Name, NameError, RELEASE_PATH_PATTERN, RELEASE_PATH_SEGMENT_PATTERN, ReleasePath, Uid, Version};
 
 /// A stored or received value that is not one of an enumeration's names (a phase, a task status,
 /// a task kind, a check status). Unknown values are errors, never read as a default.
@@ -73,6 +73,7 @@ pub mod checks;
 pub mod logging;
 pub mod names;
 pub mod runner;
+pub mod whole;
 
 /// The body of every error response: a stable code that clients switch on, and a sentence for people.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]

@@ -25,12 +25,32 @@ fn refuse(kind: &'static str, reason: impl Into<String>) -> NameError {
 }
 
 macro_rules! string_newtype {
-    ($(#[$meta:meta])* $name:ident, $validate:path) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+    ($(#[doc = $doc:literal])* $name:ident, $validate:path, pattern = $pattern:expr, max_length = $max:expr, example = $example:expr) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
-        #[schema(value_type = String)]
         pub struct $name(String);
+
+        impl $name {
+            /// The grammar as a regular expression, for the OpenAPI document.
+            pub const PATTERN: &str = $pattern;
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                use utoipa::openapi::schema::{ObjectBuilder, Type};
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some(concat!($($doc, "\n"),*).trim()))
+                    .pattern(Some($pattern))
+                    .min_length(Some(1))
+                    .max_length(Some($max))
+                    .examples([$example])
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl $name {
             pub fn parse(value: &str) -> Result<Self, NameError> {
@@ -75,20 +95,54 @@ macro_rules! string_newtype {
 string_newtype!(
     /// A committee, project or product name: `^[a-z][a-z0-9-]{0,63}$`.
     Name,
-    validate_name
+    validate_name,
+    pattern = "^[a-z][a-z0-9-]*$",
+    max_length = 64,
+    example = "httpd"
 );
 string_newtype!(
     /// A release version: a digit, then `[A-Za-z0-9.+_-]`, at most 64 characters.
     Version,
-    validate_version
+    validate_version,
+    pattern = "^[0-9][A-Za-z0-9.+_-]*$",
+    max_length = 64,
+    example = "2.4.68"
 );
 string_newtype!(
     /// A path inside a release: relative, `/`-separated, no empty, `.` or `..` segment, no
     /// leading dot in any segment, no control, bidirectional-override or zero-width
-    /// characters, in Unicode NFC, at most 255 bytes. [`ReleasePath::normalise`] puts a name
+    /// characters, in Unicode NFC, at most 255 characters (as JSON Schema's `maxLength` counts). [`ReleasePath::normalise`] puts a name
     /// people typed into NFC first, so that two spellings of one name are one file.
     ReleasePath,
-    validate_release_path
+    validate_release_path,
+    pattern = RELEASE_PATH_PATTERN,
+    max_length = 255,
+    example = "httpd-2.4.68.tar.gz"
+);
+
+/// The characters a segment of a release path may not hold anywhere (controls, `/`, `\\`, the
+/// deceptive ones), as a regular-expression class body.
+macro_rules! path_excluded {
+    () => {
+        "/\\\\\\u0000-\\u001f\\u007f-\\u009f\\u061c\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u2069\\ufeff"
+    };
+}
+
+/// One segment of a release path (no leading dot), as the `{path}` parameter of a URL names
+/// one: folders are separated by a plain `/` in the URL.
+pub const RELEASE_PATH_SEGMENT_PATTERN: &str = concat!("^[^.", path_excluded!(), "][^", path_excluded!(), "]*$");
+
+/// [`ReleasePath`]'s grammar as a regular expression (without the NFC rule).
+pub const RELEASE_PATH_PATTERN: &str = concat!(
+    "^[^.",
+    path_excluded!(),
+    "][^",
+    path_excluded!(),
+    "]*(/[^.",
+    path_excluded!(),
+    "][^",
+    path_excluded!(),
+    "]*)*$"
 );
 
 impl ReleasePath {
@@ -110,7 +164,10 @@ fn is_deceptive(c: char) -> bool {
 string_newtype!(
     /// A user id (an Apache id such as `wave`): `^[a-z0-9][a-z0-9._-]{0,63}$`.
     Uid,
-    validate_uid
+    validate_uid,
+    pattern = "^[a-z0-9][a-z0-9._-]*$",
+    max_length = 64,
+    example = "wave"
 );
 
 /// Names that cannot be products because they have a meaning of their own in download URLs.
@@ -176,8 +233,9 @@ pub fn validate_release_path(value: &str) -> Result<(), NameError> {
     if value.is_empty() {
         return Err(refuse(KIND, "it is empty"));
     }
-    if value.len() > 255 {
-        return Err(refuse(KIND, format!("it is {} bytes long; the limit is 255", value.len())));
+    let length = value.chars().count();
+    if length > 255 {
+        return Err(refuse(KIND, format!("it is {length} characters long; the limit is 255")));
     }
     if value.starts_with('/') {
         return Err(refuse(KIND, format!("{value:?} is absolute; paths are relative to the release")));
@@ -221,6 +279,80 @@ pub fn validate_release_path(value: &str) -> Result<(), NameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the OpenAPI document says of a value: its pattern and its length in characters.
+    fn documented(pattern: &str, max: usize, value: &str) -> bool {
+        let regex = regex::Regex::new(pattern).expect("the documented pattern compiles");
+        regex.is_match(value) && (1..=max).contains(&value.chars().count())
+    }
+
+    #[test]
+    fn the_documented_patterns_are_the_grammar() {
+        let samples = [
+            "",
+            "a",
+            "httpd",
+            "commons-io",
+            "x1-2",
+            "1abc",
+            "Httpd",
+            "has_underscore",
+            "dot.ted",
+            "-x",
+            "2.4.68",
+            "1.0.0-RC1",
+            "3+build.5",
+            "0_9",
+            "v1.0",
+            "1.0/2",
+            "1 0",
+            "wave",
+            "a.b_c-d",
+            "_x",
+            "ü",
+            "httpd-2.4.68.tar.gz",
+            "dir/file.txt",
+            "a/b/c",
+            ".hidden",
+            "a/.b",
+            "a//b",
+            "/abs",
+            "a/",
+            "a\\b",
+            "x\u{7}y",
+            "tab\there",
+            "gpj\u{202e}exe",
+            "zero\u{200b}width",
+            "caf\u{e9}",
+            "space name.txt",
+            "a?b#c",
+            "..",
+            "a/../b",
+            "x\u{85}y",
+        ];
+        let long = [
+            "a".repeat(64),
+            "a".repeat(65),
+            format!("1{}", "0".repeat(63)),
+            "f".repeat(255),
+            "f".repeat(256),
+            "\u{e9}".repeat(255),
+            "\u{e9}".repeat(256),
+        ];
+        for value in samples.iter().copied().chain(long.iter().map(String::as_str)) {
+            assert_eq!(documented(Name::PATTERN, 64, value), Name::parse(value).is_ok(), "name {value:?}");
+            assert_eq!(documented(Version::PATTERN, 64, value), Version::parse(value).is_ok(), "version {value:?}");
+            assert_eq!(documented(Uid::PATTERN, 64, value), Uid::parse(value).is_ok(), "uid {value:?}");
+            // Paths: the pattern cannot say "NFC"; these samples are NFC.
+            assert_eq!(
+                documented(ReleasePath::PATTERN, 255, value),
+                ReleasePath::parse(value).is_ok(),
+                "path {value:?}"
+            );
+            let one_segment = ReleasePath::parse(value).is_ok() && !value.contains('/');
+            assert_eq!(documented(RELEASE_PATH_SEGMENT_PATTERN, 255, value), one_segment, "segment {value:?}");
+        }
+    }
 
     #[test]
     fn names_follow_the_grammar() {

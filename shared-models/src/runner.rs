@@ -59,13 +59,27 @@ pub struct ClaimRequest {
     pub runner: String,
     pub version: String,
     /// Task kinds this runner can do (see [`TaskKind`]). Kinds the datastore does not know are
-    /// ignored, so a newer runner works with an older datastore.
+    /// ignored, so a newer runner works with an older datastore; a claim naming none that it
+    /// knows is refused (422 `invalid_kinds`).
+    #[schema(min_items = 1, max_items = 64)]
     pub kinds: Vec<String>,
-    /// How many tasks it takes now (at most).
+    /// How many tasks it takes now (at most; 0 answers 204 at once).
+    #[serde(deserialize_with = "crate::whole::u32")]
     pub capacity: u32,
     /// Longest wait for work, in seconds (default 25, at most 60).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_wait")]
+    #[schema(minimum = 0, maximum = 60)]
     pub wait_s: Option<u32>,
+}
+
+/// `wait_s`: absent, `null`, or a whole number of seconds up to 60.
+fn optional_wait<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    struct Seconds(#[serde(deserialize_with = "crate::whole::u32")] u32);
+    match Option::<Seconds>::deserialize(deserializer)? {
+        Some(Seconds(s)) if s > 60 => Err(serde::de::Error::custom(format!("wait_s is {s}; the most is 60"))),
+        wait => Ok(wait.map(|Seconds(s)| s)),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -133,6 +147,8 @@ pub struct LeaseResponse {
 pub struct LogRequest {
     pub lease_token: String,
     /// 0, 1, 2, ... per task; a repeated number is ignored, a gap is refused.
+    #[serde(deserialize_with = "crate::whole::i32")]
+    #[schema(minimum = 0)]
     pub seq: i32,
     pub text: String,
 }

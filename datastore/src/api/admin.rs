@@ -2,11 +2,13 @@
 //! runner registration. Every handler here is for admins only (checked in the domain layer).
 
 use actix_web::{HttpResponse, web};
+use actix_web::{post, put};
 use shared_models::Name;
 use shared_models::api::{
     AsfImportCounts, AsfImportRequest, Committee, CreateCommitteeRequest, CreateProductRequest, CreateProjectRequest,
     CreateRunnerRequest, CreateUserRequest, Project, RunnerCreated, SetMembershipRequest, User,
 };
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::{created, url_name};
 use crate::auth::{Principal, authz};
@@ -14,23 +16,21 @@ use crate::domain::{directory, tokens};
 use crate::error::AppResult;
 use crate::state::AppState;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope("/admin")
-            .service(web::resource("/committees").post(create_committee))
-            .service(web::resource("/projects").post(create_project))
-            .service(web::resource("/projects/{project}/products").post(create_product))
-            .service(web::resource("/users").post(create_user))
-            .service(web::resource("/memberships").put(set_membership))
-            .service(web::resource("/import/asf").post(import_asf))
-            .service(web::resource("/runners").post(create_runner)),
-    );
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(create_committee)
+        .service(create_project)
+        .service(create_product)
+        .service(create_user)
+        .service(set_membership)
+        .service(import_asf)
+        .service(create_runner);
 }
 
 /// Create a committee (a PMC, or a podling with `podling: true`).
-#[utoipa::path(post, path = "/api/v1/admin/committees", tag = "admin", request_body = CreateCommitteeRequest,
+#[utoipa::path(tag = "admin", request_body = CreateCommitteeRequest,
     security(("bearer" = [])),
     responses((status = 201, body = Committee), (status = 403, body = shared_models::ErrorBody), (status = 409, body = shared_models::ErrorBody)))]
+#[post("/admin/committees")]
 pub async fn create_committee(
     state: web::Data<AppState>,
     principal: Principal,
@@ -41,10 +41,11 @@ pub async fn create_committee(
 }
 
 /// Create a project of a committee, with its main product (named like the project).
-#[utoipa::path(post, path = "/api/v1/admin/projects", tag = "admin", request_body = CreateProjectRequest,
+#[utoipa::path(tag = "admin", request_body = CreateProjectRequest,
     security(("bearer" = [])),
     responses((status = 201, body = Project), (status = 403, body = shared_models::ErrorBody),
         (status = 404, body = shared_models::ErrorBody), (status = 409, body = shared_models::ErrorBody)))]
+#[post("/admin/projects")]
 pub async fn create_project(
     state: web::Data<AppState>,
     principal: Principal,
@@ -55,10 +56,11 @@ pub async fn create_project(
 }
 
 /// Add a product to a project (released separately, e.g. `httpd/tools`).
-#[utoipa::path(post, path = "/api/v1/admin/projects/{project}/products", tag = "admin",
+#[utoipa::path(tag = "admin",
     params(("project" = String, Path)), request_body = CreateProductRequest, security(("bearer" = [])),
     responses((status = 201, body = Project), (status = 403, body = shared_models::ErrorBody),
         (status = 404, body = shared_models::ErrorBody), (status = 409, body = shared_models::ErrorBody)))]
+#[post("/admin/projects/{project}/products")]
 pub async fn create_product(
     state: web::Data<AppState>,
     principal: Principal,
@@ -71,9 +73,10 @@ pub async fn create_product(
 }
 
 /// Create a user.
-#[utoipa::path(post, path = "/api/v1/admin/users", tag = "admin", request_body = CreateUserRequest,
+#[utoipa::path(tag = "admin", request_body = CreateUserRequest,
     security(("bearer" = [])),
     responses((status = 201, body = User), (status = 403, body = shared_models::ErrorBody), (status = 409, body = shared_models::ErrorBody)))]
+#[post("/admin/users")]
 pub async fn create_user(
     state: web::Data<AppState>,
     principal: Principal,
@@ -90,9 +93,10 @@ pub async fn create_user(
 }
 
 /// Give a user a role in a committee (roles only add up; nothing is removed).
-#[utoipa::path(put, path = "/api/v1/admin/memberships", tag = "admin", request_body = SetMembershipRequest,
+#[utoipa::path(tag = "admin", request_body = SetMembershipRequest,
     security(("bearer" = [])),
     responses((status = 200, body = User), (status = 403, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody)))]
+#[put("/admin/memberships")]
 pub async fn set_membership(
     state: web::Data<AppState>,
     principal: Principal,
@@ -103,9 +107,10 @@ pub async fn set_membership(
 }
 
 /// Import Apache's public committee, podling, project and roster files (each optional).
-#[utoipa::path(post, path = "/api/v1/admin/import/asf", tag = "admin", request_body = AsfImportRequest,
+#[utoipa::path(tag = "admin", request_body = AsfImportRequest,
     security(("bearer" = [])),
     responses((status = 200, body = AsfImportCounts), (status = 403, body = shared_models::ErrorBody)))]
+#[post("/admin/import/asf")]
 pub async fn import_asf(
     state: web::Data<AppState>,
     principal: Principal,
@@ -116,9 +121,10 @@ pub async fn import_asf(
 }
 
 /// Register a runner. Its token is in this response only.
-#[utoipa::path(post, path = "/api/v1/admin/runners", tag = "admin", request_body = CreateRunnerRequest,
+#[utoipa::path(tag = "admin", request_body = CreateRunnerRequest,
     security(("bearer" = [])),
     responses((status = 201, body = RunnerCreated), (status = 403, body = shared_models::ErrorBody), (status = 409, body = shared_models::ErrorBody)))]
+#[post("/admin/runners")]
 pub async fn create_runner(
     state: web::Data<AppState>,
     principal: Principal,

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use actix_multipart::Multipart;
 use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{delete, get, post, put};
 use futures_util::StreamExt;
 use shared_models::ReleasePath;
 use shared_models::api::{FileList, FileUploaded, RevisionCreated};
@@ -93,15 +94,16 @@ async fn publish(received: Received) -> AppResult<BlobMeta> {
 }
 
 /// Upload one file (the raw request body) as a new revision. Replaces a file of the same path.
-#[utoipa::path(put, path = "/api/v1/releases/{project}/{version}/files/{path}", tag = "releases",
+#[utoipa::path(operation_id = "put_file", tag = "releases",
     params(("project" = String, Path), ("version" = String, Path), ("path" = String, Path, description = "Path inside the release, `/`-separated")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    request_body(content = Option<Vec<u8>>, content_type = "application/octet-stream", description = "The file's bytes (none: an empty file)"),
     security(("bearer" = [])),
     responses((status = 201, body = FileUploaded), (status = 400, body = shared_models::ErrorBody),
         (status = 401, body = shared_models::ErrorBody), (status = 403, body = shared_models::ErrorBody),
         (status = 404, body = shared_models::ErrorBody),
         (status = 409, description = "not a draft, or the path would also be a folder", body = shared_models::ErrorBody),
         (status = 413, description = "over the upload limit; nothing was stored", body = shared_models::ErrorBody)))]
+#[put("/files/{path:.+}")]
 pub async fn put(
     state: web::Data<AppState>,
     principal: Principal,
@@ -140,15 +142,43 @@ pub async fn put(
     }))
 }
 
+/// The body of `POST …/revisions`, as the OpenAPI document describes it: one part per file,
+/// named by the file's path in the release (at most 1,000 parts unless configured otherwise).
+#[derive(Debug)]
+pub struct RevisionUpload;
+
+impl utoipa::PartialSchema for RevisionUpload {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let path = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(shared_models::RELEASE_PATH_PATTERN))
+            .min_length(Some(1))
+            .max_length(Some(255));
+        let bytes = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Binary)));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .property_names(Some(path))
+            .additional_properties(Some(bytes))
+            .min_properties(Some(1))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for RevisionUpload {}
+
 /// Upload many files as one new revision: a `multipart/form-data` body with one field per
 /// file, the field name being the file's path in the release.
-#[utoipa::path(post, path = "/api/v1/releases/{project}/{version}/revisions", tag = "releases",
+#[utoipa::path(tag = "releases",
     params(("project" = String, Path), ("version" = String, Path)),
-    request_body(content = Vec<u8>, content_type = "multipart/form-data", description = "One field per file; field name = path"),
+    request_body(content = RevisionUpload, content_type = "multipart/form-data", description = "One field per file; field name = path"),
     security(("bearer" = [])),
     responses((status = 201, body = RevisionCreated), (status = 400, body = shared_models::ErrorBody),
         (status = 403, body = shared_models::ErrorBody), (status = 409, body = shared_models::ErrorBody),
         (status = 413, body = shared_models::ErrorBody), (status = 422, body = shared_models::ErrorBody)))]
+#[post("/revisions")]
 pub async fn post_revision(
     state: web::Data<AppState>,
     principal: Principal,
@@ -240,8 +270,10 @@ fn part_name(field: &actix_multipart::Field) -> AppResult<String> {
     let header = field
         .headers()
         .get(actix_web::http::header::CONTENT_DISPOSITION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| refused("the part has no readable Content-Disposition"))?;
+        // Browsers send a name outside ASCII as raw UTF-8 (HTML's form encoding), which
+        // `HeaderValue::to_str` refuses.
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
+        .ok_or_else(|| refused("the part has no Content-Disposition in UTF-8"))?;
     let mut rest = header.split_once(';').map_or("", |(_, params)| params);
     loop {
         rest = rest.trim_start();
@@ -292,12 +324,13 @@ fn invalid_multipart(error: actix_multipart::MultipartError) -> AppError {
 }
 
 /// Delete a file of a draft: a new revision without it.
-#[utoipa::path(delete, path = "/api/v1/releases/{project}/{version}/files/{path}", tag = "releases",
+#[utoipa::path(operation_id = "delete_file", tag = "releases",
     params(("project" = String, Path), ("version" = String, Path), ("path" = String, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = FileList, description = "the files of the new revision"),
         (status = 403, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody),
         (status = 409, description = "not a draft", body = shared_models::ErrorBody)))]
+#[delete("/files/{path:.+}")]
 pub async fn delete(
     state: web::Data<AppState>,
     principal: Principal,
@@ -306,7 +339,7 @@ pub async fn delete(
 ) -> AppResult<web::Json<FileList>> {
     let path = file_path(&req)?;
     let description = format!("delete {path}");
-    let (list, queued) = state
+    let (listing, queued) = state
         .db
         .run(move |c| {
             let revision =
@@ -319,13 +352,14 @@ pub async fn delete(
     if queued {
         state.wake_runners();
     }
-    Ok(web::Json(list))
+    Ok(web::Json(listing))
 }
 
 /// The files of the latest revision.
-#[utoipa::path(get, path = "/api/v1/releases/{project}/{version}/files", tag = "releases",
+#[utoipa::path(security((), ("bearer" = [])), operation_id = "list_files", tag = "releases",
     params(("project" = String, Path), ("version" = String, Path)),
     responses((status = 200, body = FileList), (status = 404, body = shared_models::ErrorBody)))]
+#[get("/files")]
 pub async fn list(state: web::Data<AppState>, viewer: Viewer, release: ReleaseRef) -> AppResult<web::Json<FileList>> {
     let manifest = state
         .db

@@ -16,6 +16,8 @@ use actix_web::error::{JsonPayloadError, QueryPayloadError};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, dev::Payload, web};
 use serde::Serialize;
 use shared_models::{Name, ReleasePath, Version};
+use utoipa_actix_web::scope;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::domain::releases::ReleaseRef;
 use crate::error::{AppError, AppResult};
@@ -25,51 +27,71 @@ const JSON_LIMIT: usize = 4 << 20;
 /// Largest plain-text body (a KEYS file; the httpd one is 320 KB).
 pub const TEXT_LIMIT: usize = 16 << 20;
 
-const PROJECT: &str = "{project:[a-z][a-z0-9-]{0,63}}";
-const PRODUCT: &str = "{product:[a-z][a-z0-9-]{0,63}}";
+/// Names start with a letter and versions with a digit, so `/releases/{project}/{version}` (the
+/// main product) and `/releases/{project}/{product}/{version}` never match the same URL. The
+/// lengths are the grammar's business: a name too long is a 400 that says so.
+const PROJECT: &str = "{project:[a-z][a-z0-9-]*}";
+const PRODUCT: &str = "{product:[a-z][a-z0-9-]*}";
 /// A version, with `+` also as `%2B` (the router leaves that escape in place).
-const VERSION: &str = "{version:[0-9](?:[A-Za-z0-9.+_-]|%2[Bb]){0,63}}";
+const VERSION: &str = "{version:[0-9](?:[A-Za-z0-9.+_-]|%2[Bb])*}";
 
-/// Registers a release resource in both spellings: `/releases/{project}/{version}…` for the main
-/// product and `/releases/{project}/{product}/{version}…` for the others. Names start with a
-/// letter and versions with a digit, so the two never match the same URL.
-fn release_resource(
-    cfg: &mut web::ServiceConfig,
-    suffix: &str,
-    routes: fn(actix_web::Resource) -> actix_web::Resource,
-) {
-    cfg.service(routes(web::resource(format!("/releases/{PROJECT}/{VERSION}{suffix}"))));
-    cfg.service(routes(web::resource(format!("/releases/{PROJECT}/{PRODUCT}/{VERSION}{suffix}"))));
-}
-
+/// Everything under `/api`: the documents about the API, then the routes themselves.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(json_config()).app_data(query_config()).app_data(path_config());
     cfg.service(web::resource("/openapi.json").route(web::get().to(openapi::document)));
     cfg.service(web::resource("/docs").route(web::get().to(openapi::page)));
-    cfg.service(web::scope("/runner/v1").configure(crate::runner_api::configure));
+    routes(&mut ServiceConfig::new(cfg));
+}
+
+/// The API's routes. Each handler carries its own path and OpenAPI description, and the
+/// document is collected from this registration (see [`openapi::document`]): a route cannot be
+/// served and left out of it, or documented and not served.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.app_data(json_config()).app_data(query_config()).app_data(path_config());
+    cfg.service(scope("/runner/v1").configure(crate::runner_api::routes).default_service(web::to(not_found)));
     cfg.service(
-        web::scope("/v1")
+        scope("/v1")
             .configure(tokens::routes)
             .configure(directory::routes)
             .configure(admin::routes)
             .configure(keys::routes)
             .configure(tasks::routes)
-            .configure(|cfg| {
-                cfg.route("/releases", web::post().to(releases::create));
-                release_resource(cfg, "", |r| r.get(releases::show));
-                release_resource(cfg, "/files", |r| r.get(files::list));
-                release_resource(cfg, "/files/{path:.+}", |r| r.put(files::put).delete(files::delete));
-                release_resource(cfg, "/revisions", |r| r.post(files::post_revision).get(releases::revisions));
-                release_resource(cfg, "/revisions/{revision}", |r| r.get(releases::revision));
-                release_resource(cfg, "/events", |r| r.get(releases::events));
-                release_resource(cfg, "/checks", |r| r.get(releases::checks));
-            })
+            .service(releases::create)
+            .service(
+                scope(format!("/releases/{PROJECT}/{VERSION}").as_str())
+                    .configure(release_routes)
+                    .default_service(web::to(not_found)),
+            )
+            .service(
+                scope(format!("/releases/{PROJECT}/{PRODUCT}/{VERSION}").as_str())
+                    .configure(release_routes)
+                    .default_service(web::to(not_found)),
+            )
             .default_service(web::to(not_found)),
     );
 }
 
+/// What a release offers, under either spelling of its URL.
+fn release_routes(cfg: &mut ServiceConfig) {
+    cfg.service(releases::show)
+        .service(files::list)
+        .service(files::put)
+        .service(files::delete)
+        .service(files::post_revision)
+        .service(releases::revisions)
+        .service(releases::revision)
+        .service(releases::events)
+        .service(releases::checks);
+}
+
+/// No route matched: 405 with `Allow` when the path exists under other methods, else 404.
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, AppError> {
-    Err(AppError::not_found(format!("There is no API endpoint {} {}.", req.method(), req.path())))
+    let allowed = openapi::methods_at(req.path());
+    if allowed.is_empty() || allowed.contains(&req.method().as_str()) {
+        return Err(AppError::not_found(format!("There is no API endpoint {} {}.", req.method(), req.path())));
+    }
+    let allow = allowed.join(", ");
+    let message = format!("{} is not allowed on {}; it answers {allow}.", req.method(), req.path());
+    Err(AppError::method_not_allowed(allow, message))
 }
 
 fn json_config() -> web::JsonConfig {

@@ -1,6 +1,7 @@
 //! Releases: creating drafts, and reading a release, its revisions and its audit trail.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{get, post};
 use shared_models::api::{CreateReleaseRequest, EventList, Release, RevisionList, RevisionManifest};
 
 use super::{PageQuery, created};
@@ -10,12 +11,13 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 /// Create a release of a project (or one of its products) in phase `draft`, at revision 0.
-#[utoipa::path(post, path = "/api/v1/releases", tag = "releases", request_body = CreateReleaseRequest,
+#[utoipa::path(operation_id = "create_release", tag = "releases", request_body = CreateReleaseRequest,
     security(("bearer" = [])),
     responses((status = 201, body = Release), (status = 401, body = shared_models::ErrorBody),
         (status = 403, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody),
         (status = 409, description = "the version exists", body = shared_models::ErrorBody),
         (status = 422, body = shared_models::ErrorBody)))]
+#[post("/releases")]
 pub async fn create(
     state: web::Data<AppState>,
     principal: Principal,
@@ -34,9 +36,10 @@ pub async fn create(
 
 /// A release. The product form of the URL, `/api/v1/releases/{project}/{product}/{version}`,
 /// works for this and every other release endpoint.
-#[utoipa::path(get, path = "/api/v1/releases/{project}/{version}", tag = "releases",
+#[utoipa::path(security((), ("bearer" = [])), operation_id = "show_release", tag = "releases",
     params(("project" = String, Path), ("version" = String, Path)),
     responses((status = 200, body = Release), (status = 404, body = shared_models::ErrorBody)))]
+#[get("")]
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, release: ReleaseRef) -> AppResult<web::Json<Release>> {
     let public_url = state.config.public_url();
     let detail = state
@@ -50,9 +53,10 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, release: ReleaseRe
 }
 
 /// Every revision of a release, oldest first.
-#[utoipa::path(get, path = "/api/v1/releases/{project}/{version}/revisions", tag = "releases",
+#[utoipa::path(security((), ("bearer" = [])), operation_id = "list_revisions", tag = "releases",
     params(("project" = String, Path), ("version" = String, Path)),
     responses((status = 200, body = RevisionList), (status = 404, body = shared_models::ErrorBody)))]
+#[get("/revisions")]
 pub async fn revisions(
     state: web::Data<AppState>,
     viewer: Viewer,
@@ -69,9 +73,10 @@ pub async fn revisions(
 }
 
 /// The manifest of one revision: every file with its size and digests.
-#[utoipa::path(get, path = "/api/v1/releases/{project}/{version}/revisions/{revision}", tag = "releases",
+#[utoipa::path(security((), ("bearer" = [])), operation_id = "show_revision", tag = "releases",
     params(("project" = String, Path), ("version" = String, Path), ("revision" = i64, Path)),
     responses((status = 200, body = RevisionManifest), (status = 404, body = shared_models::ErrorBody)))]
+#[get("/revisions/{revision}")]
 pub async fn revision(
     state: web::Data<AppState>,
     viewer: Viewer,
@@ -94,9 +99,10 @@ pub async fn revision(
 }
 
 /// The audit trail of a release, oldest first.
-#[utoipa::path(get, path = "/api/v1/releases/{project}/{version}/events", tag = "releases",
+#[utoipa::path(security((), ("bearer" = [])), operation_id = "list_events", tag = "releases",
     params(("project" = String, Path), ("version" = String, Path), PageQuery),
     responses((status = 200, body = EventList), (status = 404, body = shared_models::ErrorBody)))]
+#[get("/events")]
 pub async fn events(
     state: web::Data<AppState>,
     viewer: Viewer,
@@ -116,9 +122,10 @@ pub async fn events(
 
 /// The checks of the latest revision: every result, a summary by status, and whether every
 /// planned check has reported.
-#[utoipa::path(get, path = "/api/v1/releases/{project}/{version}/checks", tag = "releases",
+#[utoipa::path(security((), ("bearer" = [])), operation_id = "show_checks", tag = "releases",
     params(("project" = String, Path), ("version" = String, Path)),
     responses((status = 200, body = shared_models::checks::ChecksReport), (status = 404, body = shared_models::ErrorBody)))]
+#[get("/checks")]
 pub async fn checks(
     state: web::Data<AppState>,
     viewer: Viewer,

@@ -1,8 +1,10 @@
 //! Tasks: what the runners are doing for a release; admins cancel and retry.
 
 use actix_web::{HttpResponse, web};
+use actix_web::{get, post};
 use serde::Deserialize;
 use shared_models::runner::{Task, TaskList, TaskStatus};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::PageQuery;
 use crate::auth::{Principal, Viewer, authz};
@@ -11,19 +13,18 @@ use crate::domain::tasks;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/tasks").get(list))
-        .service(web::resource("/tasks/{id}").get(show))
-        .service(web::resource("/tasks/{id}/cancel").post(cancel))
-        .service(web::resource("/tasks/{id}/retry").post(retry));
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(list).service(show).service(cancel).service(retry);
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TaskFilter {
     /// `project/version` or `project/product/version`.
+    #[param(pattern = "^[a-z][a-z0-9-]*/([a-z][a-z0-9-]*/)?[0-9][A-Za-z0-9.+_-]*$")]
     pub release: Option<String>,
     /// Comma-separated statuses: `queued`, `leased`, `completed`, `failed`, `cancelled`.
+    #[param(pattern = "^$|^(queued|leased|completed|failed|cancelled)(,(queued|leased|completed|failed|cancelled))*$")]
     pub status: Option<String>,
 }
 
@@ -44,9 +45,10 @@ fn parse_release(value: &str) -> AppResult<ReleaseRef> {
 
 /// Tasks, newest first; filter by release and status. Tasks of a draft are shown to its
 /// committee's members and admins only.
-#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks", params(TaskFilter, PageQuery),
+#[utoipa::path(security((), ("bearer" = [])), operation_id = "list_tasks", tag = "tasks", params(TaskFilter, PageQuery),
     responses((status = 200, body = TaskList), (status = 400, body = shared_models::ErrorBody),
         (status = 401, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody)))]
+#[get("/tasks")]
 pub async fn list(
     state: web::Data<AppState>,
     viewer: Viewer,
@@ -57,10 +59,10 @@ pub async fn list(
     let release = release.as_deref().map(parse_release).transpose()?;
     let statuses = status
         .as_deref()
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
         .filter(|s| !s.is_empty())
+        .map(|s| s.split(',').collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
         .map(|s| TaskStatus::parse(s).map_err(|e| AppError::bad_request("invalid_query", format!("status: {e}."))))
         .collect::<AppResult<Vec<_>>>()?;
     let page = page.into_inner();
@@ -69,9 +71,10 @@ pub async fn list(
 }
 
 /// One task.
-#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = i64, Path)),
+#[utoipa::path(security((), ("bearer" = [])), operation_id = "show_task", tag = "tasks", params(("id" = i64, Path)),
     responses((status = 200, body = Task), (status = 401, body = shared_models::ErrorBody),
         (status = 404, body = shared_models::ErrorBody)))]
+#[get("/tasks/{id}")]
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, id: web::Path<i64>) -> AppResult<web::Json<Task>> {
     let id = id.into_inner();
     let task = state.db.run(move |c| tasks::show(c, viewer.principal(), id)).await?;
@@ -79,8 +82,9 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, id: web::Path<i64>
 }
 
 /// Cancel a queued or running task (admins). A runner stops it at its next lease renewal.
-#[utoipa::path(post, path = "/api/v1/tasks/{id}/cancel", tag = "tasks", params(("id" = i64, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "cancel_task", tag = "tasks", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 204), (status = 403, body = shared_models::ErrorBody), (status = 409, body = shared_models::ErrorBody)))]
+#[post("/tasks/{id}/cancel")]
 pub async fn cancel(state: web::Data<AppState>, principal: Principal, id: web::Path<i64>) -> AppResult<HttpResponse> {
     authz::authorize_admin(&principal)?;
     let id = id.into_inner();
@@ -89,8 +93,9 @@ pub async fn cancel(state: web::Data<AppState>, principal: Principal, id: web::P
 }
 
 /// Run a failed or cancelled task again (admins).
-#[utoipa::path(post, path = "/api/v1/tasks/{id}/retry", tag = "tasks", params(("id" = i64, Path)), security(("bearer" = [])),
+#[utoipa::path(operation_id = "retry_task", tag = "tasks", params(("id" = i64, Path)), security(("bearer" = [])),
     responses((status = 204), (status = 403, body = shared_models::ErrorBody), (status = 409, body = shared_models::ErrorBody)))]
+#[post("/tasks/{id}/retry")]
 pub async fn retry(state: web::Data<AppState>, principal: Principal, id: web::Path<i64>) -> AppResult<HttpResponse> {
     authz::authorize_admin(&principal)?;
     let id = id.into_inner();

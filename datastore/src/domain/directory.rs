@@ -129,8 +129,11 @@ pub fn set_policy(
             "unknown_header_severity must be \"warning\" or \"failure\" (CHECKS.md R1).",
         ));
     }
-    if policy.binding_plus_required == 0 {
-        return Err(AppError::unprocessable("invalid_policy", "binding_plus_required must be at least 1."));
+    if !(1..=100).contains(&policy.binding_plus_required) {
+        return Err(AppError::unprocessable("invalid_policy", "binding_plus_required must be between 1 and 100."));
+    }
+    if policy.min_vote_hours > 8760 {
+        return Err(AppError::unprocessable("invalid_policy", "min_vote_hours can be at most 8760 (a year)."));
     }
     let mut policy = policy.clone();
     policy.mailing_list = text::optional_email("mailing_list", policy.mailing_list.as_deref())
@@ -301,9 +304,11 @@ struct AsfImporter<'a> {
 
 impl AsfImporter<'_> {
     fn run(&mut self, req: &AsfImportRequest) -> AppResult<()> {
-        let object = |v: &Option<Value>, inner: &str| -> BTreeMap<String, Value> {
-            let v = v.as_ref().map(|v| v.get(inner).unwrap_or(v));
-            v.and_then(Value::as_object).map(|m| m.clone().into_iter().collect()).unwrap_or_default()
+        // Each part is Whimsy's whole document (`{"committees": {…}}`) or the map inside it.
+        let object = |v: &Option<serde_json::Map<String, Value>>, inner: &str| -> BTreeMap<String, Value> {
+            let Some(map) = v else { return BTreeMap::new() };
+            let map = map.get(inner).and_then(Value::as_object).unwrap_or(map);
+            map.clone().into_iter().collect()
         };
         for (name, c) in object(&req.committees, "committees") {
             let display = c.get("display_name").and_then(Value::as_str).unwrap_or(&name).to_owned();

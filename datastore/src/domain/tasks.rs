@@ -49,7 +49,7 @@ impl LeaseTerms {
 
 /// The kinds a runner asks for that this datastore knows. Unknown kinds are skipped (a newer
 /// runner may do more); asking for none that is known is refused.
-fn known_kinds(kinds: &[String]) -> AppResult<Vec<TaskKind>> {
+pub fn known_kinds(kinds: &[String]) -> AppResult<Vec<TaskKind>> {
     let mut known: Vec<TaskKind> = kinds.iter().filter_map(|k| TaskKind::parse(k).ok()).collect();
     known.sort_unstable();
     known.dedup();
@@ -213,6 +213,9 @@ pub fn append_log(
     seq: i32,
     text: &str,
 ) -> AppResult<()> {
+    if seq < 0 {
+        return Err(AppError::unprocessable("invalid_request", format!("Log entries are numbered from 0, not {seq}.")));
+    }
     write_transaction(conn, |c| {
         let task = q::find(c, id)?.ok_or_else(|| AppError::not_found(format!("There is no task {id}.")))?;
         if task.lease_token.as_deref() != Some(token) || task.runner_id != Some(runner.id) {

@@ -9,26 +9,29 @@ pub const MAX_NAME: usize = 200;
 /// The longest email address (RFC 5321's path limit).
 pub const MAX_EMAIL: usize = 254;
 
-/// `value` trimmed, if it has 1 to `max` characters and no control characters.
+/// `value` trimmed, if it has at most `max` characters, no control characters, and more than
+/// white space. The bounds apply to the text as given, so what the OpenAPI document says of a
+/// field (length, pattern) is exactly what is accepted.
 pub fn required(field: &str, value: &str, max: usize) -> AppResult<String> {
-    let value = value.trim();
+    let value = bounded(field, value, max)?.trim();
     if value.is_empty() {
         return Err(invalid(field, format!("{field} is empty")));
     }
-    bounded(field, value, max).map(str::to_owned)
+    Ok(value.to_owned())
 }
 
-/// Like [`required`], for a field that may be left out (an empty value is taken as none).
+/// Like [`required`], for a field that may be left out (blank is taken as none).
 pub fn optional(field: &str, value: Option<&str>, max: usize) -> AppResult<Option<String>> {
-    match value.map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(None),
-        Some(value) => bounded(field, value, max).map(|v| Some(v.to_owned())),
-    }
+    let Some(value) = value else { return Ok(None) };
+    let value = bounded(field, value, max)?.trim();
+    Ok((!value.is_empty()).then(|| value.to_owned()))
 }
 
-/// An optional email address: bounded, one `@` with text on both sides, no spaces.
+/// An optional email address: empty (none), or one `@` with text on both sides and no white
+/// space or control characters anywhere.
 pub fn optional_email(field: &str, value: Option<&str>) -> AppResult<Option<String>> {
-    let Some(address) = optional(field, value, MAX_EMAIL)? else { return Ok(None) };
+    let Some(address) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
+    let address = bounded(field, address, MAX_EMAIL)?;
     match address.split_once('@') {
         Some((local, domain))
             if !local.is_empty()
@@ -36,7 +39,7 @@ pub fn optional_email(field: &str, value: Option<&str>) -> AppResult<Option<Stri
                 && !domain.contains('@')
                 && !address.contains(char::is_whitespace) =>
         {
-            Ok(Some(address))
+            Ok(Some(address.to_owned()))
         }
         _ => Err(invalid(field, format!("{field} {address:?} is not an email address"))),
     }
@@ -73,7 +76,11 @@ mod tests {
         assert!(required("label", &"ü".repeat(MAX_NAME), MAX_NAME).is_ok(), "characters, not bytes");
         assert_eq!(optional("name", Some(""), MAX_NAME).unwrap(), None);
         assert_eq!(optional_email("email", Some("wave@apache.org")).unwrap().as_deref(), Some("wave@apache.org"));
-        for bad in ["wave", "@apache.org", "wave@", "a b@c.d", "a@b@c"] {
+        assert_eq!(optional("name", Some("   "), MAX_NAME).unwrap(), None);
+        assert!(required("label", "\tCI", MAX_NAME).is_err(), "a control character at the edge is refused too");
+        assert!(required("label", &format!(" {}", "x".repeat(MAX_NAME)), MAX_NAME).is_err(), "length as given");
+        assert_eq!(optional_email("email", Some("")).unwrap(), None);
+        for bad in ["wave", "@apache.org", "wave@", "a b@c.d", "a@b@c", " wave@apache.org", "   "] {
             assert!(optional_email("email", Some(bad)).is_err(), "{bad}");
         }
     }

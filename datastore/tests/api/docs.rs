@@ -41,10 +41,28 @@ async fn openapi_describes_every_route(backend: Backend) {
         ("/api/v1/admin/memberships", "put"),
         ("/api/v1/admin/import/asf", "post"),
         ("/api/v1/admin/runners", "post"),
+        ("/api/v1/releases/{project}/{product}/{version}/files/{path}", "put"),
+        ("/api/runner/v1/claim", "post"),
+        ("/api/runner/v1/tasks/{id}/lease", "post"),
+        ("/api/runner/v1/tasks/{id}/result", "post"),
         ("/{stage}/{project}/{version}/{path}", "get"),
     ] {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "the OpenAPI document lacks {method} {path}");
     }
+    // Client generators need one operationId per operation, and templates without the router's
+    // regular expressions.
+    let mut ids = std::collections::BTreeMap::new();
+    for (path, item) in paths {
+        assert!(!path.contains(':'), "{path} carries a router pattern");
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            if let Some(earlier) = ids.insert(id.to_owned(), format!("{method} {path}")) {
+                panic!("operationId {id} names both {earlier} and {method} {path}");
+            }
+        }
+    }
+    assert_eq!(paths["/api/runner/v1/claim"]["post"]["tags"][0], "runner");
+    assert!(spec["components"]["securitySchemes"]["runner"].is_object());
     assert!(spec["components"]["schemas"]["ErrorBody"].is_object());
     assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
 
@@ -72,6 +90,18 @@ async fn health_and_unknown_paths(backend: Backend) {
         "method_not_allowed",
     )
     .await;
+    // A known path with a method it does not answer says which methods it does (405, `Allow`).
+    for (method, path, allow) in [
+        (reqwest::Method::DELETE, "/api/v1/me", "GET"),
+        (reqwest::Method::PATCH, "/api/v1/releases/p/1.0/files/a/b.txt", "DELETE, PUT"),
+        (reqwest::Method::POST, "/api/v1/releases/p/q/1.0/files/a.txt", "DELETE, PUT"),
+        (reqwest::Method::GET, "/api/runner/v1/claim", "POST"),
+    ] {
+        let response = app.client.request(method.clone(), app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        assert_eq!(response.headers()["content-type"], "application/json", "{method} {path}");
+    }
     let response = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.text().await.unwrap().contains("Projects"));
