@@ -34,11 +34,12 @@ test-contract:
     cargo build -p datastore
     tests/contract/run.sh
 
-# Formatting, lints and the licence check, as CI runs them.
+# Formatting, lints and the dependency check (licences, advisories), as CI runs them.
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
-    python3 .ci/licences.py
+    bash .ci/advisory-db.sh
+    cargo deny --locked --offline check
 
 # Format the code.
 fmt:
