@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::body::SizedStream;
@@ -46,23 +47,26 @@ const RECENT_BYTES: usize = 16 << 20;
 /// change (a blob is named by its SHA-256). One per worker thread: no lock is shared.
 #[derive(Debug, Default)]
 pub struct Recent {
-    urls: RefCell<HashMap<String, (Instant, BlobRow, Freshness)>>,
+    urls: RefCell<HashMap<String, (Instant, u64, BlobRow, Freshness)>>,
     small: RefCell<(HashMap<String, Bytes>, usize)>,
 }
 
 impl Recent {
     fn file(&self, url: &str) -> Option<(BlobRow, Freshness)> {
         let urls = self.urls.borrow();
-        let (at, blob, freshness) = urls.get(url)?;
-        (at.elapsed() < RESOLVED_FOR).then(|| (blob.clone(), *freshness))
+        let (at, generation, blob, freshness) = urls.get(url)?;
+        (at.elapsed() < RESOLVED_FOR && *generation == PHASES.load(Ordering::Acquire))
+            .then(|| (blob.clone(), *freshness))
     }
 
-    fn remember_file(&self, url: String, blob: &BlobRow, freshness: Freshness) {
+    /// Remembers what `url` resolved to, as of `generation` (read before the lookup, so a
+    /// phase change during it makes the entry stale at once).
+    fn remember_file(&self, url: String, generation: u64, blob: &BlobRow, freshness: Freshness) {
         let mut urls = self.urls.borrow_mut();
         if urls.len() >= RECENT_URLS {
             urls.clear();
         }
-        urls.insert(url, (Instant::now(), blob.clone(), freshness));
+        urls.insert(url, (Instant::now(), generation, blob.clone(), freshness));
     }
 
     fn bytes(&self, sha256: &str) -> Option<Bytes> {
@@ -78,6 +82,16 @@ impl Recent {
         small.1 += bytes.len();
         small.0.insert(sha256.to_owned(), bytes.clone());
     }
+}
+
+/// Counts the phase changes this process made: a URL resolved before the latest one is resolved
+/// again, so a release or a revocation here shows at once (other processes' within
+/// [`RESOLVED_FOR`]).
+static PHASES: AtomicU64 = AtomicU64::new(0);
+
+/// A release changed phase: what its download URLs name may have changed.
+pub fn phases_changed() {
+    PHASES.fetch_add(1, Ordering::AcqRel);
 }
 
 const CACHE_VERSIONED: &str = "public, max-age=3600";
@@ -144,12 +158,13 @@ pub async fn download(
         })
         .collect::<AppResult<Vec<String>>>()
         .map_err(as_page)?;
+    let generation = PHASES.load(Ordering::Acquire);
     let resolved = state.db.run(move |c| downloads::resolve(c, stage, &segments, dir)).await.map_err(as_page)?;
     match resolved {
         Resolved::Redirect(location) => Ok(redirect(&location)),
         Resolved::Listing { entries, notice } => listing(&req, entries, notice.as_deref()),
         Resolved::File { blob, freshness } => {
-            recent.remember_file(req.path().to_owned(), &blob, freshness);
+            recent.remember_file(req.path().to_owned(), generation, &blob, freshness);
             serve_file(&state, &recent, &req, blob, freshness).await
         }
     }

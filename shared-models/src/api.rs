@@ -31,6 +31,26 @@ crate::named_enum! {
     }
 }
 
+crate::named_enum! {
+    /// How a release's vote is held (`docs/LIFECYCLE.md`).
+    pub enum VoteMode as "vote mode" {
+        /// Binding ballots are cast here (`POST …/votes`).
+        Platform = "platform",
+        /// The vote is held on the mailing list and tallied from its thread.
+        Mail = "mail",
+        /// The release manager records the outcome, with a reason.
+        Manual = "manual",
+    }
+}
+
+crate::named_enum! {
+    /// How a vote ended.
+    pub enum VoteOutcome as "vote outcome" {
+        Passed = "passed",
+        Failed = "failed",
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Authentication
 
@@ -148,6 +168,10 @@ pub struct ProjectPolicy {
     pub unknown_header_severity: String,
     /// Whether RSA keys of 2048-4095 bits only warn (CHECKS.md S4).
     pub warn_on_rsa_below_4096: bool,
+    /// Where binding ballots come from: `platform`, `mail` or `manual`.
+    pub vote_mode: VoteMode,
+    /// Whether a vote resolves itself once its minimum time has passed and it passes (V1).
+    pub auto_resolve: bool,
 }
 
 impl Default for ProjectPolicy {
@@ -159,6 +183,8 @@ impl Default for ProjectPolicy {
             require_incubating_name: false,
             unknown_header_severity: "warning".to_owned(),
             warn_on_rsa_below_4096: true,
+            vote_mode: VoteMode::Platform,
+            auto_resolve: false,
         }
     }
 }
@@ -196,6 +222,45 @@ pub struct Release {
     pub revoked_reason: Option<String>,
     /// Where the files can be downloaded in the current phase, if they are public.
     pub download_url: Option<String>,
+    /// The vote, once one has started (the latest round).
+    pub vote: Option<VoteSummary>,
+    /// What was published under `/current/`, once released.
+    pub published: Option<Published>,
+}
+
+/// A release's vote as it stands: what is voted on, the policy it runs under, the outcome.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VoteSummary {
+    /// 1 for the first vote; a failed vote sends the release back to draft, and the next is round 2.
+    pub round: i64,
+    /// The frozen revision.
+    pub revision: i64,
+    /// Hex SHA-256 of the frozen revision's manifest (`docs/LIFECYCLE.md` says how to recompute it).
+    pub manifest_digest: String,
+    pub mode: VoteMode,
+    pub min_vote_hours: u32,
+    pub binding_plus_required: u32,
+    pub opened_at: DateTime<Utc>,
+    /// The vote may be resolved as passed from this time on.
+    pub closes_at: DateTime<Utc>,
+    /// Why the vote is shorter than the policy's minimum (a security release), if it is.
+    pub expedited_reason: Option<String>,
+    /// Set once resolved.
+    pub outcome: Option<VoteOutcome>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// The resolver's reason (required in `manual` mode).
+    pub resolution: Option<String>,
+}
+
+/// What a release published, beside what was voted on.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Published {
+    pub revision: i64,
+    pub manifest_digest: String,
+    pub released_at: DateTime<Utc>,
+    /// Whether the published files hold exactly the voted bytes (the same sha512s, each as
+    /// often); only names may differ.
+    pub content_matches_vote: bool,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,6 +345,121 @@ pub struct Event {
 pub struct EventList {
     pub events: Vec<Event>,
     pub page: PageInfo,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The vote and what follows it
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartVoteRequest {
+    /// The revision to put to the vote: the latest (the default); naming an older one is refused.
+    #[serde(default, deserialize_with = "optional_revision")]
+    pub revision: Option<i64>,
+    /// How long the vote runs, in hours (default and minimum: the policy's `min_vote_hours`;
+    /// less needs `expedited_reason`).
+    #[schema(minimum = 1, maximum = 8760)]
+    #[serde(default, deserialize_with = "optional_hours")]
+    pub duration_hours: Option<u32>,
+    /// Why this vote is shorter than the policy's minimum (for example a security release).
+    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", max_length = 200)]
+    pub expedited_reason: Option<String>,
+}
+
+fn optional_revision<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Seq(#[serde(deserialize_with = "crate::whole::i64")] i64);
+    Ok(Option::<Seq>::deserialize(deserializer)?.map(|Seq(n)| n))
+}
+
+fn optional_hours<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    struct Hours(#[serde(deserialize_with = "crate::whole::u32")] u32);
+    Ok(Option::<Hours>::deserialize(deserializer)?.map(|Hours(h)| h))
+}
+
+/// A ballot as cast.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CastVoteRequest {
+    /// +1, 0 or -1.
+    #[schema(minimum = -1, maximum = 1)]
+    #[serde(deserialize_with = "crate::whole::i32")]
+    pub value: i32,
+    #[schema(pattern = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$", max_length = 2000)]
+    pub comment: Option<String>,
+}
+
+/// One person's ballot: the latest they cast in this round.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Ballot {
+    pub voter: String,
+    pub value: i32,
+    /// Decided from the voter's membership when the ballot was cast (a PMC member's is binding).
+    pub binding: bool,
+    pub comment: Option<String>,
+    pub cast_at: DateTime<Utc>,
+    /// `platform`, `mail` or `manual`.
+    pub source: String,
+    /// How many ballots this person cast in this round (the latest counts).
+    pub ballots_cast: u32,
+}
+
+/// The counts of a vote (CHECKS.md V1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Tally {
+    pub binding_plus: u32,
+    pub binding_zero: u32,
+    pub binding_minus: u32,
+    pub non_binding_plus: u32,
+    pub non_binding_zero: u32,
+    pub non_binding_minus: u32,
+}
+
+/// `GET …/votes`: the ballots that count, the tally, and whether the vote passes now.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VoteStatus {
+    #[serde(flatten)]
+    pub vote: VoteSummary,
+    pub votes: Vec<Ballot>,
+    pub tally: Tally,
+    /// V1: at least `binding_plus_required` binding +1 and more binding +1 than binding -1.
+    pub passes: bool,
+    /// Whether the minimum time has passed.
+    pub closed: bool,
+    /// Seconds until `closes_at` (0 once it has passed).
+    pub seconds_left: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    pub outcome: VoteOutcome,
+    /// Why; required in `manual` mode.
+    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", max_length = 200)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoveRequest {
+    /// A file, or a folder (every file under it moves). Put into Unicode NFC first.
+    #[serde(deserialize_with = "ReleasePath::deserialize_normalised")]
+    pub from: ReleasePath,
+    #[serde(deserialize_with = "ReleasePath::deserialize_normalised")]
+    pub to: ReleasePath,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// Shown on the release page and in the 410 of its old URLs.
+    #[schema(
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        min_length = 1,
+        max_length = 200
+    )]
+    pub reason: String,
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -152,6 +152,14 @@ impl ReleasePath {
         use unicode_normalization::UnicodeNormalization;
         Self::parse(&value.nfc().collect::<String>())
     }
+
+    /// For a JSON field holding a name people typed:
+    /// `#[serde(deserialize_with = "ReleasePath::deserialize_normalised")]` reads it as
+    /// [`ReleasePath::normalise`] does, so a path in a body means what it means in a URL.
+    pub fn deserialize_normalised<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = <String as serde::Deserialize>::deserialize(deserializer)?;
+        Self::normalise(&value).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Characters that make a name display as something it is not: the bidirectional controls

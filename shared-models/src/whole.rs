@@ -25,10 +25,17 @@ macro_rules! whole {
                     $name::try_from(v).map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
                 }
 
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    clippy::cast_precision_loss,
+                    clippy::cast_lossless
+                )]
                 fn visit_f64<E: de::Error>(self, v: f64) -> Result<$name, E> {
-                    if v.fract() == 0.0 && (f64::from($name::MIN)..=f64::from($name::MAX)).contains(&v) {
-                        // Exact: a whole number within the type's range.
-                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    // `MAX + 1` is exact in f64 for every type here (for i64 it is 2^63, which
+                    // `MAX as f64` already rounds to), so the range is checked exactly.
+                    let (min, end) = ($name::MIN as f64, $name::MAX as f64 + 1.0);
+                    if v.fract() == 0.0 && v >= min && v < end {
                         Ok(v as $name)
                     } else {
                         Err(E::invalid_value(de::Unexpected::Float(v), &self))
@@ -43,6 +50,7 @@ macro_rules! whole {
 
 whole!(u32);
 whole!(i32);
+whole!(i64);
 
 #[cfg(test)]
 mod tests {
@@ -90,5 +98,16 @@ mod tests {
         assert_eq!(seq(r#"{"seq": 2147483647}"#), Ok(i32::MAX));
         assert!(seq(r#"{"seq": 2147483648.0}"#).is_err());
         assert!(seq(r#"{"seq": 0.5}"#).is_err());
+    }
+
+    #[test]
+    fn i64_bounds_are_exact() {
+        #[derive(serde::Deserialize)]
+        struct N(#[serde(deserialize_with = "super::i64")] i64);
+        let n = |json: &str| serde_json::from_str::<N>(json).map(|N(n)| n).map_err(|e| e.to_string());
+        assert_eq!(n("9007199254740992.0"), Ok(1 << 53));
+        assert_eq!(n("-9223372036854775808.0"), Ok(i64::MIN));
+        assert!(n("9223372036854775808.0").is_err(), "2^63 is out of range");
+        assert_eq!(n("9223372036854775807"), Ok(i64::MAX));
     }
 }

@@ -248,7 +248,7 @@ pub async fn post_revision(
             Change::Put { path, .. } => {
                 revision.manifest.get(path.as_str()).map(|blob| releases::file_entry(path, blob))
             }
-            Change::Delete { .. } => None,
+            Change::Delete { .. } | Change::Move { .. } => None,
         })
         .collect::<AppResult<Vec<_>>>()?;
     Ok(created(&RevisionCreated { revision: revision.seq, files }))

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod directory;
 pub mod files;
 pub mod keys;
+pub mod lifecycle;
 pub mod openapi;
 pub mod releases;
 pub mod tasks;
@@ -74,13 +75,21 @@ pub fn routes(cfg: &mut ServiceConfig) {
 fn release_routes(cfg: &mut ServiceConfig) {
     cfg.service(releases::show)
         .service(files::list)
+        .service(lifecycle::move_file) // before `/files/{path}`, which would also match it
         .service(files::put)
         .service(files::delete)
         .service(files::post_revision)
         .service(releases::revisions)
         .service(releases::revision)
         .service(releases::events)
-        .service(releases::checks);
+        .service(releases::checks)
+        .service(lifecycle::start_vote)
+        .service(lifecycle::cast_vote)
+        .service(lifecycle::show_votes)
+        .service(lifecycle::resolve)
+        .service(lifecycle::publish_release)
+        .service(lifecycle::archive_release)
+        .service(lifecycle::revoke_release);
 }
 
 /// No route matched: 405 with `Allow` when the path exists under other methods, else 404.

@@ -35,6 +35,7 @@ use crate::state::AppState;
         (name = "authentication", description = "Personal access tokens and JWTs"),
         (name = "directory", description = "Committees, projects and their releases (public)"),
         (name = "releases", description = "Composing releases: files and revisions"),
+        (name = "vote", description = "The vote and what follows it: resolve, release, archive, revoke (docs/LIFECYCLE.md)"),
         (name = "keys", description = "OpenPGP signing keys and KEYS files"),
         (name = "tasks", description = "Work queued for the runners"),
         (name = "admin", description = "Administration (admins only)"),

@@ -119,6 +119,19 @@ pub fn key_removal(principal: &Principal, owner: Option<i64>, holders: &[String]
     Ok(KeyRemoval::From(mine))
 }
 
+/// Whether a ballot `principal` casts now on a release of `committee` is binding: PMC members'
+/// are (the Apache voting rule), whatever else they are; an admin's is not, unless on the PMC.
+pub fn ballot_is_binding(principal: &Principal, committee: &str) -> bool {
+    principal.role_in(committee) == Some(Role::PmcMember)
+}
+
+/// Who may rename and move files: in a draft its composers, in a preview (where only names
+/// may change before the release) those who manage its phases.
+pub fn authorize_move(principal: &Principal, committee: &str, phase: Phase) -> AppResult<()> {
+    let action = if phase == Phase::Draft { Action::ComposeRelease } else { Action::ManageReleasePhase };
+    authorize(principal, action, committee)
+}
+
 /// Whether `viewer` (a person, or anonymous) may read a release of `committee` in `phase`.
 pub fn may_read_release(viewer: Option<&Principal>, committee: &str, phase: Phase) -> bool {
     lifecycle::is_public(phase) || viewer.is_some_and(|p| allowed(p, Action::ReadDraft, committee))
@@ -197,6 +210,21 @@ mod tests {
         }
         let admin = person(true, &[]);
         assert!(actions.into_iter().all(|a| allowed(&admin, a, "any")));
+    }
+
+    #[test]
+    fn only_the_pmc_votes_bind() {
+        for (role, binding) in [
+            (None, false),
+            (Some(Role::Committer), false),
+            (Some(Role::ReleaseManager), false),
+            (Some(Role::PmcMember), true),
+        ] {
+            let member = person(false, &role.map(|r| vec![("httpd", r)]).unwrap_or_default());
+            assert_eq!(ballot_is_binding(&member, "httpd"), binding, "{role:?}");
+            assert!(!ballot_is_binding(&member, "tomcat"), "{role:?}: another committee's vote is not binding");
+        }
+        assert!(!ballot_is_binding(&person(true, &[]), "httpd"), "an admin is not the PMC");
     }
 
     /// Signing keys: packets change for their owner, an admin, or a release manager of every

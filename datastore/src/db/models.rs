@@ -91,6 +91,17 @@ pub struct ReleaseRow {
     pub released_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub revoked_reason: Option<String>,
+    /// The digest of the revision put to the vote (`domain::votes::manifest_digest`).
+    pub manifest_digest: Option<String>,
+    /// 0 before the first vote; each vote start begins the next round.
+    pub vote_round: i64,
+    pub vote_expedited_reason: Option<String>,
+    pub vote_outcome: Option<String>,
+    pub vote_resolved_at: Option<i64>,
+    pub vote_resolution: Option<String>,
+    pub published_revision: Option<i64>,
+    pub published_digest: Option<String>,
+    pub archived_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -232,6 +243,38 @@ pub struct NewCheckResult {
     pub message: String,
     pub data: Option<String>,
     pub created_at: i64,
+}
+
+/// A ballot as stored: every ballot is kept; a person's latest of a round counts.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = vote)]
+pub struct VoteRow {
+    pub id: i64,
+    pub release_id: i64,
+    pub revision_seq: i64,
+    pub voter_id: Option<i64>,
+    pub voter: String,
+    pub value: i32,
+    pub binding: bool,
+    pub comment: Option<String>,
+    pub source: String,
+    pub created_at: i64,
+    pub round: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = vote)]
+pub struct NewVote {
+    pub release_id: i64,
+    pub revision_seq: i64,
+    pub voter_id: Option<i64>,
+    pub voter: String,
+    pub value: i32,
+    pub binding: bool,
+    pub comment: Option<String>,
+    pub source: String,
+    pub created_at: i64,
+    pub round: i64,
 }
 
 // Typed views of the TEXT columns that hold enumerations: an unknown value is an error (the

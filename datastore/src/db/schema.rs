@@ -98,6 +98,15 @@ diesel::table! {
         released_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
         revoked_reason -> Nullable<Text>,
+        manifest_digest -> Nullable<Text>,
+        vote_round -> BigInt,
+        vote_expedited_reason -> Nullable<Text>,
+        vote_outcome -> Nullable<Text>,
+        vote_resolved_at -> Nullable<BigInt>,
+        vote_resolution -> Nullable<Text>,
+        published_revision -> Nullable<BigInt>,
+        published_digest -> Nullable<Text>,
+        archived_at -> Nullable<BigInt>,
     }
 }
 
@@ -233,6 +242,7 @@ diesel::table! {
         comment -> Nullable<Text>,
         source -> Text,
         created_at -> BigInt,
+        round -> BigInt,
     }
 }
 

@@ -40,9 +40,16 @@ pub fn policy_of(ctx: &ReleaseContext) -> AppResult<ProjectPolicy> {
     super::directory::policy(&ctx.project)
 }
 
+/// The identity of the policy fields that checks read: changing the vote's fields (its length,
+/// quorum, mode, list) must not send every check of every draft to run again.
 fn policy_hash(policy: &ProjectPolicy) -> String {
     let mut hasher = Sha256::default();
-    hasher.update(json!(policy).to_string().as_bytes());
+    let checked = json!({
+        "require_incubating_name": policy.require_incubating_name,
+        "unknown_header_severity": policy.unknown_header_severity,
+        "warn_on_rsa_below_4096": policy.warn_on_rsa_below_4096,
+    });
+    hasher.update(checked.to_string().as_bytes());
     hasher.finish_hex()
 }
 
@@ -230,4 +237,29 @@ pub fn refresh(conn: &mut DbConnection, committee_id: i64, project_id: Option<i6
         queued.extend(enqueue(conn, &ctx, ctx.release.revision, &manifest)?);
     }
     Ok(queued)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_fields_checks_read_make_their_identity() {
+        let policy = ProjectPolicy::default();
+        let voting = ProjectPolicy {
+            min_vote_hours: 96,
+            binding_plus_required: 5,
+            mailing_list: Some("dev@httpd.apache.org".into()),
+            vote_mode: shared_models::api::VoteMode::Mail,
+            auto_resolve: true,
+            ..ProjectPolicy::default()
+        };
+        assert_eq!(policy_hash(&policy), policy_hash(&voting), "the vote's fields do not re-run checks");
+        let stricter = ProjectPolicy { unknown_header_severity: "failure".into(), ..ProjectPolicy::default() };
+        assert_ne!(policy_hash(&policy), policy_hash(&stricter));
+        let podling = ProjectPolicy { require_incubating_name: true, ..ProjectPolicy::default() };
+        assert_ne!(policy_hash(&policy), policy_hash(&podling));
+        let rsa = ProjectPolicy { warn_on_rsa_below_4096: false, ..ProjectPolicy::default() };
+        assert_ne!(policy_hash(&policy), policy_hash(&rsa));
+    }
 }

@@ -92,6 +92,12 @@ pub fn accepts_files(phase: Phase) -> bool {
     phase == Phase::Draft
 }
 
+/// Whether files may be renamed or moved into folders: in a draft, and in a preview (the vote
+/// passed; names may still change before the release, bytes may not).
+pub fn accepts_moves(phase: Phase) -> bool {
+    matches!(phase, Phase::Draft | Phase::Preview)
+}
+
 /// Whether new revisions get their checks queued: drafts only. A candidate's revision is
 /// frozen; what was checked is what is voted on.
 pub fn runs_checks(phase: Phase) -> bool {

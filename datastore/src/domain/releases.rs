@@ -93,6 +93,8 @@ pub fn detail(conn: &mut DbConnection, ctx: &ReleaseContext, public_url: &str) -
         podling: ctx.committee.podling,
         revoked_reason: ctx.release.revoked_reason.clone(),
         download_url: download_path(ctx).map(|p| format!("{public_url}{p}")),
+        vote: super::votes::summary(&ctx.release)?,
+        published: super::publish::published(conn, ctx)?,
     })
 }
 
@@ -140,6 +142,17 @@ pub enum Change {
     Delete {
         path: ReleasePath,
     },
+    /// Rename a file, or move a folder with everything in it (the bytes stay the same).
+    Move {
+        from: ReleasePath,
+        to: ReleasePath,
+    },
+}
+
+impl Change {
+    fn is_move(&self) -> bool {
+        matches!(self, Change::Move { .. })
+    }
 }
 
 /// The outcome of a new revision.
@@ -163,18 +176,27 @@ pub fn commit_revision(
     changes: &[Change],
     description: &str,
 ) -> AppResult<NewRevision> {
+    let only_moves = !changes.is_empty() && changes.iter().all(Change::is_move);
     crate::db::write_transaction(conn, |conn| {
         let ctx = load(conn, release)?;
-        authz::authorize(principal, Action::ComposeRelease, &ctx.committee.name)?;
+        if only_moves {
+            authz::authorize_move(principal, &ctx.committee.name, ctx.release.phase()?)?;
+        } else {
+            authz::authorize(principal, Action::ComposeRelease, &ctx.committee.name)?;
+        }
         let seq = q::next_revision(conn, ctx.release.id)?;
         // Read the phase again after taking the lock: a vote may have started meanwhile.
         let ctx = load(conn, release)?;
-        require_files_change(&ctx, "change files")?;
+        if only_moves {
+            require_moves(&ctx)?;
+        } else {
+            require_files_change(&ctx, "change files")?;
+        }
         let parent = q::find_revision(conn, ctx.release.id, seq - 1)?
             .ok_or_else(|| AppError::internal(format!("revision {} of {release} is missing", seq - 1)))?;
         let mut manifest: BTreeMap<String, BlobRow> = q::revision_files(conn, parent.0.id)?.into_iter().collect();
         let now = now_ms();
-        let (mut added, mut removed) = (Vec::new(), Vec::new());
+        let (mut added, mut removed, mut moved) = (Vec::new(), Vec::new(), Vec::new());
         for change in changes {
             match change {
                 Change::Put { path, blob } => {
@@ -194,6 +216,11 @@ pub fn commit_revision(
                     }
                     removed.push(path.as_str());
                 }
+                Change::Move { from, to } => {
+                    for (old, new) in move_paths(&mut manifest, from, to, release)? {
+                        moved.push(json!({"from": old, "to": new}));
+                    }
+                }
             }
         }
         check_no_file_is_a_folder(&manifest)?;
@@ -201,7 +228,11 @@ pub fn commit_revision(
         for (path, blob) in &manifest {
             q::insert_revision_file(conn, revision_id, path, &blob.sha256)?;
         }
-        let tasks = super::checks::enqueue(conn, &ctx, seq, &manifest)?;
+        let tasks = if lifecycle::runs_checks(ctx.release.phase()?) {
+            super::checks::enqueue(conn, &ctx, seq, &manifest)?
+        } else {
+            Vec::new() // a preview's bytes were checked and voted on; only names change
+        };
         events::record(
             conn,
             NewEvent {
@@ -214,6 +245,7 @@ pub fn commit_revision(
                     "description": description,
                     "added": added,
                     "removed": removed,
+                    "moved": moved,
                     "files": manifest.len(),
                     "tasks_queued": tasks.len(),
                 }),
@@ -240,6 +272,60 @@ pub fn require_files_change(ctx: &ReleaseContext, doing: &str) -> AppResult<()> 
         ),
     )
     .with_details(json!({"phase": current.as_str(), "required": phase.as_str()})))
+}
+
+/// 409 `wrong_phase` unless files may be renamed or moved (a draft or a preview).
+fn require_moves(ctx: &ReleaseContext) -> AppResult<()> {
+    let current = ctx.release.phase()?;
+    if lifecycle::accepts_moves(current) {
+        return Ok(());
+    }
+    Err(AppError::conflict(
+        "wrong_phase",
+        format!(
+            "Cannot move files: the release {} is in phase {}, and this needs phase draft or preview.",
+            ctx.key(),
+            current.as_str()
+        ),
+    )
+    .with_details(json!({"phase": current.as_str(), "required": "draft|preview"})))
+}
+
+/// Moves the file `from` to `to`, or every file under the folder `from` to the folder `to`;
+/// returns the moves made. 404 if nothing is at `from`; 409 `path_conflict` if a file would
+/// land on another.
+fn move_paths(
+    manifest: &mut BTreeMap<String, BlobRow>,
+    from: &ReleasePath,
+    to: &ReleasePath,
+    release: &ReleaseRef,
+) -> AppResult<Vec<(String, String)>> {
+    let folder = format!("{from}/");
+    let moves: Vec<(String, String)> = if manifest.contains_key(from.as_str()) {
+        vec![(from.to_string(), to.to_string())]
+    } else {
+        manifest
+            .range(folder.clone()..)
+            .take_while(|(path, _)| path.starts_with(&folder))
+            .map(|(path, _)| (path.clone(), format!("{to}/{}", &path[folder.len()..])))
+            .collect()
+    };
+    if moves.is_empty() {
+        return Err(AppError::not_found(format!("The release {release} has no file or folder {from}.")));
+    }
+    if to.as_str() == from.as_str() || to.as_str().starts_with(&folder) {
+        return Err(AppError::conflict("path_conflict", format!("{from} cannot move into itself ({to}).")));
+    }
+    let blobs: Vec<BlobRow> = moves.iter().filter_map(|(old, _)| manifest.remove(old)).collect();
+    for ((old, new), blob) in moves.iter().zip(blobs) {
+        if manifest.insert(new.clone(), blob).is_some() {
+            return Err(AppError::conflict(
+                "path_conflict",
+                format!("Moving {old} to {new} would replace the file {new}; move or delete that first."),
+            ));
+        }
+    }
+    Ok(moves)
 }
 
 /// A path cannot be both a file and a folder of other files: the download tree could not show both.

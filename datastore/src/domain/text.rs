@@ -8,6 +8,8 @@ use crate::error::{AppError, AppResult};
 pub const MAX_NAME: usize = 200;
 /// The longest email address (RFC 5321's path limit).
 pub const MAX_EMAIL: usize = 254;
+/// The longest comment (a ballot's), in characters.
+pub const MAX_COMMENT: usize = 2000;
 
 /// `value` trimmed, if it has at most `max` characters, no control characters, and more than
 /// white space. The bounds apply to the text as given, so what the OpenAPI document says of a
@@ -24,6 +26,20 @@ pub fn required(field: &str, value: &str, max: usize) -> AppResult<String> {
 pub fn optional(field: &str, value: Option<&str>, max: usize) -> AppResult<Option<String>> {
     let Some(value) = value else { return Ok(None) };
     let value = bounded(field, value, max)?.trim();
+    Ok((!value.is_empty()).then(|| value.to_owned()))
+}
+
+/// An optional comment of several lines: like [`optional`], but line breaks and tabs are text.
+pub fn optional_comment(field: &str, value: Option<&str>, max: usize) -> AppResult<Option<String>> {
+    let Some(value) = value else { return Ok(None) };
+    let length = value.chars().count();
+    if length > max {
+        return Err(invalid(field, format!("{field} has {length} characters; at most {max} are allowed")));
+    }
+    if let Some(bad) = value.chars().find(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        return Err(invalid(field, format!("{field} contains the control character {bad:?}")));
+    }
+    let value = value.trim();
     Ok((!value.is_empty()).then(|| value.to_owned()))
 }
 

@@ -13,6 +13,7 @@ mod downloads;
 mod files;
 mod key_attacks;
 mod keys;
+mod lifecycle;
 mod names;
 mod queue;
 mod runner_protocol;

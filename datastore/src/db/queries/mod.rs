@@ -7,6 +7,7 @@ pub mod events;
 pub mod keys;
 pub mod releases;
 pub mod tasks;
+pub mod votes;
 
 /// `INSERT … ON CONFLICT DO NOTHING`, spelled for each backend (the multi-backend connection
 /// cannot express it directly).

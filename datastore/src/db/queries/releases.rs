@@ -291,20 +291,6 @@ pub fn set_phase(conn: &mut DbConnection, release_id: i64, phase: &str) -> Query
     Ok(())
 }
 
-/// Marks a release revoked, keeping the reason.
-pub fn revoke(conn: &mut DbConnection, release_id: i64, reason: &str) -> QueryResult<()> {
-    let now = now_ms();
-    diesel::update(release::table.find(release_id))
-        .set((
-            release::phase.eq("revoked"),
-            release::revoked_at.eq(now),
-            release::revoked_reason.eq(reason),
-            release::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
 /// The uid of a user id.
 pub fn uid_of(conn: &mut DbConnection, user_id: Option<i64>) -> QueryResult<Option<String>> {
     match user_id {

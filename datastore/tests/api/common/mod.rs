@@ -154,12 +154,14 @@ impl TestApp {
         body
     }
 
-    /// Moves a release to a phase directly in the database (the lifecycle API comes later).
+    /// Moves a release to a phase directly in the database, past the vote (the lifecycle API
+    /// is tested in `lifecycle.rs`).
     pub fn set_phase(&self, project: &str, version: &str, phase: &str) {
         self.db(|c| {
             let ctx = datastore::db::queries::releases::find_release(c, project, project, version).unwrap().unwrap();
             if phase == "revoked" {
-                datastore::db::queries::releases::revoke(c, ctx.release.id, "CVE-2099-0001: broken").unwrap();
+                datastore::db::queries::releases::set_phase(c, ctx.release.id, "current").unwrap();
+                assert!(datastore::db::queries::votes::revoke(c, ctx.release.id, "CVE-2099-0001: broken").unwrap());
             } else {
                 datastore::db::queries::releases::set_phase(c, ctx.release.id, phase).unwrap();
             }

@@ -1,0 +1,11 @@
+DROP INDEX vote_round;
+ALTER TABLE vote DROP COLUMN round;
+ALTER TABLE release DROP COLUMN archived_at;
+ALTER TABLE release DROP COLUMN published_digest;
+ALTER TABLE release DROP COLUMN published_revision;
+ALTER TABLE release DROP COLUMN vote_resolution;
+ALTER TABLE release DROP COLUMN vote_resolved_at;
+ALTER TABLE release DROP COLUMN vote_outcome;
+ALTER TABLE release DROP COLUMN vote_expedited_reason;
+ALTER TABLE release DROP COLUMN vote_round;
+ALTER TABLE release DROP COLUMN manifest_digest;

@@ -1,0 +1,198 @@
+//! The vote and what follows it: start, ballots, resolve, moves in preview, release, archive,
+//! revoke (`docs/LIFECYCLE.md`). Each handler is one call into `domain::votes` or
+//! `domain::publish`, which authorize and refuse.
+
+use actix_web::{HttpResponse, get, post, web};
+use shared_models::api::{
+    Ballot, CastVoteRequest, FileList, MoveRequest, Release, ResolveRequest, RevokeRequest, StartVoteRequest,
+    VoteStatus,
+};
+
+use super::created;
+use crate::auth::{Principal, Viewer};
+use crate::domain::releases::{self, Change, ReleaseRef};
+use crate::domain::{publish, votes};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// Put the latest revision of a draft to the vote: it is frozen, its files become public under
+/// `/candidate/`, and the project's policy is copied into the release. Refused while checks
+/// are running, could not run or failed (409 `vote_blocked`, `details.blockers` says which).
+#[utoipa::path(operation_id = "start_vote", tag = "vote", request_body = StartVoteRequest,
+    params(("project" = String, Path), ("version" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = VoteStatus, description = "the vote, open"),
+        (status = 409, description = "`wrong_phase` (not a draft), `stale_revision` (not the latest), \
+            `vote_blocked` (checks incomplete or failed; `details.blockers`)", body = shared_models::ErrorBody)))]
+#[post("/vote/start")]
+pub async fn start_vote(
+    state: web::Data<AppState>,
+    principal: Principal,
+    release: ReleaseRef,
+    body: web::Json<StartVoteRequest>,
+) -> AppResult<web::Json<VoteStatus>> {
+    let status = state.db.run(move |c| votes::start(c, &principal, &release, &body)).await?;
+    crate::download::phases_changed();
+    Ok(web::Json(status))
+}
+
+/// Cast a ballot (+1, 0 or -1) on a candidate. It is binding if you are on the committee's PMC
+/// now; a later ballot replaces your earlier one in the tally (both stay in the audit log).
+#[utoipa::path(operation_id = "cast_vote", tag = "vote", request_body = CastVoteRequest,
+    params(("project" = String, Path), ("version" = String, Path)), security(("bearer" = [])),
+    responses((status = 201, body = Ballot),
+        (status = 409, description = "`wrong_phase` (not a candidate), `wrong_vote_mode` (the vote is held \
+            on the list or recorded by hand)", body = shared_models::ErrorBody)))]
+#[post("/votes")]
+pub async fn cast_vote(
+    state: web::Data<AppState>,
+    principal: Principal,
+    release: ReleaseRef,
+    body: web::Json<CastVoteRequest>,
+) -> AppResult<HttpResponse> {
+    let ballot = state.db.run(move |c| votes::cast(c, &principal, &release, &body)).await?;
+    Ok(created(&ballot))
+}
+
+/// The vote of the latest round: the ballots that count, the tally, whether it passes (V1) and
+/// the time left (V2).
+#[utoipa::path(security((), ("bearer" = [])), operation_id = "show_votes", tag = "vote",
+    params(("project" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = VoteStatus),
+        (status = 404, description = "no such release, or no vote has started", body = shared_models::ErrorBody)))]
+#[get("/votes")]
+pub async fn show_votes(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    release: ReleaseRef,
+) -> AppResult<web::Json<VoteStatus>> {
+    let status = state.db.run(move |c| votes::status(c, viewer.principal(), &release)).await?;
+    Ok(web::Json(status))
+}
+
+/// End the vote: `passed` (after the minimum time, with the quorum, or in manual mode with a
+/// reason) moves the release to `preview`; `failed` sends it back to `draft`.
+#[utoipa::path(operation_id = "resolve_vote", tag = "vote", request_body = ResolveRequest,
+    params(("project" = String, Path), ("version" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Release),
+        (status = 409, description = "`wrong_phase`, `vote_open` (before `closes_at`), `no_quorum` \
+            (`details.tally`)", body = shared_models::ErrorBody)))]
+#[post("/resolve")]
+pub async fn resolve(
+    state: web::Data<AppState>,
+    principal: Principal,
+    release: ReleaseRef,
+    body: web::Json<ResolveRequest>,
+) -> AppResult<web::Json<Release>> {
+    let public_url = state.config.public_url();
+    let detail = state
+        .db
+        .run(move |c| {
+            let ctx = votes::resolve(c, &principal, &release, body.outcome, body.reason.as_deref())?;
+            releases::detail(c, &ctx, &public_url)
+        })
+        .await?;
+    crate::download::phases_changed();
+    Ok(web::Json(detail))
+}
+
+/// Rename a file or move a folder: a new revision, in a draft or a preview (where names may
+/// change before the release, bytes may not).
+#[utoipa::path(operation_id = "move_file", tag = "releases", request_body = MoveRequest,
+    params(("project" = String, Path), ("version" = String, Path)), security(("bearer" = [])),
+    responses((status = 201, body = FileList, description = "the files of the new revision"),
+        (status = 409, description = "`wrong_phase`, `path_conflict`", body = shared_models::ErrorBody)))]
+#[post("/files/move")]
+pub async fn move_file(
+    state: web::Data<AppState>,
+    principal: Principal,
+    release: ReleaseRef,
+    body: web::Json<MoveRequest>,
+) -> AppResult<HttpResponse> {
+    let MoveRequest { from, to } = body.into_inner();
+    let description = format!("move {from} to {to}");
+    let (listing, queued) = state
+        .db
+        .run(move |c| {
+            let revision =
+                releases::commit_revision(c, &principal, &release, &[Change::Move { from, to }], &description)?;
+            let files =
+                revision.manifest.iter().map(|(p, b)| releases::file_entry(p, b)).collect::<AppResult<Vec<_>>>()?;
+            Ok::<_, AppError>((FileList { revision: revision.seq, files }, !revision.tasks.is_empty()))
+        })
+        .await?;
+    if queued {
+        state.wake_runners();
+    }
+    crate::download::phases_changed(); // a preview's files are public under their names
+    Ok(created(&listing))
+}
+
+/// Publish a preview: its latest revision, holding exactly the voted bytes, goes out under
+/// `/current/`, and `latest` names it if it is the newest release.
+#[utoipa::path(operation_id = "publish_release", tag = "vote",
+    params(("project" = String, Path), ("version" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Release),
+        (status = 409, description = "`wrong_phase`, `content_changed`", body = shared_models::ErrorBody)))]
+#[post("/release")]
+pub async fn publish_release(
+    state: web::Data<AppState>,
+    principal: Principal,
+    release: ReleaseRef,
+) -> AppResult<web::Json<Release>> {
+    let public_url = state.config.public_url();
+    let detail = state
+        .db
+        .run(move |c| {
+            let ctx = publish::release(c, &principal, &release)?;
+            releases::detail(c, &ctx, &public_url)
+        })
+        .await?;
+    crate::download::phases_changed();
+    Ok(web::Json(detail))
+}
+
+/// Archive a current release (a newer one supersedes it); its files stay under `/current/`.
+#[utoipa::path(operation_id = "archive_release", tag = "vote",
+    params(("project" = String, Path), ("version" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Release), (status = 409, description = "`wrong_phase`", body = shared_models::ErrorBody)))]
+#[post("/archive")]
+pub async fn archive_release(
+    state: web::Data<AppState>,
+    principal: Principal,
+    release: ReleaseRef,
+) -> AppResult<web::Json<Release>> {
+    let public_url = state.config.public_url();
+    let detail = state
+        .db
+        .run(move |c| {
+            let ctx = publish::archive(c, &principal, &release)?;
+            releases::detail(c, &ctx, &public_url)
+        })
+        .await?;
+    crate::download::phases_changed();
+    Ok(web::Json(detail))
+}
+
+/// Revoke a released release: its files move to `/revoked/` and its old URLs answer 410 with
+/// the reason. Nothing is deleted.
+#[utoipa::path(operation_id = "revoke_release", tag = "vote", request_body = RevokeRequest,
+    params(("project" = String, Path), ("version" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Release), (status = 409, description = "`wrong_phase`", body = shared_models::ErrorBody)))]
+#[post("/revoke")]
+pub async fn revoke_release(
+    state: web::Data<AppState>,
+    principal: Principal,
+    release: ReleaseRef,
+    body: web::Json<RevokeRequest>,
+) -> AppResult<web::Json<Release>> {
+    let public_url = state.config.public_url();
+    let detail = state
+        .db
+        .run(move |c| {
+            let ctx = publish::revoke(c, &principal, &release, &body.reason)?;
+            releases::detail(c, &ctx, &public_url)
+        })
+        .await?;
+    crate::download::phases_changed();
+    Ok(web::Json(detail))
+}

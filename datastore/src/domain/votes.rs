@@ -1,0 +1,512 @@
+//! The vote (`docs/LIFECYCLE.md`): a draft's latest revision is frozen and put to the vote
+//! under a snapshot of the project's policy; people cast ballots; the release manager resolves
+//! it. The rules of CHECKS.md V1 (quorum) and V2 (minimum time) are here.
+
+use std::collections::BTreeMap;
+
+use checks::digest::Sha256;
+use serde_json::json;
+use shared_models::api::{
+    Ballot, CastVoteRequest, Phase, ProjectPolicy, StartVoteRequest, Tally, VoteMode, VoteOutcome, VoteStatus,
+    VoteSummary,
+};
+use shared_models::checks::CheckStatus;
+
+use super::lifecycle::{self, Transition};
+use super::releases::{self, ReleaseRef};
+use super::text;
+use crate::auth::{Action, Principal, authz};
+use crate::db::models::{BlobRow, NewVote, ReleaseRow, VoteRow};
+use crate::db::queries::events::{self, NewEvent};
+use crate::db::queries::releases as rq;
+use crate::db::queries::releases::ReleaseContext;
+use crate::db::queries::votes as q;
+use crate::db::{DbConnection, now_ms, to_time, write_transaction};
+use crate::error::{AppError, AppResult};
+
+const HOUR_MS: i64 = 3_600_000;
+/// Blockers named in a refusal, at most (the checks report has them all).
+const MAX_BLOCKERS_LISTED: usize = 20;
+
+/// The manifest digest of a revision: the hex SHA-256 of one line per file, in the byte order
+/// of the paths, each `path TAB size TAB sha512 LF` (size in decimal, sha512 in lower-case
+/// hex). Paths hold no tab or line break (the path grammar forbids control characters), so
+/// the text is unambiguous and anyone can recompute it from a file listing.
+pub fn manifest_digest<'a>(files: impl IntoIterator<Item = (&'a str, &'a BlobRow)>) -> String {
+    let mut lines: Vec<String> =
+        files.into_iter().map(|(path, blob)| format!("{path}\t{}\t{}\n", blob.size, blob.sha512)).collect();
+    lines.sort_unstable();
+    let mut hasher = Sha256::default();
+    for line in &lines {
+        hasher.update(line.as_bytes());
+    }
+    hasher.finish_hex()
+}
+
+/// The files of revision `seq` of a release, by path.
+pub fn revision_files(conn: &mut DbConnection, ctx: &ReleaseContext, seq: i64) -> AppResult<Vec<(String, BlobRow)>> {
+    let (revision, _) = rq::find_revision(conn, ctx.release.id, seq)?
+        .ok_or_else(|| AppError::not_found(format!("The release {} has no revision {seq}.", ctx.key())))?;
+    Ok(rq::revision_files(conn, revision.id)?)
+}
+
+/// What keeps a draft's latest revision from going to the vote: checks still to run, checks
+/// that could not run, failures, and an empty revision.
+fn blockers(conn: &mut DbConnection, ctx: &ReleaseContext, files: usize) -> AppResult<Vec<String>> {
+    let mut blockers = Vec::new();
+    if files == 0 {
+        blockers.push("the revision has no files".to_owned());
+    }
+    let report = super::checks::report(conn, ctx)?;
+    if !report.complete {
+        blockers.push("checks are still running: wait until GET …/checks says \"complete\": true".to_owned());
+    }
+    for result in &report.results {
+        let what = match result.status {
+            CheckStatus::Failure => "failure",
+            CheckStatus::Error => "could not run (retry the task)",
+            _ => continue,
+        };
+        let place = match &result.member {
+            Some(member) => format!("{}!{member}", result.path),
+            None => result.path.clone(),
+        };
+        blockers.push(format!("{} on {place}: {what}: {}", result.checker.as_str(), result.message));
+    }
+    Ok(blockers)
+}
+
+/// `POST …/vote/start`: freezes the latest revision of a draft and opens round `n + 1` of its
+/// vote, under a snapshot of the project's policy. Refused (409) while blockers remain, when the
+/// named revision is not the latest, or when the release is not a draft.
+pub fn start(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    release: &ReleaseRef,
+    request: &StartVoteRequest,
+) -> AppResult<VoteStatus> {
+    write_transaction(conn, |conn| {
+        let ctx = releases::load(conn, release)?;
+        authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
+        lifecycle::next(ctx.release.phase()?, Transition::StartVote)?;
+        let latest = ctx.release.revision;
+        let revision = request.revision.unwrap_or(latest);
+        if revision > latest || revision < 0 {
+            return Err(AppError::not_found(format!("The release {release} has no revision {revision}.")));
+        }
+        if revision != latest {
+            return Err(AppError::conflict(
+                "stale_revision",
+                format!(
+                    "Revision {revision} is not the latest of {release} (that is {latest}): a vote is on the latest."
+                ),
+            )
+            .with_details(json!({"latest": latest})));
+        }
+        let files = revision_files(conn, &ctx, revision)?;
+        let blockers = blockers(conn, &ctx, files.len())?;
+        if !blockers.is_empty() {
+            let total = blockers.len();
+            return Err(AppError::conflict(
+                "vote_blocked",
+                format!("The vote on {release} cannot start: {}.", blockers[0]),
+            )
+            .with_details(json!({
+                "blockers": blockers.into_iter().take(MAX_BLOCKERS_LISTED).collect::<Vec<_>>(),
+                "total": total,
+            })));
+        }
+        let policy = super::checks::policy_of(&ctx)?;
+        let hours = request.duration_hours.unwrap_or(policy.min_vote_hours).max(1);
+        let expedited = if hours < policy.min_vote_hours {
+            let reason = text::optional("expedited_reason", request.expedited_reason.as_deref(), text::MAX_NAME)?;
+            Some(reason.ok_or_else(|| {
+                AppError::unprocessable(
+                    "invalid_request",
+                    format!(
+                        "A vote of {hours} hours is shorter than the policy's {}: give an expedited_reason (for \
+                         example a security release).",
+                        policy.min_vote_hours
+                    ),
+                )
+                .with_details(json!({"field": "expedited_reason"}))
+            })?)
+        } else {
+            None
+        };
+        let digest = manifest_digest(files.iter().map(|(p, b)| (p.as_str(), b)));
+        let opened_at = now_ms();
+        let round = ctx.release.vote_round + 1;
+        let snapshot = serde_json::to_string(&policy).map_err(AppError::internal)?;
+        let started = q::start(
+            conn,
+            ctx.release.id,
+            &q::VoteStart {
+                revision,
+                round,
+                policy: &snapshot,
+                manifest_digest: &digest,
+                opened_at,
+                closes_at: opened_at + i64::from(hours) * HOUR_MS,
+                expedited_reason: expedited.as_deref(),
+            },
+        )?;
+        if !started {
+            return Err(AppError::conflict(
+                "wrong_phase",
+                format!("{release} changed while the vote was starting; try again."),
+            ));
+        }
+        let ctx = releases::load(conn, release)?;
+        let status = status_of(conn, &ctx)?;
+        events::record(
+            conn,
+            NewEvent {
+                actor: principal.actor(),
+                action: "vote.started",
+                target: &ctx.key(),
+                release_id: Some(ctx.release.id),
+                details: json!({
+                    "round": round,
+                    "revision": revision,
+                    "manifest_digest": digest,
+                    "mode": policy.vote_mode,
+                    "hours": hours,
+                    "closes_at": status.vote.closes_at,
+                    "binding_plus_required": policy.binding_plus_required,
+                    "expedited_reason": expedited,
+                }),
+            },
+        )?;
+        Ok(status)
+    })
+}
+
+/// The policy a release's vote runs under (its snapshot).
+fn snapshot(row: &ReleaseRow) -> AppResult<ProjectPolicy> {
+    let policy = row.vote_policy.as_deref().ok_or_else(|| AppError::internal("a vote without its policy"))?;
+    serde_json::from_str(policy).map_err(|e| AppError::internal(format!("the vote policy does not parse: {e}")))
+}
+
+/// The vote of a release's latest round, if one has started.
+pub fn summary(row: &ReleaseRow) -> AppResult<Option<VoteSummary>> {
+    if row.vote_round == 0 {
+        return Ok(None);
+    }
+    let policy = snapshot(row)?;
+    let missing = || AppError::internal("a vote without its revision, times or digest");
+    Ok(Some(VoteSummary {
+        round: row.vote_round,
+        revision: row.vote_revision.ok_or_else(missing)?,
+        manifest_digest: row.manifest_digest.clone().ok_or_else(missing)?,
+        mode: policy.vote_mode,
+        min_vote_hours: policy.min_vote_hours,
+        binding_plus_required: policy.binding_plus_required,
+        opened_at: to_time(row.vote_started_at.ok_or_else(missing)?),
+        closes_at: to_time(row.vote_closes_at.ok_or_else(missing)?),
+        expedited_reason: row.vote_expedited_reason.clone(),
+        outcome: row.vote_outcome.as_deref().map(VoteOutcome::parse).transpose()?,
+        resolved_at: row.vote_resolved_at.map(to_time),
+        resolution: row.vote_resolution.clone(),
+    }))
+}
+
+/// The ballots that count: each voter's latest of the round, in the order they first voted.
+pub fn counted(rows: &[VoteRow]) -> Vec<Ballot> {
+    let mut by_voter: BTreeMap<&str, (usize, &VoteRow, u32)> = BTreeMap::new();
+    for (order, row) in rows.iter().enumerate() {
+        let entry = by_voter.entry(row.voter.as_str()).or_insert((order, row, 0));
+        entry.1 = row;
+        entry.2 += 1;
+    }
+    let mut ballots: Vec<(usize, Ballot)> = by_voter
+        .into_values()
+        .map(|(order, row, cast)| {
+            (
+                order,
+                Ballot {
+                    voter: row.voter.clone(),
+                    value: row.value,
+                    binding: row.binding,
+                    comment: row.comment.clone(),
+                    cast_at: to_time(row.created_at),
+                    source: row.source.clone(),
+                    ballots_cast: cast,
+                },
+            )
+        })
+        .collect();
+    ballots.sort_by_key(|(order, _)| *order);
+    ballots.into_iter().map(|(_, ballot)| ballot).collect()
+}
+
+pub fn tally(ballots: &[Ballot]) -> Tally {
+    let mut tally = Tally::default();
+    for ballot in ballots {
+        let count = match (ballot.binding, ballot.value) {
+            (true, 1) => &mut tally.binding_plus,
+            (true, 0) => &mut tally.binding_zero,
+            (true, _) => &mut tally.binding_minus,
+            (false, 1) => &mut tally.non_binding_plus,
+            (false, 0) => &mut tally.non_binding_zero,
+            (false, _) => &mut tally.non_binding_minus,
+        };
+        *count += 1;
+    }
+    tally
+}
+
+/// CHECKS.md V1: at least `required` binding +1, and more binding +1 than binding -1.
+pub fn passes(tally: &Tally, required: u32) -> bool {
+    tally.binding_plus >= required && tally.binding_plus > tally.binding_minus
+}
+
+fn status_of(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<VoteStatus> {
+    let vote =
+        summary(&ctx.release)?.ok_or_else(|| AppError::not_found(format!("No vote has started on {}.", ctx.key())))?;
+    let rows = q::ballots(conn, ctx.release.id, vote.round)?;
+    let votes = counted(&rows);
+    let tally = tally(&votes);
+    let passes = passes(&tally, vote.binding_plus_required);
+    let left_ms = (vote.closes_at.timestamp_millis() - now_ms()).max(0);
+    Ok(VoteStatus {
+        vote,
+        votes,
+        tally,
+        passes,
+        closed: left_ms == 0,
+        seconds_left: u64::try_from((left_ms + 999) / 1000).unwrap_or_default(),
+    })
+}
+
+/// `GET …/votes`: the latest round's ballots that count, the tally and the time left.
+pub fn status(conn: &mut DbConnection, viewer: Option<&Principal>, release: &ReleaseRef) -> AppResult<VoteStatus> {
+    let ctx = releases::load_readable(conn, viewer, release)?;
+    status_of(conn, &ctx)
+}
+
+/// `POST …/votes`: a ballot on a candidate, binding if the voter is on the committee's PMC now.
+/// Anyone signed in may vote (others' ballots are counted as non-binding); a later ballot
+/// replaces the earlier one in the tally, and both stay in the audit log.
+pub fn cast(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    release: &ReleaseRef,
+    request: &CastVoteRequest,
+) -> AppResult<Ballot> {
+    if !(-1..=1).contains(&request.value) {
+        return Err(AppError::unprocessable("invalid_request", "A ballot is +1, 0 or -1.")
+            .with_details(json!({"field": "value"})));
+    }
+    let comment = text::optional_comment("comment", request.comment.as_deref(), text::MAX_COMMENT)?;
+    write_transaction(conn, |conn| {
+        let ctx = releases::load(conn, release)?;
+        let phase = ctx.release.phase()?;
+        if phase != Phase::Candidate {
+            return Err(AppError::conflict(
+                "wrong_phase",
+                format!("Ballots are cast on a candidate; {release} is in phase {phase}."),
+            )
+            .with_details(json!({"phase": phase.as_str(), "required": Phase::Candidate.as_str()})));
+        }
+        let vote = summary(&ctx.release)?.ok_or_else(|| AppError::internal("a candidate without a vote"))?;
+        if vote.mode != VoteMode::Platform {
+            return Err(AppError::conflict(
+                "wrong_vote_mode",
+                format!(
+                    "The vote on {release} is held in {} mode: {}.",
+                    vote.mode,
+                    match vote.mode {
+                        VoteMode::Mail => "vote on the mailing list; the release manager tallies the thread",
+                        _ => "the release manager records the outcome",
+                    }
+                ),
+            ));
+        }
+        let binding = authz::ballot_is_binding(principal, &ctx.committee.name);
+        let earlier =
+            counted(&q::ballots(conn, ctx.release.id, vote.round)?).into_iter().find(|b| b.voter == principal.uid);
+        let now = now_ms();
+        q::insert_ballot(
+            conn,
+            &NewVote {
+                release_id: ctx.release.id,
+                revision_seq: vote.revision,
+                voter_id: Some(principal.user_id),
+                voter: principal.uid.clone(),
+                value: request.value,
+                binding,
+                comment: comment.clone(),
+                source: "platform".to_owned(),
+                created_at: now,
+                round: vote.round,
+            },
+        )?;
+        events::record(
+            conn,
+            NewEvent {
+                actor: principal.actor(),
+                action: "vote.cast",
+                target: &ctx.key(),
+                release_id: Some(ctx.release.id),
+                details: json!({
+                    "round": vote.round,
+                    "manifest_digest": vote.manifest_digest,
+                    "value": request.value,
+                    "binding": binding,
+                    "comment": comment,
+                    "replaces": earlier.as_ref().map(|b| b.value),
+                }),
+            },
+        )?;
+        Ok(Ballot {
+            voter: principal.uid.clone(),
+            value: request.value,
+            binding,
+            comment,
+            cast_at: to_time(now),
+            source: "platform".to_owned(),
+            ballots_cast: earlier.map_or(1, |b| b.ballots_cast + 1),
+        })
+    })
+}
+
+/// `POST …/resolve`: ends the vote. `passed` needs the minimum time to have passed and, except
+/// in `manual` mode, V1; the release goes to `preview`. `failed` may be given at any time; the
+/// release goes back to `draft`, where new revisions continue. `manual` mode needs a reason.
+pub fn resolve(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    release: &ReleaseRef,
+    outcome: VoteOutcome,
+    reason: Option<&str>,
+) -> AppResult<ReleaseContext> {
+    let reason = text::optional("reason", reason, text::MAX_NAME)?;
+    write_transaction(conn, |conn| {
+        let ctx = releases::load(conn, release)?;
+        authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
+        let transition = match outcome {
+            VoteOutcome::Passed => Transition::PassVote,
+            VoteOutcome::Failed => Transition::FailVote,
+        };
+        let phase = lifecycle::next(ctx.release.phase()?, transition)?;
+        let status = status_of(conn, &ctx)?;
+        let vote = &status.vote;
+        if vote.mode == VoteMode::Manual && reason.is_none() {
+            return Err(AppError::unprocessable(
+                "invalid_request",
+                "This vote is in manual mode: give the reason for the outcome (where the vote was held, its result).",
+            )
+            .with_details(json!({"field": "reason"})));
+        }
+        if outcome == VoteOutcome::Passed {
+            if !status.closed {
+                return Err(AppError::conflict(
+                    "vote_open",
+                    format!(
+                        "The vote on {release} is open until {} ({} s from now): it cannot pass before its minimum time.",
+                        vote.closes_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                        status.seconds_left
+                    ),
+                )
+                .with_details(json!({"closes_at": vote.closes_at, "seconds_left": status.seconds_left})));
+            }
+            if vote.mode != VoteMode::Manual && !status.passes {
+                let t = &status.tally;
+                return Err(AppError::conflict(
+                    "no_quorum",
+                    format!(
+                        "The vote on {release} has {} binding +1 and {} binding -1; it passes with at least {} binding \
+                         +1 and more +1 than -1.",
+                        t.binding_plus, t.binding_minus, vote.binding_plus_required
+                    ),
+                )
+                .with_details(json!({"tally": t, "binding_plus_required": vote.binding_plus_required})));
+            }
+        }
+        if !q::resolve(conn, ctx.release.id, vote.round, outcome.as_str(), phase.as_str(), reason.as_deref())? {
+            return Err(AppError::conflict("wrong_phase", format!("The vote on {release} was resolved meanwhile.")));
+        }
+        events::record(
+            conn,
+            NewEvent {
+                actor: principal.actor(),
+                action: "vote.resolved",
+                target: &ctx.key(),
+                release_id: Some(ctx.release.id),
+                details: json!({
+                    "round": vote.round,
+                    "outcome": outcome,
+                    "phase": phase,
+                    "manifest_digest": vote.manifest_digest,
+                    "tally": status.tally,
+                    "passes": status.passes,
+                    "reason": reason,
+                }),
+            },
+        )?;
+        releases::load(conn, release)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(size: i64, sha512: &str) -> BlobRow {
+        BlobRow { sha256: "0".repeat(64), sha512: sha512.to_owned(), size, created_at: 0 }
+    }
+
+    #[test]
+    fn the_manifest_digest_is_the_documented_text_hashed() {
+        let (a, b) = (blob(3, &"a".repeat(128)), blob(10, &"b".repeat(128)));
+        let digest = manifest_digest([("z.txt", &a), ("dir/x.tar.gz", &b)]);
+        // sha256 of "dir/x.tar.gz\t10\tbbb…\nz.txt\t3\taaa…\n", as `sha256sum` computes it.
+        let text = format!("dir/x.tar.gz\t10\t{}\nz.txt\t3\t{}\n", "b".repeat(128), "a".repeat(128));
+        let mut hasher = Sha256::default();
+        hasher.update(text.as_bytes());
+        assert_eq!(digest, hasher.finish_hex());
+        assert_eq!(digest, manifest_digest([("dir/x.tar.gz", &b), ("z.txt", &a)]), "order does not matter");
+        assert_ne!(digest, manifest_digest([("y.txt", &a), ("dir/x.tar.gz", &b)]), "names matter");
+        assert_ne!(digest, manifest_digest([("z.txt", &b), ("dir/x.tar.gz", &a)]), "contents matter");
+    }
+
+    fn row(id: i64, voter: &str, value: i32, binding: bool) -> VoteRow {
+        VoteRow {
+            id,
+            release_id: 1,
+            revision_seq: 1,
+            voter_id: None,
+            voter: voter.to_owned(),
+            value,
+            binding,
+            comment: None,
+            source: "platform".to_owned(),
+            created_at: id,
+            round: 1,
+        }
+    }
+
+    #[test]
+    fn a_later_ballot_replaces_the_earlier_one() {
+        let rows =
+            [row(1, "pmc1", 1, true), row(2, "pmc2", -1, true), row(3, "dev", 1, false), row(4, "pmc2", 1, true)];
+        let ballots = counted(&rows);
+        let voters: Vec<(&str, i32, u32)> =
+            ballots.iter().map(|b| (b.voter.as_str(), b.value, b.ballots_cast)).collect();
+        assert_eq!(voters, [("pmc1", 1, 1), ("pmc2", 1, 2), ("dev", 1, 1)]);
+        let t = tally(&ballots);
+        assert_eq!((t.binding_plus, t.binding_minus, t.non_binding_plus), (2, 0, 1));
+    }
+
+    #[test]
+    fn v1_needs_the_quorum_and_a_majority() {
+        let t = |plus, minus| Tally { binding_plus: plus, binding_minus: minus, ..Tally::default() };
+        assert!(passes(&t(3, 0), 3));
+        assert!(passes(&t(3, 2), 3));
+        assert!(!passes(&t(2, 0), 3), "no quorum");
+        assert!(!passes(&t(3, 3), 3), "as many -1 as +1");
+        assert!(!passes(&t(4, 5), 3));
+        assert!(passes(&t(1, 0), 1), "a policy may ask for one");
+    }
+}

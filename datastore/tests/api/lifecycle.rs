@@ -1,0 +1,433 @@
+//! The lifecycle through the API as its people use it: a release manager starts the vote, PMC
+//! members, a committer and outsiders cast ballots, the vote is resolved, files are renamed in
+//! preview, the voted bytes are released and later revoked; and every refusal on the way.
+
+use checks::digest::{Sha256, Sha512};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use shared_models::api::Role;
+use testkit::{Backend, on_both_backends};
+
+use crate::common::TestApp;
+
+on_both_backends!(
+    a_release_is_voted_released_and_revoked,
+    a_failed_vote_returns_to_draft_and_the_next_round_starts_afresh,
+    failures_block_the_vote_and_manual_mode_needs_a_reason,
+);
+
+const RELEASE: &str = "/api/v1/releases/httpd/2.4.68";
+
+/// The files of the release: a tarball, its signature and checksum.
+fn files() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("httpd-2.4.68.tar.gz", b"the tarball".to_vec()),
+        ("httpd-2.4.68.tar.gz.asc", b"the signature".to_vec()),
+        ("httpd-2.4.68.tar.gz.sha512", b"the checksum".to_vec()),
+    ]
+}
+
+async fn upload_all(app: &TestApp, jwt: &str) {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, bytes) in files() {
+        form = form.part(name, reqwest::multipart::Part::bytes(bytes));
+    }
+    let (status, body) =
+        app.send(app.client.post(app.url(&format!("{RELEASE}/revisions"))).bearer_auth(jwt).multipart(form)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// Acts as a runner: claims every queued task and reports `status` for each.
+async fn finish_checks(app: &TestApp, status: &str) -> usize {
+    let name = format!("runner-{}", rand_suffix());
+    let (code, runner) = app
+        .send(app.client.post(app.url("/api/v1/admin/runners")).bearer_auth(app.admin()).json(&json!({"name": name})))
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{runner}");
+    let token = runner["token"].as_str().unwrap().to_owned();
+    let mut done = 0;
+    loop {
+        let (code, claimed) = app
+            .send(app.client.post(app.url("/api/runner/v1/claim")).bearer_auth(&token).json(&json!({
+                "runner": name, "version": "0", "kinds": ["paths", "hashing", "signature", "archive", "license", "rat"],
+                "capacity": 64, "wait_s": 0
+            })))
+            .await;
+        if code == StatusCode::NO_CONTENT {
+            return done;
+        }
+        assert_eq!(code, StatusCode::OK, "{claimed}");
+        for order in claimed["tasks"].as_array().unwrap() {
+            let kind = order["kind"].as_str().unwrap();
+            let result = json!({
+                "checker": kind, "checker_version": "1", "path": order["inputs"][0]["path"], "status": status,
+                "message": format!("{kind}: {status}"), "data": {"rule": "T1"}
+            });
+            let body = json!({"lease_token": order["lease_token"], "status": "completed", "results": [result]});
+            let url = app.url(&format!("/api/runner/v1/tasks/{}/result", order["id"]));
+            let (code, answer) = app.send(app.client.post(url).bearer_auth(&token).json(&body)).await;
+            assert_eq!(code, StatusCode::OK, "{answer}");
+            done += 1;
+        }
+    }
+}
+
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The vote's minimum time passes (the tests do not wait 72 hours).
+fn close_vote(app: &TestApp) {
+    app.db(|c| {
+        use datastore::db::schema::release;
+        use diesel::prelude::*;
+        diesel::update(release::table.filter(release::version.eq("2.4.68")))
+            .set(release::vote_closes_at.eq(datastore::db::now_ms() - 1))
+            .execute(c)
+            .unwrap();
+    });
+}
+
+fn post(app: &TestApp, jwt: &str, path: &str, body: Value) -> reqwest::RequestBuilder {
+    post_at(app, jwt, RELEASE, path, body)
+}
+
+fn post_at(app: &TestApp, jwt: &str, release: &str, path: &str, body: Value) -> reqwest::RequestBuilder {
+    app.client.post(app.url(&format!("{release}{path}"))).bearer_auth(jwt).json(&body)
+}
+
+async fn vote(app: &TestApp, jwt: &str, value: i32) -> Value {
+    let (status, ballot) = app.send(post(app, jwt, "/votes", json!({"value": value}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{ballot}");
+    ballot
+}
+
+/// The digest as docs/LIFECYCLE.md says to recompute it from a file listing.
+fn digest_of(files: &[(String, usize, String)]) -> String {
+    let mut lines: Vec<String> =
+        files.iter().map(|(path, size, sha512)| format!("{path}\t{size}\t{sha512}\n")).collect();
+    lines.sort();
+    let mut hasher = Sha256::default();
+    for line in lines {
+        hasher.update(line.as_bytes());
+    }
+    hasher.finish_hex()
+}
+
+fn sha512(bytes: &[u8]) -> String {
+    let mut hasher = Sha512::default();
+    hasher.update(bytes);
+    hasher.finish_hex()
+}
+
+async fn a_release_is_voted_released_and_revoked(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    app.project("tomcat", false).await;
+    let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
+    let pmc: Vec<String> =
+        (1..=3).map(|n| app.user(&format!("pmc{n}"), false, &[("httpd", Role::PmcMember)])).collect();
+    let committer = app.user("dev", false, &[("httpd", Role::Committer)]);
+    let tomcat_pmc = app.user("cat", false, &[("tomcat", Role::PmcMember)]);
+    let visitor = app.user("visitor", false, &[]);
+    app.release(&rm, "httpd", "2.4.68").await;
+    upload_all(&app, &rm).await;
+
+    // Before the checks have run, the vote cannot start, and says why.
+    let refused =
+        app.expect_error(post(&app, &rm, "/vote/start", json!({})), StatusCode::CONFLICT, "vote_blocked").await;
+    assert!(refused["details"]["blockers"][0].as_str().unwrap().contains("checks are still running"), "{refused}");
+    assert!(finish_checks(&app, "success").await >= 3);
+
+    // A committer may not start it; a revision that is not the latest is refused; a vote
+    // shorter than the policy's 72 hours needs a reason.
+    app.expect_error(post(&app, &committer, "/vote/start", json!({})), StatusCode::FORBIDDEN, "forbidden").await;
+    app.expect_error(post(&app, &tomcat_pmc, "/vote/start", json!({})), StatusCode::FORBIDDEN, "forbidden").await;
+    app.expect_error(post(&app, &rm, "/vote/start", json!({"revision": 0})), StatusCode::CONFLICT, "stale_revision")
+        .await;
+    app.expect_error(post(&app, &rm, "/vote/start", json!({"revision": 9})), StatusCode::NOT_FOUND, "not_found").await;
+    app.expect_error(
+        post(&app, &rm, "/vote/start", json!({"duration_hours": 24})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    app.expect_error(
+        app.client.post(app.url(&format!("{RELEASE}/vote/start"))).json(&json!({})),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+
+    let (status, started) = app.send(post(&app, &rm, "/vote/start", json!({"revision": 1}))).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    assert_eq!((started["round"].as_i64(), started["revision"].as_i64()), (Some(1), Some(1)));
+    assert_eq!((started["mode"].as_str(), started["min_vote_hours"].as_u64()), (Some("platform"), Some(72)));
+    let listing: Vec<(String, usize, String)> =
+        files().into_iter().map(|(name, bytes)| (name.to_owned(), bytes.len(), sha512(&bytes))).collect();
+    let voted_digest = started["manifest_digest"].as_str().unwrap().to_owned();
+    assert_eq!(voted_digest, digest_of(&listing), "anyone can recompute the digest from the files");
+    assert!(started["seconds_left"].as_u64().unwrap() > 71 * 3600);
+    app.expect_error(post(&app, &rm, "/vote/start", json!({})), StatusCode::CONFLICT, "wrong_phase").await;
+
+    // The candidate is frozen: no upload, delete or move.
+    let (status, _) = app.upload(&rm, "httpd/2.4.68", "late.txt", b"late".to_vec()).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    app.expect_error(
+        app.client.delete(app.url(&format!("{RELEASE}/files/httpd-2.4.68.tar.gz.sha512"))).bearer_auth(&rm),
+        StatusCode::CONFLICT,
+        "wrong_phase",
+    )
+    .await;
+    app.expect_error(
+        post(&app, &rm, "/files/move", json!({"from": "httpd-2.4.68.tar.gz", "to": "x.tar.gz"})),
+        StatusCode::CONFLICT,
+        "wrong_phase",
+    )
+    .await;
+
+    // Ballots: anonymous callers may read, not vote; binding is the PMC's; a changed ballot replaces the first.
+    app.expect_error(
+        app.client.post(app.url(&format!("{RELEASE}/votes"))).json(&json!({"value": 1})),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    app.expect_error(
+        post(&app, &pmc[0], "/votes", json!({"value": 2})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    assert_eq!(vote(&app, &pmc[0], 1).await["binding"], true);
+    assert_eq!(vote(&app, &pmc[1], -1).await["binding"], true);
+    let changed = vote(&app, &pmc[1], 1).await;
+    assert_eq!((changed["binding"].as_bool(), changed["ballots_cast"].as_u64()), (Some(true), Some(2)));
+    assert_eq!(vote(&app, &pmc[2], 0).await["binding"], true);
+    assert_eq!(vote(&app, &committer, 1).await["binding"], false, "a committer's vote is not binding");
+    assert_eq!(vote(&app, &rm, 1).await["binding"], false, "a release manager is not the PMC");
+    assert_eq!(vote(&app, &tomcat_pmc, 1).await["binding"], false, "another committee's PMC member is not binding");
+    let (status, ballot) =
+        app.send(post(&app, &visitor, "/votes", json!({"value": -1, "comment": "Fails on\nmy box"}))).await;
+    assert_eq!((status, ballot["binding"].as_bool()), (StatusCode::CREATED, Some(false)), "{ballot}");
+
+    let (status, votes) = app.send(app.client.get(app.url(&format!("{RELEASE}/votes")))).await;
+    assert_eq!(status, StatusCode::OK, "a candidate's vote is public");
+    assert_eq!(
+        votes["tally"],
+        json!({"binding_plus": 2, "binding_zero": 1, "binding_minus": 0,
+               "non_binding_plus": 3, "non_binding_zero": 0, "non_binding_minus": 1})
+    );
+    assert_eq!((votes["passes"].as_bool(), votes["closed"].as_bool()), (Some(false), Some(false)));
+    assert_eq!(votes["votes"].as_array().unwrap().len(), 7, "one ballot per person");
+    assert_eq!(votes["manifest_digest"], voted_digest.as_str());
+
+    // Resolving: not before the minimum time, not without the quorum, not by a committer.
+    app.expect_error(post(&app, &rm, "/resolve", json!({"outcome": "passed"})), StatusCode::CONFLICT, "vote_open")
+        .await;
+    close_vote(&app);
+    let refused = app
+        .expect_error(post(&app, &rm, "/resolve", json!({"outcome": "passed"})), StatusCode::CONFLICT, "no_quorum")
+        .await;
+    assert_eq!(refused["details"]["tally"]["binding_plus"], 2);
+    vote(&app, &pmc[2], 1).await;
+    app.expect_error(
+        post(&app, &committer, "/resolve", json!({"outcome": "passed"})),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let (status, resolved) = app.send(post(&app, &rm, "/resolve", json!({"outcome": "passed"}))).await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    assert_eq!((resolved["phase"].as_str(), resolved["vote"]["outcome"].as_str()), (Some("preview"), Some("passed")));
+    app.expect_error(post(&app, &pmc[0], "/votes", json!({"value": 1})), StatusCode::CONFLICT, "wrong_phase").await;
+
+    // Preview: names may change, bytes may not.
+    let (status, _) = app.upload(&rm, "httpd/2.4.68", "extra.txt", b"extra".to_vec()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "no file is added in preview");
+    app.expect_error(
+        post(&app, &committer, "/files/move", json!({"from": "httpd-2.4.68.tar.gz", "to": "a"})),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    app.expect_error(
+        post(&app, &rm, "/files/move", json!({"from": "nothing", "to": "a"})),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    app.expect_error(
+        post(&app, &rm, "/files/move", json!({"from": "httpd-2.4.68.tar.gz", "to": "httpd-2.4.68.tar.gz.asc"})),
+        StatusCode::CONFLICT,
+        "path_conflict",
+    )
+    .await;
+    for (name, _) in files() {
+        let (status, moved) =
+            app.send(post(&app, &rm, "/files/move", json!({"from": name, "to": format!("source/{name}")}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{moved}");
+    }
+    let (status, moved) = app.send(post(&app, &rm, "/files/move", json!({"from": "source", "to": "src"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "a folder moves with its files: {moved}");
+    let paths: Vec<&str> = moved["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["src/httpd-2.4.68.tar.gz", "src/httpd-2.4.68.tar.gz.asc", "src/httpd-2.4.68.tar.gz.sha512"]);
+    let (_, tasks) = app
+        .send(app.client.get(app.url("/api/v1/tasks?release=httpd/2.4.68&status=queued")).bearer_auth(app.admin()))
+        .await;
+    assert_eq!(tasks["page"]["total"], 0, "no checks run again for a rename in preview");
+
+    // Release: the voted bytes, under new names, at /current/, and `latest` names them.
+    app.expect_error(post(&app, &committer, "/release", json!({})), StatusCode::FORBIDDEN, "forbidden").await;
+    let (status, released) = app.send(post(&app, &rm, "/release", json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{released}");
+    assert_eq!(released["phase"], "current");
+    assert_eq!(released["vote"]["manifest_digest"], voted_digest.as_str());
+    assert_eq!(released["published"]["content_matches_vote"], true);
+    let moved_listing: Vec<(String, usize, String)> =
+        listing.iter().map(|(p, s, h)| (format!("src/{p}"), *s, h.clone())).collect();
+    assert_eq!(released["published"]["manifest_digest"], digest_of(&moved_listing).as_str());
+    for (name, bytes) in files() {
+        for url in [format!("/current/httpd/2.4.68/src/{name}"), format!("/current/httpd/latest/src/{name}")] {
+            let response = app.client.get(app.url(&url)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{url}");
+            assert_eq!(sha512(&response.bytes().await.unwrap()), sha512(&bytes), "{url} serves the voted bytes");
+        }
+    }
+    app.expect_error(post(&app, &rm, "/release", json!({})), StatusCode::CONFLICT, "wrong_phase").await;
+
+    // The audit trail has every step.
+    let (_, events) = app.send(app.client.get(app.url(&format!("{RELEASE}/events?limit=1000")))).await;
+    let actions: Vec<&str> =
+        events["events"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for action in ["vote.started", "vote.resolved", "release.published"] {
+        assert_eq!(actions.iter().filter(|a| **a == action).count(), 1, "{action} in {actions:?}");
+    }
+    assert_eq!(actions.iter().filter(|a| **a == "vote.cast").count(), 9, "every ballot, changed ones too");
+
+    // Revocation: by those who manage releases, with a reason; the files stay, elsewhere.
+    app.expect_error(
+        post(&app, &committer, "/revoke", json!({"reason": "CVE-2099-1"})),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    app.expect_error(
+        post(&app, &rm, "/revoke", json!({"reason": "  "})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    let (status, revoked) = app.send(post(&app, &rm, "/revoke", json!({"reason": "CVE-2099-1: broken"}))).await;
+    assert_eq!((status, revoked["phase"].as_str()), (StatusCode::OK, Some("revoked")), "{revoked}");
+    let gone = app.client.get(app.url("/current/httpd/2.4.68/src/httpd-2.4.68.tar.gz")).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::GONE);
+    let kept = app.client.get(app.url("/revoked/httpd/2.4.68/src/httpd-2.4.68.tar.gz")).send().await.unwrap();
+    assert_eq!(kept.status(), StatusCode::OK);
+    app.expect_error(post(&app, &rm, "/archive", json!({})), StatusCode::CONFLICT, "wrong_phase").await;
+}
+
+async fn a_failed_vote_returns_to_draft_and_the_next_round_starts_afresh(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
+    let pmc = app.user("pmc", false, &[("httpd", Role::PmcMember)]);
+    app.release(&rm, "httpd", "2.4.68").await;
+    upload_all(&app, &rm).await;
+    finish_checks(&app, "success").await;
+    let (status, _) = app.send(post(&app, &rm, "/vote/start", json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    vote(&app, &pmc, -1).await;
+    // A vote may fail at any time (a -1 found a problem); the release is a draft again.
+    let (status, failed) =
+        app.send(post(&app, &rm, "/resolve", json!({"outcome": "failed", "reason": "bad NOTICE"}))).await;
+    assert_eq!(status, StatusCode::OK, "{failed}");
+    assert_eq!((failed["phase"].as_str(), failed["vote"]["outcome"].as_str()), (Some("draft"), Some("failed")));
+    assert_eq!(failed["vote"]["resolution"], "bad NOTICE");
+    // Drafts are private again.
+    let (status, _) = app.send(app.client.get(app.url(RELEASE))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, _) = app.upload(&rm, "httpd/2.4.68", "NOTICE", b"fixed".to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    // A name given decomposed in a JSON body is the NFC name, as in a URL.
+    let (status, moved) =
+        app.send(post(&app, &rm, "/files/move", json!({"from": "NOTICE", "to": "caf\u{65}\u{301}/NOTICE"}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{moved}");
+    assert!(moved["files"].as_array().unwrap().iter().any(|f| f["path"] == "caf\u{e9}/NOTICE"), "{moved}");
+    finish_checks(&app, "success").await;
+    let (status, second) = app.send(post(&app, &rm, "/vote/start", json!({"duration_hours": 96}))).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!((second["round"].as_i64(), second["revision"].as_i64()), (Some(2), Some(3)));
+    assert!(second["seconds_left"].as_u64().unwrap() > 95 * 3600, "a longer vote than the minimum needs no reason");
+    assert_eq!(second["votes"], json!([]), "ballots of the failed round do not count again");
+    assert_eq!(second["outcome"], Value::Null);
+
+    // An expedited vote records why it is short.
+    let (status, _) = app.send(post(&app, &rm, "/resolve", json!({"outcome": "failed"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, third) = app
+        .send(post(&app, &rm, "/vote/start", json!({"duration_hours": 24, "expedited_reason": "CVE-2099-2 fix"})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{third}");
+    assert_eq!((third["round"].as_i64(), third["expedited_reason"].as_str()), (Some(3), Some("CVE-2099-2 fix")));
+    assert!(third["seconds_left"].as_u64().unwrap() <= 24 * 3600);
+}
+
+async fn failures_block_the_vote_and_manual_mode_needs_a_reason(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
+    let pmc = app.user("pmc", false, &[("httpd", Role::PmcMember)]);
+
+    // A vote held elsewhere and recorded by hand.
+    app.release(&rm, "httpd", "2.4.68").await;
+    upload_all(&app, &rm).await;
+    finish_checks(&app, "success").await;
+    let (status, policy) = app
+        .send(
+            app.client
+                .put(app.url("/api/v1/projects/httpd/policy"))
+                .bearer_auth(&pmc)
+                .json(&json!({"vote_mode": "manual"})),
+        )
+        .await;
+    assert_eq!((status, policy["vote_mode"].as_str()), (StatusCode::OK, Some("manual")), "{policy}");
+    let (status, started) = app.send(post(&app, &rm, "/vote/start", json!({}))).await;
+    assert_eq!((status, started["mode"].as_str()), (StatusCode::OK, Some("manual")), "{started}");
+    app.expect_error(post(&app, &pmc, "/votes", json!({"value": 1})), StatusCode::CONFLICT, "wrong_vote_mode").await;
+    close_vote(&app);
+    app.expect_error(
+        post(&app, &rm, "/resolve", json!({"outcome": "passed"})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    let (status, resolved) = app
+        .send(post(&app, &rm, "/resolve", json!({"outcome": "passed", "reason": "passed on dev@: 3 binding +1"})))
+        .await;
+    assert_eq!((status, resolved["phase"].as_str()), (StatusCode::OK, Some("preview")), "{resolved}");
+    assert_eq!(resolved["vote"]["resolution"], "passed on dev@: 3 binding +1");
+
+    // A failed check blocks the next release's vote, and the refusal names it.
+    app.release(&rm, "httpd", "2.4.69").await;
+    let (status, _) = app.upload(&rm, "httpd/2.4.69", "broken-2.4.69.tar.gz", b"broken".to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    finish_checks(&app, "failure").await;
+    let refused = app
+        .expect_error(
+            post_at(&app, &rm, "/api/v1/releases/httpd/2.4.69", "/vote/start", json!({})),
+            StatusCode::CONFLICT,
+            "vote_blocked",
+        )
+        .await;
+    let blockers: Vec<&str> =
+        refused["details"]["blockers"].as_array().unwrap().iter().map(|b| b.as_str().unwrap()).collect();
+    assert!(
+        !blockers.is_empty() && blockers.iter().all(|b| b.contains("broken-2.4.69.tar.gz: failure: ")),
+        "{blockers:?}"
+    );
+    assert_eq!(refused["details"]["total"], blockers.len());
+}
