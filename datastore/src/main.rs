@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use datastore::config::Config;
 use datastore::db::queries::auth as users;
-use datastore::domain::{directory, tokens};
+use datastore::domain::{audit, directory, tokens};
 use datastore::state::AppState;
 use shared_models::api::CreateUserRequest;
 use shared_models::{Name, Uid};
@@ -39,6 +39,20 @@ enum Command {
     /// Manage runners.
     #[command(subcommand)]
     Runner(RunnerCommand),
+    /// Check and sign the audit log (docs/AUDIT.md).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain of every event and check every signed checkpoint against it.
+    /// Prints the number of events and the head hash; on a mismatch, names the first event or
+    /// checkpoint that does not match and exits with 1.
+    Verify,
+    /// Sign a checkpoint of the chain as it is now (the server also signs one every day) and
+    /// print its head hash.
+    Checkpoint,
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +144,23 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             let created = tokens::create_token(conn, "system", &uid, &label)?;
             tracing::info!(uid, id = created.id, "token created; it is shown once");
             output(&created.token);
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let verified = audit::verify(&mut *state.db.conn()?)
+                .map_err(|e| anyhow::anyhow!("the audit log does not verify: {e}"))?;
+            tracing::info!(events = verified.events, checkpoints = verified.checkpoints, "the audit log verifies");
+            output(&format!(
+                "{} events, head {}, {} checkpoints verified",
+                verified.events, verified.head, verified.checkpoints
+            ));
+            Ok(())
+        }
+        Command::Audit(AuditCommand::Checkpoint) => {
+            let key = audit::signing_key(&state.config.state_dir)?;
+            let checkpoint = audit::checkpoint(&mut *state.db.conn()?, &key)?;
+            tracing::info!(events = checkpoint.seq, "audit checkpoint signed");
+            output(&checkpoint.hash);
             Ok(())
         }
         Command::Runner(RunnerCommand::Add { name }) => {

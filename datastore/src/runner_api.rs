@@ -240,6 +240,33 @@ async fn keys(
 }
 
 /// Runs the reaper every few seconds until the process ends.
+/// Signs an audit checkpoint when the last is a day old (or there is none), checking hourly.
+pub async fn checkpoints(state: AppState) {
+    const DAY_MS: i64 = 24 * 3_600_000;
+    loop {
+        let db = state.db.clone();
+        let state_dir = state.config.state_dir.clone();
+        let signed = db
+            .run(move |c| {
+                let last = crate::db::queries::events::latest_checkpoint(c)?;
+                if last.is_some_and(|l| crate::db::now_ms() - l.signed_at < DAY_MS) {
+                    return Ok::<_, crate::error::AppError>(None);
+                }
+                let key = crate::domain::audit::signing_key(&state_dir)?;
+                crate::domain::audit::checkpoint(c, &key).map(Some)
+            })
+            .await;
+        match signed {
+            Ok(Some(checkpoint)) => {
+                tracing::info!(events = checkpoint.seq, hash = %checkpoint.hash, "audit checkpoint signed")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "the audit checkpoint could not be signed; trying again in an hour"),
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
+}
+
 pub async fn reaper(state: AppState) {
     let every = Duration::from_secs((state.config.lease_secs / 4).clamp(1, 15));
     loop {

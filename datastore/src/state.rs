@@ -53,6 +53,10 @@ impl AppState {
         if backfilled > 0 {
             tracing::info!(keys = backfilled, "recorded the digests of stored signing keys");
         }
+        let chained = crate::domain::audit::backfill(&mut *db.conn()?).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if chained > 0 {
+            tracing::info!(events = chained, "put the events written before the audit chain into it");
+        }
         let jwt = JwtKeys::new(&secret, config.jwt_lifetime());
         let max_uploads = config.max_uploads.max(1);
         Ok(Self {

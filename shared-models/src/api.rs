@@ -431,6 +431,42 @@ pub struct VoteStatus {
     pub seconds_left: u64,
 }
 
+/// `POST …/vote/tally`: a vote thread read as CHECKS.md V3 says, and the vote it makes.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MailTally {
+    /// The vote after the thread's ballots were recorded (as `GET …/votes`).
+    pub tally: Tally,
+    pub passes: bool,
+    /// Every mail that held a vote, in thread order.
+    pub counted: Vec<CountedMail>,
+    /// Mails that held no vote, and why.
+    pub skipped: Vec<SkippedMail>,
+    /// Ballots this call recorded (a thread tallied again records only what changed).
+    pub recorded: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CountedMail {
+    pub message_id: String,
+    /// The sender's address, in lower case.
+    pub sender: String,
+    /// The user registered with that address; `null` for an unmatched sender (non-binding).
+    pub uid: Option<String>,
+    pub value: i32,
+    pub binding: bool,
+    /// The line the vote was read from.
+    pub line: String,
+    /// False when a later mail of the same sender replaced this vote.
+    pub counts: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SkippedMail {
+    pub message_id: String,
+    pub sender: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveRequest {
@@ -460,6 +496,23 @@ pub struct RevokeRequest {
         max_length = 200
     )]
     pub reason: String,
+}
+
+/// `GET /api/v1/audit/checkpoint`: the datastore's signed statement of the audit chain's length
+/// and head. Anyone may check the signature: Ed25519 over `statement`, with `public_key`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditCheckpoint {
+    /// How many events the chain held.
+    pub events: i64,
+    /// The hash of its last event (hex SHA-256).
+    pub head: String,
+    pub signed_at: DateTime<Utc>,
+    /// The signed text: `trusted-releases audit checkpoint`, the count and the head, one per line.
+    pub statement: String,
+    /// Raw Ed25519 public key, hex.
+    pub public_key: String,
+    /// Ed25519 signature of `statement`, hex.
+    pub signature: String,
 }
 
 // ---------------------------------------------------------------------------------------------

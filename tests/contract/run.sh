@@ -13,6 +13,7 @@ examples=${CONTRACT_MAX_EXAMPLES:-25}
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export DATASTORE_STATE_DIR="$work/state" DATASTORE_BIND="127.0.0.1:$port" RUST_LOG=warn
+export SCHEMATHESIS_HOOKS=tests/contract/hooks.py PYTHONDONTWRITEBYTECODE=1
 base="http://127.0.0.1:$port"
 
 server=""

@@ -2,16 +2,21 @@
 //! revoke (`docs/LIFECYCLE.md`). Each handler is one call into `domain::votes` or
 //! `domain::publish`, which authorize and refuse.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use futures_util::StreamExt;
 use shared_models::api::{
-    Ballot, CastVoteRequest, FileList, MoveRequest, Release, ResolveRequest, RevokeRequest, StartVoteRequest,
-    VoteStatus,
+    Ballot, CastVoteRequest, FileList, MailTally, MoveRequest, Release, ResolveRequest, RevokeRequest,
+    StartVoteRequest, VoteStatus,
 };
 
 use super::created;
 use crate::auth::{Principal, Viewer};
+use crate::db::DbConnection;
+use crate::db::queries::releases::ReleaseContext;
 use crate::domain::releases::{self, Change, ReleaseRef};
-use crate::domain::{publish, votes};
+use crate::domain::{mailtally, publish, votes};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -69,6 +74,51 @@ pub async fn show_votes(
     Ok(web::Json(status))
 }
 
+/// Tally a vote held on the mailing list (`mail` mode) from its thread, sent as an mbox
+/// (`Content-Type: application/mbox`): CHECKS.md V3 decides which lines count, senders are
+/// matched to users by their registered addresses, and the ballots are recorded.
+#[utoipa::path(operation_id = "tally_vote", tag = "vote",
+    request_body(content = String, content_type = "application/mbox", description = "the vote thread"),
+    params(("project" = String, Path), ("version" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = MailTally),
+        (status = 409, description = "`wrong_phase` (not a candidate), `wrong_vote_mode` (not mail mode)", body = shared_models::ErrorBody),
+        (status = 413, description = "a thread over 16 MiB", body = shared_models::ErrorBody),
+        (status = 415, description = "not `application/mbox`", body = shared_models::ErrorBody),
+        (status = 422, description = "`invalid_mbox`", body = shared_models::ErrorBody)))]
+#[post("/vote/tally")]
+pub async fn tally_vote(
+    state: web::Data<AppState>,
+    principal: Principal,
+    release: ReleaseRef,
+    req: HttpRequest,
+    mut payload: web::Payload,
+) -> AppResult<web::Json<MailTally>> {
+    let mime = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let essence = mime.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if essence != "application/mbox" {
+        return Err(AppError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Send the vote thread as an mbox, with `Content-Type: application/mbox`.",
+        ));
+    }
+    let mut thread = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| AppError::bad_request("upload_interrupted", format!("The thread did not arrive: {e}.")))?;
+        if thread.len() + chunk.len() > mailtally::MAX_THREAD_BYTES {
+            return Err(AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("A vote thread is read up to {} MiB.", mailtally::MAX_THREAD_BYTES >> 20),
+            ));
+        }
+        thread.extend_from_slice(&chunk);
+    }
+    let tally = state.db.run(move |c| votes::tally_mail(c, &principal, &release, &thread)).await?;
+    Ok(web::Json(tally))
+}
+
 /// End the vote: `passed` (after the minimum time, with the quorum, or in manual mode with a
 /// reason) moves the release to `preview`; `failed` sends it back to `draft`.
 #[utoipa::path(operation_id = "resolve_vote", tag = "vote", request_body = ResolveRequest,
@@ -83,16 +133,7 @@ pub async fn resolve(
     release: ReleaseRef,
     body: web::Json<ResolveRequest>,
 ) -> AppResult<web::Json<Release>> {
-    let public_url = state.config.public_url();
-    let detail = state
-        .db
-        .run(move |c| {
-            let ctx = votes::resolve(c, &principal, &release, body.outcome, body.reason.as_deref())?;
-            releases::detail(c, &ctx, &public_url)
-        })
-        .await?;
-    crate::download::phases_changed();
-    Ok(web::Json(detail))
+    phase_changed(&state, move |c| votes::resolve(c, &principal, &release, body.outcome, body.reason.as_deref())).await
 }
 
 /// Rename a file or move a folder: a new revision, in a draft or a preview (where names may
@@ -139,16 +180,7 @@ pub async fn publish_release(
     principal: Principal,
     release: ReleaseRef,
 ) -> AppResult<web::Json<Release>> {
-    let public_url = state.config.public_url();
-    let detail = state
-        .db
-        .run(move |c| {
-            let ctx = publish::release(c, &principal, &release)?;
-            releases::detail(c, &ctx, &public_url)
-        })
-        .await?;
-    crate::download::phases_changed();
-    Ok(web::Json(detail))
+    phase_changed(&state, move |c| publish::release(c, &principal, &release)).await
 }
 
 /// Archive a current release (a newer one supersedes it); its files stay under `/current/`.
@@ -161,16 +193,7 @@ pub async fn archive_release(
     principal: Principal,
     release: ReleaseRef,
 ) -> AppResult<web::Json<Release>> {
-    let public_url = state.config.public_url();
-    let detail = state
-        .db
-        .run(move |c| {
-            let ctx = publish::archive(c, &principal, &release)?;
-            releases::detail(c, &ctx, &public_url)
-        })
-        .await?;
-    crate::download::phases_changed();
-    Ok(web::Json(detail))
+    phase_changed(&state, move |c| publish::archive(c, &principal, &release)).await
 }
 
 /// Revoke a released release: its files move to `/revoked/` and its old URLs answer 410 with
@@ -185,11 +208,20 @@ pub async fn revoke_release(
     release: ReleaseRef,
     body: web::Json<RevokeRequest>,
 ) -> AppResult<web::Json<Release>> {
+    phase_changed(&state, move |c| publish::revoke(c, &principal, &release, &body.reason)).await
+}
+
+/// Runs a phase change and answers with the release as it now is; downloads in this process
+/// see the new phase at once.
+async fn phase_changed(
+    state: &AppState,
+    change: impl FnOnce(&mut DbConnection) -> AppResult<ReleaseContext> + Send + 'static,
+) -> AppResult<web::Json<Release>> {
     let public_url = state.config.public_url();
     let detail = state
         .db
         .run(move |c| {
-            let ctx = publish::revoke(c, &principal, &release, &body.reason)?;
+            let ctx = change(c)?;
             releases::detail(c, &ctx, &public_url)
         })
         .await?;

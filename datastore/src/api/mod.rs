@@ -2,6 +2,7 @@
 //! Handlers are thin: parse, call the domain layer in a blocking database task, render.
 
 pub mod admin;
+pub mod audit;
 pub mod directory;
 pub mod files;
 pub mod keys;
@@ -56,6 +57,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(admin::routes)
             .configure(keys::routes)
             .configure(tasks::routes)
+            .configure(audit::routes)
             .service(releases::create)
             .service(
                 scope(format!("/releases/{PROJECT}/{VERSION}").as_str())
@@ -86,6 +88,7 @@ fn release_routes(cfg: &mut ServiceConfig) {
         .service(lifecycle::start_vote)
         .service(lifecycle::cast_vote)
         .service(lifecycle::show_votes)
+        .service(lifecycle::tally_vote)
         .service(lifecycle::resolve)
         .service(lifecycle::publish_release)
         .service(lifecycle::archive_release)

@@ -38,6 +38,7 @@ use crate::state::AppState;
         (name = "vote", description = "The vote and what follows it: resolve, release, archive, revoke (docs/LIFECYCLE.md)"),
         (name = "keys", description = "OpenPGP signing keys and KEYS files"),
         (name = "tasks", description = "Work queued for the runners"),
+        (name = "audit", description = "The audit log's signed checkpoints (docs/AUDIT.md)"),
         (name = "admin", description = "Administration (admins only)"),
         (name = "downloads", description = "The public download tree"),
         (name = "runner", description = "The runner protocol (RUNNER-PROTOCOL.md): runner tokens only"),

@@ -134,6 +134,23 @@ pub struct EventRow {
     pub target: String,
     pub release_id: Option<i64>,
     pub details: String,
+    /// The event's place in the audit chain (1, 2, ...), the hash of the event before it and
+    /// its own (`domain::audit`); `None` only for events written before the chain existed,
+    /// until the datastore's start chains them.
+    pub seq: Option<i64>,
+    pub prev_hash: Option<String>,
+    pub hash: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_checkpoint)]
+pub struct CheckpointRow {
+    pub id: i64,
+    pub seq: i64,
+    pub hash: String,
+    pub signed_at: i64,
+    pub public_key: String,
+    pub signature: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

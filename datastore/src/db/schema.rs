@@ -287,6 +287,9 @@ diesel::table! {
         target -> Text,
         release_id -> Nullable<BigInt>,
         details -> Text,
+        seq -> Nullable<BigInt>,
+        prev_hash -> Nullable<Text>,
+        hash -> Nullable<Text>,
     }
 }
 
@@ -299,6 +302,25 @@ diesel::table! {
         created_at -> BigInt,
         last_used_at -> Nullable<BigInt>,
         expires_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> BigInt,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    audit_checkpoint (id) {
+        id -> BigInt,
+        seq -> BigInt,
+        hash -> Text,
+        signed_at -> BigInt,
+        public_key -> Text,
+        signature -> Text,
     }
 }
 
@@ -365,5 +387,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     distribution,
     event,
     api_token,
+    audit_head,
+    audit_checkpoint,
     server_secret,
 );

@@ -1,11 +1,13 @@
 //! The domain layer: what the datastore does, independent of HTTP. Handlers parse, call one
 //! function here, and render; functions here run inside blocking database work.
 
+pub mod audit;
 pub mod checks;
 pub mod directory;
 pub mod downloads;
 pub mod keys;
 pub mod lifecycle;
+pub mod mailtally;
 pub mod page;
 pub mod publish;
 pub mod releases;

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use checks::digest::Sha256;
 use serde_json::json;
 use shared_models::api::{
-    Ballot, CastVoteRequest, Phase, ProjectPolicy, StartVoteRequest, Tally, VoteMode, VoteOutcome, VoteStatus,
-    VoteSummary,
+    Ballot, CastVoteRequest, CountedMail, MailTally, Phase, ProjectPolicy, Role, SkippedMail, StartVoteRequest, Tally,
+    VoteMode, VoteOutcome, VoteStatus, VoteSummary,
 };
 use shared_models::checks::CheckStatus;
 
@@ -17,6 +17,7 @@ use super::releases::{self, ReleaseRef};
 use super::text;
 use crate::auth::{Action, Principal, authz};
 use crate::db::models::{BlobRow, NewVote, ReleaseRow, VoteRow};
+use crate::db::queries::auth as auth_q;
 use crate::db::queries::events::{self, NewEvent};
 use crate::db::queries::releases as rq;
 use crate::db::queries::releases::ReleaseContext;
@@ -367,6 +368,126 @@ pub fn cast(
             cast_at: to_time(now),
             source: "platform".to_owned(),
             ballots_cast: earlier.map_or(1, |b| b.ballots_cast + 1),
+        })
+    })
+}
+
+/// `POST …/vote/tally`: reads a vote thread (an mbox) and records its ballots in a `mail`
+/// mode vote. Senders are matched to users by their registered address; a matched PMC
+/// member's vote is binding, everyone else's is not. Tallying the same thread again records
+/// nothing new; a later thread with changed votes records the changes.
+pub fn tally_mail(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    release: &ReleaseRef,
+    mbox: &[u8],
+) -> AppResult<MailTally> {
+    let thread = super::mailtally::read(mbox)
+        .map_err(|why| AppError::unprocessable("invalid_mbox", format!("The vote thread cannot be read: {why}.")))?;
+    write_transaction(conn, |conn| {
+        let ctx = releases::load(conn, release)?;
+        authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
+        let phase = ctx.release.phase()?;
+        if phase != Phase::Candidate {
+            return Err(AppError::conflict(
+                "wrong_phase",
+                format!("Only a candidate's vote is tallied; {release} is in phase {phase}."),
+            )
+            .with_details(json!({"phase": phase.as_str(), "required": Phase::Candidate.as_str()})));
+        }
+        let vote = summary(&ctx.release)?.ok_or_else(|| AppError::internal("a candidate without a vote"))?;
+        if vote.mode != VoteMode::Mail {
+            return Err(AppError::conflict(
+                "wrong_vote_mode",
+                format!("The vote on {release} is held in {} mode; a thread is tallied in mail mode.", vote.mode),
+            ));
+        }
+        let senders: Vec<String> = thread.votes.iter().map(|v| v.sender.clone()).collect();
+        let mut users = BTreeMap::new();
+        for user in auth_q::users_by_email(conn, &senders)? {
+            let Some(email) = user.email.as_deref().map(str::to_ascii_lowercase) else { continue };
+            let binding = auth_q::memberships(conn, user.id)?
+                .iter()
+                .any(|(committee, role)| committee == &ctx.committee.name && *role == Role::PmcMember);
+            users.insert(email, (user, binding));
+        }
+        let last_of: BTreeMap<&str, usize> =
+            thread.votes.iter().enumerate().map(|(i, v)| (v.sender.as_str(), i)).collect();
+        let current = counted(&q::ballots(conn, ctx.release.id, vote.round)?);
+        let now = now_ms();
+        let mut recorded = 0u32;
+        let mut counted_mails = Vec::with_capacity(thread.votes.len());
+        for (i, mail) in thread.votes.iter().enumerate() {
+            let matched = users.get(&mail.sender);
+            let voter = matched.map_or_else(|| mail.sender.clone(), |(user, _)| user.uid.clone());
+            let binding = matched.is_some_and(|(_, binding)| *binding);
+            let counts = last_of.get(mail.sender.as_str()) == Some(&i);
+            counted_mails.push(CountedMail {
+                message_id: mail.message_id.clone(),
+                sender: mail.sender.clone(),
+                uid: matched.map(|(user, _)| user.uid.clone()),
+                value: mail.value,
+                binding,
+                line: mail.line.clone(),
+                counts,
+            });
+            let unchanged = current.iter().any(|b| {
+                b.voter == voter
+                    && b.value == mail.value
+                    && b.binding == binding
+                    && b.comment.as_deref() == Some(&mail.line)
+            });
+            if !counts || unchanged {
+                continue;
+            }
+            q::insert_ballot(
+                conn,
+                &NewVote {
+                    release_id: ctx.release.id,
+                    revision_seq: vote.revision,
+                    voter_id: matched.map(|(user, _)| user.id),
+                    voter: voter.clone(),
+                    value: mail.value,
+                    binding,
+                    comment: Some(mail.line.clone()),
+                    source: "mail".to_owned(),
+                    created_at: now,
+                    round: vote.round,
+                },
+            )?;
+            recorded += 1;
+        }
+        let status = status_of(conn, &ctx)?;
+        events::record(
+            conn,
+            NewEvent {
+                actor: principal.actor(),
+                action: "vote.tallied",
+                target: &ctx.key(),
+                release_id: Some(ctx.release.id),
+                details: json!({
+                    "round": vote.round,
+                    "manifest_digest": vote.manifest_digest,
+                    "mails_with_votes": thread.votes.len(),
+                    "mails_skipped": thread.skipped.len(),
+                    "recorded": recorded,
+                    "counted": counted_mails.iter().filter(|m| m.counts)
+                        .map(|m| json!({"message_id": m.message_id, "sender": m.sender, "value": m.value, "binding": m.binding}))
+                        .collect::<Vec<_>>(),
+                    "tally": status.tally,
+                }),
+            },
+        )?;
+        Ok(MailTally {
+            tally: status.tally,
+            passes: status.passes,
+            counted: counted_mails,
+            skipped: thread
+                .skipped
+                .into_iter()
+                .map(|s| SkippedMail { message_id: s.message_id, sender: s.sender, reason: s.reason })
+                .collect(),
+            recorded,
         })
     })
 }

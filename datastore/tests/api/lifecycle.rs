@@ -14,6 +14,7 @@ on_both_backends!(
     a_release_is_voted_released_and_revoked,
     a_failed_vote_returns_to_draft_and_the_next_round_starts_afresh,
     failures_block_the_vote_and_manual_mode_needs_a_reason,
+    a_mail_vote_is_tallied_from_its_thread,
 );
 
 const RELEASE: &str = "/api/v1/releases/httpd/2.4.68";
@@ -430,4 +431,109 @@ async fn failures_block_the_vote_and_manual_mode_needs_a_reason(backend: Backend
         "{blockers:?}"
     );
     assert_eq!(refused["details"]["total"], blockers.len());
+}
+
+async fn a_mail_vote_is_tallied_from_its_thread(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    let rm = app.user_with_email("rm", Some("rm@apache.org"), false, &[("httpd", Role::ReleaseManager)]);
+    let pmc: Vec<String> = (1..=4)
+        .map(|n| {
+            app.user_with_email(
+                &format!("pmc{n}"),
+                Some(&format!("pmc{n}@apache.org")),
+                false,
+                &[("httpd", Role::PmcMember)],
+            )
+        })
+        .collect();
+    app.user_with_email("dev", Some("dev@example.org"), false, &[("httpd", Role::Committer)]);
+    let thread = std::fs::read(testkit::fixture("mail/vote-thread.mbox")).unwrap();
+    let tally = |jwt: &str, content_type: &str| {
+        app.client
+            .post(app.url(&format!("{RELEASE}/vote/tally")))
+            .bearer_auth(jwt)
+            .header("Content-Type", content_type)
+            .body(thread.clone())
+    };
+    app.release(&rm, "httpd", "2.4.68").await;
+    upload_all(&app, &rm).await;
+    finish_checks(&app, "success").await;
+    app.expect_error(tally(&rm, "application/mbox"), StatusCode::CONFLICT, "wrong_phase").await;
+
+    // Platform mode takes ballots here, not from a thread.
+    let (status, _) = app.send(post(&app, &rm, "/vote/start", json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    app.expect_error(tally(&rm, "application/mbox"), StatusCode::CONFLICT, "wrong_vote_mode").await;
+    let (status, _) = app.send(post(&app, &rm, "/resolve", json!({"outcome": "failed"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .send(
+            app.client
+                .put(app.url("/api/v1/projects/httpd/policy"))
+                .bearer_auth(&pmc[0])
+                .json(&json!({"vote_mode": "mail"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, started) = app.send(post(&app, &rm, "/vote/start", json!({}))).await;
+    assert_eq!((status, started["mode"].as_str()), (StatusCode::OK, Some("mail")), "{started}");
+    app.expect_error(post(&app, &pmc[0], "/votes", json!({"value": 1})), StatusCode::CONFLICT, "wrong_vote_mode").await;
+    app.expect_error(tally(&rm, "text/html"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+    let committer =
+        app.jwt_for("dev", &app.db(|c| datastore::domain::tokens::create_token(c, "dev", "dev", "t").unwrap()));
+    app.expect_error(tally(&committer, "application/mbox"), StatusCode::FORBIDDEN, "forbidden").await;
+
+    let (status, result) = app.send(tally(&rm, "application/mbox; charset=utf-8")).await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    // Binding: pmc1 (top-posted, address in another case), pmc2 (a -1, then changed to +1),
+    // pmc4 (quoted-printable, the plain part). Not binding: a contributor, and a PMC member
+    // writing from an address not registered here. Not counted: the announcement's own +1,
+    // a committer whose only +1 is quoted, a +1 in a signature.
+    assert_eq!(
+        result["tally"],
+        json!({"binding_plus": 3, "binding_zero": 0, "binding_minus": 0,
+               "non_binding_plus": 2, "non_binding_zero": 0, "non_binding_minus": 0})
+    );
+    assert_eq!(result["passes"], true);
+    let counted: Vec<(String, Value, i64, bool, bool)> = result["counted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["message_id"].as_str().unwrap().to_owned(),
+                m["uid"].clone(),
+                m["value"].as_i64().unwrap(),
+                m["binding"].as_bool().unwrap(),
+                m["counts"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counted,
+        [
+            ("<one@apache.org>".to_owned(), json!("pmc1"), 1, true, true),
+            ("<two-a@apache.org>".to_owned(), json!("pmc2"), -1, true, false),
+            ("<someone@example.com>".to_owned(), Value::Null, 1, false, true),
+            ("<three@gmail.com>".to_owned(), Value::Null, 1, false, true),
+            ("<four@apache.org>".to_owned(), json!("pmc4"), 1, true, true),
+            ("<two-b@apache.org>".to_owned(), json!("pmc2"), 1, true, true),
+        ]
+    );
+    let skipped: Vec<&str> =
+        result["skipped"].as_array().unwrap().iter().map(|m| m["message_id"].as_str().unwrap()).collect();
+    assert_eq!(skipped, ["<announce@apache.org>", "<dev@example.org>", "<alice@example.net>"]);
+    assert_eq!(result["recorded"], 5);
+    assert_eq!(result["counted"][0]["line"], "+1 (binding)");
+
+    // The same thread again records nothing; the vote is what GET …/votes says, and it passes.
+    let (_, again) = app.send(tally(&rm, "application/mbox")).await;
+    assert_eq!((again["recorded"].as_u64(), &again["tally"]), (Some(0), &result["tally"]));
+    let (_, votes) = app.send(app.client.get(app.url(&format!("{RELEASE}/votes")))).await;
+    assert_eq!(votes["tally"], result["tally"]);
+    assert!(votes["votes"].as_array().unwrap().iter().all(|b| b["source"] == "mail"));
+    close_vote(&app);
+    let (status, resolved) = app.send(post(&app, &rm, "/resolve", json!({"outcome": "passed"}))).await;
+    assert_eq!((status, resolved["phase"].as_str()), (StatusCode::OK, Some("preview")), "{resolved}");
 }

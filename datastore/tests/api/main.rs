@@ -6,6 +6,7 @@
 mod common;
 
 mod admin;
+mod audit;
 mod auth;
 mod directory;
 mod docs;

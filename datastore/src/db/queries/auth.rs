@@ -29,6 +29,17 @@ pub fn find_user(conn: &mut DbConnection, uid: &str) -> QueryResult<Option<UserR
     users::table.filter(users::uid.eq(uid)).select(UserRow::as_select()).first(conn).optional()
 }
 
+diesel::define_sql_function! {
+    /// SQL's `LOWER`, on both backends.
+    fn lower(value: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>;
+}
+
+/// The users whose registered address is one of `addresses` (given in lower case), compared
+/// without regard to case.
+pub fn users_by_email(conn: &mut DbConnection, addresses: &[String]) -> QueryResult<Vec<UserRow>> {
+    users::table.filter(lower(users::email).eq_any(addresses)).select(UserRow::as_select()).load(conn)
+}
+
 /// Creates a user, or returns `None` when the uid is taken.
 pub fn insert_user(
     conn: &mut DbConnection,

@@ -2,8 +2,8 @@
 
 use diesel::prelude::*;
 
-use crate::db::models::EventRow;
-use crate::db::schema::event;
+use crate::db::models::{CheckpointRow, EventRow};
+use crate::db::schema::{audit_checkpoint, audit_head, event};
 use crate::db::{DbConnection, now_ms};
 
 /// One state change, written in the same transaction as the change itself.
@@ -16,19 +16,110 @@ pub struct NewEvent<'a> {
     pub details: serde_json::Value,
 }
 
+/// Appends an event to the audit chain: takes the next place and the previous hash from
+/// `audit_head` (the update locks it until the transaction ends, so events are chained one at
+/// a time), and stores the event with its hash (`domain::audit::event_hash`).
 pub fn record(conn: &mut DbConnection, new: NewEvent<'_>) -> QueryResult<()> {
     tracing::info!(actor = new.actor, action = new.action, target = new.target, "event");
-    diesel::insert_into(event::table)
+    let details = new.details.to_string();
+    let at = now_ms();
+    conn.transaction(|conn| {
+        let (seq, prev_hash): (i64, String) = diesel::update(audit_head::table.find(1i64))
+            .set(audit_head::seq.eq(audit_head::seq + 1))
+            .returning((audit_head::seq, audit_head::hash))
+            .get_result(conn)?;
+        let hash = crate::domain::audit::event_hash(
+            &prev_hash,
+            &crate::domain::audit::Chained {
+                seq,
+                at,
+                actor: new.actor,
+                action: new.action,
+                target: new.target,
+                release_id: new.release_id,
+                details: &details,
+            },
+        );
+        diesel::insert_into(event::table)
+            .values((
+                event::at.eq(at),
+                event::actor.eq(new.actor),
+                event::action.eq(new.action),
+                event::target.eq(new.target),
+                event::release_id.eq(new.release_id),
+                event::details.eq(&details),
+                event::seq.eq(seq),
+                event::prev_hash.eq(&prev_hash),
+                event::hash.eq(&hash),
+            ))
+            .execute(conn)?;
+        diesel::update(audit_head::table.find(1i64)).set(audit_head::hash.eq(&hash)).execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Events not yet in the chain (written before it existed), oldest first.
+pub fn unchained(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<EventRow>> {
+    event::table.filter(event::seq.is_null()).order(event::id).limit(limit).select(EventRow::as_select()).load(conn)
+}
+
+/// Puts an event written before the chain existed into it, as [`record`] would have.
+pub fn chain_existing(conn: &mut DbConnection, row: &EventRow) -> QueryResult<()> {
+    conn.transaction(|conn| {
+        let (seq, prev_hash): (i64, String) = diesel::update(audit_head::table.find(1i64))
+            .set(audit_head::seq.eq(audit_head::seq + 1))
+            .returning((audit_head::seq, audit_head::hash))
+            .get_result(conn)?;
+        let hash = crate::domain::audit::event_hash(&prev_hash, &crate::domain::audit::Chained::of(row, seq));
+        diesel::update(event::table.find(row.id))
+            .set((event::seq.eq(seq), event::prev_hash.eq(&prev_hash), event::hash.eq(&hash)))
+            .execute(conn)?;
+        diesel::update(audit_head::table.find(1i64)).set(audit_head::hash.eq(&hash)).execute(conn)?;
+        Ok(())
+    })
+}
+
+/// The chain's length and the hash of its last event.
+pub fn head(conn: &mut DbConnection) -> QueryResult<(i64, String)> {
+    audit_head::table.find(1i64).select((audit_head::seq, audit_head::hash)).first(conn)
+}
+
+/// Chained events from place `from` on, in chain order, at most `limit`.
+pub fn chain_from(conn: &mut DbConnection, from: i64, limit: i64) -> QueryResult<Vec<EventRow>> {
+    event::table.filter(event::seq.ge(from)).order(event::seq).limit(limit).select(EventRow::as_select()).load(conn)
+}
+
+/// How many events the log holds (chained or not).
+pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
+    event::table.count().get_result(conn)
+}
+
+pub fn insert_checkpoint(
+    conn: &mut DbConnection,
+    seq: i64,
+    hash: &str,
+    public_key: &str,
+    signature: &str,
+) -> QueryResult<CheckpointRow> {
+    diesel::insert_into(audit_checkpoint::table)
         .values((
-            event::at.eq(now_ms()),
-            event::actor.eq(new.actor),
-            event::action.eq(new.action),
-            event::target.eq(new.target),
-            event::release_id.eq(new.release_id),
-            event::details.eq(new.details.to_string()),
+            audit_checkpoint::seq.eq(seq),
+            audit_checkpoint::hash.eq(hash),
+            audit_checkpoint::signed_at.eq(now_ms()),
+            audit_checkpoint::public_key.eq(public_key),
+            audit_checkpoint::signature.eq(signature),
         ))
-        .execute(conn)?;
-    Ok(())
+        .returning(audit_checkpoint::id)
+        .get_result::<i64>(conn)
+        .and_then(|id| audit_checkpoint::table.find(id).select(CheckpointRow::as_select()).first(conn))
+}
+
+pub fn latest_checkpoint(conn: &mut DbConnection) -> QueryResult<Option<CheckpointRow>> {
+    audit_checkpoint::table.order(audit_checkpoint::id.desc()).select(CheckpointRow::as_select()).first(conn).optional()
+}
+
+pub fn checkpoints(conn: &mut DbConnection) -> QueryResult<Vec<CheckpointRow>> {
+    audit_checkpoint::table.order(audit_checkpoint::id).select(CheckpointRow::as_select()).load(conn)
 }
 
 /// Records a change that concerns no single release (users, tokens, committees, projects).

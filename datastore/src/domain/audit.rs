@@ -1,0 +1,259 @@
+//! The audit log you can verify (`docs/AUDIT.md`): every event is chained to the one before it
+//! by SHA-256, and the datastore signs checkpoints (the chain's length and head hash) with an
+//! Ed25519 key kept in its state directory. `datastore audit verify` recomputes the chain and
+//! checks every checkpoint, naming the first event that does not match.
+
+use std::path::Path;
+
+use checks::digest::Sha256;
+use openssl::pkey::{PKey, Private};
+use openssl::sign::{Signer, Verifier};
+use serde::Serialize;
+
+use crate::db::DbConnection;
+use crate::db::models::{CheckpointRow, EventRow};
+use crate::db::queries::events as q;
+use crate::error::{AppError, AppResult};
+
+/// The hash before the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// Events read per query when chaining or verifying.
+const BATCH: i64 = 1_000;
+/// The checkpoint key's file in the state directory.
+const KEY_FILE: &str = "audit-ed25519.pem";
+
+/// What an event's hash covers: every column but its row id.
+#[derive(Debug, Serialize)]
+pub struct Chained<'a> {
+    pub seq: i64,
+    pub at: i64,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub release_id: Option<i64>,
+    /// As stored (JSON text).
+    pub details: &'a str,
+}
+
+impl<'a> Chained<'a> {
+    pub fn of(row: &'a EventRow, seq: i64) -> Self {
+        Chained {
+            seq,
+            at: row.at,
+            actor: &row.actor,
+            action: &row.action,
+            target: &row.target,
+            release_id: row.release_id,
+            details: &row.details,
+        }
+    }
+}
+
+/// `sha256(prev_hash LF json)`, where `json` is the event as the JSON object of [`Chained`]
+/// (fields in that order, no white space), in lower-case hex.
+pub fn event_hash(prev_hash: &str, event: &Chained<'_>) -> String {
+    let mut hasher = Sha256::default();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(serde_json::to_string(event).unwrap_or_default().as_bytes());
+    hasher.finish_hex()
+}
+
+/// Chains the events written before the chain existed (in id order); returns how many.
+pub fn backfill(conn: &mut DbConnection) -> AppResult<usize> {
+    let mut chained = 0;
+    loop {
+        let rows = q::unchained(conn, BATCH)?;
+        if rows.is_empty() {
+            return Ok(chained);
+        }
+        crate::db::write_transaction(conn, |c| {
+            for row in &rows {
+                q::chain_existing(c, row)?;
+            }
+            Ok::<_, AppError>(())
+        })?;
+        chained += rows.len();
+    }
+}
+
+/// The checkpoint signing key, made (mode 0600) on first use.
+pub fn signing_key(state_dir: &Path) -> AppResult<PKey<Private>> {
+    let path = state_dir.join(KEY_FILE);
+    if let Ok(pem) = std::fs::read(&path) {
+        return PKey::private_key_from_pem(&pem)
+            .map_err(|e| AppError::internal(format!("the audit key {} does not parse: {e}", path.display())));
+    }
+    let key = PKey::generate_ed25519().map_err(AppError::internal)?;
+    let pem = key.private_key_to_pem_pkcs8().map_err(AppError::internal)?;
+    crate::private::file(&path).map_err(|e| AppError::internal(format!("cannot create {}: {e}", path.display())))?;
+    std::fs::write(&path, pem).map_err(|e| AppError::internal(format!("cannot write {}: {e}", path.display())))?;
+    Ok(key)
+}
+
+/// The text a checkpoint signs: `trusted-releases audit checkpoint LF seq LF hash LF`.
+fn statement(seq: i64, hash: &str) -> String {
+    format!("trusted-releases audit checkpoint\n{seq}\n{hash}\n")
+}
+
+/// Signs the chain's current head and stores the checkpoint.
+pub fn checkpoint(conn: &mut DbConnection, key: &PKey<Private>) -> AppResult<CheckpointRow> {
+    crate::db::write_transaction(conn, |c| {
+        let (seq, hash) = q::head(c)?;
+        let mut signer = Signer::new_without_digest(key).map_err(AppError::internal)?;
+        let signature = signer.sign_oneshot_to_vec(statement(seq, &hash).as_bytes()).map_err(AppError::internal)?;
+        let public = key.raw_public_key().map_err(AppError::internal)?;
+        Ok(q::insert_checkpoint(c, seq, &hash, &hex::encode(public), &hex::encode(signature))?)
+    })
+}
+
+/// The latest checkpoint, as the API shows it; 404 before the first.
+pub fn latest(conn: &mut DbConnection) -> AppResult<shared_models::api::AuditCheckpoint> {
+    let row = q::latest_checkpoint(conn)?
+        .ok_or_else(|| AppError::not_found("No audit checkpoint has been signed yet (the server signs one daily)."))?;
+    Ok(shared_models::api::AuditCheckpoint {
+        events: row.seq,
+        statement: statement(row.seq, &row.hash),
+        head: row.hash,
+        signed_at: crate::db::to_time(row.signed_at),
+        public_key: row.public_key,
+        signature: row.signature,
+    })
+}
+
+/// Whether a checkpoint's signature holds for its own statement and public key.
+pub fn signature_holds(checkpoint: &CheckpointRow) -> bool {
+    let (Ok(public), Ok(signature)) = (hex::decode(&checkpoint.public_key), hex::decode(&checkpoint.signature)) else {
+        return false;
+    };
+    let Ok(key) = PKey::public_key_from_raw_bytes(&public, openssl::pkey::Id::ED25519) else { return false };
+    let Ok(mut verifier) = Verifier::new_without_digest(&key) else { return false };
+    verifier.verify_oneshot(&signature, statement(checkpoint.seq, &checkpoint.hash).as_bytes()).unwrap_or(false)
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub events: i64,
+    pub head: String,
+    pub checkpoints: usize,
+}
+
+/// Recomputes the chain from the first event and checks every checkpoint against it. The
+/// error names the first event (by its place and id) or checkpoint that does not match.
+pub fn verify(conn: &mut DbConnection) -> Result<Verified, String> {
+    let db = |e: diesel::result::Error| format!("the database could not be read: {e}");
+    let (head_seq, head_hash) = q::head(conn).map_err(db)?;
+    let mut checkpoints = q::checkpoints(conn).map_err(db)?;
+    checkpoints.sort_by_key(|c| c.seq);
+    let mut at_seq: std::collections::BTreeMap<i64, String> = std::collections::BTreeMap::new();
+    at_seq.insert(0, GENESIS.to_owned());
+    let (mut prev, mut expected_seq) = (GENESIS.to_owned(), 1i64);
+    loop {
+        let rows = q::chain_from(conn, expected_seq, BATCH).map_err(db)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let seq = row.seq.unwrap_or_default();
+            if seq != expected_seq {
+                return Err(format!("event {expected_seq} of the chain is missing (the next is {seq}, id {})", row.id));
+            }
+            if row.prev_hash.as_deref() != Some(prev.as_str()) {
+                return Err(format!("event {seq} (id {}) does not name the hash of the event before it", row.id));
+            }
+            let hash = event_hash(&prev, &Chained::of(row, seq));
+            if row.hash.as_deref() != Some(hash.as_str()) {
+                return Err(format!(
+                    "event {seq} (id {}, {} on {}) was changed: its content does not give its hash",
+                    row.id, row.action, row.target
+                ));
+            }
+            if checkpoints.iter().any(|c| c.seq == seq) {
+                at_seq.insert(seq, hash.clone());
+            }
+            prev = hash;
+            expected_seq += 1;
+        }
+    }
+    let events = expected_seq - 1;
+    if events != head_seq || prev != head_hash {
+        return Err(format!(
+            "the chain has {events} events ending in {prev}, but its head says {head_seq} ending in {head_hash}"
+        ));
+    }
+    let total = q::count(conn).map_err(db)?;
+    if total != events {
+        return Err(format!("{} events are outside the chain", total - events));
+    }
+    for checkpoint in &checkpoints {
+        if !signature_holds(checkpoint) {
+            return Err(format!(
+                "checkpoint {} (at event {}) has a signature that does not verify",
+                checkpoint.id, checkpoint.seq
+            ));
+        }
+        if at_seq.get(&checkpoint.seq) != Some(&checkpoint.hash) {
+            return Err(format!(
+                "checkpoint {} says event {} has the hash {}, which the chain does not give: history was rewritten",
+                checkpoint.id, checkpoint.seq, checkpoint.hash
+            ));
+        }
+    }
+    Ok(Verified { events, head: prev, checkpoints: checkpoints.len() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_covers_every_field_and_the_previous_hash() {
+        let base = Chained {
+            seq: 1,
+            at: 2,
+            actor: "rm",
+            action: "vote.started",
+            target: "httpd/1.0",
+            release_id: Some(3),
+            details: "{}",
+        };
+        let hash = event_hash(GENESIS, &base);
+        let mut hasher = Sha256::default();
+        hasher.update(
+            format!("{GENESIS}\n{{\"seq\":1,\"at\":2,\"actor\":\"rm\",\"action\":\"vote.started\",\"target\":\"httpd/1.0\",\"release_id\":3,\"details\":\"{{}}\"}}")
+                .as_bytes(),
+        );
+        assert_eq!(hash, hasher.finish_hex(), "the documented text");
+        for changed in [
+            Chained { seq: 2, ..base },
+            Chained { at: 3, ..base },
+            Chained { actor: "x", ..base },
+            Chained { action: "x", ..base },
+            Chained { target: "x", ..base },
+            Chained { release_id: None, ..base },
+            Chained { details: "{\"a\":1}", ..base },
+        ] {
+            assert_ne!(event_hash(GENESIS, &changed), hash, "{changed:?}");
+        }
+        assert_ne!(event_hash(&"1".repeat(64), &base), hash);
+    }
+
+    #[test]
+    fn checkpoints_verify_only_as_signed() {
+        let key = PKey::generate_ed25519().unwrap();
+        let mut signer = Signer::new_without_digest(&key).unwrap();
+        let signature = signer.sign_oneshot_to_vec(statement(5, GENESIS).as_bytes()).unwrap();
+        let checkpoint = CheckpointRow {
+            id: 1,
+            seq: 5,
+            hash: GENESIS.to_owned(),
+            signed_at: 0,
+            public_key: hex::encode(key.raw_public_key().unwrap()),
+            signature: hex::encode(signature),
+        };
+        assert!(signature_holds(&checkpoint));
+        assert!(!signature_holds(&CheckpointRow { seq: 6, ..checkpoint.clone() }), "another length");
+        assert!(!signature_holds(&CheckpointRow { hash: "1".repeat(64), ..checkpoint }), "another head");
+    }
+}

@@ -1,0 +1,108 @@
+//! The audit log you can verify: a chain of hashes over every event, signed checkpoints, and
+//! `datastore audit verify` finding an edited, a deleted and a consistently rewritten history.
+
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use testkit::{Backend, on_both_backends};
+
+use crate::common::TestApp;
+use datastore::db::schema::{audit_head, event};
+use datastore::domain::audit;
+
+on_both_backends!(the_chain_and_its_checkpoints_catch_a_rewritten_history);
+
+/// `datastore audit verify` against the test's database: its exit status and what it said.
+fn verify_command(app: &TestApp) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_datastore"))
+        .args(["audit", "verify"])
+        .env("DATABASE_URL", app.state.config.database_url())
+        .env("DATASTORE_STATE_DIR", app.state_dir.path())
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    (output.status.success(), said)
+}
+
+async fn the_chain_and_its_checkpoints_catch_a_rewritten_history(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    let rm = app.user("rm", false, &[("httpd", shared_models::api::Role::ReleaseManager)]);
+    app.release(&rm, "httpd", "2.4.68").await;
+    app.upload(&rm, "httpd/2.4.68", "README", b"read me".to_vec()).await;
+
+    // No checkpoint yet; then one, signed with the key in the state directory, that anyone can check.
+    app.expect_error(app.client.get(app.url("/api/v1/audit/checkpoint")), StatusCode::NOT_FOUND, "not_found").await;
+    let key = audit::signing_key(app.state_dir.path()).unwrap();
+    app.db(|c| audit::checkpoint(c, &key).unwrap());
+    let (status, checkpoint) = app.send(app.client.get(app.url("/api/v1/audit/checkpoint"))).await;
+    assert_eq!(status, StatusCode::OK, "{checkpoint}");
+    let events = checkpoint["events"].as_i64().unwrap();
+    assert!(events >= 5, "{checkpoint}");
+    let public = hex::decode(checkpoint["public_key"].as_str().unwrap()).unwrap();
+    let public = openssl::pkey::PKey::public_key_from_raw_bytes(&public, openssl::pkey::Id::ED25519).unwrap();
+    let signature = hex::decode(checkpoint["signature"].as_str().unwrap()).unwrap();
+    let statement = checkpoint["statement"].as_str().unwrap();
+    assert_eq!(
+        statement,
+        format!("trusted-releases audit checkpoint\n{events}\n{}\n", checkpoint["head"].as_str().unwrap())
+    );
+    let mut verifier = openssl::sign::Verifier::new_without_digest(&public).unwrap();
+    assert!(verifier.verify_oneshot(&signature, statement.as_bytes()).unwrap(), "the signature checks out");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(app.state_dir.path().join("audit-ed25519.pem")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600, "the signing key is private");
+
+    // More events after the checkpoint; the whole log verifies.
+    app.upload(&rm, "httpd/2.4.68", "NOTICE", b"notice".to_vec()).await;
+    let verified = app.db(audit::verify).unwrap();
+    assert!(verified.events > events && verified.checkpoints == 1, "{verified:?}");
+    let (ok, said) = verify_command(&app);
+    assert!(ok && said.contains("checkpoints verified"), "{said}");
+
+    // One edited row is found, by its place in the chain.
+    let (id, original): (i64, String) =
+        app.db(|c| event::table.filter(event::seq.eq(3i64)).select((event::id, event::details)).first(c).unwrap());
+    app.db(|c| diesel::update(event::table.find(id)).set(event::details.eq("{\"forged\":true}")).execute(c).unwrap());
+    let (ok, said) = verify_command(&app);
+    assert!(!ok && said.contains("event 3") && said.contains("was changed"), "{said}");
+    app.db(|c| diesel::update(event::table.find(id)).set(event::details.eq(&original)).execute(c).unwrap());
+    assert!(app.db(audit::verify).is_ok());
+
+    // A deleted row leaves a gap.
+    let last = verified.events;
+    let removed: datastore::db::models::EventRow = app.db(|c| {
+        event::table.filter(event::seq.eq(2i64)).select(datastore::db::models::EventRow::as_select()).first(c).unwrap()
+    });
+    app.db(|c| diesel::delete(event::table.find(removed.id)).execute(c).unwrap());
+    let error = app.db(audit::verify).unwrap_err();
+    assert!(error.contains("event 2 of the chain is missing"), "{error}");
+
+    // History rewritten consistently (every later hash recomputed, the head too) contradicts the checkpoint.
+    app.db(|c| {
+        let rows: Vec<datastore::db::models::EventRow> = event::table
+            .filter(event::seq.gt(2i64))
+            .order(event::seq)
+            .select(datastore::db::models::EventRow::as_select())
+            .load(c)
+            .unwrap();
+        let mut prev: String =
+            event::table.filter(event::seq.eq(1i64)).select(event::hash).first::<Option<String>>(c).unwrap().unwrap();
+        for (n, row) in rows.iter().enumerate() {
+            let seq = 2 + i64::try_from(n).unwrap();
+            let hash = audit::event_hash(&prev, &audit::Chained::of(row, seq));
+            diesel::update(event::table.find(row.id))
+                .set((event::seq.eq(seq), event::prev_hash.eq(&prev), event::hash.eq(&hash)))
+                .execute(c)
+                .unwrap();
+            prev = hash;
+        }
+        diesel::update(audit_head::table.find(1i64))
+            .set((audit_head::seq.eq(last - 1), audit_head::hash.eq(&prev)))
+            .execute(c)
+            .unwrap();
+    });
+    let (ok, said) = verify_command(&app);
+    assert!(!ok && said.contains("history was rewritten"), "{said}");
+}
