@@ -515,6 +515,62 @@ pub struct AuditCheckpoint {
     pub signature: String,
 }
 
+crate::named_enum! {
+    /// Where a waiver applies.
+    pub enum WaiverScope as "waiver scope" {
+        /// The release's latest revision only.
+        Revision = "revision",
+        /// Every revision of the release, present and future.
+        Release = "release",
+        /// Every release of the project.
+        Project = "project",
+    }
+}
+
+/// `POST …/waivers`: failures of a checker (and rule) on matching paths are shown as `waived`,
+/// with who and why; they no longer block the vote. CHECKS.md rules marked (fixed) cannot be
+/// waived.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWaiverRequest {
+    pub checker: crate::runner::TaskKind,
+    /// A rule of CHECKS.md (`L3`); absent: every rule of the checker but the fixed ones.
+    #[schema(pattern = "^[A-Z][0-9]{1,2}$")]
+    pub rule: Option<String>,
+    /// Release paths it covers, as a glob (`*` within a folder, `**` across folders).
+    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$", min_length = 1, max_length = 255)]
+    pub path_glob: String,
+    #[schema(
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        min_length = 1,
+        max_length = 200
+    )]
+    pub reason: String,
+    pub scope: WaiverScope,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Waiver {
+    pub id: i64,
+    pub checker: crate::runner::TaskKind,
+    pub rule: Option<String>,
+    pub path_glob: String,
+    pub reason: String,
+    /// Who made it.
+    pub author: String,
+    pub scope: WaiverScope,
+    /// The release it is limited to (scopes `release` and `revision`).
+    pub release: Option<String>,
+    /// The revision it is limited to (scope `revision`).
+    pub revision: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct WaiverList {
+    pub waivers: Vec<Waiver>,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Signing keys
 

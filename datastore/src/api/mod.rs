@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod releases;
 pub mod tasks;
 pub mod tokens;
+pub mod waivers;
 
 use std::future::{Ready, ready};
 
@@ -58,6 +59,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(keys::routes)
             .configure(tasks::routes)
             .configure(audit::routes)
+            .configure(waivers::routes)
             .service(releases::create)
             .service(
                 scope(format!("/releases/{PROJECT}/{VERSION}").as_str())
@@ -92,7 +94,9 @@ fn release_routes(cfg: &mut ServiceConfig) {
         .service(lifecycle::resolve)
         .service(lifecycle::publish_release)
         .service(lifecycle::archive_release)
-        .service(lifecycle::revoke_release);
+        .service(lifecycle::revoke_release)
+        .service(waivers::create)
+        .service(waivers::list);
 }
 
 /// No route matched: 405 with `Allow` when the path exists under other methods, else 404.

@@ -262,6 +262,25 @@ pub struct NewCheckResult {
     pub created_at: i64,
 }
 
+/// An audited waiver: `failure`s of `checker` (and `rule`, if set) on paths matching
+/// `path_glob` are shown as `waived` within its scope (the project; one release, if
+/// `release_id` is set; one revision of it, if `revision_seq` is set too).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = waiver)]
+pub struct WaiverRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub checker: String,
+    pub path_glob: String,
+    pub reason: String,
+    pub author_id: Option<i64>,
+    pub release_id: Option<i64>,
+    pub revision_seq: Option<i64>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub rule: Option<String>,
+}
+
 /// A ballot as stored: every ballot is kept; a person's latest of a round counts.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = vote)]

@@ -227,6 +227,7 @@ diesel::table! {
         revision_seq -> Nullable<BigInt>,
         created_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
+        rule -> Nullable<Text>,
     }
 }
 

@@ -219,6 +219,7 @@ pub fn report(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<Checks
             });
         }
     }
+    super::waivers::apply(conn, ctx, ctx.release.revision, &mut results)?;
     let mut summary = StatusCounts::new();
     for result in &results {
         *summary.entry(result.status.as_str().to_owned()).or_default() += 1;

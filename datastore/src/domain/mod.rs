@@ -15,3 +15,4 @@ pub mod tasks;
 pub mod text;
 pub mod tokens;
 pub mod votes;
+pub mod waivers;

@@ -15,6 +15,7 @@ on_both_backends!(
     a_failed_vote_returns_to_draft_and_the_next_round_starts_afresh,
     failures_block_the_vote_and_manual_mode_needs_a_reason,
     a_mail_vote_is_tallied_from_its_thread,
+    waivers_let_failures_pass_but_never_fixed_rules,
 );
 
 const RELEASE: &str = "/api/v1/releases/httpd/2.4.68";
@@ -40,6 +41,11 @@ async fn upload_all(app: &TestApp, jwt: &str) {
 
 /// Acts as a runner: claims every queued task and reports `status` for each.
 async fn finish_checks(app: &TestApp, status: &str) -> usize {
+    finish_checks_under(app, status, "T1").await
+}
+
+/// Like [`finish_checks`], with every result naming `rule`.
+async fn finish_checks_under(app: &TestApp, status: &str, rule: &str) -> usize {
     let name = format!("runner-{}", rand_suffix());
     let (code, runner) = app
         .send(app.client.post(app.url("/api/v1/admin/runners")).bearer_auth(app.admin()).json(&json!({"name": name})))
@@ -62,7 +68,7 @@ async fn finish_checks(app: &TestApp, status: &str) -> usize {
             let kind = order["kind"].as_str().unwrap();
             let result = json!({
                 "checker": kind, "checker_version": "1", "path": order["inputs"][0]["path"], "status": status,
-                "message": format!("{kind}: {status}"), "data": {"rule": "T1"}
+                "message": format!("{kind}: {status}"), "data": {"rule": rule}
             });
             let body = json!({"lease_token": order["lease_token"], "status": "completed", "results": [result]});
             let url = app.url(&format!("/api/runner/v1/tasks/{}/result", order["id"]));
@@ -536,4 +542,101 @@ async fn a_mail_vote_is_tallied_from_its_thread(backend: Backend) {
     close_vote(&app);
     let (status, resolved) = app.send(post(&app, &rm, "/resolve", json!({"outcome": "passed"}))).await;
     assert_eq!((status, resolved["phase"].as_str()), (StatusCode::OK, Some("preview")), "{resolved}");
+}
+
+/// The checkers whose results failed in the latest report.
+async fn failing_checkers(app: &TestApp, release: &str) -> Vec<String> {
+    let (_, report) = app.send(app.client.get(app.url(&format!("{release}/checks"))).bearer_auth(app.admin())).await;
+    let mut checkers: Vec<String> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "failure")
+        .map(|r| r["checker"].as_str().unwrap().to_owned())
+        .collect();
+    checkers.sort();
+    checkers.dedup();
+    checkers
+}
+
+async fn waivers_let_failures_pass_but_never_fixed_rules(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    app.project("tomcat", false).await;
+    let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
+    let committer = app.user("dev", false, &[("httpd", Role::Committer)]);
+    let outsider = app.user("cat", false, &[("tomcat", Role::ReleaseManager)]);
+    app.release(&rm, "httpd", "2.4.68").await;
+    upload_all(&app, &rm).await;
+    finish_checks(&app, "failure").await;
+    let checkers = failing_checkers(&app, RELEASE).await;
+    assert!(!checkers.is_empty());
+    let waiver = |checker: &str| json!({"checker": checker, "rule": "T1", "path_glob": "**", "reason": "known, fixed upstream", "scope": "release"});
+
+    // Who may waive, and what.
+    app.expect_error(post(&app, &committer, "/waivers", waiver(&checkers[0])), StatusCode::FORBIDDEN, "forbidden")
+        .await;
+    app.expect_error(post(&app, &outsider, "/waivers", waiver(&checkers[0])), StatusCode::FORBIDDEN, "forbidden").await;
+    for fixed in ["P1", "R2"] {
+        let body = json!({"checker": "paths", "rule": fixed, "path_glob": "**", "reason": "no", "scope": "project"});
+        app.expect_error(post(&app, &rm, "/waivers", body), StatusCode::UNPROCESSABLE_ENTITY, "unwaivable_rule").await;
+    }
+    let bad_glob = json!({"checker": "paths", "path_glob": "a[", "reason": "no", "scope": "revision"});
+    app.expect_error(post(&app, &rm, "/waivers", bad_glob), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+
+    // Waiving every failing checker but one still blocks, naming the one.
+    let mut ids = Vec::new();
+    for checker in &checkers {
+        let (status, made) = app.send(post(&app, &rm, "/waivers", waiver(checker))).await;
+        assert_eq!((status, made["author"].as_str()), (StatusCode::CREATED, Some("rm")), "{made}");
+        ids.push(made["id"].as_i64().unwrap());
+    }
+    let (status, list) = app.send(app.client.get(app.url(&format!("{RELEASE}/waivers"))).bearer_auth(&rm)).await;
+    assert_eq!((status, list["waivers"].as_array().unwrap().len()), (StatusCode::OK, checkers.len()));
+    let (status, _) = app.send(app.client.get(app.url(&format!("{RELEASE}/waivers")))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a draft's waivers are its committee's");
+    let last = *ids.last().unwrap();
+    let delete = |jwt: &str| app.client.delete(app.url(&format!("/api/v1/waivers/{last}"))).bearer_auth(jwt.to_owned());
+    app.expect_error(delete(&outsider), StatusCode::NOT_FOUND, "not_found").await;
+    app.expect_error(delete(&committer), StatusCode::FORBIDDEN, "forbidden").await;
+    let (status, _) = app.send(delete(&rm)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    app.expect_error(delete(&rm), StatusCode::NOT_FOUND, "not_found").await;
+    let refused =
+        app.expect_error(post(&app, &rm, "/vote/start", json!({})), StatusCode::CONFLICT, "vote_blocked").await;
+    let unwaived = checkers.last().unwrap();
+    let blockers = refused["details"]["blockers"].as_array().unwrap();
+    assert!(blockers.iter().all(|b| b.as_str().unwrap().starts_with(&format!("{unwaived} on "))), "{refused}");
+
+    // With every failure waived, voters see who waived what and why, and the vote starts.
+    let (status, _) = app.send(post(&app, &rm, "/waivers", waiver(unwaived))).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, report) = app.send(app.client.get(app.url(&format!("{RELEASE}/checks"))).bearer_auth(&rm)).await;
+    let results = report["results"].as_array().unwrap();
+    assert!(results.iter().all(|r| r["status"] != "failure"), "{report}");
+    let waived: Vec<&Value> = results.iter().filter(|r| r["status"] == "waived").collect();
+    assert!(!waived.is_empty());
+    assert!(
+        waived
+            .iter()
+            .all(|r| r["data"]["waiver"]["by"] == "rm" && r["data"]["waiver"]["reason"] == "known, fixed upstream")
+    );
+    assert_eq!(report["summary"]["waived"], waived.len());
+    let (status, _) = app.send(post(&app, &rm, "/vote/start", json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    app.expect_error(post(&app, &rm, "/waivers", waiver("paths")), StatusCode::CONFLICT, "wrong_phase").await;
+
+    // A failure under a fixed rule is never waived, even by a waiver of every rule of its checker.
+    let next = "/api/v1/releases/httpd/2.4.69";
+    app.release(&rm, "httpd", "2.4.69").await;
+    let (status, _) = app.upload(&rm, "httpd/2.4.69", "unsigned-2.4.69.tar.gz", b"unsigned".to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    finish_checks_under(&app, "failure", "P1").await;
+    for checker in failing_checkers(&app, next).await {
+        let body = json!({"checker": checker, "path_glob": "**", "reason": "every rule", "scope": "project"});
+        let (status, made) = app.send(post_at(&app, &rm, next, "/waivers", body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+    }
+    assert!(!failing_checkers(&app, next).await.is_empty(), "P1 failures stay failures");
+    app.expect_error(post_at(&app, &rm, next, "/vote/start", json!({})), StatusCode::CONFLICT, "vote_blocked").await;
 }

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod releases;
 pub mod tasks;
 pub mod votes;
+pub mod waivers;
 
 /// `INSERT … ON CONFLICT DO NOTHING`, spelled for each backend (the multi-backend connection
 /// cannot express it directly).

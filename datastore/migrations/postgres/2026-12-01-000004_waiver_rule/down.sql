@@ -1,0 +1,2 @@
+DROP INDEX waiver_project;
+ALTER TABLE waiver DROP COLUMN rule;
