@@ -147,7 +147,13 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Audit(AuditCommand::Verify) => {
-            let verified = audit::verify(&mut *state.db.conn()?)
+            let trusted = audit::trusted_key(&state.config.state_dir)?;
+            if trusted.is_none() {
+                tracing::warn!(
+                    "this state directory holds no audit key: checkpoints are checked against their own keys only"
+                );
+            }
+            let verified = audit::verify(&mut *state.db.conn()?, trusted.as_deref())
                 .map_err(|e| anyhow::anyhow!("the audit log does not verify: {e}"))?;
             tracing::info!(events = verified.events, checkpoints = verified.checkpoints, "the audit log verifies");
             output(&format!(

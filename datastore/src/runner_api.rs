@@ -267,6 +267,21 @@ pub async fn checkpoints(state: AppState) {
     }
 }
 
+/// Resolves the votes whose policy asks for it, once a minute.
+pub async fn vote_closer(state: AppState) {
+    loop {
+        match state.db.run(crate::domain::votes::auto_resolve).await {
+            Ok(resolved) if resolved.is_empty() => {}
+            Ok(resolved) => {
+                tracing::info!(releases = ?resolved, "votes resolved automatically");
+                crate::download::phases_changed();
+            }
+            Err(e) => tracing::warn!(error = %e, "resolving votes automatically failed; trying again"),
+        }
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+}
+
 pub async fn reaper(state: AppState) {
     let every = Duration::from_secs((state.config.lease_secs / 4).clamp(1, 15));
     loop {

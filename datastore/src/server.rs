@@ -213,6 +213,7 @@ pub async fn run(state: AppState) -> anyhow::Result<()> {
     tracing::info!(public_url = %state.config.public_url(), "datastore starting");
     actix_web::rt::spawn(crate::runner_api::reaper(state.clone()));
     actix_web::rt::spawn(crate::runner_api::checkpoints(state.clone()));
+    actix_web::rt::spawn(crate::runner_api::vote_closer(state.clone()));
     let stopping = state.stopping.clone();
     let server = listen(state, &bind, workers, false)?;
     let handle = server.handle();

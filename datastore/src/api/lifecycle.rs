@@ -102,6 +102,9 @@ pub async fn tally_vote(
             "Send the vote thread as an mbox, with `Content-Type: application/mbox`.",
         ));
     }
+    // Who may tally is known before a byte of the (up to 16 MiB) thread is read.
+    let (check, who) = (release.clone(), principal.clone());
+    state.db.run(move |c| votes::authorize_tally(c, &who, &check)).await?;
     let mut thread = Vec::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk

@@ -28,7 +28,7 @@ pub struct TaskFilter {
     pub status: Option<String>,
 }
 
-fn parse_release(value: &str) -> AppResult<ReleaseRef> {
+pub fn parse_release(value: &str) -> AppResult<ReleaseRef> {
     let parts: Vec<&str> = value.split('/').collect();
     let name = |s: &str| super::url_name(shared_models::Name::parse(s));
     let version = |s: &str| super::url_name(shared_models::Version::parse(s));

@@ -91,6 +91,16 @@ pub fn signing_key(state_dir: &Path) -> AppResult<PKey<Private>> {
     Ok(key)
 }
 
+/// The raw public key of the checkpoint key in `state_dir`, if there is one: checkpoints are
+/// verified against it, not against the key a (possibly forged) checkpoint row names.
+pub fn trusted_key(state_dir: &Path) -> AppResult<Option<Vec<u8>>> {
+    let path = state_dir.join(KEY_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(signing_key(state_dir)?.raw_public_key().map_err(AppError::internal)?))
+}
+
 /// The text a checkpoint signs: `trusted-releases audit checkpoint LF seq LF hash LF`.
 fn statement(seq: i64, hash: &str) -> String {
     format!("trusted-releases audit checkpoint\n{seq}\n{hash}\n")
@@ -121,6 +131,39 @@ pub fn latest(conn: &mut DbConnection) -> AppResult<shared_models::api::AuditChe
     })
 }
 
+/// `GET /api/v1/events`: a page of the audit log, oldest first, filtered; admins read every
+/// event, others those of the releases they may read (public ones, and their committees'
+/// drafts).
+pub fn events(
+    conn: &mut DbConnection,
+    viewer: Option<&crate::auth::Principal>,
+    filter: &q::EventFilter,
+    page: super::page::Page,
+    query: &str,
+) -> AppResult<shared_models::api::EventList> {
+    use crate::auth::authz::{self, DraftsVisible};
+    let visible = match authz::drafts_visible(viewer) {
+        DraftsVisible::All => q::EventsVisible::All,
+        DraftsVisible::OfCommittees(draft_committees) => q::EventsVisible::Releases { draft_committees },
+    };
+    let (limit, offset) = page.sql();
+    let (rows, total) = q::list(conn, filter, &visible, limit, offset)?;
+    let events = rows
+        .into_iter()
+        .map(|e| {
+            Ok(shared_models::api::Event {
+                id: e.id,
+                at: crate::db::to_time(e.at),
+                actor: e.actor,
+                action: e.action,
+                target: e.target,
+                details: serde_json::from_str(&e.details).map_err(AppError::internal)?,
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(shared_models::api::EventList { events, page: page.info(total, query) })
+}
+
 /// Whether a checkpoint's signature holds for its own statement and public key.
 pub fn signature_holds(checkpoint: &CheckpointRow) -> bool {
     let (Ok(public), Ok(signature)) = (hex::decode(&checkpoint.public_key), hex::decode(&checkpoint.signature)) else {
@@ -139,9 +182,10 @@ pub struct Verified {
     pub checkpoints: usize,
 }
 
-/// Recomputes the chain from the first event and checks every checkpoint against it. The
-/// error names the first event (by its place and id) or checkpoint that does not match.
-pub fn verify(conn: &mut DbConnection) -> Result<Verified, String> {
+/// Recomputes the chain from the first event and checks every checkpoint against it, and
+/// against `trusted` (this datastore's key) when given. The error names the first event (by
+/// its place and id) or checkpoint that does not match; a chain no checkpoint vouches for fails.
+pub fn verify(conn: &mut DbConnection, trusted: Option<&[u8]>) -> Result<Verified, String> {
     let db = |e: diesel::result::Error| format!("the database could not be read: {e}");
     let (head_seq, head_hash) = q::head(conn).map_err(db)?;
     let mut checkpoints = q::checkpoints(conn).map_err(db)?;
@@ -186,7 +230,24 @@ pub fn verify(conn: &mut DbConnection) -> Result<Verified, String> {
     if total != events {
         return Err(format!("{} events are outside the chain", total - events));
     }
+    if events > 0 && checkpoints.is_empty() {
+        return Err(format!(
+            "no checkpoint vouches for the {events} events (the server signs one when it starts and daily; \
+             `datastore audit checkpoint` signs one now)"
+        ));
+    }
     for checkpoint in &checkpoints {
+        if let Some(trusted) = trusted
+            && checkpoint.public_key != hex::encode(trusted)
+        {
+            return Err(format!(
+                "checkpoint {} (at event {}) is signed by the key {}, not by this datastore's key {}",
+                checkpoint.id,
+                checkpoint.seq,
+                checkpoint.public_key,
+                hex::encode(trusted)
+            ));
+        }
         if !signature_holds(checkpoint) {
             return Err(format!(
                 "checkpoint {} (at event {}) has a signature that does not verify",

@@ -12,6 +12,20 @@ pub const MAX_THREAD_BYTES: usize = 16 << 20;
 /// The most mails read from one thread.
 pub const MAX_MAILS: usize = 5_000;
 
+/// The longest message id and vote line kept, in characters (longer ones are cut, with `…`).
+const MAX_FIELD: usize = 500;
+
+/// `value` without control characters, at most [`MAX_FIELD`] characters.
+fn clean(value: &str) -> String {
+    let kept: String = value.chars().filter(|c| !c.is_control()).collect();
+    if kept.chars().count() <= MAX_FIELD {
+        return kept;
+    }
+    let mut cut: String = kept.chars().take(MAX_FIELD - 1).collect();
+    cut.push('…');
+    cut
+}
+
 /// One mail of the thread that holds a vote.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailVote {
@@ -150,7 +164,7 @@ pub fn read(mbox: &[u8]) -> Result<Thread, String> {
             .and_then(|h| mailparse::addrparse_header(h).ok())
             .and_then(|list| list.extract_single_info())
             .map(|info| info.addr.trim().to_ascii_lowercase())
-            .filter(|addr| addr.contains('@'));
+            .filter(|addr| addr.contains('@') && addr.len() <= 254 && !addr.contains(char::is_control));
         let Some(sender) = sender else {
             thread.skipped.push(Skipped {
                 message_id,
@@ -179,7 +193,7 @@ pub fn read(mbox: &[u8]) -> Result<Thread, String> {
             skip(&mut thread, "no text/plain part");
             continue;
         };
-        match own_lines(&body).find_map(|line| vote_of(line).map(|value| (value, line.trim().to_owned()))) {
+        match own_lines(&body).find_map(|line| vote_of(line).map(|value| (value, clean(line.trim())))) {
             Some((value, line)) => thread.votes.push(MailVote { message_id, sender, value, line }),
             None => skip(&mut thread, "no vote at the start of a line of the sender's own text"),
         }

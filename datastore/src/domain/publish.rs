@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 use shared_models::api::Published;
+use shared_models::checks::CheckStatus;
 
 use super::lifecycle::{self, Transition};
 use super::releases::{self, ReleaseRef};
@@ -37,7 +38,7 @@ pub fn same_content(a: &[(String, BlobRow)], b: &[(String, BlobRow)]) -> bool {
 /// exactly the voted ones.
 pub fn release(conn: &mut DbConnection, principal: &Principal, release: &ReleaseRef) -> AppResult<ReleaseContext> {
     write_transaction(conn, |conn| {
-        let ctx = releases::load(conn, release)?;
+        let ctx = releases::load_readable(conn, Some(principal), release)?;
         authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
         lifecycle::next(ctx.release.phase()?, Transition::Release)?;
         let voted_revision =
@@ -53,6 +54,24 @@ pub fn release(conn: &mut DbConnection, principal: &Principal, release: &Release
                      {voted_revision}; it cannot be released."
                 ),
             ));
+        }
+        // Names may have changed in preview, where no check runs: the path rules (a signature and a
+        // checksum beside every artifact, podling names, …) are checked again on what goes out.
+        let names: Vec<String> = files.iter().map(|(path, _)| path.clone()).collect();
+        let policy = super::checks::policy_of(&ctx)?;
+        let mut path_results = checks::paths::check(&names, ctx.committee.podling || policy.require_incubating_name);
+        super::waivers::apply(conn, &ctx, revision, &mut path_results)?;
+        let broken: Vec<String> = path_results
+            .iter()
+            .filter(|r| r.status == CheckStatus::Failure)
+            .map(|r| format!("{}: {}", r.path, r.message))
+            .collect();
+        if !broken.is_empty() {
+            return Err(AppError::conflict(
+                "paths_failed",
+                format!("The names of revision {revision} of {release} break the path rules: {}.", broken[0]),
+            )
+            .with_details(json!({"failures": broken})));
         }
         let digest = manifest_digest(files.iter().map(|(p, b)| (p.as_str(), b)));
         if !q::publish(conn, ctx.release.id, revision, &digest)? {
@@ -81,7 +100,7 @@ pub fn release(conn: &mut DbConnection, principal: &Principal, release: &Release
 /// `POST …/archive`: a current release is superseded; its files stay where they are.
 pub fn archive(conn: &mut DbConnection, principal: &Principal, release: &ReleaseRef) -> AppResult<ReleaseContext> {
     write_transaction(conn, |conn| {
-        let ctx = releases::load(conn, release)?;
+        let ctx = releases::load_readable(conn, Some(principal), release)?;
         authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
         lifecycle::next(ctx.release.phase()?, Transition::Archive)?;
         if !q::archive(conn, ctx.release.id)? {
@@ -102,7 +121,7 @@ pub fn revoke(
 ) -> AppResult<ReleaseContext> {
     let reason = text::required("reason", reason, text::MAX_NAME)?;
     write_transaction(conn, |conn| {
-        let ctx = releases::load(conn, release)?;
+        let ctx = releases::load_readable(conn, Some(principal), release)?;
         authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
         let from = ctx.release.phase()?;
         lifecycle::next(from, Transition::Revoke)?;

@@ -87,7 +87,7 @@ pub fn start(
     request: &StartVoteRequest,
 ) -> AppResult<VoteStatus> {
     write_transaction(conn, |conn| {
-        let ctx = releases::load(conn, release)?;
+        let ctx = releases::load_readable(conn, Some(principal), release)?;
         authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
         lifecycle::next(ctx.release.phase()?, Transition::StartVote)?;
         let latest = ctx.release.revision;
@@ -301,7 +301,8 @@ pub fn cast(
     }
     let comment = text::optional_comment("comment", request.comment.as_deref(), text::MAX_COMMENT)?;
     write_transaction(conn, |conn| {
-        let ctx = releases::load(conn, release)?;
+        // A draft does not exist for those outside its committee (404, never 409).
+        let ctx = releases::load_readable(conn, Some(principal), release)?;
         let phase = ctx.release.phase()?;
         if phase != Phase::Candidate {
             return Err(AppError::conflict(
@@ -323,6 +324,9 @@ pub fn cast(
                     }
                 ),
             ));
+        }
+        if !q::lock_round(conn, ctx.release.id, vote.round)? {
+            return Err(AppError::conflict("wrong_phase", format!("The vote on {release} was resolved meanwhile.")));
         }
         let binding = authz::ballot_is_binding(principal, &ctx.committee.name);
         let earlier =
@@ -372,6 +376,13 @@ pub fn cast(
     })
 }
 
+/// Whether `principal` may tally the vote of `release` (404 for a draft outside its committee,
+/// 403 below release manager), asked before the thread is read.
+pub fn authorize_tally(conn: &mut DbConnection, principal: &Principal, release: &ReleaseRef) -> AppResult<()> {
+    let ctx = releases::load_readable(conn, Some(principal), release)?;
+    authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)
+}
+
 /// `POST …/vote/tally`: reads a vote thread (an mbox) and records its ballots in a `mail`
 /// mode vote. Senders are matched to users by their registered address; a matched PMC
 /// member's vote is binding, everyone else's is not. Tallying the same thread again records
@@ -385,7 +396,7 @@ pub fn tally_mail(
     let thread = super::mailtally::read(mbox)
         .map_err(|why| AppError::unprocessable("invalid_mbox", format!("The vote thread cannot be read: {why}.")))?;
     write_transaction(conn, |conn| {
-        let ctx = releases::load(conn, release)?;
+        let ctx = releases::load_readable(conn, Some(principal), release)?;
         authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
         let phase = ctx.release.phase()?;
         if phase != Phase::Candidate {
@@ -401,6 +412,9 @@ pub fn tally_mail(
                 "wrong_vote_mode",
                 format!("The vote on {release} is held in {} mode; a thread is tallied in mail mode.", vote.mode),
             ));
+        }
+        if !q::lock_round(conn, ctx.release.id, vote.round)? {
+            return Err(AppError::conflict("wrong_phase", format!("The vote on {release} was resolved meanwhile.")));
         }
         let senders: Vec<String> = thread.votes.iter().map(|v| v.sender.clone()).collect();
         let mut users = BTreeMap::new();
@@ -504,13 +518,16 @@ pub fn resolve(
 ) -> AppResult<ReleaseContext> {
     let reason = text::optional("reason", reason, text::MAX_NAME)?;
     write_transaction(conn, |conn| {
-        let ctx = releases::load(conn, release)?;
+        let ctx = releases::load_readable(conn, Some(principal), release)?;
         authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
         let transition = match outcome {
             VoteOutcome::Passed => Transition::PassVote,
             VoteOutcome::Failed => Transition::FailVote,
         };
         let phase = lifecycle::next(ctx.release.phase()?, transition)?;
+        if !q::lock_round(conn, ctx.release.id, ctx.release.vote_round)? {
+            return Err(AppError::conflict("wrong_phase", format!("The vote on {release} was resolved meanwhile.")));
+        }
         let status = status_of(conn, &ctx)?;
         let vote = &status.vote;
         if vote.mode == VoteMode::Manual && reason.is_none() {
@@ -568,6 +585,60 @@ pub fn resolve(
         )?;
         releases::load(conn, release)
     })
+}
+
+/// Resolves as passed every candidate whose policy asks for it (`auto_resolve`), whose minimum
+/// time has passed and whose vote passes (V1); a vote that does not pass stays open for its
+/// release manager. Returns the releases resolved.
+pub fn auto_resolve(conn: &mut DbConnection) -> AppResult<Vec<String>> {
+    let mut resolved = Vec::new();
+    for id in q::closed_candidates(conn, now_ms())? {
+        let done = write_transaction(conn, |conn| {
+            let ctx = rq::context_by_id(conn, id)?;
+            if ctx.release.phase()? != Phase::Candidate || !snapshot(&ctx.release)?.auto_resolve {
+                return Ok::<_, AppError>(None);
+            }
+            if !q::lock_round(conn, id, ctx.release.vote_round)? {
+                return Ok(None);
+            }
+            let status = status_of(conn, &ctx)?;
+            if !status.closed || !status.passes || status.vote.mode == VoteMode::Manual {
+                return Ok(None);
+            }
+            let round = status.vote.round;
+            if !q::resolve(
+                conn,
+                id,
+                round,
+                VoteOutcome::Passed.as_str(),
+                Phase::Preview.as_str(),
+                Some("resolved automatically"),
+            )? {
+                return Ok(None);
+            }
+            events::record(
+                conn,
+                NewEvent {
+                    actor: "system",
+                    action: "vote.resolved",
+                    target: &ctx.key(),
+                    release_id: Some(id),
+                    details: json!({
+                        "round": round,
+                        "outcome": VoteOutcome::Passed,
+                        "phase": Phase::Preview,
+                        "manifest_digest": status.vote.manifest_digest,
+                        "tally": status.tally,
+                        "passes": true,
+                        "reason": "resolved automatically (auto_resolve)",
+                    }),
+                },
+            )?;
+            Ok(Some(ctx.key()))
+        })?;
+        resolved.extend(done);
+    }
+    Ok(resolved)
 }
 
 #[cfg(test)]

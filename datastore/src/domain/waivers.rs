@@ -52,6 +52,16 @@ fn view(row: &WaiverRow, author: Option<String>, release: Option<String>) -> App
     })
 }
 
+/// The moment whose waivers count for a release: now for a draft; the start of its vote once
+/// it has one, so that a waiver made or ended later (on another draft of the project, say)
+/// never changes what voters are voting on.
+fn as_of(ctx: &ReleaseContext) -> i64 {
+    match ctx.release.phase() {
+        Ok(Phase::Draft) | Err(_) => i64::MAX,
+        Ok(_) => ctx.release.vote_started_at.unwrap_or(i64::MAX),
+    }
+}
+
 /// `POST …/waivers`, on a draft, by those who manage its releases.
 pub fn create(
     conn: &mut DbConnection,
@@ -78,7 +88,7 @@ pub fn create(
         }
     }
     write_transaction(conn, |conn| {
-        let ctx = releases::load(conn, release)?;
+        let ctx = releases::load_readable(conn, Some(principal), release)?;
         authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
         let phase = ctx.release.phase()?;
         if phase != Phase::Draft {
@@ -127,7 +137,7 @@ pub fn create(
 /// The live waivers that apply to a release's latest revision.
 pub fn list(conn: &mut DbConnection, viewer: Option<&Principal>, release: &ReleaseRef) -> AppResult<WaiverList> {
     let ctx = releases::load_readable(conn, viewer, release)?;
-    let waivers = q::applicable(conn, ctx.project.id, ctx.release.id, ctx.release.revision)?
+    let waivers = q::applicable(conn, ctx.project.id, ctx.release.id, ctx.release.revision, as_of(&ctx))?
         .into_iter()
         .map(|(row, author)| view(&row, author, Some(ctx.key())))
         .collect::<AppResult<Vec<_>>>()?;
@@ -172,7 +182,7 @@ pub fn apply(conn: &mut DbConnection, ctx: &ReleaseContext, seq: i64, results: &
         return Ok(());
     }
     let waivers: Vec<(WaiverRow, Option<String>, GlobMatcher)> =
-        q::applicable(conn, ctx.project.id, ctx.release.id, seq)?
+        q::applicable(conn, ctx.project.id, ctx.release.id, seq, as_of(ctx))?
             .into_iter()
             .filter_map(|(row, author)| matcher(&row.path_glob).ok().map(|m| (row, author, m)))
             .collect();

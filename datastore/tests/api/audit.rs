@@ -9,7 +9,7 @@ use crate::common::TestApp;
 use datastore::db::schema::{audit_head, event};
 use datastore::domain::audit;
 
-on_both_backends!(the_chain_and_its_checkpoints_catch_a_rewritten_history);
+on_both_backends!(the_chain_and_its_checkpoints_catch_a_rewritten_history, the_whole_log_is_filtered_and_shown_by_role);
 
 /// `datastore audit verify` against the test's database: its exit status and what it said.
 fn verify_command(app: &TestApp) -> (bool, String) {
@@ -56,7 +56,7 @@ async fn the_chain_and_its_checkpoints_catch_a_rewritten_history(backend: Backen
 
     // More events after the checkpoint; the whole log verifies.
     app.upload(&rm, "httpd/2.4.68", "NOTICE", b"notice".to_vec()).await;
-    let verified = app.db(audit::verify).unwrap();
+    let verified = app.db(|c| audit::verify(c, None)).unwrap();
     assert!(verified.events > events && verified.checkpoints == 1, "{verified:?}");
     let (ok, said) = verify_command(&app);
     assert!(ok && said.contains("checkpoints verified"), "{said}");
@@ -68,7 +68,7 @@ async fn the_chain_and_its_checkpoints_catch_a_rewritten_history(backend: Backen
     let (ok, said) = verify_command(&app);
     assert!(!ok && said.contains("event 3") && said.contains("was changed"), "{said}");
     app.db(|c| diesel::update(event::table.find(id)).set(event::details.eq(&original)).execute(c).unwrap());
-    assert!(app.db(audit::verify).is_ok());
+    assert!(app.db(|c| audit::verify(c, None)).is_ok());
 
     // A deleted row leaves a gap.
     let last = verified.events;
@@ -76,7 +76,7 @@ async fn the_chain_and_its_checkpoints_catch_a_rewritten_history(backend: Backen
         event::table.filter(event::seq.eq(2i64)).select(datastore::db::models::EventRow::as_select()).first(c).unwrap()
     });
     app.db(|c| diesel::delete(event::table.find(removed.id)).execute(c).unwrap());
-    let error = app.db(audit::verify).unwrap_err();
+    let error = app.db(|c| audit::verify(c, None)).unwrap_err();
     assert!(error.contains("event 2 of the chain is missing"), "{error}");
 
     // History rewritten consistently (every later hash recomputed, the head too) contradicts the checkpoint.
@@ -105,4 +105,82 @@ async fn the_chain_and_its_checkpoints_catch_a_rewritten_history(backend: Backen
     });
     let (ok, said) = verify_command(&app);
     assert!(!ok && said.contains("history was rewritten"), "{said}");
+
+    // Re-signed by whoever rewrote it: the checkpoint no longer carries this datastore's key.
+    let forger = openssl::pkey::PKey::generate_ed25519().unwrap();
+    app.db(|c| {
+        diesel::delete(datastore::db::schema::audit_checkpoint::table).execute(c).unwrap();
+        audit::checkpoint(c, &forger).unwrap();
+    });
+    assert!(app.db(|c| audit::verify(c, None)).is_ok(), "on its own the forged checkpoint is consistent");
+    let (ok, said) = verify_command(&app);
+    assert!(!ok && said.contains("not by this datastore's key"), "{said}");
+
+    // And without any checkpoint, nothing vouches for the history.
+    app.db(|c| diesel::delete(datastore::db::schema::audit_checkpoint::table).execute(c).unwrap());
+    let (ok, said) = verify_command(&app);
+    assert!(!ok && said.contains("no checkpoint vouches"), "{said}");
+}
+
+/// `GET /api/v1/events{query}` as `jwt` (or anonymously): the events' targets, and the body.
+async fn events(app: &TestApp, jwt: Option<&str>, query: &str) -> (Vec<String>, serde_json::Value) {
+    let request = app.client.get(app.url(&format!("/api/v1/events{query}")));
+    let request = match jwt {
+        Some(jwt) => request.bearer_auth(jwt),
+        None => request,
+    };
+    let (status, body) = app.send(request).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let targets = body["events"].as_array().unwrap().iter().map(|e| e["target"].as_str().unwrap().to_owned()).collect();
+    (targets, body)
+}
+
+async fn the_whole_log_is_filtered_and_shown_by_role(backend: Backend) {
+    use shared_models::api::Role;
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    app.project("tomcat", false).await;
+    let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
+    let cat = app.user("cat", false, &[("tomcat", Role::ReleaseManager)]);
+    app.release(&rm, "httpd", "2.4.68").await; // a draft
+    app.release(&cat, "tomcat", "1.0").await;
+    app.set_phase("tomcat", "1.0", "candidate"); // public
+    app.release(&cat, "tomcat", "2.0").await; // a draft
+    let (anonymous, _) = events(&app, None, "").await;
+    assert_eq!(anonymous, ["tomcat/1.0"], "only the public release's events");
+    let (mine, _) = events(&app, Some(&rm), "").await;
+    assert_eq!(mine, ["httpd/2.4.68", "tomcat/1.0"], "a member also reads the committee's drafts");
+    let (theirs, _) = events(&app, Some(&cat), "").await;
+    assert_eq!(theirs, ["tomcat/1.0", "tomcat/2.0"]);
+    let admin = app.admin();
+    let (all, body) = events(&app, Some(&admin), "").await;
+    assert!(all.len() > 3 && all.iter().any(|t| t == "httpd"), "admins read everything, committees too: {all:?}");
+    let total = body["page"]["total"].as_u64().unwrap();
+
+    // Filters, paging, and malformed queries.
+    let (only, _) = events(&app, Some(&admin), "?release=tomcat/2.0").await;
+    assert_eq!(only, ["tomcat/2.0"]);
+    let (by_committee, _) = events(&app, Some(&admin), "?committee=httpd").await;
+    assert_eq!(by_committee, ["httpd/2.4.68"]);
+    let (by_actor, _) = events(&app, Some(&admin), "?actor=cat").await;
+    assert_eq!(by_actor, ["tomcat/1.0", "tomcat/2.0"]);
+    let (future, _) = events(&app, Some(&admin), "?since=2999-01-01T00:00:00Z").await;
+    assert!(future.is_empty());
+    let (past, _) = events(&app, Some(&admin), "?until=2000-01-01T00:00:00Z").await;
+    assert!(past.is_empty());
+    let (page, body) = events(&app, Some(&admin), "?actor=cat&limit=1").await;
+    assert_eq!((page.len(), body["page"]["next"].as_str()), (1, Some("?actor=cat&offset=1&limit=1")));
+    assert!(total >= all.len() as u64);
+    app.expect_error(
+        app.client.get(app.url("/api/v1/events?since=yesterday")),
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+    app.expect_error(
+        app.client.get(app.url("/api/v1/events?release=nope")),
+        StatusCode::BAD_REQUEST,
+        "invalid_release",
+    )
+    .await;
 }

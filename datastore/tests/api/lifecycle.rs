@@ -16,6 +16,7 @@ on_both_backends!(
     failures_block_the_vote_and_manual_mode_needs_a_reason,
     a_mail_vote_is_tallied_from_its_thread,
     waivers_let_failures_pass_but_never_fixed_rules,
+    auto_resolve_passes_only_a_vote_that_passes,
 );
 
 const RELEASE: &str = "/api/v1/releases/httpd/2.4.68";
@@ -151,7 +152,15 @@ async fn a_release_is_voted_released_and_revoked(backend: Backend) {
     // A committer may not start it; a revision that is not the latest is refused; a vote
     // shorter than the policy's 72 hours needs a reason.
     app.expect_error(post(&app, &committer, "/vote/start", json!({})), StatusCode::FORBIDDEN, "forbidden").await;
-    app.expect_error(post(&app, &tomcat_pmc, "/vote/start", json!({})), StatusCode::FORBIDDEN, "forbidden").await;
+    // Outside the committee a draft does not exist: no 403 or 409 that would betray it.
+    app.expect_error(post(&app, &tomcat_pmc, "/vote/start", json!({})), StatusCode::NOT_FOUND, "not_found").await;
+    app.expect_error(post(&app, &visitor, "/votes", json!({"value": 1})), StatusCode::NOT_FOUND, "not_found").await;
+    app.expect_error(
+        post(&app, &tomcat_pmc, "/resolve", json!({"outcome": "failed"})),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     app.expect_error(post(&app, &rm, "/vote/start", json!({"revision": 0})), StatusCode::CONFLICT, "stale_revision")
         .await;
     app.expect_error(post(&app, &rm, "/vote/start", json!({"revision": 9})), StatusCode::NOT_FOUND, "not_found").await;
@@ -285,6 +294,18 @@ async fn a_release_is_voted_released_and_revoked(backend: Backend) {
         .send(app.client.get(app.url("/api/v1/tasks?release=httpd/2.4.68&status=queued")).bearer_auth(app.admin()))
         .await;
     assert_eq!(tasks["page"]["total"], 0, "no checks run again for a rename in preview");
+
+    // A rename that parts an artifact from its signature is caught before anything goes out.
+    let (status, _) = app
+        .send(post(&app, &rm, "/files/move", json!({"from": "src/httpd-2.4.68.tar.gz.asc", "to": "src/signature.asc"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let refused = app.expect_error(post(&app, &rm, "/release", json!({})), StatusCode::CONFLICT, "paths_failed").await;
+    assert!(refused["details"]["failures"].as_array().is_some_and(|f| !f.is_empty()), "{refused}");
+    let (status, _) = app
+        .send(post(&app, &rm, "/files/move", json!({"from": "src/signature.asc", "to": "src/httpd-2.4.68.tar.gz.asc"})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
 
     // Release: the voted bytes, under new names, at /current/, and `latest` names them.
     app.expect_error(post(&app, &committer, "/release", json!({})), StatusCode::FORBIDDEN, "forbidden").await;
@@ -576,7 +597,7 @@ async fn waivers_let_failures_pass_but_never_fixed_rules(backend: Backend) {
     // Who may waive, and what.
     app.expect_error(post(&app, &committer, "/waivers", waiver(&checkers[0])), StatusCode::FORBIDDEN, "forbidden")
         .await;
-    app.expect_error(post(&app, &outsider, "/waivers", waiver(&checkers[0])), StatusCode::FORBIDDEN, "forbidden").await;
+    app.expect_error(post(&app, &outsider, "/waivers", waiver(&checkers[0])), StatusCode::NOT_FOUND, "not_found").await;
     for fixed in ["P1", "R2"] {
         let body = json!({"checker": "paths", "rule": fixed, "path_glob": "**", "reason": "no", "scope": "project"});
         app.expect_error(post(&app, &rm, "/waivers", body), StatusCode::UNPROCESSABLE_ENTITY, "unwaivable_rule").await;
@@ -639,4 +660,43 @@ async fn waivers_let_failures_pass_but_never_fixed_rules(backend: Backend) {
     }
     assert!(!failing_checkers(&app, next).await.is_empty(), "P1 failures stay failures");
     app.expect_error(post_at(&app, &rm, next, "/vote/start", json!({})), StatusCode::CONFLICT, "vote_blocked").await;
+}
+
+async fn phase_of(app: &TestApp) -> String {
+    let (_, release) = app.send(app.client.get(app.url(RELEASE)).bearer_auth(app.admin())).await;
+    release["phase"].as_str().unwrap().to_owned()
+}
+
+async fn auto_resolve_passes_only_a_vote_that_passes(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
+    let pmc: Vec<String> =
+        (1..=3).map(|n| app.user(&format!("pmc{n}"), false, &[("httpd", Role::PmcMember)])).collect();
+    let (status, _) = app
+        .send(
+            app.client
+                .put(app.url("/api/v1/projects/httpd/policy"))
+                .bearer_auth(&pmc[0])
+                .json(&json!({"auto_resolve": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.release(&rm, "httpd", "2.4.68").await;
+    upload_all(&app, &rm).await;
+    finish_checks(&app, "success").await;
+    let (status, _) = app.send(post(&app, &rm, "/vote/start", json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    for jwt in &pmc[..2] {
+        vote(&app, jwt, 1).await;
+    }
+    close_vote(&app);
+    assert!(app.db(datastore::domain::votes::auto_resolve).unwrap().is_empty(), "two binding +1 do not pass");
+    assert_eq!(phase_of(&app).await, "candidate");
+    vote(&app, &pmc[2], 1).await;
+    assert_eq!(app.db(datastore::domain::votes::auto_resolve).unwrap(), ["httpd/2.4.68"]);
+    assert_eq!(phase_of(&app).await, "preview");
+    let (_, events) = app.send(app.client.get(app.url(&format!("{RELEASE}/events?limit=1000")))).await;
+    let resolved = events["events"].as_array().unwrap().iter().find(|e| e["action"] == "vote.resolved").unwrap();
+    assert_eq!(resolved["actor"], "system");
 }

@@ -150,3 +150,73 @@ pub fn of_release(
         .load(conn)?;
     Ok((rows, total))
 }
+
+/// What `GET /api/v1/events` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub committee: Option<String>,
+    pub project: Option<String>,
+    /// Project, product and version.
+    pub release: Option<(String, String, String)>,
+    pub actor: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// Whose events a caller may read.
+#[derive(Debug, Clone)]
+pub enum EventsVisible {
+    /// Admins: every event.
+    All,
+    /// Others: events of public releases, and of the drafts of these committees.
+    Releases { draft_committees: Vec<String> },
+}
+
+/// A page of the audit log, oldest first, and how many events match.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &EventFilter,
+    visible: &EventsVisible,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<(Vec<EventRow>, i64)> {
+    use crate::db::schema::{committee, product, project, release};
+    let query = || {
+        let mut query = event::table
+            .left_join(
+                release::table.inner_join(product::table.inner_join(project::table.inner_join(committee::table))),
+            )
+            .into_boxed();
+        if let Some(name) = &filter.committee {
+            query = query.filter(committee::name.nullable().eq(name.clone()));
+        }
+        if let Some(name) = &filter.project {
+            query = query.filter(project::name.nullable().eq(name.clone()));
+        }
+        if let Some((p, product_name, version)) = &filter.release {
+            query = query
+                .filter(project::name.nullable().eq(p.clone()))
+                .filter(product::name.nullable().eq(product_name.clone()))
+                .filter(release::version.nullable().eq(version.clone()));
+        }
+        if let Some(actor) = &filter.actor {
+            query = query.filter(event::actor.eq(actor.clone()));
+        }
+        if let Some(since) = filter.since {
+            query = query.filter(event::at.ge(since));
+        }
+        if let Some(until) = filter.until {
+            query = query.filter(event::at.lt(until));
+        }
+        if let EventsVisible::Releases { draft_committees } = visible {
+            // An event of no release (users, tokens, committees) is the admins' to read.
+            query = query.filter(
+                release::phase.nullable().ne("draft").or(committee::name.nullable().eq_any(draft_committees.clone())),
+            );
+        }
+        query
+    };
+    let total = query().count().get_result(conn)?;
+    let rows = query().order(event::id).limit(limit).offset(offset).select(EventRow::as_select()).load(conn)?;
+    Ok((rows, total))
+}

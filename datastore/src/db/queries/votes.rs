@@ -44,6 +44,19 @@ pub fn start(conn: &mut DbConnection, release_id: i64, start: &VoteStart<'_>) ->
     Ok(changed == 1)
 }
 
+/// Locks a candidate's release row for round `round` of its vote until the transaction ends
+/// (a guarded no-op update): ballots, tallies and resolutions of one vote happen one at a time,
+/// so a ballot cannot land after the vote was resolved, nor a resolution count a tally that
+/// changes under it. False if the release is no longer that round's candidate.
+pub fn lock_round(conn: &mut DbConnection, release_id: i64, round: i64) -> QueryResult<bool> {
+    let changed = diesel::update(
+        release::table.find(release_id).filter(release::phase.eq("candidate")).filter(release::vote_round.eq(round)),
+    )
+    .set(release::updated_at.eq(release::updated_at))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
 pub fn insert_ballot(conn: &mut DbConnection, ballot: &NewVote) -> QueryResult<()> {
     diesel::insert_into(vote::table).values(ballot).execute(conn)?;
     Ok(())
@@ -123,4 +136,13 @@ pub fn revoke(conn: &mut DbConnection, release_id: i64, reason: &str) -> QueryRe
             ))
             .execute(conn)?;
     Ok(changed == 1)
+}
+
+/// Candidates whose vote's minimum time has passed, by id.
+pub fn closed_candidates(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<i64>> {
+    release::table
+        .filter(release::phase.eq("candidate"))
+        .filter(release::vote_closes_at.le(now))
+        .select(release::id)
+        .load(conn)
 }

@@ -36,18 +36,20 @@ pub fn insert(conn: &mut DbConnection, new: &NewWaiver<'_>) -> QueryResult<i64> 
         .get_result(conn)
 }
 
-/// The live waivers that may apply to revision `seq` of a release of a project, with their
-/// authors' uids, oldest first.
+/// The waivers that were live at `as_of` and may apply to revision `seq` of a release of a
+/// project, with their authors' uids, oldest first.
 pub fn applicable(
     conn: &mut DbConnection,
     project_id: i64,
     release_id: i64,
     seq: i64,
+    as_of: i64,
 ) -> QueryResult<Vec<(WaiverRow, Option<String>)>> {
     waiver::table
         .left_join(users::table)
         .filter(waiver::project_id.eq(project_id))
-        .filter(waiver::revoked_at.is_null())
+        .filter(waiver::created_at.le(as_of))
+        .filter(waiver::revoked_at.is_null().or(waiver::revoked_at.gt(as_of)))
         .filter(waiver::release_id.is_null().or(waiver::release_id.eq(release_id)))
         .filter(waiver::revision_seq.is_null().or(waiver::revision_seq.eq(seq)))
         .order(waiver::id)
