@@ -30,7 +30,7 @@ async fn check_can_compose(
     state
         .db
         .run(move |c| {
-            let ctx = releases::load(c, &release)?;
+            let ctx = releases::load_readable(c, Some(&principal), &release)?;
             authz::authorize(&principal, Action::ComposeRelease, &ctx.committee.name)?;
             releases::require_files_change(&ctx, doing)
         })

@@ -302,10 +302,11 @@ async fn only_committers_of_the_committee_compose(backend: Backend) {
         )
         .await;
     }
+    // Another committee's member: the draft does not exist for them (404, not a 403 that names it).
     app.expect_error(
         app.client.put(app.url("/api/v1/releases/httpd/1.0/files/a.txt")).bearer_auth(&outsider).body("x"),
-        StatusCode::FORBIDDEN,
-        "forbidden",
+        StatusCode::NOT_FOUND,
+        "not_found",
     )
     .await;
     app.expect_error(
