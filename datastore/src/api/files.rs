@@ -344,9 +344,7 @@ pub async fn delete(
         .run(move |c| {
             let revision =
                 releases::commit_revision(c, &principal, &release, &[Change::Delete { path }], &description)?;
-            let files =
-                revision.manifest.iter().map(|(p, b)| releases::file_entry(p, b)).collect::<AppResult<Vec<_>>>()?;
-            Ok::<_, AppError>((FileList { revision: revision.seq, files }, !revision.tasks.is_empty()))
+            Ok::<_, AppError>((releases::file_list(&revision)?, !revision.tasks.is_empty()))
         })
         .await?;
     if queued {

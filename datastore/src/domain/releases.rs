@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 use shared_models::api::{
-    Event, EventList, FileEntry, Phase, Release, ReleaseSummary, RevisionManifest, RevisionSummary,
+    Event, EventList, FileEntry, FileList, Phase, Release, ReleaseSummary, RevisionManifest, RevisionSummary,
 };
 use shared_models::{Name, ReleasePath, Version};
 
@@ -340,6 +340,12 @@ fn check_no_file_is_a_folder(manifest: &BTreeMap<String, BlobRow>) -> AppResult<
         }
     }
     Ok(())
+}
+
+/// The files of a new revision, as the API lists them.
+pub fn file_list(revision: &NewRevision) -> AppResult<FileList> {
+    let files = revision.manifest.iter().map(|(p, b)| file_entry(p, b)).collect::<AppResult<Vec<_>>>()?;
+    Ok(FileList { revision: revision.seq, files })
 }
 
 pub fn file_entry(path: &str, blob: &BlobRow) -> AppResult<FileEntry> {
