@@ -122,7 +122,13 @@ pub fn key_removal(principal: &Principal, owner: Option<i64>, holders: &[String]
 /// Whether a ballot `principal` casts now on a release of `committee` is binding: PMC members'
 /// are (the Apache voting rule), whatever else they are; an admin's is not, unless on the PMC.
 pub fn ballot_is_binding(principal: &Principal, committee: &str) -> bool {
-    principal.role_in(committee) == Some(Role::PmcMember)
+    binding_for(&principal.memberships, committee)
+}
+
+/// The same rule for someone known by their memberships only (a sender matched in a vote
+/// thread): binding if they are on the PMC of `committee`.
+pub fn binding_for(memberships: &[(String, Role)], committee: &str) -> bool {
+    memberships.iter().any(|(c, role)| c == committee && *role == Role::PmcMember)
 }
 
 /// Who may rename and move files: in a draft its composers, in a preview (where only names

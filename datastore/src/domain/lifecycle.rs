@@ -75,15 +75,21 @@ pub fn next(phase: Phase, transition: Transition) -> AppResult<Phase> {
         return Ok(transition.to());
     }
     let required: Vec<&str> = transition.from().iter().map(|p| p.as_str()).collect();
-    Err(AppError::conflict(
-        "wrong_phase",
+    Err(wrong_phase(
+        phase,
+        &required.join("|"),
         format!(
             "Cannot {}: the release is in phase {phase}, and this needs {}.",
             transition.doing(),
             required.join(" or ")
         ),
-    )
-    .with_details(json!({"phase": phase.as_str(), "required": required.join("|")})))
+    ))
+}
+
+/// The 409 `wrong_phase` of something a release in `phase` cannot do: `details` name the phase
+/// and the `required` one(s) (`draft`, or `draft|preview`); `message` says what and why.
+pub fn wrong_phase(phase: Phase, required: &str, message: String) -> AppError {
+    AppError::conflict("wrong_phase", message).with_details(json!({"phase": phase.as_str(), "required": required}))
 }
 
 /// Whether files may be added, replaced or deleted (only a draft's: every other phase holds

@@ -261,17 +261,12 @@ pub fn require_files_change(ctx: &ReleaseContext, doing: &str) -> AppResult<()> 
     if lifecycle::accepts_files(current) {
         return Ok(());
     }
-    let phase = Phase::Draft;
-    Err(AppError::conflict(
-        "wrong_phase",
-        format!(
-            "Cannot {doing}: the release {} is in phase {}, and this needs phase {}.",
-            ctx.key(),
-            current.as_str(),
-            phase.as_str()
-        ),
-    )
-    .with_details(json!({"phase": current.as_str(), "required": phase.as_str()})))
+    let required = Phase::Draft.as_str();
+    Err(lifecycle::wrong_phase(
+        current,
+        required,
+        format!("Cannot {doing}: the release {} is in phase {current}, and this needs phase {required}.", ctx.key()),
+    ))
 }
 
 /// 409 `wrong_phase` unless files may be renamed or moved (a draft or a preview).
@@ -280,15 +275,14 @@ fn require_moves(ctx: &ReleaseContext) -> AppResult<()> {
     if lifecycle::accepts_moves(current) {
         return Ok(());
     }
-    Err(AppError::conflict(
-        "wrong_phase",
+    Err(lifecycle::wrong_phase(
+        current,
+        "draft|preview",
         format!(
-            "Cannot move files: the release {} is in phase {}, and this needs phase draft or preview.",
-            ctx.key(),
-            current.as_str()
+            "Cannot move files: the release {} is in phase {current}, and this needs phase draft or preview.",
+            ctx.key()
         ),
-    )
-    .with_details(json!({"phase": current.as_str(), "required": "draft|preview"})))
+    ))
 }
 
 /// Moves the file `from` to `to`, or every file under the folder `from` to the folder `to`;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use checks::digest::Sha256;
 use serde_json::json;
 use shared_models::api::{
-    Ballot, CastVoteRequest, CountedMail, MailTally, Phase, ProjectPolicy, Role, SkippedMail, StartVoteRequest, Tally,
+    Ballot, CastVoteRequest, CountedMail, MailTally, Phase, ProjectPolicy, SkippedMail, StartVoteRequest, Tally,
     VoteMode, VoteOutcome, VoteStatus, VoteSummary,
 };
 use shared_models::checks::CheckStatus;
@@ -305,11 +305,11 @@ pub fn cast(
         let ctx = releases::load_readable(conn, Some(principal), release)?;
         let phase = ctx.release.phase()?;
         if phase != Phase::Candidate {
-            return Err(AppError::conflict(
-                "wrong_phase",
+            return Err(lifecycle::wrong_phase(
+                phase,
+                Phase::Candidate.as_str(),
                 format!("Ballots are cast on a candidate; {release} is in phase {phase}."),
-            )
-            .with_details(json!({"phase": phase.as_str(), "required": Phase::Candidate.as_str()})));
+            ));
         }
         let vote = summary(&ctx.release)?.ok_or_else(|| AppError::internal("a candidate without a vote"))?;
         if vote.mode != VoteMode::Platform {
@@ -325,9 +325,7 @@ pub fn cast(
                 ),
             ));
         }
-        if !q::lock_round(conn, ctx.release.id, vote.round)? {
-            return Err(AppError::conflict("wrong_phase", format!("The vote on {release} was resolved meanwhile.")));
-        }
+        lock(conn, &ctx, vote.round)?;
         let binding = authz::ballot_is_binding(principal, &ctx.committee.name);
         let earlier =
             counted(&q::ballots(conn, ctx.release.id, vote.round)?).into_iter().find(|b| b.voter == principal.uid);
@@ -400,11 +398,11 @@ pub fn tally_mail(
         authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
         let phase = ctx.release.phase()?;
         if phase != Phase::Candidate {
-            return Err(AppError::conflict(
-                "wrong_phase",
+            return Err(lifecycle::wrong_phase(
+                phase,
+                Phase::Candidate.as_str(),
                 format!("Only a candidate's vote is tallied; {release} is in phase {phase}."),
-            )
-            .with_details(json!({"phase": phase.as_str(), "required": Phase::Candidate.as_str()})));
+            ));
         }
         let vote = summary(&ctx.release)?.ok_or_else(|| AppError::internal("a candidate without a vote"))?;
         if vote.mode != VoteMode::Mail {
@@ -413,16 +411,12 @@ pub fn tally_mail(
                 format!("The vote on {release} is held in {} mode; a thread is tallied in mail mode.", vote.mode),
             ));
         }
-        if !q::lock_round(conn, ctx.release.id, vote.round)? {
-            return Err(AppError::conflict("wrong_phase", format!("The vote on {release} was resolved meanwhile.")));
-        }
+        lock(conn, &ctx, vote.round)?;
         let senders: Vec<String> = thread.votes.iter().map(|v| v.sender.clone()).collect();
         let mut users = BTreeMap::new();
         for user in auth_q::users_by_email(conn, &senders)? {
             let Some(email) = user.email.as_deref().map(str::to_ascii_lowercase) else { continue };
-            let binding = auth_q::memberships(conn, user.id)?
-                .iter()
-                .any(|(committee, role)| committee == &ctx.committee.name && *role == Role::PmcMember);
+            let binding = authz::binding_for(&auth_q::memberships(conn, user.id)?, &ctx.committee.name);
             users.insert(email, (user, binding));
         }
         let last_of: BTreeMap<&str, usize> =
@@ -506,6 +500,52 @@ pub fn tally_mail(
     })
 }
 
+/// The 409 of a vote that was resolved while this request was deciding.
+fn resolved_meanwhile(ctx: &ReleaseContext) -> AppError {
+    AppError::conflict("wrong_phase", format!("The vote on {} was resolved meanwhile.", ctx.key()))
+}
+
+/// Takes the lock of round `round` of a candidate's vote (`q::lock_round`) for this transaction.
+fn lock(conn: &mut DbConnection, ctx: &ReleaseContext, round: i64) -> AppResult<()> {
+    if q::lock_round(conn, ctx.release.id, round)? { Ok(()) } else { Err(resolved_meanwhile(ctx)) }
+}
+
+/// Ends the vote `status` describes with `outcome`, moving the release to `phase`, and records
+/// it; false if it was resolved meanwhile.
+fn finish(
+    conn: &mut DbConnection,
+    actor: &str,
+    ctx: &ReleaseContext,
+    status: &VoteStatus,
+    outcome: VoteOutcome,
+    phase: Phase,
+    reason: Option<&str>,
+) -> AppResult<bool> {
+    let vote = &status.vote;
+    if !q::resolve(conn, ctx.release.id, vote.round, outcome.as_str(), phase.as_str(), reason)? {
+        return Ok(false);
+    }
+    events::record(
+        conn,
+        NewEvent {
+            actor,
+            action: "vote.resolved",
+            target: &ctx.key(),
+            release_id: Some(ctx.release.id),
+            details: json!({
+                "round": vote.round,
+                "outcome": outcome,
+                "phase": phase,
+                "manifest_digest": vote.manifest_digest,
+                "tally": status.tally,
+                "passes": status.passes,
+                "reason": reason,
+            }),
+        },
+    )?;
+    Ok(true)
+}
+
 /// `POST …/resolve`: ends the vote. `passed` needs the minimum time to have passed and, except
 /// in `manual` mode, V1; the release goes to `preview`. `failed` may be given at any time; the
 /// release goes back to `draft`, where new revisions continue. `manual` mode needs a reason.
@@ -525,9 +565,7 @@ pub fn resolve(
             VoteOutcome::Failed => Transition::FailVote,
         };
         let phase = lifecycle::next(ctx.release.phase()?, transition)?;
-        if !q::lock_round(conn, ctx.release.id, ctx.release.vote_round)? {
-            return Err(AppError::conflict("wrong_phase", format!("The vote on {release} was resolved meanwhile.")));
-        }
+        lock(conn, &ctx, ctx.release.vote_round)?;
         let status = status_of(conn, &ctx)?;
         let vote = &status.vote;
         if vote.mode == VoteMode::Manual && reason.is_none() {
@@ -562,27 +600,9 @@ pub fn resolve(
                 .with_details(json!({"tally": t, "binding_plus_required": vote.binding_plus_required})));
             }
         }
-        if !q::resolve(conn, ctx.release.id, vote.round, outcome.as_str(), phase.as_str(), reason.as_deref())? {
-            return Err(AppError::conflict("wrong_phase", format!("The vote on {release} was resolved meanwhile.")));
+        if !finish(conn, principal.actor(), &ctx, &status, outcome, phase, reason.as_deref())? {
+            return Err(resolved_meanwhile(&ctx));
         }
-        events::record(
-            conn,
-            NewEvent {
-                actor: principal.actor(),
-                action: "vote.resolved",
-                target: &ctx.key(),
-                release_id: Some(ctx.release.id),
-                details: json!({
-                    "round": vote.round,
-                    "outcome": outcome,
-                    "phase": phase,
-                    "manifest_digest": vote.manifest_digest,
-                    "tally": status.tally,
-                    "passes": status.passes,
-                    "reason": reason,
-                }),
-            },
-        )?;
         releases::load(conn, release)
     })
 }
@@ -599,42 +619,15 @@ pub fn auto_resolve(conn: &mut DbConnection) -> AppResult<Vec<String>> {
                 return Ok::<_, AppError>(None);
             }
             if !q::lock_round(conn, id, ctx.release.vote_round)? {
-                return Ok(None);
+                return Ok(None); // resolved meanwhile
             }
             let status = status_of(conn, &ctx)?;
             if !status.closed || !status.passes || status.vote.mode == VoteMode::Manual {
                 return Ok(None);
             }
-            let round = status.vote.round;
-            if !q::resolve(
-                conn,
-                id,
-                round,
-                VoteOutcome::Passed.as_str(),
-                Phase::Preview.as_str(),
-                Some("resolved automatically"),
-            )? {
-                return Ok(None);
-            }
-            events::record(
-                conn,
-                NewEvent {
-                    actor: "system",
-                    action: "vote.resolved",
-                    target: &ctx.key(),
-                    release_id: Some(id),
-                    details: json!({
-                        "round": round,
-                        "outcome": VoteOutcome::Passed,
-                        "phase": Phase::Preview,
-                        "manifest_digest": status.vote.manifest_digest,
-                        "tally": status.tally,
-                        "passes": true,
-                        "reason": "resolved automatically (auto_resolve)",
-                    }),
-                },
-            )?;
-            Ok(Some(ctx.key()))
+            let reason = Some("resolved automatically (auto_resolve)");
+            let done = finish(conn, "system", &ctx, &status, VoteOutcome::Passed, Phase::Preview, reason)?;
+            Ok(done.then(|| ctx.key()))
         })?;
         resolved.extend(done);
     }

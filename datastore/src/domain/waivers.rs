@@ -8,6 +8,7 @@ use shared_models::api::{CreateWaiverRequest, Phase, Waiver, WaiverList, WaiverS
 use shared_models::checks::{CheckResult, CheckStatus};
 use shared_models::runner::TaskKind;
 
+use super::lifecycle;
 use super::releases::{self, ReleaseRef};
 use super::text;
 use crate::auth::{Action, Principal, authz};
@@ -92,11 +93,13 @@ pub fn create(
         authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
         let phase = ctx.release.phase()?;
         if phase != Phase::Draft {
-            return Err(AppError::conflict(
-                "wrong_phase",
-                format!("Waivers are made while composing; {release} is in phase {phase}, and voters see what they voted on."),
-            )
-            .with_details(json!({"phase": phase.as_str(), "required": Phase::Draft.as_str()})));
+            return Err(lifecycle::wrong_phase(
+                phase,
+                Phase::Draft.as_str(),
+                format!(
+                    "Waivers are made while composing; {release} is in phase {phase}, and voters see what they voted on."
+                ),
+            ));
         }
         let (release_id, revision_seq) = match request.scope {
             WaiverScope::Project => (None, None),
