@@ -135,7 +135,7 @@ pub struct EventRow {
     pub release_id: Option<i64>,
     pub details: String,
     /// The event's place in the audit chain (1, 2, ...), the hash of the event before it and
-    /// its own (`domain::audit`); `None` only for events written before the chain existed,
+    /// its own (`queries::events::event_hash`); `None` only for events written before the chain existed,
     /// until the datastore's start chains them.
     pub seq: Option<i64>,
     pub prev_hash: Option<String>,

@@ -5,59 +5,19 @@
 
 use std::path::Path;
 
-use checks::digest::Sha256;
 use openssl::pkey::{PKey, Private};
 use openssl::sign::{Signer, Verifier};
-use serde::Serialize;
 
 use crate::db::DbConnection;
-use crate::db::models::{CheckpointRow, EventRow};
+use crate::db::models::CheckpointRow;
 use crate::db::queries::events as q;
+pub use crate::db::queries::events::{Chained, GENESIS, event_hash};
 use crate::error::{AppError, AppResult};
 
-/// The hash before the first event.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// Events read per query when chaining or verifying.
 const BATCH: i64 = 1_000;
 /// The checkpoint key's file in the state directory.
 const KEY_FILE: &str = "audit-ed25519.pem";
-
-/// What an event's hash covers: every column but its row id.
-#[derive(Debug, Serialize)]
-pub struct Chained<'a> {
-    pub seq: i64,
-    pub at: i64,
-    pub actor: &'a str,
-    pub action: &'a str,
-    pub target: &'a str,
-    pub release_id: Option<i64>,
-    /// As stored (JSON text).
-    pub details: &'a str,
-}
-
-impl<'a> Chained<'a> {
-    pub fn of(row: &'a EventRow, seq: i64) -> Self {
-        Chained {
-            seq,
-            at: row.at,
-            actor: &row.actor,
-            action: &row.action,
-            target: &row.target,
-            release_id: row.release_id,
-            details: &row.details,
-        }
-    }
-}
-
-/// `sha256(prev_hash LF json)`, where `json` is the event as the JSON object of [`Chained`]
-/// (fields in that order, no white space), in lower-case hex.
-pub fn event_hash(prev_hash: &str, event: &Chained<'_>) -> String {
-    let mut hasher = Sha256::default();
-    hasher.update(prev_hash.as_bytes());
-    hasher.update(b"\n");
-    hasher.update(serde_json::to_string(event).unwrap_or_default().as_bytes());
-    hasher.finish_hex()
-}
 
 /// Chains the events written before the chain existed (in id order); returns how many.
 pub fn backfill(conn: &mut DbConnection) -> AppResult<usize> {
@@ -148,19 +108,7 @@ pub fn events(
     };
     let (limit, offset) = page.sql();
     let (rows, total) = q::list(conn, filter, &visible, limit, offset)?;
-    let events = rows
-        .into_iter()
-        .map(|e| {
-            Ok(shared_models::api::Event {
-                id: e.id,
-                at: crate::db::to_time(e.at),
-                actor: e.actor,
-                action: e.action,
-                target: e.target,
-                details: serde_json::from_str(&e.details).map_err(AppError::internal)?,
-            })
-        })
-        .collect::<AppResult<Vec<_>>>()?;
+    let events = rows.into_iter().map(super::releases::event_view).collect::<AppResult<Vec<_>>>()?;
     Ok(shared_models::api::EventList { events, page: page.info(total, query) })
 }
 
@@ -266,6 +214,8 @@ pub fn verify(conn: &mut DbConnection, trusted: Option<&[u8]>) -> Result<Verifie
 
 #[cfg(test)]
 mod tests {
+    use checks::digest::Sha256;
+
     use super::*;
 
     #[test]

@@ -13,7 +13,7 @@ use super::lifecycle::{self, Stage};
 use super::page::Page;
 use crate::auth::{Action, Principal, authz};
 use crate::blob::BlobMeta;
-use crate::db::models::BlobRow;
+use crate::db::models::{BlobRow, EventRow};
 use crate::db::queries::directory;
 use crate::db::queries::events::{self, NewEvent};
 use crate::db::queries::releases::{self as q, ReleaseContext};
@@ -373,20 +373,20 @@ pub fn manifest(conn: &mut DbConnection, ctx: &ReleaseContext, seq: Option<i64>)
 pub fn events(conn: &mut DbConnection, ctx: &ReleaseContext, page: Page) -> AppResult<EventList> {
     let (limit, offset) = page.sql();
     let (rows, total) = events::of_release(conn, ctx.release.id, limit, offset)?;
-    let events = rows
-        .into_iter()
-        .map(|e| {
-            Ok(Event {
-                id: e.id,
-                at: to_time(e.at),
-                actor: e.actor,
-                action: e.action,
-                target: e.target,
-                details: serde_json::from_str(&e.details).map_err(AppError::internal)?,
-            })
-        })
-        .collect::<AppResult<Vec<_>>>()?;
+    let events = rows.into_iter().map(event_view).collect::<AppResult<Vec<_>>>()?;
     Ok(EventList { events, page: page.info(total, "") })
+}
+
+/// An event as the API shows it.
+pub fn event_view(row: EventRow) -> AppResult<Event> {
+    Ok(Event {
+        id: row.id,
+        at: to_time(row.at),
+        actor: row.actor,
+        action: row.action,
+        target: row.target,
+        details: serde_json::from_str(&row.details).map_err(AppError::internal)?,
+    })
 }
 
 pub fn revisions(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<Vec<RevisionSummary>> {

@@ -16,21 +16,68 @@ pub struct NewEvent<'a> {
     pub details: serde_json::Value,
 }
 
-/// Appends an event to the audit chain: takes the next place and the previous hash from
-/// `audit_head` (the update locks it until the transaction ends, so events are chained one at
-/// a time), and stores the event with its hash (`domain::audit::event_hash`).
+/// The hash before the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What an event's hash covers: every column but its row id (`docs/AUDIT.md`).
+#[derive(Debug, serde::Serialize)]
+pub struct Chained<'a> {
+    pub seq: i64,
+    pub at: i64,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    pub release_id: Option<i64>,
+    /// As stored (JSON text).
+    pub details: &'a str,
+}
+
+impl<'a> Chained<'a> {
+    pub fn of(row: &'a EventRow, seq: i64) -> Self {
+        Chained {
+            seq,
+            at: row.at,
+            actor: &row.actor,
+            action: &row.action,
+            target: &row.target,
+            release_id: row.release_id,
+            details: &row.details,
+        }
+    }
+}
+
+/// `sha256(prev_hash LF json)`, where `json` is the event as the JSON object of [`Chained`]
+/// (fields in that order, no white space), in lower-case hex.
+pub fn event_hash(prev_hash: &str, event: &Chained<'_>) -> String {
+    let mut hasher = checks::digest::Sha256::default();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(serde_json::to_string(event).unwrap_or_default().as_bytes());
+    hasher.finish_hex()
+}
+
+/// Takes the chain's next place and the hash before it from `audit_head` (the update locks it
+/// until the transaction ends, so events are chained one at a time), and moves the head to the
+/// hash of the event that `hash_of` describes there. Returns the place, the previous hash and
+/// the new one.
+fn append(conn: &mut DbConnection, hash_of: impl FnOnce(i64, &str) -> String) -> QueryResult<(i64, String, String)> {
+    let (seq, prev_hash): (i64, String) = diesel::update(audit_head::table.find(1i64))
+        .set(audit_head::seq.eq(audit_head::seq + 1))
+        .returning((audit_head::seq, audit_head::hash))
+        .get_result(conn)?;
+    let hash = hash_of(seq, &prev_hash);
+    diesel::update(audit_head::table.find(1i64)).set(audit_head::hash.eq(&hash)).execute(conn)?;
+    Ok((seq, prev_hash, hash))
+}
+
+/// Appends an event to the audit chain, in the caller's transaction (or one of its own).
 pub fn record(conn: &mut DbConnection, new: NewEvent<'_>) -> QueryResult<()> {
     tracing::info!(actor = new.actor, action = new.action, target = new.target, "event");
     let details = new.details.to_string();
     let at = now_ms();
     conn.transaction(|conn| {
-        let (seq, prev_hash): (i64, String) = diesel::update(audit_head::table.find(1i64))
-            .set(audit_head::seq.eq(audit_head::seq + 1))
-            .returning((audit_head::seq, audit_head::hash))
-            .get_result(conn)?;
-        let hash = crate::domain::audit::event_hash(
-            &prev_hash,
-            &crate::domain::audit::Chained {
+        let (seq, prev_hash, hash) = append(conn, |seq, prev| {
+            let chained = Chained {
                 seq,
                 at,
                 actor: new.actor,
@@ -38,8 +85,9 @@ pub fn record(conn: &mut DbConnection, new: NewEvent<'_>) -> QueryResult<()> {
                 target: new.target,
                 release_id: new.release_id,
                 details: &details,
-            },
-        );
+            };
+            event_hash(prev, &chained)
+        })?;
         diesel::insert_into(event::table)
             .values((
                 event::at.eq(at),
@@ -53,7 +101,6 @@ pub fn record(conn: &mut DbConnection, new: NewEvent<'_>) -> QueryResult<()> {
                 event::hash.eq(&hash),
             ))
             .execute(conn)?;
-        diesel::update(audit_head::table.find(1i64)).set(audit_head::hash.eq(&hash)).execute(conn)?;
         Ok(())
     })
 }
@@ -66,15 +113,10 @@ pub fn unchained(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<EventRo
 /// Puts an event written before the chain existed into it, as [`record`] would have.
 pub fn chain_existing(conn: &mut DbConnection, row: &EventRow) -> QueryResult<()> {
     conn.transaction(|conn| {
-        let (seq, prev_hash): (i64, String) = diesel::update(audit_head::table.find(1i64))
-            .set(audit_head::seq.eq(audit_head::seq + 1))
-            .returning((audit_head::seq, audit_head::hash))
-            .get_result(conn)?;
-        let hash = crate::domain::audit::event_hash(&prev_hash, &crate::domain::audit::Chained::of(row, seq));
+        let (seq, prev_hash, hash) = append(conn, |seq, prev| event_hash(prev, &Chained::of(row, seq)))?;
         diesel::update(event::table.find(row.id))
             .set((event::seq.eq(seq), event::prev_hash.eq(&prev_hash), event::hash.eq(&hash)))
             .execute(conn)?;
-        diesel::update(audit_head::table.find(1i64)).set(audit_head::hash.eq(&hash)).execute(conn)?;
         Ok(())
     })
 }
