@@ -9,9 +9,10 @@ use shared_models::api::Published;
 use shared_models::checks::CheckStatus;
 
 use super::lifecycle::{self, Transition};
+use super::releases::revision_files;
 use super::releases::{self, ReleaseRef};
 use super::text;
-use super::votes::{manifest_digest, revision_files};
+use super::votes::manifest_digest;
 use crate::auth::{Action, Principal, authz};
 use crate::db::models::BlobRow;
 use crate::db::queries::events::{self, NewEvent};

@@ -351,6 +351,13 @@ pub fn file_entry(path: &str, blob: &BlobRow) -> AppResult<FileEntry> {
     })
 }
 
+/// The files of revision `seq` of a release, by path; 404 if it has none of that number.
+pub fn revision_files(conn: &mut DbConnection, ctx: &ReleaseContext, seq: i64) -> AppResult<Vec<(String, BlobRow)>> {
+    let (revision, _) = q::find_revision(conn, ctx.release.id, seq)?
+        .ok_or_else(|| AppError::not_found(format!("The release {} has no revision {seq}.", ctx.key())))?;
+    Ok(q::revision_files(conn, revision.id)?)
+}
+
 /// The files of a revision (the latest if `seq` is `None`).
 pub fn manifest(conn: &mut DbConnection, ctx: &ReleaseContext, seq: Option<i64>) -> AppResult<RevisionManifest> {
     let seq = seq.unwrap_or(ctx.release.revision);

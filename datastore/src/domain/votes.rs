@@ -44,13 +44,6 @@ pub fn manifest_digest<'a>(files: impl IntoIterator<Item = (&'a str, &'a BlobRow
     hasher.finish_hex()
 }
 
-/// The files of revision `seq` of a release, by path.
-pub fn revision_files(conn: &mut DbConnection, ctx: &ReleaseContext, seq: i64) -> AppResult<Vec<(String, BlobRow)>> {
-    let (revision, _) = rq::find_revision(conn, ctx.release.id, seq)?
-        .ok_or_else(|| AppError::not_found(format!("The release {} has no revision {seq}.", ctx.key())))?;
-    Ok(rq::revision_files(conn, revision.id)?)
-}
-
 /// What keeps a draft's latest revision from going to the vote: checks still to run, checks
 /// that could not run, failures, and an empty revision.
 fn blockers(conn: &mut DbConnection, ctx: &ReleaseContext, files: usize) -> AppResult<Vec<String>> {
@@ -104,7 +97,7 @@ pub fn start(
             )
             .with_details(json!({"latest": latest})));
         }
-        let files = revision_files(conn, &ctx, revision)?;
+        let files = releases::revision_files(conn, &ctx, revision)?;
         let blockers = blockers(conn, &ctx, files.len())?;
         if !blockers.is_empty() {
             let total = blockers.len();
