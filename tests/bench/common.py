@@ -46,3 +46,19 @@ def wait_for(url, timeout=10.0):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def start_datastore(binary, env, base):
+    """An admin user `bench`, `datastore serve` running with `env` at `base`, and a JWT for
+    `bench`: returns (server process, jwt). The caller stops the server."""
+    run = lambda *a: subprocess.run([binary, *a], env=env, check=True, capture_output=True, text=True).stdout.strip()
+    run("user", "add", "bench", "--admin")
+    pat = run("token", "create", "bench")
+    server = subprocess.Popen([binary, "serve"], env=env)
+    try:
+        wait_for(base + "/healthz")
+        return server, request("POST", base + "/api/v1/jwt", {"uid": "bench", "token": pat})["jwt"]
+    except BaseException:
+        server.terminate()
+        server.wait()
+        raise

@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.request
 
-from common import free_port, request, wait_for
+from common import free_port, request, start_datastore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATASTORE = os.path.join(ROOT, "target", "release", "datastore")
@@ -121,15 +121,10 @@ def main():
         subprocess.run(["psql", "-q", POSTGRES, "-c", f"CREATE SCHEMA {schema}"], check=True)
         env["DATABASE_URL"] = f"{POSTGRES}?options=-csearch_path%3D{schema}"
     database_url = env.get("DATABASE_URL", "sqlite")
-    run = lambda *a: subprocess.run([DATASTORE, *a], env=env, check=True, capture_output=True, text=True).stdout.strip()
-    run("user", "add", "bench", "--admin")
-    pat = run("token", "create", "bench")
-    server = subprocess.Popen([DATASTORE, "serve"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    server, jwt = start_datastore(DATASTORE, env, base)
     nginx_proc = None
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(base + "/healthz")
-        jwt = request("POST", base + "/api/v1/jwt", {"uid": "bench", "token": pat})["jwt"]
         small = setup(base, env, jwt, work)
         set_candidate(database_url, state)
         served = os.path.join(work, "nginx-root")

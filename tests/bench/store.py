@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.request
 
-from common import free_port, request, timed, wait_for
+from common import free_port, request, start_datastore, timed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.path.join(ROOT, "target", "release", "datastore")
@@ -84,15 +84,10 @@ def main():
     port = free_port()
     env = dict(os.environ, DATASTORE_STATE_DIR=state, DATASTORE_BIND=f"127.0.0.1:{port}",
                DATASTORE_MAX_UPLOAD_BYTES=str(8 << 30), RUST_LOG=os.environ.get("BENCH_LOG", "warn"))
-    run = lambda *a: subprocess.run([BINARY, *a], env=env, check=True, capture_output=True, text=True).stdout.strip()
-    run("user", "add", "bench", "--admin")
-    pat = run("token", "create", "bench")
-    server = subprocess.Popen([BINARY, "serve"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    server, jwt = start_datastore(BINARY, env, base)
     nginx_proc = None
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(base + "/healthz")
-        jwt = request("POST", base + "/api/v1/jwt", {"uid": "bench", "token": pat})["jwt"]
         request("POST", base + "/api/v1/admin/committees", {"name": "bench", "display_name": "Bench"}, jwt)
         request("POST", base + "/api/v1/admin/projects", {"name": "bench", "committee": "bench", "display_name": "Bench"}, jwt)
         request("POST", base + "/api/v1/releases", {"project": "bench", "version": "1.0"}, jwt)
