@@ -24,6 +24,12 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
 
+    /// The sender of the vote and release mails (`From:`), e.g. `Trusted Releases
+    /// <releases@example.org>`. Without it no mail is made; runners send them
+    /// (`RUNNER_SMTP_URL`).
+    #[arg(long, env = "DATASTORE_MAIL_FROM", global = true)]
+    pub mail_from: Option<String>,
+
     /// Largest accepted upload, in bytes (per file).
     #[arg(long, env = "DATASTORE_MAX_UPLOAD_BYTES", default_value_t = 8 << 30, global = true)]
     pub max_upload_bytes: u64,
@@ -95,6 +101,7 @@ impl Config {
             state_dir,
             bind: "127.0.0.1:0".to_owned(),
             public_url: Some("http://datastore.test".to_owned()),
+            mail_from: Some("Trusted Releases <releases@datastore.test>".to_owned()),
             max_upload_bytes: 64 << 20,
             max_revision_bytes: 128 << 20,
             max_revision_files: 100,

@@ -282,6 +282,30 @@ pub async fn vote_closer(state: AppState) {
     }
 }
 
+/// Makes the mails and webhook deliveries of new events (`domain::outbox`), every second, and
+/// wakes the runners waiting for work when it made some.
+pub async fn outbox(state: AppState) {
+    loop {
+        let settings = state.outbound.clone();
+        match state.db.run(move |c| crate::domain::outbox::dispatch(c, &settings)).await {
+            Ok(made) if made.mails + made.webhooks > 0 => {
+                tracing::info!(
+                    events = made.events,
+                    mails = made.mails,
+                    webhooks = made.webhooks,
+                    "outbox: deliveries queued"
+                );
+                state.wake_runners();
+                continue; // there may be more
+            }
+            Ok(made) if made.events > 0 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "outbox: dispatching events failed; trying again"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 pub async fn reaper(state: AppState) {
     let every = Duration::from_secs((state.config.lease_secs / 4).clamp(1, 15));
     loop {

@@ -23,6 +23,8 @@ pub struct AppState {
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
     /// Uploads being received now, at most `max_uploads`.
     pub uploads: Arc<tokio::sync::Semaphore>,
+    /// What the outbox dispatcher puts in mails and webhook bodies.
+    pub outbound: Arc<crate::domain::outbox::Settings>,
 }
 
 /// How many runner claims may wait for work at once.
@@ -59,7 +61,10 @@ impl AppState {
         }
         let jwt = JwtKeys::new(&secret, config.jwt_lifetime());
         let max_uploads = config.max_uploads.max(1);
+        let outbound = crate::domain::outbox::Settings::new(config.public_url(), config.mail_from.clone())
+            .map_err(|e| anyhow::anyhow!("DATASTORE_MAIL_FROM: {e}"))?;
         Ok(Self {
+            outbound: Arc::new(outbound),
             config: Arc::new(config),
             db,
             blobs: Arc::new(blobs),

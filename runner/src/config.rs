@@ -51,6 +51,25 @@ pub struct Config {
     #[arg(long, env = "RUNNER_MAX_COMPRESSION_RATIO", default_value_t = 1_000)]
     pub max_compression_ratio: u64,
 
+    /// The SMTP server mail tasks are sent through: `smtp://host:port` (plain; add
+    /// `?tls=required` for STARTTLS), `smtps://host:port` (TLS), credentials as
+    /// `smtp://user:password@host`. Only runners with it claim mail tasks.
+    #[arg(long, env = "RUNNER_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// A file holding the SMTP password (instead of putting it in RUNNER_SMTP_URL).
+    #[arg(long, env = "RUNNER_SMTP_PASSWORD_FILE")]
+    pub smtp_password_file: Option<PathBuf>,
+
+    /// Whether this runner delivers webhooks.
+    #[arg(long, env = "RUNNER_WEBHOOKS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhooks: bool,
+
+    /// Let webhooks reach loopback, private and link-local addresses (the runner's own
+    /// network). Off by default: a webhook URL is chosen by a project, not by the operator.
+    #[arg(long, env = "RUNNER_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private: bool,
+
     /// Log format: `text` or `json`. Levels come from `RUST_LOG` (default `info`).
     #[arg(long, env = "RUNNER_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,

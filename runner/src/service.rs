@@ -51,8 +51,9 @@ async fn claim_loop(config: &Config, client: &Client, state: &Arc<RunnerState>, 
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut workers: JoinSet<execute::Ending> = JoinSet::new();
-    let handlers = Handlers::new();
+    let handlers = Handlers::new(config)?;
     let kinds: Vec<String> = handlers.kinds().iter().map(|k| k.as_str().to_owned()).collect();
+    tracing::info!(kinds = %kinds.join(", "), "claiming these task kinds (mail only with RUNNER_SMTP_URL)");
     let worker = Worker {
         client: client.clone(),
         state: state.clone(),

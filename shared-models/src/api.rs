@@ -189,6 +189,62 @@ impl Default for ProjectPolicy {
     }
 }
 
+/// Vote policy set for one product or one release over the project's
+/// (`PUT /api/v1/projects/{p}/products/{product}/policy`, `PUT /api/v1/releases/{p}/{v}/policy`).
+/// Absent fields are inherited: release over product over project. The check fields
+/// (`require_incubating_name`, `unknown_header_severity`, `warn_on_rsa_below_4096`) are the
+/// committee's and are set on the project only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyOverride {
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::whole::optional_u32")]
+    #[schema(maximum = 8760)]
+    pub min_vote_hours: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::whole::optional_u32")]
+    #[schema(minimum = 1, maximum = 100)]
+    pub binding_plus_required: Option<u32>,
+    /// An address, or `""` for no list (no vote mails) at this level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 254)]
+    pub mailing_list: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vote_mode: Option<VoteMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_resolve: Option<bool>,
+}
+
+impl ProjectPolicy {
+    /// This policy with `over`'s fields in place of its own.
+    pub fn overridden(mut self, over: &PolicyOverride) -> Self {
+        if let Some(hours) = over.min_vote_hours {
+            self.min_vote_hours = hours;
+        }
+        if let Some(required) = over.binding_plus_required {
+            self.binding_plus_required = required;
+        }
+        if let Some(list) = &over.mailing_list {
+            self.mailing_list = (!list.is_empty()).then(|| list.clone());
+        }
+        if let Some(mode) = over.vote_mode {
+            self.vote_mode = mode;
+        }
+        if let Some(auto) = over.auto_resolve {
+            self.auto_resolve = auto;
+        }
+        self
+    }
+}
+
+/// A product's or a release's policy: what it sets, and the policy in effect.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EffectivePolicy {
+    /// The fields set at this level.
+    #[serde(rename = "override")]
+    pub overrides: PolicyOverride,
+    /// The project's policy with the product's (and the release's) fields over it.
+    pub effective: ProjectPolicy,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ReleaseSummary {
     pub project: Name,
@@ -354,28 +410,16 @@ pub struct EventList {
 #[serde(deny_unknown_fields)]
 pub struct StartVoteRequest {
     /// The revision to put to the vote: the latest (the default); naming an older one is refused.
-    #[serde(default, deserialize_with = "optional_revision")]
+    #[serde(default, deserialize_with = "crate::whole::optional_i64")]
     pub revision: Option<i64>,
     /// How long the vote runs, in hours (default and minimum: the policy's `min_vote_hours`;
     /// less needs `expedited_reason`).
     #[schema(minimum = 1, maximum = 8760)]
-    #[serde(default, deserialize_with = "optional_hours")]
+    #[serde(default, deserialize_with = "crate::whole::optional_u32")]
     pub duration_hours: Option<u32>,
     /// Why this vote is shorter than the policy's minimum (for example a security release).
     #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", max_length = 200)]
     pub expedited_reason: Option<String>,
-}
-
-fn optional_revision<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
-    #[derive(Deserialize)]
-    struct Seq(#[serde(deserialize_with = "crate::whole::i64")] i64);
-    Ok(Option::<Seq>::deserialize(deserializer)?.map(|Seq(n)| n))
-}
-
-fn optional_hours<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
-    #[derive(Deserialize)]
-    struct Hours(#[serde(deserialize_with = "crate::whole::u32")] u32);
-    Ok(Option::<Hours>::deserialize(deserializer)?.map(|Hours(h)| h))
 }
 
 /// A ballot as cast.

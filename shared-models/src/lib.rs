@@ -72,6 +72,7 @@ pub mod checks;
 #[cfg(feature = "logging")]
 pub mod logging;
 pub mod names;
+pub mod outbound;
 pub mod runner;
 pub mod whole;
 

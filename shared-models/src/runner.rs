@@ -22,6 +22,10 @@ crate::named_enum! {
         License = "license",
         /// R1-R5: the licence headers of a source archive's files.
         Rat = "rat",
+        /// One mail of a vote or a release, sent over SMTP (only by runners with `RUNNER_SMTP_URL`).
+        Mail = "mail",
+        /// One webhook delivery: a signed JSON POST to a project's receiver.
+        Webhook = "webhook",
     }
 }
 
@@ -209,4 +213,32 @@ pub struct Task {
 pub struct TaskList {
     pub tasks: Vec<Task>,
     pub page: crate::api::PageInfo,
+}
+
+/// The `args` of a `mail` task: one message, rendered by the datastore, sent as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MailOrder {
+    pub from: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    /// `<…@…>`: the same on every attempt, so a list archive that got it once sees a duplicate.
+    pub message_id: String,
+    /// The vote announcement a result mail answers.
+    #[serde(default)]
+    pub in_reply_to: Option<String>,
+}
+
+/// The `args` of a `webhook` task: one signed POST.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WebhookOrder {
+    pub url: String,
+    /// `X-TRL-Delivery`: the same on every attempt.
+    pub delivery_id: String,
+    /// `X-TRL-Event`: the event's action.
+    pub event: String,
+    /// The JSON body, exactly as signed.
+    pub body: String,
+    /// `X-TRL-Signature`: `sha256=<hex of HMAC-SHA256(secret, body)>`.
+    pub signature: String,
 }

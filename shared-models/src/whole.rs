@@ -52,6 +52,20 @@ whole!(u32);
 whole!(i32);
 whole!(i64);
 
+/// An optional whole number: absent or `null` is `None` (with `#[serde(default)]`).
+macro_rules! optional {
+    ($name:ident, $t:ident, $path:literal) => {
+        pub fn $name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<$t>, D::Error> {
+            #[derive(serde::Deserialize)]
+            struct Whole(#[serde(deserialize_with = $path)] $t);
+            Ok(<Option<Whole> as serde::Deserialize>::deserialize(deserializer)?.map(|Whole(n)| n))
+        }
+    };
+}
+
+optional!(optional_u32, u32, "crate::whole::u32");
+optional!(optional_i64, i64, "crate::whole::i64");
+
 #[cfg(test)]
 mod tests {
     #[derive(serde::Deserialize)]

@@ -8,6 +8,7 @@ pub mod files;
 pub mod keys;
 pub mod lifecycle;
 pub mod openapi;
+pub mod outbound;
 pub mod releases;
 pub mod tasks;
 pub mod tokens;
@@ -60,6 +61,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(tasks::routes)
             .configure(audit::routes)
             .configure(waivers::routes)
+            .configure(outbound::routes)
             .service(releases::create)
             .service(
                 scope(format!("/releases/{PROJECT}/{VERSION}").as_str())
@@ -96,7 +98,10 @@ fn release_routes(cfg: &mut ServiceConfig) {
         .service(lifecycle::archive_release)
         .service(lifecycle::revoke_release)
         .service(waivers::create)
-        .service(waivers::list);
+        .service(waivers::list)
+        .service(outbound::release_policy)
+        .service(outbound::set_release_policy)
+        .service(outbound::release_mails);
 }
 
 /// No route matched: 405 with `Allow` when the path exists under other methods, else 404.

@@ -39,6 +39,8 @@ pub struct ProductRow {
     pub name: String,
     pub display_name: String,
     pub created_at: i64,
+    /// Vote policy fields set for this product over the project's (a JSON object).
+    pub policy_override: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -102,6 +104,8 @@ pub struct ReleaseRow {
     pub published_revision: Option<i64>,
     pub published_digest: Option<String>,
     pub archived_at: Option<i64>,
+    /// Vote policy fields set for this release over its product's and project's (JSON).
+    pub policy_override: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
@@ -340,4 +344,62 @@ impl CheckResultRow {
     pub fn status(&self) -> Result<CheckStatus, UnknownValue> {
         CheckStatus::parse(&self.status)
     }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = mail_template)]
+pub struct MailTemplateRow {
+    pub project_id: i64,
+    pub kind: String,
+    pub subject: String,
+    pub body: String,
+    pub updated_by: String,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = webhook)]
+pub struct WebhookRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub url: String,
+    /// A JSON array of event actions.
+    pub events: String,
+    pub secret: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = delivery)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub dedupe: String,
+    pub kind: String,
+    pub event_seq: i64,
+    pub action: String,
+    pub webhook_id: Option<i64>,
+    pub release_id: Option<i64>,
+    pub task_id: i64,
+    pub recipient: String,
+    pub subject: String,
+    pub message_id: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = delivery)]
+pub struct NewDelivery {
+    pub dedupe: String,
+    pub kind: String,
+    pub event_seq: i64,
+    pub action: String,
+    pub webhook_id: Option<i64>,
+    pub release_id: Option<i64>,
+    pub task_id: i64,
+    pub recipient: String,
+    pub subject: String,
+    pub message_id: String,
+    pub created_at: i64,
 }

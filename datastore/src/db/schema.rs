@@ -30,6 +30,7 @@ diesel::table! {
         name -> Text,
         display_name -> Text,
         created_at -> BigInt,
+        policy_override -> Nullable<Text>,
     }
 }
 
@@ -107,6 +108,7 @@ diesel::table! {
         published_revision -> Nullable<BigInt>,
         published_digest -> Nullable<Text>,
         archived_at -> Nullable<BigInt>,
+        policy_override -> Nullable<Text>,
     }
 }
 
@@ -352,6 +354,54 @@ diesel::joinable!(task_log -> task (task_id));
 diesel::joinable!(check_result -> task (task_id));
 diesel::joinable!(key_use -> signing_key (fingerprint));
 diesel::joinable!(key_use -> release (release_id));
+diesel::table! {
+    mail_template (project_id, kind) {
+        project_id -> BigInt,
+        kind -> Text,
+        subject -> Text,
+        body -> Text,
+        updated_by -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    webhook (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        url -> Text,
+        events -> Text,
+        secret -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    delivery (id) {
+        id -> BigInt,
+        dedupe -> Text,
+        kind -> Text,
+        event_seq -> BigInt,
+        action -> Text,
+        webhook_id -> Nullable<BigInt>,
+        release_id -> Nullable<BigInt>,
+        task_id -> BigInt,
+        recipient -> Text,
+        subject -> Text,
+        message_id -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    outbox_cursor (id) {
+        id -> Integer,
+        last_seq -> BigInt,
+    }
+}
+
 diesel::joinable!(waiver -> project (project_id));
 diesel::joinable!(waiver -> users (author_id));
 diesel::joinable!(waiver -> release (release_id));
@@ -363,6 +413,10 @@ diesel::joinable!(cve_release -> release (release_id));
 diesel::joinable!(distribution -> release (release_id));
 diesel::joinable!(event -> release (release_id));
 diesel::joinable!(api_token -> users (user_id));
+diesel::joinable!(mail_template -> project (project_id));
+diesel::joinable!(webhook -> project (project_id));
+diesel::joinable!(delivery -> webhook (webhook_id));
+diesel::joinable!(delivery -> task (task_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     committee,
@@ -391,4 +445,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_head,
     audit_checkpoint,
     server_secret,
+    mail_template,
+    webhook,
+    delivery,
+    outbox_cursor,
 );

@@ -18,6 +18,7 @@ use shared_models::runner::{TaskKind, TaskStatus};
 
 use super::lifecycle;
 use crate::db::models::{BlobRow, CheckResultRow, NewTask};
+use crate::db::queries::events::{self, NewEvent};
 use crate::db::queries::keys;
 use crate::db::queries::releases::{self as rq, ReleaseContext};
 use crate::db::queries::tasks::{self, Identity};
@@ -35,9 +36,13 @@ pub struct IdentifiedCheck {
     pub policy_hash: String,
 }
 
-/// The project's policy (defaults where it sets nothing).
+/// The policy a release is under: the project's (defaults where it sets nothing), with its
+/// product's and then its own vote fields over it.
 pub fn policy_of(ctx: &ReleaseContext) -> AppResult<ProjectPolicy> {
-    super::directory::policy(&ctx.project)
+    let project = super::directory::policy(&ctx.project)?;
+    let product = super::directory::policy_override(ctx.product.policy_override.as_deref())?;
+    let release = super::directory::policy_override(ctx.release.policy_override.as_deref())?;
+    Ok(project.overridden(&product).overridden(&release))
 }
 
 /// The identity of the policy fields that checks read: changing the vote's fields (its length,
@@ -225,6 +230,40 @@ pub fn report(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<Checks
         *summary.entry(result.status.as_str().to_owned()).or_default() += 1;
     }
     Ok(ChecksReport { revision: ctx.release.revision, complete, summary, results })
+}
+
+/// Records `checks.completed` (once per revision) when the latest revision of a draft has
+/// every check's result; called when a check task ends for good and when a revision queues
+/// nothing. The release's row is locked first: of two last checks that end at once, the
+/// second waits for the first to commit and is the one that sees nothing left to run.
+pub fn note_if_complete(conn: &mut DbConnection, release_id: i64) -> AppResult<()> {
+    rq::lock_release(conn, release_id)?;
+    if tasks::live_checks_of_release(conn, release_id)? {
+        return Ok(());
+    }
+    let ctx = rq::context_by_id(conn, release_id)?;
+    if !lifecycle::runs_checks(ctx.release.phase()?) {
+        return Ok(());
+    }
+    let revision = ctx.release.revision;
+    if revision == 0 || events::has_revision_event(conn, release_id, "checks.completed", revision)? {
+        return Ok(());
+    }
+    let report = report(conn, &ctx)?;
+    if !report.complete {
+        return Ok(());
+    }
+    events::record(
+        conn,
+        NewEvent {
+            actor: "system",
+            action: "checks.completed",
+            target: &ctx.key(),
+            release_id: Some(release_id),
+            details: json!({"revision": revision, "summary": report.summary}),
+        },
+    )?;
+    Ok(())
 }
 
 /// Queues what changed for every draft of a committee (or of one of its projects) after its

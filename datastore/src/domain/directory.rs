@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use shared_models::api::{self as wire, AsfImportCounts, AsfImportRequest, Phase, ProjectPolicy, Role};
+use shared_models::api::{
+    self as wire, AsfImportCounts, AsfImportRequest, EffectivePolicy, Phase, PolicyOverride, ProjectPolicy, Role,
+};
 use shared_models::{Name, Uid};
 
 use super::page::Page;
@@ -116,6 +118,139 @@ pub fn policy(project: &ProjectRow) -> AppResult<ProjectPolicy> {
         .map_err(|e| AppError::internal(format!("the policy of the project {} does not parse: {e}", project.name)))
 }
 
+fn check_vote_fields(min_vote_hours: u32, binding_plus_required: u32) -> AppResult<()> {
+    if !(1..=100).contains(&binding_plus_required) {
+        return Err(AppError::unprocessable("invalid_policy", "binding_plus_required must be between 1 and 100."));
+    }
+    if min_vote_hours > 8760 {
+        return Err(AppError::unprocessable("invalid_policy", "min_vote_hours can be at most 8760 (a year)."));
+    }
+    Ok(())
+}
+
+fn mailing_list(list: Option<&str>) -> AppResult<Option<String>> {
+    text::optional_email("mailing_list", list).map_err(|e| AppError::unprocessable("invalid_policy", e.message))
+}
+
+/// A stored override (`None`: none). One that does not parse is an error, never read as none.
+pub fn policy_override(stored: Option<&str>) -> AppResult<PolicyOverride> {
+    stored.map_or_else(
+        || Ok(PolicyOverride::default()),
+        |json| {
+            serde_json::from_str(json).map_err(|e| AppError::internal(format!("a policy override does not parse: {e}")))
+        },
+    )
+}
+
+/// Checks an override's fields as the project's are checked; `""` stays `""` (no list here).
+fn checked_override(over: &PolicyOverride) -> AppResult<PolicyOverride> {
+    check_vote_fields(over.min_vote_hours.unwrap_or(0), over.binding_plus_required.unwrap_or(1))?;
+    let mut over = over.clone();
+    over.mailing_list = match over.mailing_list.as_deref() {
+        None => None,
+        Some(list) if list.trim().is_empty() => Some(String::new()),
+        Some(list) => mailing_list(Some(list))?,
+    };
+    Ok(over)
+}
+
+/// The stored form of an override: `None` when it sets nothing.
+fn stored_override(over: &PolicyOverride) -> Option<String> {
+    (over != &PolicyOverride::default()).then(|| json!(over).to_string())
+}
+
+/// `GET /api/v1/projects/{p}/products/{product}/policy` (public).
+pub fn product_policy(conn: &mut DbConnection, project: &str, product: &str) -> AppResult<EffectivePolicy> {
+    let (row, _) = find_project(conn, project)?;
+    let product_row = q::find_product(conn, row.id, product)?
+        .ok_or_else(|| AppError::not_found(format!("The project {project} has no product {product}.")))?;
+    let overrides = policy_override(product_row.policy_override.as_deref())?;
+    Ok(EffectivePolicy { effective: policy(&row)?.overridden(&overrides), overrides })
+}
+
+/// `PUT /api/v1/projects/{p}/products/{product}/policy` (PMC members): the product's vote
+/// fields, in place of what it set before (an empty object clears them).
+pub fn set_product_policy(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    project: &str,
+    product: &str,
+    over: &PolicyOverride,
+) -> AppResult<EffectivePolicy> {
+    let over = checked_override(over)?;
+    crate::db::write_transaction(conn, |c| {
+        let (row, committee) = find_project(c, project)?;
+        authz::authorize(principal, Action::EditPolicy, &committee.name)?;
+        let product_row = q::find_product(c, row.id, product)?
+            .ok_or_else(|| AppError::not_found(format!("The project {project} has no product {product}.")))?;
+        let before = policy_override(product_row.policy_override.as_deref())?;
+        q::set_product_override(c, product_row.id, stored_override(&over).as_deref())?;
+        events::record_unscoped(
+            c,
+            principal.actor(),
+            "policy.changed",
+            &format!("{project}/{product}"),
+            json!({"before": before, "after": over}),
+        )?;
+        Ok::<_, AppError>(())
+    })?;
+    product_policy(conn, project, product)
+}
+
+/// `GET /api/v1/releases/{p}/{v}/policy`: what the release sets and the policy its vote would
+/// run under (once a vote has started, `vote` on the release shows the snapshot it runs under).
+pub fn release_policy(
+    conn: &mut DbConnection,
+    viewer: Option<&Principal>,
+    release: &super::releases::ReleaseRef,
+) -> AppResult<EffectivePolicy> {
+    let ctx = super::releases::load_readable(conn, viewer, release)?;
+    Ok(EffectivePolicy {
+        overrides: policy_override(ctx.release.policy_override.as_deref())?,
+        effective: super::checks::policy_of(&ctx)?,
+    })
+}
+
+/// `PUT /api/v1/releases/{p}/{v}/policy` (PMC members, drafts only: a vote runs under the
+/// policy it started with).
+pub fn set_release_policy(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    release: &super::releases::ReleaseRef,
+    over: &PolicyOverride,
+) -> AppResult<EffectivePolicy> {
+    let over = checked_override(over)?;
+    crate::db::write_transaction(conn, |c| {
+        let ctx = super::releases::load_readable(c, Some(principal), release)?;
+        authz::authorize(principal, Action::EditPolicy, &ctx.committee.name)?;
+        let phase = ctx.release.phase()?;
+        let before = policy_override(ctx.release.policy_override.as_deref())?;
+        if phase != Phase::Draft || !q::set_release_override(c, ctx.release.id, stored_override(&over).as_deref())? {
+            return Err(super::lifecycle::wrong_phase(
+                phase,
+                "draft",
+                format!(
+                    "{} is {phase}: a release's policy changes only while it is a draft (a vote runs under the \
+                     policy it started with).",
+                    ctx.key()
+                ),
+            ));
+        }
+        events::record(
+            c,
+            events::NewEvent {
+                actor: principal.actor(),
+                action: "policy.changed",
+                target: &ctx.key(),
+                release_id: Some(ctx.release.id),
+                details: json!({"before": before, "after": over}),
+            },
+        )?;
+        Ok::<_, AppError>(())
+    })?;
+    release_policy(conn, Some(principal), release)
+}
+
 /// PMC members change their project's release policy; releases snapshot it when a vote starts.
 pub fn set_policy(
     conn: &mut DbConnection,
@@ -129,15 +264,9 @@ pub fn set_policy(
             "unknown_header_severity must be \"warning\" or \"failure\" (CHECKS.md R1).",
         ));
     }
-    if !(1..=100).contains(&policy.binding_plus_required) {
-        return Err(AppError::unprocessable("invalid_policy", "binding_plus_required must be between 1 and 100."));
-    }
-    if policy.min_vote_hours > 8760 {
-        return Err(AppError::unprocessable("invalid_policy", "min_vote_hours can be at most 8760 (a year)."));
-    }
+    check_vote_fields(policy.min_vote_hours, policy.binding_plus_required)?;
     let mut policy = policy.clone();
-    policy.mailing_list = text::optional_email("mailing_list", policy.mailing_list.as_deref())
-        .map_err(|e| AppError::unprocessable("invalid_policy", e.message))?;
+    policy.mailing_list = mailing_list(policy.mailing_list.as_deref())?;
     let policy = &policy;
     crate::db::write_transaction(conn, |conn| {
         let (row, committee) = find_project(conn, project)?;

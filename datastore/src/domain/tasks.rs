@@ -349,6 +349,7 @@ pub fn submit(
                     let stored = store_results(c, &task, &request.results)?;
                     record_signers(c, &task, &request.results)?;
                     tracing::info!(task.id = id, kind = %task.kind, results = stored, "task completed");
+                    check_ended(c, &task)?;
                     Some(task)
                 }
                 None => None,
@@ -371,6 +372,7 @@ pub fn submit(
                     error_result(c, &task, &message)?;
                     tracing::error!(task.id = id, kind = %task.kind, error = %error, "task failed for good");
                     attempt_event(c, &actor, "task.failed", &task, Some(&error))?;
+                    check_ended(c, &task)?;
                     Some(task)
                 } else {
                     None
@@ -389,6 +391,14 @@ pub fn submit(
             _ => Err(lease_lost(id)),
         }
     })
+}
+
+/// A check ended for good: the release's checks may be complete now.
+fn check_ended(conn: &mut DbConnection, task: &TaskRow) -> AppResult<()> {
+    match task.release_id {
+        Some(release_id) if task.kind()?.is_check() => super::checks::note_if_complete(conn, release_id),
+        _ => Ok(()),
+    }
 }
 
 /// Remembers which keys signed the release (so they cannot be deleted).
@@ -427,6 +437,7 @@ pub fn reap(conn: &mut DbConnection) -> AppResult<ReapCounts> {
             error_result(c, task, &message)?;
             tracing::error!(task.id = task.id, kind = %task.kind, "task failed: runner_lost");
             reaper_event(c, "task.lost", task)?;
+            check_ended(c, task)?;
         }
         Ok(ReapCounts { requeued: reaped.requeued.len(), failed: reaped.failed.len() })
     })

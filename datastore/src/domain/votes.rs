@@ -527,6 +527,7 @@ fn finish(
             release_id: Some(ctx.release.id),
             details: json!({
                 "round": vote.round,
+                "revision": vote.revision,
                 "outcome": outcome,
                 "phase": phase,
                 "manifest_digest": vote.manifest_digest,

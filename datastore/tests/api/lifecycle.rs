@@ -19,10 +19,10 @@ on_both_backends!(
     auto_resolve_passes_only_a_vote_that_passes,
 );
 
-const RELEASE: &str = "/api/v1/releases/httpd/2.4.68";
+pub(crate) const RELEASE: &str = "/api/v1/releases/httpd/2.4.68";
 
 /// The files of the release: a tarball, its signature and checksum.
-fn files() -> Vec<(&'static str, Vec<u8>)> {
+pub(crate) fn files() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("httpd-2.4.68.tar.gz", b"the tarball".to_vec()),
         ("httpd-2.4.68.tar.gz.asc", b"the signature".to_vec()),
@@ -30,7 +30,7 @@ fn files() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-async fn upload_all(app: &TestApp, jwt: &str) {
+pub(crate) async fn upload_all(app: &TestApp, jwt: &str) {
     let mut form = reqwest::multipart::Form::new();
     for (name, bytes) in files() {
         form = form.part(name, reqwest::multipart::Part::bytes(bytes));
@@ -41,7 +41,7 @@ async fn upload_all(app: &TestApp, jwt: &str) {
 }
 
 /// Acts as a runner: claims every queued task and reports `status` for each.
-async fn finish_checks(app: &TestApp, status: &str) -> usize {
+pub(crate) async fn finish_checks(app: &TestApp, status: &str) -> usize {
     finish_checks_under(app, status, "T1").await
 }
 
@@ -87,7 +87,7 @@ fn rand_suffix() -> u64 {
 }
 
 /// The vote's minimum time passes (the tests do not wait 72 hours).
-fn close_vote(app: &TestApp) {
+pub(crate) fn close_vote(app: &TestApp) {
     app.db(|c| {
         use datastore::db::schema::release;
         use diesel::prelude::*;
@@ -98,7 +98,7 @@ fn close_vote(app: &TestApp) {
     });
 }
 
-fn post(app: &TestApp, jwt: &str, path: &str, body: Value) -> reqwest::RequestBuilder {
+pub(crate) fn post(app: &TestApp, jwt: &str, path: &str, body: Value) -> reqwest::RequestBuilder {
     post_at(app, jwt, RELEASE, path, body)
 }
 
@@ -106,7 +106,7 @@ fn post_at(app: &TestApp, jwt: &str, release: &str, path: &str, body: Value) -> 
     app.client.post(app.url(&format!("{release}{path}"))).bearer_auth(jwt).json(&body)
 }
 
-async fn vote(app: &TestApp, jwt: &str, value: i32) -> Value {
+pub(crate) async fn vote(app: &TestApp, jwt: &str, value: i32) -> Value {
     let (status, ballot) = app.send(post(app, jwt, "/votes", json!({"value": value}))).await;
     assert_eq!(status, StatusCode::CREATED, "{ballot}");
     ballot

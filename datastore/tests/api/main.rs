@@ -16,6 +16,7 @@ mod key_attacks;
 mod keys;
 mod lifecycle;
 mod names;
+mod outbound;
 mod queue;
 mod runner_protocol;
 mod slow_clients;

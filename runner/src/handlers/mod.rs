@@ -3,6 +3,8 @@
 //! handler to [`Handlers::new`], without touching the claim loop or the lease keeping.
 
 mod check;
+mod mail;
+mod webhook;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,6 +15,7 @@ use shared_models::checks::CheckResult;
 use shared_models::runner::{TaskKind, TaskOrder};
 
 use crate::client::Client;
+use crate::config::Config;
 
 /// Everything a handler gets for one task.
 pub struct Job<'a> {
@@ -53,13 +56,38 @@ pub trait Handler: Send + Sync + std::fmt::Debug {
 pub struct Handlers(BTreeMap<TaskKind, Arc<dyn Handler>>);
 
 impl Handlers {
-    pub fn new() -> Self {
+    /// The checks only.
+    pub fn checks() -> Self {
         let mut handlers: BTreeMap<TaskKind, Arc<dyn Handler>> = BTreeMap::new();
         let checks: Arc<dyn Handler> = Arc::new(check::Check);
         for kind in TaskKind::ALL.into_iter().filter(|k| k.is_check()) {
             handlers.insert(kind, checks.clone());
         }
         Self(handlers)
+    }
+
+    /// What `config` enables: the checks; webhooks unless turned off; mail when an SMTP server
+    /// is configured (a runner without one never claims mail tasks).
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let mut handlers = Self::checks();
+        if config.webhooks {
+            handlers
+                .0
+                .insert(TaskKind::Webhook, Arc::new(webhook::Webhook { allow_private: config.webhook_allow_private }));
+        }
+        if let Some(url) = &config.smtp_url {
+            let password = match &config.smtp_password_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| anyhow::anyhow!("cannot read RUNNER_SMTP_PASSWORD_FILE {}: {e}", path.display()))?
+                        .trim_end_matches(['\r', '\n'])
+                        .to_owned(),
+                ),
+                None => None,
+            };
+            handlers.0.insert(TaskKind::Mail, Arc::new(mail::Mail::new(url, password)?));
+        }
+        Ok(handlers)
     }
 
     /// The kinds to claim.
@@ -69,11 +97,5 @@ impl Handlers {
 
     pub fn get(&self, kind: TaskKind) -> Option<&Arc<dyn Handler>> {
         self.0.get(&kind)
-    }
-}
-
-impl Default for Handlers {
-    fn default() -> Self {
-        Self::new()
     }
 }

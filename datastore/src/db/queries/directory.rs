@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::insert_or_ignore;
 use crate::db::models::{CommitteeRow, ProductRow, ProjectRow};
-use crate::db::schema::{committee, product, project};
+use crate::db::schema::{committee, product, project, release};
 use crate::db::{DbConnection, now_ms};
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
@@ -185,6 +185,20 @@ pub fn product_names_of(conn: &mut DbConnection, project_ids: &[i64]) -> QueryRe
         .order(product::name)
         .select((product::project_id, product::name))
         .load(conn)
+}
+
+/// A product's vote policy over its project's (`None`: none).
+pub fn set_product_override(conn: &mut DbConnection, product_id: i64, json: Option<&str>) -> QueryResult<()> {
+    diesel::update(product::table.find(product_id)).set(product::policy_override.eq(json)).execute(conn)?;
+    Ok(())
+}
+
+/// A draft's vote policy over its product's and project's; false if it is no longer a draft.
+pub fn set_release_override(conn: &mut DbConnection, release_id: i64, json: Option<&str>) -> QueryResult<bool> {
+    let changed = diesel::update(release::table.find(release_id).filter(release::phase.eq("draft")))
+        .set(release::policy_override.eq(json))
+        .execute(conn)?;
+    Ok(changed == 1)
 }
 
 pub fn set_policy(conn: &mut DbConnection, project_id: i64, policy_json: &str) -> QueryResult<()> {

@@ -262,3 +262,21 @@ pub fn list(
     let rows = query().order(event::id).limit(limit).offset(offset).select(EventRow::as_select()).load(conn)?;
     Ok((rows, total))
 }
+
+/// Up to `limit` events after place `seq` of the audit chain, in chain order.
+pub fn after(conn: &mut DbConnection, seq: i64, limit: i64) -> QueryResult<Vec<EventRow>> {
+    event::table.filter(event::seq.gt(seq)).order(event::seq).limit(limit).select(EventRow::as_select()).load(conn)
+}
+
+/// Whether a release has an event `action` about revision `revision` (`details.revision`).
+pub fn has_revision_event(conn: &mut DbConnection, release_id: i64, action: &str, revision: i64) -> QueryResult<bool> {
+    let details: Vec<String> = event::table
+        .filter(event::release_id.eq(release_id))
+        .filter(event::action.eq(action))
+        .select(event::details)
+        .load(conn)?;
+    Ok(details.iter().any(|d| {
+        serde_json::from_str::<serde_json::Value>(d)
+            .is_ok_and(|v| v.get("revision").and_then(|r| r.as_i64()) == Some(revision))
+    }))
+}

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod directory;
 pub mod events;
 pub mod keys;
+pub mod outbound;
 pub mod releases;
 pub mod tasks;
 pub mod votes;

@@ -44,6 +44,12 @@ pub fn find_release(
     Ok(row.map(|(release, product, project, committee)| ReleaseContext { release, product, project, committee }))
 }
 
+/// Locks a release's row until the transaction ends (a no-op update).
+pub fn lock_release(conn: &mut DbConnection, release_id: i64) -> QueryResult<()> {
+    diesel::update(release::table.find(release_id)).set(release::updated_at.eq(release::updated_at)).execute(conn)?;
+    Ok(())
+}
+
 /// A release with its product, project and committee, by id.
 pub fn context_by_id(conn: &mut DbConnection, release_id: i64) -> QueryResult<ReleaseContext> {
     let (release, product, project, committee) = release::table

@@ -8,7 +8,7 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
-use shared_models::runner::TaskStatus;
+use shared_models::runner::{TaskKind, TaskStatus};
 
 use crate::db::models::{CheckResultRow, NewCheckResult, NewTask, TaskRow};
 use crate::db::schema::{check_result, key_use, runner, task, task_log};
@@ -96,6 +96,23 @@ pub fn enqueue_unless_known(conn: &mut DbConnection, new: &NewTask) -> QueryResu
         }
     }
     .optional()
+}
+
+/// Queues `new` (a task that is not a check: a mail, a webhook delivery); its id.
+pub fn enqueue(conn: &mut DbConnection, new: &NewTask) -> QueryResult<i64> {
+    diesel::insert_into(task::table).values(new).returning(task::id).get_result(conn)
+}
+
+/// Whether a check of a release is queued or running.
+pub fn live_checks_of_release(conn: &mut DbConnection, release_id: i64) -> QueryResult<bool> {
+    let checks: Vec<&str> = TaskKind::ALL.into_iter().filter(|k| k.is_check()).map(TaskKind::as_str).collect();
+    diesel::select(diesel::dsl::exists(
+        task::table
+            .filter(task::release_id.eq(release_id))
+            .filter(task::status.eq_any(LIVE))
+            .filter(task::kind.eq_any(checks)),
+    ))
+    .get_result(conn)
 }
 
 pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<TaskRow>> {

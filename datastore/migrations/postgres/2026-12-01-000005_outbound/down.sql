@@ -1,0 +1,6 @@
+ALTER TABLE release DROP COLUMN policy_override;
+ALTER TABLE product DROP COLUMN policy_override;
+DROP TABLE outbox_cursor;
+DROP TABLE delivery;
+DROP TABLE webhook;
+DROP TABLE mail_template;

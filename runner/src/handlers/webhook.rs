@@ -1,0 +1,191 @@
+//! `webhook` tasks: one signed POST of a JSON body the datastore made and signed. A 2xx answer
+//! is a delivery; anything else fails the attempt (the datastore retries with backoff).
+//!
+//! The URL is a project's choice, so by default it may not reach the runner's own network:
+//! every address the host resolves to must be public, and the connection goes to the address
+//! that was checked (no second lookup to rebind). Redirects are not followed.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use shared_models::checks::CheckResult;
+use shared_models::runner::WebhookOrder;
+
+use super::{Handler, Job, TaskError};
+
+/// How long one delivery may take.
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug)]
+pub struct Webhook {
+    pub allow_private: bool,
+}
+
+/// Whether `ip` is on the public internet (not loopback, private, link-local, shared or
+/// reserved, including IPv4 inside IPv6).
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // shared address space (RFC 6598)
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80 // link-local
+                || first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+        }
+    }
+}
+
+/// The host and port of an `http(s)://` URL.
+fn host_port(url: &str) -> Result<(String, u16), String> {
+    let (default_port, rest) = if let Some(rest) = url.strip_prefix("https://") {
+        (443, rest)
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        (80, rest)
+    } else {
+        return Err(format!("{url:?} is not an http(s) URL"));
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority.rsplit('@').next().unwrap_or("");
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or("an IPv6 host without its closing ]")?;
+        (host.to_owned(), after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host.to_owned(), Some(port)),
+            None => (authority.to_owned(), None),
+        }
+    };
+    let port = match port {
+        Some(p) => p.parse().map_err(|_| format!("{p:?} is not a port"))?,
+        None => default_port,
+    };
+    if host.is_empty() {
+        return Err("the URL has no host".to_owned());
+    }
+    Ok((host, port))
+}
+
+impl Webhook {
+    /// The address to connect to: the first the host resolves to, after checking them all.
+    async fn address(&self, url: &str) -> Result<(String, SocketAddr), String> {
+        let (host, port) = host_port(url)?;
+        let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?
+            .collect();
+        let first = *addresses.first().ok_or_else(|| format!("{host} has no address"))?;
+        if !self.allow_private
+            && let Some(private) = addresses.iter().find(|a| !is_public(a.ip()))
+        {
+            return Err(format!(
+                "{host} resolves to {}, which is not a public address: webhooks do not reach the runner's own network \
+                 (RUNNER_WEBHOOK_ALLOW_PRIVATE)",
+                private.ip()
+            ));
+        }
+        Ok((host, first))
+    }
+
+    async fn deliver(&self, order: &WebhookOrder) -> Result<(), String> {
+        let (host, address) = self.address(&order.url).await?;
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(TIMEOUT)
+            .resolve(&host, address)
+            .user_agent(concat!("trusted-releases-webhook/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| format!("cannot make an HTTP client: {e}"))?;
+        let response = client
+            .post(&order.url)
+            .header("Content-Type", "application/json")
+            .header("X-TRL-Event", &order.event)
+            .header("X-TRL-Delivery", &order.delivery_id)
+            .header("X-TRL-Signature", &order.signature)
+            .body(order.body.clone())
+            .send()
+            .await
+            .map_err(|e| format!("POST {}: {e}", order.url))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        let excerpt: String = text.chars().take(200).collect();
+        Err(format!("HTTP {status} from {}: {excerpt}", order.url))
+    }
+}
+
+impl Handler for Webhook {
+    fn run<'a>(&'a self, job: Job<'a>) -> BoxFuture<'a, Result<Vec<CheckResult>, TaskError>> {
+        Box::pin(async move {
+            let order: WebhookOrder = serde_json::from_value(job.order.args.clone())
+                .map_err(|e| TaskError::Failed(format!("the webhook task's order does not parse: {e}")))?;
+            (job.stage)(format!("delivering {} ({}) to {}", order.delivery_id, order.event, order.url));
+            self.deliver(&order).await.map_err(TaskError::Failed)?;
+            tracing::info!(delivery = %order.delivery_id, event = %order.event, url = %order.url, "webhook delivered");
+            Ok(Vec::new())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "255.255.255.255",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["151.101.2.132", "8.8.8.8", "2a04:4e42::644", "::ffff:8.8.8.8"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn hosts_and_ports_are_read_from_the_url() {
+        assert_eq!(host_port("https://ci.example.org/hook").unwrap(), ("ci.example.org".to_owned(), 443));
+        assert_eq!(host_port("http://u:p@127.0.0.1:9000/x?y").unwrap(), ("127.0.0.1".to_owned(), 9000));
+        assert_eq!(host_port("http://[::1]:81/").unwrap(), ("::1".to_owned(), 81));
+        assert!(host_port("ftp://example.org/").is_err());
+        assert!(host_port("http://example.org:http/").is_err());
+    }
+
+    #[tokio::test]
+    async fn loopback_is_refused_unless_allowed() {
+        let refused = Webhook { allow_private: false }.address("http://localhost:9/").await.unwrap_err();
+        assert!(refused.contains("not a public address"), "{refused}");
+        assert!(Webhook { allow_private: true }.address("http://127.0.0.1:9/").await.is_ok());
+    }
+}
