@@ -70,6 +70,7 @@ struct DatastoreLaunch {
     state: PathBuf,
     port: u16,
     lease_secs: u64,
+    env: Vec<(String, String)>,
 }
 
 impl DatastoreLaunch {
@@ -79,7 +80,8 @@ impl DatastoreLaunch {
             .env("DATASTORE_STATE_DIR", &self.state)
             .env("DATASTORE_BIND", format!("127.0.0.1:{}", self.port))
             .env("DATASTORE_LEASE_SECS", self.lease_secs.to_string())
-            .env("RUST_LOG", std::env::var("E2E_LOG").unwrap_or_else(|_| "warn".to_owned()));
+            .env("RUST_LOG", std::env::var("E2E_LOG").unwrap_or_else(|_| "warn".to_owned()))
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
@@ -109,6 +111,7 @@ struct RunnerLaunch {
     port: u16,
     capacity: u32,
     work: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl RunnerLaunch {
@@ -122,6 +125,7 @@ impl RunnerLaunch {
             .env("RUNNER_NAME", &self.name)
             .env("RUNNER_MAX_LOAD", "1000")
             .env("RUST_LOG", std::env::var("E2E_LOG").unwrap_or_else(|_| "warn".to_owned()))
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -135,11 +139,14 @@ pub struct StackOptions {
     pub runners: usize,
     pub runner_capacity: u32,
     pub lease_secs: u64,
+    /// More configuration of the datastore and of the runners (`DATASTORE_MAIL_FROM`, ...).
+    pub datastore_env: Vec<(String, String)>,
+    pub runner_env: Vec<(String, String)>,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
-        Self { runners: 1, runner_capacity: 2, lease_secs: 20 }
+        Self { runners: 1, runner_capacity: 2, lease_secs: 20, datastore_env: Vec::new(), runner_env: Vec::new() }
     }
 }
 
@@ -155,6 +162,7 @@ pub struct Stack {
     pub runner_status: Vec<String>,
     pub state: tempfile::TempDir,
     runner_launches: Vec<RunnerLaunch>,
+    runner_env: Vec<(String, String)>,
     launch: DatastoreLaunch,
     db: TestDatabase,
     _serial: tokio::sync::MutexGuard<'static, ()>,
@@ -175,6 +183,7 @@ impl Stack {
             state: state.path().to_owned(),
             port,
             lease_secs: options.lease_secs,
+            env: options.datastore_env.clone(),
         };
         launch.cli(&["user", "add", "root", "--admin"]);
         let token = launch.cli(&["token", "create", "root"]);
@@ -208,6 +217,7 @@ impl Stack {
             runners: Vec::new(),
             runner_status: Vec::new(),
             runner_launches: Vec::new(),
+            runner_env: options.runner_env.clone(),
             db,
             _serial: serial,
         };
@@ -234,6 +244,7 @@ impl Stack {
             port: free_port(),
             capacity,
             work: self.state.path().join(format!("work-{name}")),
+            env: self.runner_env.clone(),
         };
         let process = launch.spawn(&self.base);
         let status = format!("http://127.0.0.1:{}", launch.port);
@@ -280,6 +291,34 @@ impl Stack {
         }
         let (status, body) = self.post("/api/v1/releases", json!({"project": project, "version": version})).await;
         assert_eq!(status, 201, "{body}");
+    }
+
+    /// A person with `role` in `committee` (and a display name), and a JWT for them.
+    pub async fn person(&self, uid: &str, committee: &str, role: &str) -> String {
+        let (status, body) =
+            self.post("/api/v1/admin/users", json!({"uid": uid, "name": format!("Person {uid}")})).await;
+        assert_eq!(status, 201, "{body}");
+        let response = self
+            .client
+            .put(self.url("/api/v1/admin/memberships"))
+            .bearer_auth(&self.jwt)
+            .json(&json!({"uid": uid, "committee": committee, "role": role}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let token = self.launch.cli(&["token", "create", uid]);
+        let jwt: Value = self
+            .client
+            .post(self.url("/api/v1/jwt"))
+            .json(&json!({"uid": uid, "token": token}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        jwt["jwt"].as_str().unwrap().to_owned()
     }
 
     /// Imports a KEYS file into a committee.
@@ -377,8 +416,6 @@ pub fn browser_dom(url: &str) -> Option<String> {
 
 /// Sets a release's phase in the database (the lifecycle API is later work).
 pub fn set_phase(database_url: &str, project: &str, version: &str, phase: &str, reason: Option<&str>) {
-    use diesel::connection::SimpleConnection;
-    use diesel::{Connection, PgConnection, SqliteConnection};
     let quote = |s: &str| s.replace('\'', "''");
     let sql = format!(
         "UPDATE release SET phase = '{}', revoked_reason = {} WHERE version = '{}' AND product_id IN \
@@ -388,9 +425,17 @@ pub fn set_phase(database_url: &str, project: &str, version: &str, phase: &str, 
         quote(version),
         quote(project)
     );
+    run_sql(database_url, &sql);
+}
+
+/// Runs `sql` on the stack's database through a connection of the test's own (for what no
+/// API does, such as letting a vote's 72 hours pass).
+pub fn run_sql(database_url: &str, sql: &str) {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, PgConnection, SqliteConnection};
     match database_url.strip_prefix("sqlite://") {
-        Some(path) => SqliteConnection::establish(path).unwrap().batch_execute(&sql).unwrap(),
-        None => PgConnection::establish(database_url).unwrap().batch_execute(&sql).unwrap(),
+        Some(path) => SqliteConnection::establish(path).unwrap().batch_execute(sql).unwrap(),
+        None => PgConnection::establish(database_url).unwrap().batch_execute(sql).unwrap(),
     }
 }
 

@@ -62,8 +62,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 }
 
 async fn every_hostile_archive_fails_by_name(backend: Backend) {
-    let Some(stack) = Stack::start(backend, StackOptions { runners: 1, runner_capacity: 2, lease_secs: 20 }).await
-    else {
+    let Some(stack) = Stack::start(backend, StackOptions::default()).await else {
         return;
     };
     stack.release("evil", "1.0", false).await;

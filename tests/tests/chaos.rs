@@ -28,8 +28,11 @@ fn count(conn: &mut PgConnection, sql: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runners_killed_at_random_lose_no_task_and_store_nothing_twice() {
-    let Some(mut stack) =
-        Stack::start(Backend::Postgres, StackOptions { runners: 0, runner_capacity: 2, lease_secs: 3 }).await
+    let Some(mut stack) = Stack::start(
+        Backend::Postgres,
+        StackOptions { runners: 0, runner_capacity: 2, lease_secs: 3, ..StackOptions::default() },
+    )
+    .await
     else {
         return;
     };

@@ -44,7 +44,11 @@ async fn leased_to(stack: &Stack, name: &str) -> Value {
 }
 
 async fn setup(backend: Backend) -> Option<Stack> {
-    let stack = Stack::start(backend, StackOptions { runners: 0, runner_capacity: 1, lease_secs: 3 }).await?;
+    let stack = Stack::start(
+        backend,
+        StackOptions { runners: 0, runner_capacity: 1, lease_secs: 3, ..StackOptions::default() },
+    )
+    .await?;
     stack.release("big", "1.0", false).await;
     let (artifact, sum) = big_artifact();
     stack.upload("big/1.0", "big-1.0.bin", artifact).await;

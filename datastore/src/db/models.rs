@@ -368,6 +368,8 @@ pub struct WebhookRow {
     pub secret: String,
     pub created_by: String,
     pub created_at: i64,
+    /// The place in the audit chain of its `webhook.created` event.
+    pub created_seq: i64,
     pub deleted_at: Option<i64>,
 }
 

@@ -374,6 +374,7 @@ diesel::table! {
         secret -> Text,
         created_by -> Text,
         created_at -> BigInt,
+        created_seq -> BigInt,
         deleted_at -> Nullable<BigInt>,
     }
 }

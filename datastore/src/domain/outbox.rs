@@ -113,7 +113,9 @@ fn dispatch_event(conn: &mut DbConnection, settings: &Settings, event: &EventRow
     let mut hooks = 0;
     if let Some(hook_event) = hook_event {
         for hook in q::webhooks(conn, ctx.project.id)? {
-            if subscribed(&hook, hook_event) {
+            // A webhook hears of what happens after it was registered, not of what the
+            // dispatcher had not reached yet when it was.
+            if hook.created_seq < seq && subscribed(&hook, hook_event) {
                 hooks += usize::from(queue_webhook(conn, settings, event, seq, &ctx, &details, &hook)?);
             }
         }

@@ -65,7 +65,7 @@ pub fn release(conn: &mut DbConnection, principal: &Principal, release: &Release
         let broken: Vec<String> = path_results
             .iter()
             .filter(|r| r.status == CheckStatus::Failure)
-            .map(|r| format!("{}: {}", r.path, r.message))
+            .map(|r| if r.path.is_empty() { r.message.clone() } else { format!("{}: {}", r.path, r.message) })
             .collect();
         if !broken.is_empty() {
             return Err(AppError::conflict(

@@ -91,6 +91,8 @@ pub fn create(
             project,
             json!({"webhook": row.id, "url": request.url, "events": subscribed}),
         )?;
+        let seq = events::head_seq(c)?;
+        q::set_webhook_seq(c, row.id, seq)?;
         Ok(row)
     })?;
     Ok(WebhookCreated { webhook: view(&row)?, secret })

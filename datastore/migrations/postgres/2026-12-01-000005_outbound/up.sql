@@ -22,6 +22,8 @@ CREATE TABLE webhook (
     secret TEXT NOT NULL,
     created_by TEXT NOT NULL,
     created_at BIGINT NOT NULL,
+    -- The place of its webhook.created event: it hears of the events after that one.
+    created_seq BIGINT NOT NULL DEFAULT 0,
     deleted_at BIGINT
 );
 CREATE INDEX webhook_project ON webhook (project_id, deleted_at);

@@ -70,6 +70,11 @@ fn append(conn: &mut DbConnection, hash_of: impl FnOnce(i64, &str) -> String) ->
     Ok((seq, prev_hash, hash))
 }
 
+/// The place of the last event in the chain (in a transaction that recorded one: that one's).
+pub fn head_seq(conn: &mut DbConnection) -> QueryResult<i64> {
+    audit_head::table.find(1i64).select(audit_head::seq).first(conn)
+}
+
 /// Appends an event to the audit chain, in the caller's transaction (or one of its own).
 pub fn record(conn: &mut DbConnection, new: NewEvent<'_>) -> QueryResult<()> {
     tracing::info!(actor = new.actor, action = new.action, target = new.target, "event");

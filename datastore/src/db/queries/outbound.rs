@@ -88,6 +88,12 @@ pub fn webhook(conn: &mut DbConnection, project_id: i64, id: i64) -> QueryResult
         .optional()
 }
 
+/// Records where in the audit chain a webhook begins to hear of events.
+pub fn set_webhook_seq(conn: &mut DbConnection, id: i64, seq: i64) -> QueryResult<()> {
+    diesel::update(webhook::table.find(id)).set(webhook::created_seq.eq(seq)).execute(conn)?;
+    Ok(())
+}
+
 /// Stops a webhook; its deliveries stay. False if it was deleted already.
 pub fn delete_webhook(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
     let changed = diesel::update(webhook::table.find(id).filter(webhook::deleted_at.is_null()))
