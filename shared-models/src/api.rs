@@ -195,7 +195,7 @@ impl Default for ProjectPolicy {
 /// (`require_incubating_name`, `unknown_header_severity`, `warn_on_rsa_below_4096`) are the
 /// committee's and are set on the project only.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "serde_json::Map<String, serde_json::Value>")]
 pub struct PolicyOverride {
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::whole::optional_u32")]
     #[schema(maximum = 8760)]
@@ -205,12 +205,47 @@ pub struct PolicyOverride {
     pub binding_plus_required: Option<u32>,
     /// An address, or `""` for no list (no vote mails) at this level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(max_length = 254)]
+    #[schema(
+        pattern = "^$|^[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+@[^@\\s\\u0000-\\u001f\\u007f-\\u009f]+$",
+        max_length = 254
+    )]
     pub mailing_list: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vote_mode: Option<VoteMode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_resolve: Option<bool>,
+}
+
+/// The fields of a [`PolicyOverride`], read from a JSON object only (serde's derived structs
+/// would also take an array, `[null, null]`, as the fields in order).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideFields {
+    #[serde(default, deserialize_with = "crate::whole::optional_u32")]
+    min_vote_hours: Option<u32>,
+    #[serde(default, deserialize_with = "crate::whole::optional_u32")]
+    binding_plus_required: Option<u32>,
+    #[serde(default)]
+    mailing_list: Option<String>,
+    #[serde(default)]
+    vote_mode: Option<VoteMode>,
+    #[serde(default)]
+    auto_resolve: Option<bool>,
+}
+
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for PolicyOverride {
+    type Error = serde_json::Error;
+
+    fn try_from(object: serde_json::Map<String, serde_json::Value>) -> Result<Self, Self::Error> {
+        let f: OverrideFields = serde_json::from_value(serde_json::Value::Object(object))?;
+        Ok(Self {
+            min_vote_hours: f.min_vote_hours,
+            binding_plus_required: f.binding_plus_required,
+            mailing_list: f.mailing_list,
+            vote_mode: f.vote_mode,
+            auto_resolve: f.auto_resolve,
+        })
+    }
 }
 
 impl ProjectPolicy {
@@ -820,3 +855,19 @@ pub struct DirectoryEntry {
 
 /// Counts by status, e.g. `{"success": 12, "warning": 1}`.
 pub type StatusCounts = BTreeMap<String, u64>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_override_is_an_object_of_known_fields() {
+        let read = |json: &str| serde_json::from_str::<PolicyOverride>(json);
+        assert_eq!(read("{}").unwrap(), PolicyOverride::default());
+        let set = read(r#"{"min_vote_hours": 96.0, "mailing_list": ""}"#).unwrap();
+        assert_eq!((set.min_vote_hours, set.mailing_list.as_deref()), (Some(96), Some("")));
+        assert!(read("[null, null]").is_err(), "an array is not the fields in order");
+        assert!(read(r#"{"require_incubating_name": true}"#).is_err(), "check fields are the project's");
+        assert!(read(r#"{"min_vote_hours": -1}"#).is_err());
+    }
+}

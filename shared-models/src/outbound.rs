@@ -140,11 +140,15 @@ pub struct MailList {
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
     /// `https://…` (or `http://…`) where deliveries are posted.
-    #[schema(min_length = 1, max_length = 2000)]
+    #[schema(
+        min_length = 8,
+        max_length = 2000,
+        pattern = "^https?://[^/?#@:\\s\\u0000-\\u001f\\u007f-\\u009f]+(:[0-9]{1,5})?([/?#][^\\s\\u0000-\\u001f\\u007f-\\u009f]*)?$"
+    )]
     pub url: String,
     /// The events to deliver; every lifecycle event when absent.
     #[serde(default)]
-    #[schema(max_items = 16)]
+    #[schema(min_items = 1, max_items = 16)]
     pub events: Option<Vec<WebhookEvent>>,
 }
 

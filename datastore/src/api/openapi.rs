@@ -120,7 +120,7 @@ fn complete(document: &mut OpenApiDocument) {
     let paths = std::mem::take(&mut document.paths.paths);
     for (pattern, mut item) in paths {
         let template = template_of(&pattern);
-        if template.contains("{product}") {
+        if template.starts_with("/api/v1/releases/{project}/{product}/") {
             for (_, operation) in operations_mut(&mut item) {
                 for_product(operation);
             }
