@@ -467,6 +467,10 @@ pub struct CastVoteRequest {
     pub value: i32,
     #[schema(pattern = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$", max_length = 2000)]
     pub comment: Option<String>,
+    /// An armored detached OpenPGP signature over the ballot's text
+    /// (`GET …/votes/ballot-text?value=…`), by one of the voter's registered keys.
+    #[schema(max_length = 16384)]
+    pub signature: Option<String>,
 }
 
 /// One person's ballot: the latest they cast in this round.
@@ -482,6 +486,8 @@ pub struct Ballot {
     pub source: String,
     /// How many ballots this person cast in this round (the latest counts).
     pub ballots_cast: u32,
+    /// The fingerprint of the voter's key that signed this ballot's text, if it was signed.
+    pub signed_by: Option<String>,
 }
 
 /// The counts of a vote (CHECKS.md V1).

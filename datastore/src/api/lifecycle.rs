@@ -41,12 +41,16 @@ pub async fn start_vote(
 }
 
 /// Cast a ballot (+1, 0 or -1) on a candidate. It is binding if you are on the committee's PMC
-/// now; a later ballot replaces your earlier one in the tally (both stay in the audit log).
+/// now; a later ballot replaces your earlier one in the tally (both stay in the audit log). A
+/// ballot may carry an OpenPGP signature over its text (`GET …/votes/ballot-text`) by one of
+/// your registered keys; it is then marked with that key (`signed_by`).
 #[utoipa::path(operation_id = "cast_vote", tag = "vote", request_body = CastVoteRequest,
     params(("project" = String, Path), ("version" = String, Path)), security(("bearer" = [])),
     responses((status = 201, body = Ballot),
         (status = 409, description = "`wrong_phase` (not a candidate), `wrong_vote_mode` (the vote is held \
-            on the list or recorded by hand)", body = shared_models::ErrorBody)))]
+            on the list or recorded by hand)", body = shared_models::ErrorBody),
+        (status = 422, description = "`invalid_request`, `invalid_signature` (it does not hold for the ballot's \
+            text with any of your keys; `details.signed_text` is the text)", body = shared_models::ErrorBody)))]
 #[post("/votes")]
 pub async fn cast_vote(
     state: web::Data<AppState>,
@@ -56,6 +60,33 @@ pub async fn cast_vote(
 ) -> AppResult<HttpResponse> {
     let ballot = state.db.run(move |c| votes::cast(c, &principal, &release, &body)).await?;
     Ok(created(&ballot))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BallotQuery {
+    /// The ballot's value: 1, 0 or -1.
+    #[param(minimum = -1, maximum = 1)]
+    pub value: i32,
+}
+
+/// The text to sign (`gpg --armor --detach-sign`) for a signed ballot in the open vote: it
+/// names the release, the round, the manifest digest and the value (docs/LIFECYCLE.md).
+#[utoipa::path(security((), ("bearer" = [])), operation_id = "ballot_text", tag = "vote",
+    params(("project" = String, Path), ("version" = String, Path), BallotQuery),
+    responses((status = 200, content_type = "text/plain", body = String), (status = 400, body = shared_models::ErrorBody),
+        (status = 404, body = shared_models::ErrorBody),
+        (status = 409, description = "`wrong_phase` (no open vote)", body = shared_models::ErrorBody)))]
+#[get("/votes/ballot-text")]
+pub async fn ballot_text(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    release: ReleaseRef,
+    query: web::Query<BallotQuery>,
+) -> AppResult<HttpResponse> {
+    let value = query.into_inner().value;
+    let text = state.db.run(move |c| votes::ballot_text_for(c, viewer.principal(), &release, value)).await?;
+    Ok(HttpResponse::Ok().content_type(actix_web::http::header::ContentType::plaintext()).body(text))
 }
 
 /// The vote of the latest round: the ballots that count, the tally, whether it passes (V1) and

@@ -91,6 +91,7 @@ fn release_routes(cfg: &mut ServiceConfig) {
         .service(releases::checks)
         .service(lifecycle::start_vote)
         .service(lifecycle::cast_vote)
+        .service(lifecycle::ballot_text)
         .service(lifecycle::show_votes)
         .service(lifecycle::tally_vote)
         .service(lifecycle::resolve)

@@ -300,6 +300,10 @@ pub struct VoteRow {
     pub source: String,
     pub created_at: i64,
     pub round: i64,
+    /// An armored OpenPGP signature over the ballot's text (`domain::votes::ballot_text`).
+    pub signature: Option<String>,
+    /// The fingerprint of the voter's key that made it.
+    pub signed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -315,6 +319,8 @@ pub struct NewVote {
     pub source: String,
     pub created_at: i64,
     pub round: i64,
+    pub signature: Option<String>,
+    pub signed_by: Option<String>,
 }
 
 // Typed views of the TEXT columns that hold enumerations: an unknown value is an error (the

@@ -246,6 +246,8 @@ diesel::table! {
         source -> Text,
         created_at -> BigInt,
         round -> BigInt,
+        signature -> Nullable<Text>,
+        signed_by -> Nullable<Text>,
     }
 }
 

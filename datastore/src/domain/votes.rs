@@ -226,6 +226,7 @@ pub fn counted(rows: &[VoteRow]) -> Vec<Ballot> {
                     cast_at: to_time(row.created_at),
                     source: row.source.clone(),
                     ballots_cast: cast,
+                    signed_by: row.signed_by.clone(),
                 },
             )
         })
@@ -280,8 +281,60 @@ pub fn status(conn: &mut DbConnection, viewer: Option<&Principal>, release: &Rel
 }
 
 /// `POST …/votes`: a ballot on a candidate, binding if the voter is on the committee's PMC now.
+/// The text a signed ballot's signature covers: the release, the round, the digest of what is
+/// voted on and the value, so that a signature made for one ballot serves no other
+/// (`docs/LIFECYCLE.md`).
+pub fn ballot_text(release: &str, round: i64, manifest_digest: &str, value: i32) -> String {
+    let value = if value > 0 { format!("+{value}") } else { value.to_string() };
+    format!(
+        "Trusted Releases ballot\nrelease: {release}\nround: {round}\nmanifest: {manifest_digest}\nvalue: {value}\n"
+    )
+}
+
+/// `GET …/votes/ballot-text?value=…`: the text to sign for a ballot in the open vote.
+pub fn ballot_text_for(
+    conn: &mut DbConnection,
+    viewer: Option<&Principal>,
+    release: &ReleaseRef,
+    value: i32,
+) -> AppResult<String> {
+    if !(-1..=1).contains(&value) {
+        return Err(AppError::bad_request("invalid_query", "value is 1, 0 or -1."));
+    }
+    let ctx = releases::load_readable(conn, viewer, release)?;
+    let phase = ctx.release.phase()?;
+    let vote = summary(&ctx.release)?.filter(|_| phase == Phase::Candidate).ok_or_else(|| {
+        lifecycle::wrong_phase(phase, Phase::Candidate.as_str(), format!("{release} has no open vote."))
+    })?;
+    Ok(ballot_text(&ctx.key(), vote.round, &vote.manifest_digest, value))
+}
+
+/// The fingerprint of the voter's key whose signature over `text` holds (422 if none does).
+fn ballot_signer(conn: &mut DbConnection, principal: &Principal, text: &str, signature: &str) -> AppResult<String> {
+    let refuse = |why: String| {
+        AppError::unprocessable("invalid_signature", format!("The ballot's signature does not hold: {why}."))
+            .with_details(json!({"field": "signature", "signed_text": text}))
+    };
+    let keys = crate::db::queries::keys::owned_by(conn, principal.user_id)?;
+    if keys.is_empty() {
+        return Err(refuse("you have no registered key to check it against (POST /api/v1/keys)".to_owned()));
+    }
+    let mut reasons = Vec::new();
+    for row in keys {
+        for cert in checks::openpgp::parse_keyring(row.armored.as_bytes()).certificates {
+            match cert.signed(text.as_bytes(), signature.as_bytes()) {
+                Ok(_) => return Ok(cert.fingerprint),
+                Err(why) => reasons.push(why),
+            }
+        }
+    }
+    Err(refuse(reasons.join("; ")))
+}
+
 /// Anyone signed in may vote (others' ballots are counted as non-binding); a later ballot
-/// replaces the earlier one in the tally, and both stay in the audit log.
+/// replaces the earlier one in the tally, and both stay in the audit log. A ballot may be
+/// signed with one of the voter's keys over [`ballot_text`]; a signature that does not hold is
+/// refused, never stored as unsigned.
 pub fn cast(
     conn: &mut DbConnection,
     principal: &Principal,
@@ -320,6 +373,14 @@ pub fn cast(
         }
         lock(conn, &ctx, vote.round)?;
         let binding = authz::ballot_is_binding(principal, &ctx.committee.name);
+        let signature = request.signature.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let signed_by = match signature {
+            Some(signature) => {
+                let text = ballot_text(&ctx.key(), vote.round, &vote.manifest_digest, request.value);
+                Some(ballot_signer(conn, principal, &text, signature)?)
+            }
+            None => None,
+        };
         let earlier =
             counted(&q::ballots(conn, ctx.release.id, vote.round)?).into_iter().find(|b| b.voter == principal.uid);
         let now = now_ms();
@@ -336,6 +397,8 @@ pub fn cast(
                 source: "platform".to_owned(),
                 created_at: now,
                 round: vote.round,
+                signature: signature.map(str::to_owned),
+                signed_by: signed_by.clone(),
             },
         )?;
         events::record(
@@ -352,6 +415,7 @@ pub fn cast(
                     "binding": binding,
                     "comment": comment,
                     "replaces": earlier.as_ref().map(|b| b.value),
+                    "signed_by": signed_by,
                 }),
             },
         )?;
@@ -363,6 +427,7 @@ pub fn cast(
             cast_at: to_time(now),
             source: "platform".to_owned(),
             ballots_cast: earlier.map_or(1, |b| b.ballots_cast + 1),
+            signed_by,
         })
     })
 }
@@ -454,6 +519,8 @@ pub fn tally_mail(
                     source: "mail".to_owned(),
                     created_at: now,
                     round: vote.round,
+                    signature: None,
+                    signed_by: None,
                 },
             )?;
             recorded += 1;

@@ -17,6 +17,7 @@ on_both_backends!(
     a_mail_vote_is_tallied_from_its_thread,
     waivers_let_failures_pass_but_never_fixed_rules,
     auto_resolve_passes_only_a_vote_that_passes,
+    a_signed_ballot_holds_only_for_its_own_text_and_voter,
 );
 
 pub(crate) const RELEASE: &str = "/api/v1/releases/httpd/2.4.68";
@@ -699,4 +700,72 @@ async fn auto_resolve_passes_only_a_vote_that_passes(backend: Backend) {
     let (_, events) = app.send(app.client.get(app.url(&format!("{RELEASE}/events?limit=1000")))).await;
     let resolved = events["events"].as_array().unwrap().iter().find(|e| e["action"] == "vote.resolved").unwrap();
     assert_eq!(resolved["actor"], "system");
+}
+
+async fn a_signed_ballot_holds_only_for_its_own_text_and_voter(backend: Backend) {
+    use testkit::pgp::{self, Algorithm, By};
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
+    let alice = app.user_with_email("alice", Some("alice@apache.org"), false, &[("httpd", Role::PmcMember)]);
+    let mallory = app.user_with_email("mallory", Some("mallory@apache.org"), false, &[("httpd", Role::PmcMember)]);
+    let key = pgp::generate(&mut pgp::rng(71), Algorithm::Ed25519, "Alice <alice@apache.org>", 5, false);
+    let armored = pgp::public_armored(&key);
+    let fingerprint = checks::openpgp::parse_keyring(armored.as_bytes()).certificates[0].fingerprint.clone();
+    let (status, added) = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/keys"))
+                .bearer_auth(&alice)
+                .json(&json!({"armored": armored, "committees": []})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    app.release(&rm, "httpd", "2.4.68").await;
+    let text_of =
+        |value: i32| app.client.get(app.url(&format!("{RELEASE}/votes/ballot-text?value={value}"))).bearer_auth(&alice);
+    app.expect_error(text_of(1), StatusCode::CONFLICT, "wrong_phase").await;
+    upload_all(&app, &rm).await;
+    finish_checks(&app, "success").await;
+    let (_, started) = app.send(post(&app, &rm, "/vote/start", json!({}))).await;
+    let digest = started["manifest_digest"].as_str().unwrap();
+
+    let text = text_of(1).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        text,
+        format!("Trusted Releases ballot\nrelease: httpd/2.4.68\nround: 1\nmanifest: {digest}\nvalue: +1\n")
+    );
+    app.expect_error(text_of(2), StatusCode::BAD_REQUEST, "invalid_query").await;
+    let signature = pgp::armored_signature(&mut pgp::rng(3), &key, By::Subkey, text.as_bytes());
+    // The signature of a +1 is no signature of a -1; Mallory cannot pass Alice's off as hers;
+    // a broken signature is refused, not stored as unsigned.
+    let ballot = |value: i32, signature: &str| json!({"value": value, "signature": signature});
+    let refused = app
+        .expect_error(
+            post(&app, &alice, "/votes", ballot(-1, &signature)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_signature",
+        )
+        .await;
+    assert!(refused["details"]["signed_text"].as_str().unwrap().ends_with("value: -1\n"), "{refused}");
+    app.expect_error(
+        post(&app, &mallory, "/votes", ballot(1, &signature)),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_signature",
+    )
+    .await;
+    app.expect_error(
+        post(&app, &alice, "/votes", ballot(1, "-----BEGIN PGP SIGNATURE-----\nnonsense")),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_signature",
+    )
+    .await;
+    let (status, cast) = app.send(post(&app, &alice, "/votes", ballot(1, &signature))).await;
+    assert_eq!(status, StatusCode::CREATED, "{cast}");
+    assert_eq!(cast["signed_by"], fingerprint.as_str());
+    vote(&app, &mallory, 1).await;
+    let (_, votes) = app.send(app.client.get(app.url(&format!("{RELEASE}/votes"))).bearer_auth(&rm)).await;
+    let signed: Vec<(&str, &Value)> =
+        votes["votes"].as_array().unwrap().iter().map(|b| (b["voter"].as_str().unwrap(), &b["signed_by"])).collect();
+    assert_eq!(signed, [("alice", &json!(fingerprint)), ("mallory", &Value::Null)], "{votes}");
 }

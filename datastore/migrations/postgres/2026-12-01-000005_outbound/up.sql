@@ -57,6 +57,11 @@ CREATE TABLE outbox_cursor (
 );
 INSERT INTO outbox_cursor (id, last_seq) SELECT 1, COALESCE(MAX(seq), 0) + COALESCE(SUM(CASE WHEN seq IS NULL THEN 1 ELSE 0 END), 0) FROM event;
 
+-- A ballot may be signed (OpenPGP, over the canonical ballot text): the signature and the key
+-- that made it.
+ALTER TABLE vote ADD COLUMN signature TEXT;
+ALTER TABLE vote ADD COLUMN signed_by TEXT;
+
 -- Vote policy set for a product or a release over the project's (JSON objects, null: none).
 ALTER TABLE product ADD COLUMN policy_override TEXT;
 ALTER TABLE release ADD COLUMN policy_override TEXT;

@@ -84,6 +84,11 @@ pub fn digests_of_committee(conn: &mut DbConnection, committee_id: i64) -> Query
         .load(conn)
 }
 
+/// The keys a person registered as theirs.
+pub fn owned_by(conn: &mut DbConnection, user_id: i64) -> QueryResult<Vec<SigningKeyRow>> {
+    signing_key::table.filter(signing_key::owner_id.eq(user_id)).select(SigningKeyRow::as_select()).load(conn)
+}
+
 pub fn find(conn: &mut DbConnection, fingerprint: &str) -> QueryResult<Option<SigningKeyRow>> {
     signing_key::table.find(fingerprint).select(SigningKeyRow::as_select()).first(conn).optional()
 }
