@@ -730,7 +730,17 @@ mod tests {
             source: "platform".to_owned(),
             created_at: id,
             round: 1,
+            signature: None,
+            signed_by: None,
         }
+    }
+
+    #[test]
+    fn the_ballot_text_names_release_round_digest_and_value() {
+        let text = ballot_text("httpd/2.4.68", 2, "ab", 1);
+        assert_eq!(text, "Trusted Releases ballot\nrelease: httpd/2.4.68\nround: 2\nmanifest: ab\nvalue: +1\n");
+        assert!(ballot_text("httpd/2.4.68", 2, "ab", -1).ends_with("value: -1\n"));
+        assert!(ballot_text("httpd/2.4.68", 2, "ab", 0).ends_with("value: 0\n"));
     }
 
     #[test]
