@@ -44,6 +44,16 @@ crate::named_enum! {
 }
 
 crate::named_enum! {
+    /// The stages of a podling's vote: its PPMC votes first, then the Incubator PMC.
+    pub enum VoteStage as "vote stage" {
+        /// Binding votes are the podling PPMC's.
+        Podling = "podling",
+        /// Binding votes are the Incubator PMC's; theirs from the podling stage carry over.
+        Incubator = "incubator",
+    }
+}
+
+crate::named_enum! {
     /// How a vote ended.
     pub enum VoteOutcome as "vote outcome" {
         Passed = "passed",
@@ -323,7 +333,10 @@ pub struct Release {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VoteSummary {
     /// 1 for the first vote; a failed vote sends the release back to draft, and the next is round 2.
+    /// A podling's Incubator stage is a round of its own, after the podling's.
     pub round: i64,
+    /// For a podling: `podling` (its PPMC votes) or `incubator` (the Incubator PMC votes).
+    pub stage: Option<VoteStage>,
     /// The frozen revision.
     pub revision: i64,
     /// Hex SHA-256 of the frozen revision's manifest (`docs/LIFECYCLE.md` says how to recompute it).

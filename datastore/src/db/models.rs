@@ -106,6 +106,8 @@ pub struct ReleaseRow {
     pub archived_at: Option<i64>,
     /// Vote policy fields set for this release over its product's and project's (JSON).
     pub policy_override: Option<String>,
+    /// `podling` or `incubator` for the two stages of a podling's vote.
+    pub vote_stage: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]

@@ -109,6 +109,7 @@ diesel::table! {
         published_digest -> Nullable<Text>,
         archived_at -> Nullable<BigInt>,
         policy_override -> Nullable<Text>,
+        vote_stage -> Nullable<Text>,
     }
 }
 

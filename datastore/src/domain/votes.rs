@@ -8,7 +8,7 @@ use checks::digest::Sha256;
 use serde_json::json;
 use shared_models::api::{
     Ballot, CastVoteRequest, CountedMail, MailTally, Phase, ProjectPolicy, SkippedMail, StartVoteRequest, Tally,
-    VoteMode, VoteOutcome, VoteStatus, VoteSummary,
+    VoteMode, VoteOutcome, VoteStage, VoteStatus, VoteSummary,
 };
 use shared_models::checks::CheckStatus;
 
@@ -26,6 +26,8 @@ use crate::db::{DbConnection, now_ms, to_time, write_transaction};
 use crate::error::{AppError, AppResult};
 
 const HOUR_MS: i64 = 3_600_000;
+/// The committee whose PMC votes second on a podling's release.
+pub const INCUBATOR: &str = "incubator";
 /// Blockers named in a refusal, at most (the checks report has them all).
 const MAX_BLOCKERS_LISTED: usize = 20;
 
@@ -143,6 +145,7 @@ pub fn start(
                 opened_at,
                 closes_at: opened_at + i64::from(hours) * HOUR_MS,
                 expedited_reason: expedited.as_deref(),
+                stage: ctx.committee.podling.then_some(VoteStage::Podling.as_str()),
             },
         )?;
         if !started {
@@ -169,6 +172,7 @@ pub fn start(
                     "closes_at": status.vote.closes_at,
                     "binding_plus_required": policy.binding_plus_required,
                     "expedited_reason": expedited,
+                    "stage": status.vote.stage,
                 }),
             },
         )?;
@@ -191,6 +195,7 @@ pub fn summary(row: &ReleaseRow) -> AppResult<Option<VoteSummary>> {
     let missing = || AppError::internal("a vote without its revision, times or digest");
     Ok(Some(VoteSummary {
         round: row.vote_round,
+        stage: row.vote_stage.as_deref().map(VoteStage::parse).transpose()?,
         revision: row.vote_revision.ok_or_else(missing)?,
         manifest_digest: row.manifest_digest.clone().ok_or_else(missing)?,
         mode: policy.vote_mode,
@@ -372,7 +377,7 @@ pub fn cast(
             ));
         }
         lock(conn, &ctx, vote.round)?;
-        let binding = authz::ballot_is_binding(principal, &ctx.committee.name);
+        let binding = authz::ballot_is_binding(principal, binding_committee(&ctx, &vote));
         let signature = request.signature.as_deref().map(str::trim).filter(|s| !s.is_empty());
         let signed_by = match signature {
             Some(signature) => {
@@ -474,7 +479,7 @@ pub fn tally_mail(
         let mut users = BTreeMap::new();
         for user in auth_q::users_by_email(conn, &senders)? {
             let Some(email) = user.email.as_deref().map(str::to_ascii_lowercase) else { continue };
-            let binding = authz::binding_for(&auth_q::memberships(conn, user.id)?, &ctx.committee.name);
+            let binding = authz::binding_for(&auth_q::memberships(conn, user.id)?, binding_committee(&ctx, &vote));
             users.insert(email, (user, binding));
         }
         let last_of: BTreeMap<&str, usize> =
@@ -607,6 +612,103 @@ fn finish(
     Ok(true)
 }
 
+/// The committee whose PMC casts the binding votes of a vote's stage: the Incubator's in a
+/// podling's second stage, else the release's own.
+fn binding_committee<'a>(ctx: &'a ReleaseContext, vote: &VoteSummary) -> &'a str {
+    if vote.stage == Some(VoteStage::Incubator) { INCUBATOR } else { &ctx.committee.name }
+}
+
+/// Ends a vote that passed: the release goes to preview, except after a podling's own stage,
+/// which opens the Incubator's. False if it was resolved meanwhile.
+fn pass(
+    conn: &mut DbConnection,
+    actor: &str,
+    ctx: &ReleaseContext,
+    status: &VoteStatus,
+    reason: Option<&str>,
+) -> AppResult<bool> {
+    if status.vote.stage != Some(VoteStage::Podling) {
+        return finish(conn, actor, ctx, status, VoteOutcome::Passed, Phase::Preview, reason);
+    }
+    if !finish(conn, actor, ctx, status, VoteOutcome::Passed, Phase::Candidate, reason)? {
+        return Ok(false);
+    }
+    open_incubator_stage(conn, actor, ctx, status)?;
+    Ok(true)
+}
+
+/// The Incubator PMC's stage of a podling's vote: the next round, on the same revision and
+/// policy, for the policy's minimum time. The ballots that Incubator PMC members cast in the
+/// podling's stage carry over, binding (`source: "carried"`); their signatures, made for the
+/// other round's text, do not.
+fn open_incubator_stage(
+    conn: &mut DbConnection,
+    actor: &str,
+    ctx: &ReleaseContext,
+    status: &VoteStatus,
+) -> AppResult<()> {
+    let policy = snapshot(&ctx.release)?;
+    let round = status.vote.round;
+    let opened = now_ms();
+    let closes = opened + i64::from(policy.min_vote_hours.max(1)) * HOUR_MS;
+    if !q::next_stage(conn, ctx.release.id, round, VoteStage::Incubator.as_str(), opened, closes)? {
+        return Err(resolved_meanwhile(ctx));
+    }
+    let rows = q::ballots(conn, ctx.release.id, round)?;
+    let mut latest: BTreeMap<&str, &VoteRow> = BTreeMap::new();
+    for row in &rows {
+        latest.insert(row.voter.as_str(), row);
+    }
+    let mut carried = Vec::new();
+    for row in latest.into_values() {
+        let Some(user_id) = row.voter_id else { continue };
+        if !authz::binding_for(&auth_q::memberships(conn, user_id)?, INCUBATOR) {
+            continue;
+        }
+        q::insert_ballot(
+            conn,
+            &NewVote {
+                release_id: ctx.release.id,
+                revision_seq: row.revision_seq,
+                voter_id: Some(user_id),
+                voter: row.voter.clone(),
+                value: row.value,
+                binding: true,
+                comment: Some(format!("carried over from the podling's vote (round {round})")),
+                source: "carried".to_owned(),
+                created_at: opened,
+                round: round + 1,
+                signature: None,
+                signed_by: None,
+            },
+        )?;
+        carried.push(json!({"voter": row.voter, "value": row.value}));
+    }
+    let ctx = rq::context_by_id(conn, ctx.release.id)?;
+    let next = status_of(conn, &ctx)?;
+    events::record(
+        conn,
+        NewEvent {
+            actor,
+            action: "vote.started",
+            target: &ctx.key(),
+            release_id: Some(ctx.release.id),
+            details: json!({
+                "round": next.vote.round,
+                "stage": VoteStage::Incubator,
+                "revision": next.vote.revision,
+                "manifest_digest": next.vote.manifest_digest,
+                "mode": next.vote.mode,
+                "hours": policy.min_vote_hours.max(1),
+                "closes_at": next.vote.closes_at,
+                "binding_plus_required": next.vote.binding_plus_required,
+                "carried": carried,
+            }),
+        },
+    )?;
+    Ok(())
+}
+
 /// `POST …/resolve`: ends the vote. `passed` needs the minimum time to have passed and, except
 /// in `manual` mode, V1; the release goes to `preview`. `failed` may be given at any time; the
 /// release goes back to `draft`, where new revisions continue. `manual` mode needs a reason.
@@ -661,7 +763,11 @@ pub fn resolve(
                 .with_details(json!({"tally": t, "binding_plus_required": vote.binding_plus_required})));
             }
         }
-        if !finish(conn, principal.actor(), &ctx, &status, outcome, phase, reason.as_deref())? {
+        let done = match outcome {
+            VoteOutcome::Passed => pass(conn, principal.actor(), &ctx, &status, reason.as_deref())?,
+            VoteOutcome::Failed => finish(conn, principal.actor(), &ctx, &status, outcome, phase, reason.as_deref())?,
+        };
+        if !done {
             return Err(resolved_meanwhile(&ctx));
         }
         releases::load(conn, release)
@@ -687,7 +793,7 @@ pub fn auto_resolve(conn: &mut DbConnection) -> AppResult<Vec<String>> {
                 return Ok(None);
             }
             let reason = Some("resolved automatically (auto_resolve)");
-            let done = finish(conn, "system", &ctx, &status, VoteOutcome::Passed, Phase::Preview, reason)?;
+            let done = pass(conn, "system", &ctx, &status, reason)?;
             Ok(done.then(|| ctx.key()))
         })?;
         resolved.extend(done);

@@ -18,6 +18,7 @@ on_both_backends!(
     waivers_let_failures_pass_but_never_fixed_rules,
     auto_resolve_passes_only_a_vote_that_passes,
     a_signed_ballot_holds_only_for_its_own_text_and_voter,
+    a_podling_votes_first_then_the_incubator_with_its_votes_carried_over,
 );
 
 pub(crate) const RELEASE: &str = "/api/v1/releases/httpd/2.4.68";
@@ -768,4 +769,64 @@ async fn a_signed_ballot_holds_only_for_its_own_text_and_voter(backend: Backend)
     let signed: Vec<(&str, &Value)> =
         votes["votes"].as_array().unwrap().iter().map(|b| (b["voter"].as_str().unwrap(), &b["signed_by"])).collect();
     assert_eq!(signed, [("alice", &json!(fingerprint)), ("mallory", &Value::Null)], "{votes}");
+}
+
+async fn a_podling_votes_first_then_the_incubator_with_its_votes_carried_over(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("incubator", false).await;
+    app.project("httpd", true).await; // a podling, for the helpers' release path
+    let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
+    let ppmc: Vec<String> =
+        (1..=3).map(|n| app.user(&format!("ppmc{n}"), false, &[("httpd", Role::PmcMember)])).collect();
+    // An Incubator PMC member who mentors the podling, and two more.
+    let mentor = app.user("mentor", false, &[("incubator", Role::PmcMember), ("httpd", Role::PmcMember)]);
+    let ipmc: Vec<String> =
+        (1..=2).map(|n| app.user(&format!("ipmc{n}"), false, &[("incubator", Role::PmcMember)])).collect();
+    app.release(&rm, "httpd", "2.4.68").await;
+    upload_all(&app, &rm).await;
+    finish_checks(&app, "success").await;
+    let (status, started) = app.send(post(&app, &rm, "/vote/start", json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{started}");
+    assert_eq!(started["stage"], "podling");
+
+    // The podling's stage: its PPMC votes binding; an Incubator member who is not on it does not.
+    for jwt in &ppmc[..2] {
+        vote(&app, jwt, 1).await;
+    }
+    vote(&app, &mentor, 1).await;
+    let early = vote(&app, &ipmc[0], 1).await;
+    assert_eq!(early["binding"], false, "not binding for the podling");
+    close_vote(&app);
+    let (status, resolved) = app.send(post(&app, &rm, "/resolve", json!({"outcome": "passed"}))).await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    assert_eq!(resolved["phase"], "candidate", "the Incubator votes next: {resolved}");
+
+    // The Incubator's stage: the next round, the same bytes; its members' ballots carried over.
+    let (_, votes) = app.send(app.client.get(app.url(&format!("{RELEASE}/votes"))).bearer_auth(&rm)).await;
+    assert_eq!((votes["round"].as_i64(), votes["stage"].as_str()), (Some(2), Some("incubator")), "{votes}");
+    assert_eq!(votes["manifest_digest"], started["manifest_digest"]);
+    let carried: Vec<(&str, &str, bool)> = votes["votes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["voter"].as_str().unwrap(), b["source"].as_str().unwrap(), b["binding"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(carried, [("ipmc1", "carried", true), ("mentor", "carried", true)], "{votes}");
+    assert!(votes["seconds_left"].as_u64().unwrap() > 71 * 3600, "a full minimum time again");
+    let podling_only = vote(&app, &ppmc[2], 1).await;
+    assert_eq!(podling_only["binding"], false, "a PPMC member's vote does not bind the Incubator");
+    close_vote(&app);
+    app.expect_error(post(&app, &rm, "/resolve", json!({"outcome": "passed"})), StatusCode::CONFLICT, "no_quorum")
+        .await;
+    vote(&app, &ipmc[1], 1).await;
+    let (status, resolved) = app.send(post(&app, &rm, "/resolve", json!({"outcome": "passed"}))).await;
+    assert_eq!(status, StatusCode::OK, "{resolved}");
+    assert_eq!(resolved["phase"], "preview");
+    let events = app
+        .db(|c| datastore::db::queries::events::of_release(c, 1, 1000, 0).unwrap().0)
+        .into_iter()
+        .filter(|e| e.action.starts_with("vote.started") || e.action == "vote.resolved")
+        .map(|e| e.action)
+        .collect::<Vec<_>>();
+    assert_eq!(events, ["vote.started", "vote.resolved", "vote.started", "vote.resolved"]);
 }

@@ -1,3 +1,4 @@
+ALTER TABLE release DROP COLUMN vote_stage;
 ALTER TABLE vote DROP COLUMN signed_by;
 ALTER TABLE vote DROP COLUMN signature;
 ALTER TABLE release DROP COLUMN policy_override;

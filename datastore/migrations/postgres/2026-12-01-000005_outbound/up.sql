@@ -62,6 +62,10 @@ INSERT INTO outbox_cursor (id, last_seq) SELECT 1, COALESCE(MAX(seq), 0) + COALE
 ALTER TABLE vote ADD COLUMN signature TEXT;
 ALTER TABLE vote ADD COLUMN signed_by TEXT;
 
+-- A podling's vote has two stages: its PPMC ('podling'), then the Incubator PMC ('incubator');
+-- NULL for a committee's single vote.
+ALTER TABLE release ADD COLUMN vote_stage TEXT;
+
 -- Vote policy set for a product or a release over the project's (JSON objects, null: none).
 ALTER TABLE product ADD COLUMN policy_override TEXT;
 ALTER TABLE release ADD COLUMN policy_override TEXT;

@@ -18,6 +18,7 @@ pub struct VoteStart<'a> {
     pub opened_at: i64,
     pub closes_at: i64,
     pub expedited_reason: Option<&'a str>,
+    pub stage: Option<&'a str>,
 }
 
 /// Moves a draft whose latest revision is still `start.revision` to `candidate`; false if the
@@ -35,6 +36,7 @@ pub fn start(conn: &mut DbConnection, release_id: i64, start: &VoteStart<'_>) ->
         release::manifest_digest.eq(start.manifest_digest),
         release::vote_round.eq(start.round),
         release::vote_expedited_reason.eq(start.expedited_reason),
+        release::vote_stage.eq(start.stage),
         release::vote_outcome.eq(None::<String>),
         release::vote_resolved_at.eq(None::<i64>),
         release::vote_resolution.eq(None::<String>),
@@ -92,6 +94,33 @@ pub fn resolve(
         release::vote_resolved_at.eq(now),
         release::vote_resolution.eq(resolution),
         release::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Opens the next stage of a podling's vote on a candidate whose round `round` just passed:
+/// round `round + 1` on the same revision, under the same policy; false if it moved meanwhile.
+pub fn next_stage(
+    conn: &mut DbConnection,
+    release_id: i64,
+    round: i64,
+    stage: &str,
+    opened_at: i64,
+    closes_at: i64,
+) -> QueryResult<bool> {
+    let changed = diesel::update(
+        release::table.find(release_id).filter(release::phase.eq("candidate")).filter(release::vote_round.eq(round)),
+    )
+    .set((
+        release::vote_round.eq(round + 1),
+        release::vote_stage.eq(stage),
+        release::vote_started_at.eq(opened_at),
+        release::vote_closes_at.eq(closes_at),
+        release::vote_outcome.eq(None::<String>),
+        release::vote_resolved_at.eq(None::<i64>),
+        release::vote_resolution.eq(None::<String>),
+        release::updated_at.eq(opened_at),
     ))
     .execute(conn)?;
     Ok(changed == 1)
