@@ -30,6 +30,12 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_MAIL_FROM", global = true)]
     pub mail_from: Option<String>,
 
+    /// Where a runner fetches a mail vote's thread (`POST …/vote/fetch` without a url): a URL
+    /// with `{message_id}` for the announcement's Message-ID, e.g. an archive's mbox export of
+    /// a thread.
+    #[arg(long, env = "DATASTORE_MAIL_ARCHIVE_URL", global = true)]
+    pub mail_archive_url: Option<String>,
+
     /// Largest accepted upload, in bytes (per file).
     #[arg(long, env = "DATASTORE_MAX_UPLOAD_BYTES", default_value_t = 8 << 30, global = true)]
     pub max_upload_bytes: u64,
@@ -102,6 +108,7 @@ impl Config {
             bind: "127.0.0.1:0".to_owned(),
             public_url: Some("http://datastore.test".to_owned()),
             mail_from: Some("Trusted Releases <releases@datastore.test>".to_owned()),
+            mail_archive_url: Some("https://lists.example.org/thread.mbox?id={message_id}".to_owned()),
             max_upload_bytes: 64 << 20,
             max_revision_bytes: 128 << 20,
             max_revision_files: 100,

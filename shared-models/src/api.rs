@@ -470,6 +470,23 @@ pub struct StartVoteRequest {
     pub expedited_reason: Option<String>,
 }
 
+/// `POST …/vote/fetch`: a runner fetches the vote thread and the datastore tallies it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FetchThreadRequest {
+    /// The thread as an mbox (or an archive's JSON); default: the server's
+    /// `DATASTORE_MAIL_ARCHIVE_URL` for the announcement's Message-ID.
+    #[schema(max_length = 2000, pattern = "^https?://\\S+$")]
+    pub url: Option<String>,
+}
+
+/// Work queued for a runner.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TaskQueued {
+    /// The task (`GET /api/v1/tasks/{id}`).
+    pub task: i64,
+}
+
 /// A ballot as cast.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

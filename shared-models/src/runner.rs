@@ -26,6 +26,8 @@ crate::named_enum! {
         Mail = "mail",
         /// One webhook delivery: a signed JSON POST to a project's receiver.
         Webhook = "webhook",
+        /// Fetch a mail vote's thread from the list archive, for the datastore to tally.
+        VoteThread = "vote_thread",
     }
 }
 
@@ -241,4 +243,18 @@ pub struct WebhookOrder {
     pub body: String,
     /// `X-TRL-Signature`: `sha256=<hex of HMAC-SHA256(secret, body)>`.
     pub signature: String,
+}
+
+/// The `args` of a `vote_thread` task. The runner answers with one `success` result whose
+/// `data.mbox` is the thread as an mbox (an archive's JSON is turned into one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VoteThreadOrder {
+    pub url: String,
+    /// The vote round the thread is for (a later round is not tallied with it).
+    pub round: i64,
+    /// The announcement's Message-ID, when the platform sent it: only its thread counts.
+    #[serde(default)]
+    pub root: Option<String>,
+    /// Who asked for it: the tally is theirs.
+    pub requested_by: String,
 }

@@ -61,7 +61,7 @@ pub fn run(kind: TaskKind, inputs: &[Input], context: &Context) -> Result<Vec<Ch
         TaskKind::Rat => {
             Ok(crate::rat::check(subject.ok_or("no input")?, &context.policy.unknown_header_severity, &context.limits))
         }
-        TaskKind::Mail | TaskKind::Webhook => Err(format!("{kind} is not a check")),
+        TaskKind::Mail | TaskKind::Webhook | TaskKind::VoteThread => Err(format!("{kind} is not a check")),
     }
 }
 

@@ -7,8 +7,8 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use futures_util::StreamExt;
 use shared_models::api::{
-    Ballot, CastVoteRequest, FileList, MailTally, MoveRequest, Release, ResolveRequest, RevokeRequest,
-    StartVoteRequest, VoteStatus,
+    Ballot, CastVoteRequest, FetchThreadRequest, FileList, MailTally, MoveRequest, Release, ResolveRequest,
+    RevokeRequest, StartVoteRequest, TaskQueued, VoteStatus,
 };
 
 use super::created;
@@ -68,6 +68,31 @@ pub struct BallotQuery {
     /// The ballot's value: 1, 0 or -1.
     #[param(minimum = -1, maximum = 1)]
     pub value: i32,
+}
+
+/// Have a runner fetch the thread of a vote held on the list (`mail` mode) and tally it, as
+/// `POST …/vote/tally` does with a posted thread: from `url`, or from the server's list archive
+/// for the announcement's Message-ID. 202 with the task; its ballots appear in `GET …/votes`.
+#[utoipa::path(operation_id = "fetch_vote_thread", tag = "vote", request_body = FetchThreadRequest,
+    params(("project" = String, Path), ("version" = String, Path)), security(("bearer" = [])),
+    responses((status = 202, body = TaskQueued), (status = 403, body = shared_models::ErrorBody),
+        (status = 404, body = shared_models::ErrorBody),
+        (status = 409, description = "`wrong_phase`, `wrong_vote_mode`", body = shared_models::ErrorBody),
+        (status = 422, description = "`invalid_request` (no url, and none can be made)", body = shared_models::ErrorBody)))]
+#[post("/vote/fetch")]
+pub async fn fetch_thread(
+    state: web::Data<AppState>,
+    principal: Principal,
+    release: ReleaseRef,
+    body: web::Json<FetchThreadRequest>,
+) -> AppResult<HttpResponse> {
+    let archive = state.config.mail_archive_url.clone();
+    let task = state
+        .db
+        .run(move |c| votes::fetch_thread(c, &principal, &release, body.url.as_deref(), archive.as_deref()))
+        .await?;
+    state.wake_runners();
+    Ok(HttpResponse::Accepted().json(TaskQueued { task }))
 }
 
 /// The text to sign (`gpg --armor --detach-sign`) for a signed ballot in the open vote: it

@@ -94,6 +94,7 @@ fn release_routes(cfg: &mut ServiceConfig) {
         .service(lifecycle::ballot_text)
         .service(lifecycle::show_votes)
         .service(lifecycle::tally_vote)
+        .service(lifecycle::fetch_thread)
         .service(lifecycle::resolve)
         .service(lifecycle::publish_release)
         .service(lifecycle::archive_release)

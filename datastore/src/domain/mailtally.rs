@@ -140,6 +140,12 @@ fn own_lines(body: &str) -> impl Iterator<Item = &str> {
 /// Reads a vote thread. The announcement (the first mail whose subject is not a reply) and
 /// mails without a readable sender never count.
 pub fn read(mbox: &[u8]) -> Result<Thread, String> {
+    read_thread(mbox, None)
+}
+
+/// Like [`read`], keeping only the thread of the announcement `root` (a Message-ID) when it is
+/// known: an archive's export of a month holds other threads, and their votes are not this one's.
+pub fn read_thread(mbox: &[u8], root: Option<&str>) -> Result<Thread, String> {
     if mbox.len() > MAX_THREAD_BYTES {
         return Err(format!("the thread has {} bytes; at most {MAX_THREAD_BYTES} are read", mbox.len()));
     }
@@ -180,6 +186,13 @@ pub fn read(mbox: &[u8]) -> Result<Thread, String> {
                 reason: reason.into(),
             })
         };
+        if let Some(root) = root {
+            let mentions = |header: &str| mail.headers.get_all_values(header).iter().any(|v| v.contains(root));
+            if message_id.trim() != root && !mentions("In-Reply-To") && !mentions("References") {
+                skip(&mut thread, "not in the vote's thread");
+                continue;
+            }
+        }
         let subject = mail.headers.get_first_value("Subject").unwrap_or_default();
         let is_reply = {
             let lower = subject.trim_start().to_ascii_lowercase();
@@ -233,6 +246,20 @@ mod tests {
         assert_eq!(own_lines(body).collect::<Vec<_>>(), ["Looks good."]);
         let signed = "Thanks!\n-- \n+1 to open source\n";
         assert_eq!(own_lines(signed).collect::<Vec<_>>(), ["Thanks!"]);
+    }
+
+    #[test]
+    fn only_the_announcements_thread_counts_when_it_is_known() {
+        let mbox = b"From a@x Mon Dec  1 10:00:00 2026\nFrom: a@x\nSubject: [VOTE] Release X 1.0\nMessage-ID: <root@x>\n\nvote\n\n\
+From b@x Mon Dec  1 10:05:00 2026\nFrom: b@x\nSubject: Re: [VOTE] Release X 1.0\nMessage-ID: <b@x>\nIn-Reply-To: <root@x>\n\n+1\n\n\
+From c@x Mon Dec  1 10:06:00 2026\nFrom: c@x\nSubject: Re: [VOTE] Release Y 2.0\nMessage-ID: <c@x>\nIn-Reply-To: <other@x>\n\n-1\n\n\
+From d@x Mon Dec  1 10:07:00 2026\nFrom: d@x\nSubject: Re: [VOTE] Release X 1.0\nMessage-ID: <d@x>\nIn-Reply-To: <b@x>\nReferences: <root@x> <b@x>\n\n+1\n";
+        let everything = read(mbox).unwrap();
+        assert_eq!(everything.votes.len(), 3, "without a root every reply counts");
+        let thread = read_thread(mbox, Some("<root@x>")).unwrap();
+        let senders: Vec<&str> = thread.votes.iter().map(|v| v.sender.as_str()).collect();
+        assert_eq!(senders, ["b@x", "d@x"]);
+        assert!(thread.skipped.iter().any(|s| s.sender == "c@x" && s.reason == "not in the vote's thread"));
     }
 
     #[test]

@@ -346,7 +346,10 @@ pub fn submit(
             TaskOutcome::Completed => match q::finish(c, id, runner.id, token, TaskStatus::Completed, None)? {
                 Some(task) => {
                     validate(&task, request)?;
-                    let stored = store_results(c, &task, &request.results)?;
+                    if task.kind()? == TaskKind::VoteThread {
+                        tally_fetched_thread(c, &task, &request.results)?;
+                    }
+                    let stored = if task.kind()?.is_check() { store_results(c, &task, &request.results)? } else { 0 };
                     record_signers(c, &task, &request.results)?;
                     tracing::info!(task.id = id, kind = %task.kind, results = stored, "task completed");
                     check_ended(c, &task)?;
@@ -391,6 +394,19 @@ pub fn submit(
             _ => Err(lease_lost(id)),
         }
     })
+}
+
+/// The thread a `vote_thread` task fetched (`data.mbox` of its one result), tallied into the
+/// vote it was asked for. A thread that cannot be read fails the report (422), so the runner's
+/// attempt is not taken as done.
+fn tally_fetched_thread(conn: &mut DbConnection, task: &TaskRow, results: &[CheckResult]) -> AppResult<()> {
+    let order: shared_models::runner::VoteThreadOrder = serde_json::from_str(&task.args).map_err(AppError::internal)?;
+    let mbox =
+        results.first().and_then(|r| r.data.as_ref()).and_then(|d| d.get("mbox")).and_then(|m| m.as_str()).ok_or_else(
+            || AppError::unprocessable("invalid_result", "A vote_thread result carries the thread as data.mbox."),
+        )?;
+    let release_id = task.release_id.ok_or_else(|| AppError::internal("a vote_thread task without its release"))?;
+    super::votes::tally_fetched(conn, release_id, &order, mbox.as_bytes())
 }
 
 /// A check ended for good: the release's checks may be complete now.

@@ -11,12 +11,13 @@ use shared_models::api::{
     VoteMode, VoteOutcome, VoteStage, VoteStatus, VoteSummary,
 };
 use shared_models::checks::CheckStatus;
+use shared_models::runner::{TaskKind, TaskStatus, VoteThreadOrder};
 
 use super::lifecycle::{self, Transition};
 use super::releases::{self, ReleaseRef};
 use super::text;
 use crate::auth::{Action, Principal, authz};
-use crate::db::models::{BlobRow, NewVote, ReleaseRow, VoteRow};
+use crate::db::models::{BlobRow, NewTask, NewVote, ReleaseRow, VoteRow};
 use crate::db::queries::auth as auth_q;
 use crate::db::queries::events::{self, NewEvent};
 use crate::db::queries::releases as rq;
@@ -454,26 +455,150 @@ pub fn tally_mail(
     release: &ReleaseRef,
     mbox: &[u8],
 ) -> AppResult<MailTally> {
-    let thread = super::mailtally::read(mbox)
-        .map_err(|why| AppError::unprocessable("invalid_mbox", format!("The vote thread cannot be read: {why}.")))?;
     write_transaction(conn, |conn| {
         let ctx = releases::load_readable(conn, Some(principal), release)?;
         authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
-        let phase = ctx.release.phase()?;
-        if phase != Phase::Candidate {
-            return Err(lifecycle::wrong_phase(
-                phase,
-                Phase::Candidate.as_str(),
-                format!("Only a candidate's vote is tallied; {release} is in phase {phase}."),
-            ));
+        let vote = open_mail_vote(&ctx)?;
+        let root = vote_mail_id(conn, &ctx)?;
+        let thread = super::mailtally::read_thread(mbox, root.as_deref()).map_err(|why| {
+            AppError::unprocessable("invalid_mbox", format!("The vote thread cannot be read: {why}."))
+        })?;
+        record_thread(conn, principal.actor(), &ctx, &vote, thread)
+    })
+}
+
+/// The vote of a candidate held on the list (409 otherwise).
+fn open_mail_vote(ctx: &ReleaseContext) -> AppResult<VoteSummary> {
+    let release = ctx.key();
+    let phase = ctx.release.phase()?;
+    if phase != Phase::Candidate {
+        return Err(lifecycle::wrong_phase(
+            phase,
+            Phase::Candidate.as_str(),
+            format!("Only a candidate's vote is tallied; {release} is in phase {phase}."),
+        ));
+    }
+    let vote = summary(&ctx.release)?.ok_or_else(|| AppError::internal("a candidate without a vote"))?;
+    if vote.mode != VoteMode::Mail {
+        return Err(AppError::conflict(
+            "wrong_vote_mode",
+            format!("The vote on {release} is held in {} mode; a thread is tallied in mail mode.", vote.mode),
+        ));
+    }
+    Ok(vote)
+}
+
+/// The Message-ID of the announcement the platform mailed for the open round, if it did: the
+/// root of the thread whose replies count.
+fn vote_mail_id(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<Option<String>> {
+    let started_at = ctx.release.vote_started_at.unwrap_or(i64::MAX);
+    let mails = crate::db::queries::outbound::deliveries_of_release(conn, ctx.release.id, "mail")?;
+    // The vote mail of the open round: the last made for a vote start since the round opened.
+    Ok(mails
+        .into_iter()
+        .rev()
+        .find(|(d, _)| d.action == "vote.started" && d.created_at >= started_at)
+        .map(|(d, _)| d.message_id))
+}
+
+/// `POST …/vote/fetch`: the release manager asks a runner to fetch the vote thread from the
+/// list archive (`url`, or `DATASTORE_MAIL_ARCHIVE_URL` with the announcement's Message-ID)
+/// and tally it, as `POST …/vote/tally` does. Returns the task's id.
+pub fn fetch_thread(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    release: &ReleaseRef,
+    url: Option<&str>,
+    archive_template: Option<&str>,
+) -> AppResult<i64> {
+    write_transaction(conn, |conn| {
+        let ctx = releases::load_readable(conn, Some(principal), release)?;
+        authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
+        let vote = open_mail_vote(&ctx)?;
+        let root = vote_mail_id(conn, &ctx)?;
+        let url = match (url, archive_template, root.as_deref()) {
+            (Some(url), _, _) => url.to_owned(),
+            (None, Some(template), Some(root)) => {
+                let id = root.trim_start_matches('<').trim_end_matches('>');
+                template.replace("{message_id}", &crate::url::encode_query_value(id))
+            }
+            (None, None, _) => {
+                return Err(AppError::unprocessable(
+                    "invalid_request",
+                    "Give the thread's url: this server has no DATASTORE_MAIL_ARCHIVE_URL.",
+                )
+                .with_details(json!({"field": "url"})));
+            }
+            (None, Some(_), None) => {
+                return Err(AppError::unprocessable(
+                    "invalid_request",
+                    "Give the thread's url: the platform did not mail this vote's announcement, so its Message-ID \
+                     is not known.",
+                )
+                .with_details(json!({"field": "url"})));
+            }
+        };
+        if !(url.starts_with("https://") || url.starts_with("http://"))
+            || url.len() > 2000
+            || url.contains(char::is_whitespace)
+        {
+            return Err(AppError::unprocessable(
+                "invalid_request",
+                "The url is an http(s) URL of up to 2000 characters.",
+            )
+            .with_details(json!({"field": "url"})));
         }
-        let vote = summary(&ctx.release)?.ok_or_else(|| AppError::internal("a candidate without a vote"))?;
-        if vote.mode != VoteMode::Mail {
-            return Err(AppError::conflict(
-                "wrong_vote_mode",
-                format!("The vote on {release} is held in {} mode; a thread is tallied in mail mode.", vote.mode),
-            ));
+        let order = VoteThreadOrder { url, round: vote.round, root, requested_by: principal.uid.clone() };
+        let now = now_ms();
+        let task = NewTask {
+            kind: TaskKind::VoteThread.as_str().to_owned(),
+            release_id: Some(ctx.release.id),
+            revision_seq: Some(vote.revision),
+            checker_version: None,
+            path: String::new(),
+            args: serde_json::to_string(&order).map_err(AppError::internal)?,
+            inputs: "[]".to_owned(),
+            inputs_hash: format!("vote_thread:{}:{now}", ctx.release.id),
+            policy_hash: String::new(),
+            status: TaskStatus::Queued.as_str().to_owned(),
+            priority: 10,
+            max_attempts: 5,
+            not_before: now,
+            created_at: now,
+        };
+        Ok(crate::db::queries::tasks::enqueue(conn, &task)?)
+    })
+}
+
+/// A runner fetched the thread a `vote_thread` task asked for: tally it, if the vote it was
+/// asked for is still open (a vote resolved meanwhile is left alone).
+pub fn tally_fetched(conn: &mut DbConnection, release_id: i64, order: &VoteThreadOrder, mbox: &[u8]) -> AppResult<()> {
+    let ctx = rq::context_by_id(conn, release_id)?;
+    let vote = match open_mail_vote(&ctx) {
+        Ok(vote) if vote.round == order.round => vote,
+        _ => {
+            tracing::info!(release = %ctx.key(), round = order.round, "the fetched thread's vote is no longer open: not tallied");
+            return Ok(());
         }
+    };
+    let thread = super::mailtally::read_thread(mbox, order.root.as_deref())
+        .map_err(|why| AppError::unprocessable("invalid_mbox", format!("The fetched thread cannot be read: {why}.")))?;
+    let tally = record_thread(conn, &order.requested_by, &ctx, &vote, thread)?;
+    tracing::info!(release = %ctx.key(), recorded = tally.recorded, "fetched vote thread tallied");
+    Ok(())
+}
+
+/// Records the ballots of a thread in a mail vote, as `actor`.
+fn record_thread(
+    conn: &mut DbConnection,
+    actor: &str,
+    ctx: &ReleaseContext,
+    vote: &VoteSummary,
+    thread: super::mailtally::Thread,
+) -> AppResult<MailTally> {
+    let ctx = ctx.clone();
+    let vote = vote.clone();
+    {
         lock(conn, &ctx, vote.round)?;
         let senders: Vec<String> = thread.votes.iter().map(|v| v.sender.clone()).collect();
         let mut users = BTreeMap::new();
@@ -534,7 +659,7 @@ pub fn tally_mail(
         events::record(
             conn,
             NewEvent {
-                actor: principal.actor(),
+                actor,
                 action: "vote.tallied",
                 target: &ctx.key(),
                 release_id: Some(ctx.release.id),
@@ -562,7 +687,7 @@ pub fn tally_mail(
                 .collect(),
             recorded,
         })
-    })
+    }
 }
 
 /// The 409 of a vote that was resolved while this request was deciding.

@@ -19,6 +19,7 @@ on_both_backends!(
     auto_resolve_passes_only_a_vote_that_passes,
     a_signed_ballot_holds_only_for_its_own_text_and_voter,
     a_podling_votes_first_then_the_incubator_with_its_votes_carried_over,
+    a_thread_fetched_by_a_runner_is_tallied_like_a_posted_one,
 );
 
 pub(crate) const RELEASE: &str = "/api/v1/releases/httpd/2.4.68";
@@ -829,4 +830,102 @@ async fn a_podling_votes_first_then_the_incubator_with_its_votes_carried_over(ba
         .map(|e| e.action)
         .collect::<Vec<_>>();
     assert_eq!(events, ["vote.started", "vote.resolved", "vote.started", "vote.resolved"]);
+}
+
+async fn a_thread_fetched_by_a_runner_is_tallied_like_a_posted_one(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    let rm = app.user_with_email("rm", Some("rm@apache.org"), false, &[("httpd", Role::ReleaseManager)]);
+    let pmc: Vec<String> = (1..=4)
+        .map(|n| {
+            app.user_with_email(
+                &format!("pmc{n}"),
+                Some(&format!("pmc{n}@apache.org")),
+                false,
+                &[("httpd", Role::PmcMember)],
+            )
+        })
+        .collect();
+    let committer = app.user_with_email("dev", Some("dev@example.org"), false, &[("httpd", Role::Committer)]);
+    let (status, _) = app
+        .send(
+            app.client
+                .put(app.url("/api/v1/projects/httpd/policy"))
+                .bearer_auth(&pmc[0])
+                .json(&json!({"vote_mode": "mail"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    app.release(&rm, "httpd", "2.4.68").await;
+    upload_all(&app, &rm).await;
+    finish_checks(&app, "success").await;
+    let fetch = |jwt: &str, body: Value| post(&app, jwt, "/vote/fetch", body);
+    app.expect_error(
+        fetch(&rm, json!({"url": "https://lists.example.org/t.mbox"})),
+        StatusCode::CONFLICT,
+        "wrong_phase",
+    )
+    .await;
+    let (status, _) = app.send(post(&app, &rm, "/vote/start", json!({}))).await;
+    assert_eq!(status, StatusCode::OK);
+    // No announcement went out from here (no mail was sent), so the archive cannot be asked
+    // for its thread by Message-ID: the url is needed.
+    let refused = app.expect_error(fetch(&rm, json!({})), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    assert!(refused["message"].as_str().unwrap().contains("Message-ID"), "{refused}");
+    app.expect_error(
+        fetch(&committer, json!({"url": "https://lists.example.org/t.mbox"})),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    app.expect_error(
+        fetch(&rm, json!({"url": "file:///etc/passwd"})),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    let (status, queued) = app.send(fetch(&rm, json!({"url": "https://lists.example.org/t.mbox"}))).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+
+    let (_, runner) = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/admin/runners"))
+                .bearer_auth(app.admin())
+                .json(&json!({"name": "fetcher"})),
+        )
+        .await;
+    let token = runner["token"].as_str().unwrap();
+    let (status, claimed) = app
+        .send(app.client.post(app.url("/api/runner/v1/claim")).bearer_auth(token).json(&json!({
+            "runner": "fetcher", "version": "0", "kinds": ["vote_thread"], "capacity": 4, "wait_s": 0
+        })))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    let order = &claimed["tasks"][0];
+    assert_eq!(
+        (order["id"].as_i64(), order["args"]["url"].as_str()),
+        (queued["task"].as_i64(), Some("https://lists.example.org/t.mbox"))
+    );
+    let report = |results: Value| {
+        app.client
+            .post(app.url(&format!("/api/runner/v1/tasks/{}/result", order["id"])))
+            .bearer_auth(token)
+            .json(&json!({"lease_token": order["lease_token"], "status": "completed", "results": results}))
+    };
+    let result = |data: Value| json!([{"checker": "vote_thread", "checker_version": "", "path": "", "status": "success", "message": "fetched", "data": data}]);
+    app.expect_error(report(result(json!({}))), StatusCode::UNPROCESSABLE_ENTITY, "invalid_result").await;
+    let thread = String::from_utf8(std::fs::read(testkit::fixture("mail/vote-thread.mbox")).unwrap()).unwrap();
+    let (status, answer) = app.send(report(result(json!({"mbox": thread})))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, votes) = app.send(app.client.get(app.url(&format!("{RELEASE}/votes"))).bearer_auth(&rm)).await;
+    assert_eq!(
+        votes["tally"],
+        json!({"binding_plus": 3, "binding_zero": 0, "binding_minus": 0,
+               "non_binding_plus": 2, "non_binding_zero": 0, "non_binding_minus": 0}),
+        "the same counts as the posted thread: {votes}"
+    );
+    let tallied = app.db(|c| datastore::db::queries::events::of_release(c, 1, 1000, 0).unwrap().0);
+    let by = tallied.iter().find(|e| e.action == "vote.tallied").map(|e| e.actor.as_str());
+    assert_eq!(by, Some("rm"), "the tally is the release manager's, who asked for it");
 }

@@ -4,6 +4,7 @@
 
 mod check;
 mod mail;
+mod vote_thread;
 mod webhook;
 
 use std::collections::BTreeMap;
@@ -66,8 +67,8 @@ impl Handlers {
         Self(handlers)
     }
 
-    /// What `config` enables: the checks; webhooks unless turned off; mail when an SMTP server
-    /// is configured (a runner without one never claims mail tasks).
+    /// What `config` enables: the checks and fetching vote threads; webhooks unless turned off;
+    /// mail when an SMTP server is configured (a runner without one never claims mail tasks).
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         let mut handlers = Self::checks();
         if config.webhooks {
@@ -75,6 +76,8 @@ impl Handlers {
                 .0
                 .insert(TaskKind::Webhook, Arc::new(webhook::Webhook { allow_private: config.webhook_allow_private }));
         }
+        let fetcher = vote_thread::VoteThread { allow_private: config.webhook_allow_private };
+        handlers.0.insert(TaskKind::VoteThread, Arc::new(fetcher));
         if let Some(url) = &config.smtp_url {
             let password = match &config.smtp_password_file {
                 Some(path) => Some(

@@ -82,29 +82,29 @@ fn host_port(url: &str) -> Result<(String, u16), String> {
     Ok((host, port))
 }
 
-impl Webhook {
-    /// The address to connect to: the first the host resolves to, after checking them all.
-    async fn address(&self, url: &str) -> Result<(String, SocketAddr), String> {
-        let (host, port) = host_port(url)?;
-        let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?
-            .collect();
-        let first = *addresses.first().ok_or_else(|| format!("{host} has no address"))?;
-        if !self.allow_private
-            && let Some(private) = addresses.iter().find(|a| !is_public(a.ip()))
-        {
-            return Err(format!(
-                "{host} resolves to {}, which is not a public address: webhooks do not reach the runner's own network \
-                 (RUNNER_WEBHOOK_ALLOW_PRIVATE)",
-                private.ip()
-            ));
-        }
-        Ok((host, first))
+/// The address to connect to for `url`: the first its host resolves to, after checking that
+/// every one is public (unless `allow_private`). Connect to it (`reqwest`'s `resolve`), so that
+/// a second lookup cannot rebind the name to a private address.
+pub async fn checked_address(url: &str, allow_private: bool) -> Result<(String, SocketAddr), String> {
+    let (host, port) = host_port(url)?;
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| format!("cannot resolve {host}: {e}"))?
+        .collect();
+    let first = *addresses.first().ok_or_else(|| format!("{host} has no address"))?;
+    if !allow_private && let Some(private) = addresses.iter().find(|a| !is_public(a.ip())) {
+        return Err(format!(
+            "{host} resolves to {}, which is not a public address: runners do not reach their own network \
+             (RUNNER_WEBHOOK_ALLOW_PRIVATE)",
+            private.ip()
+        ));
     }
+    Ok((host, first))
+}
 
+impl Webhook {
     async fn deliver(&self, order: &WebhookOrder) -> Result<(), String> {
-        let (host, address) = self.address(&order.url).await?;
+        let (host, address) = checked_address(&order.url, self.allow_private).await?;
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(TIMEOUT)
@@ -184,8 +184,8 @@ mod tests {
 
     #[tokio::test]
     async fn loopback_is_refused_unless_allowed() {
-        let refused = Webhook { allow_private: false }.address("http://localhost:9/").await.unwrap_err();
+        let refused = checked_address("http://localhost:9/", false).await.unwrap_err();
         assert!(refused.contains("not a public address"), "{refused}");
-        assert!(Webhook { allow_private: true }.address("http://127.0.0.1:9/").await.is_ok());
+        assert!(checked_address("http://127.0.0.1:9/", true).await.is_ok());
     }
 }
