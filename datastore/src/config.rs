@@ -36,6 +36,13 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_MAIL_ARCHIVE_URL", global = true)]
     pub mail_archive_url: Option<String>,
 
+    /// With nginx in front: the prefix of its `internal` location that serves the blob
+    /// directory (`<state dir>/blobs/`), e.g. `/_blobs/`. Files over 64 KiB are then handed to
+    /// nginx (`X-Accel-Redirect`) on requests that ask for it (`X-Sendfile-Type:
+    /// X-Accel-Redirect`); see deploy/nginx/trusted-releases.conf.
+    #[arg(long, env = "DATASTORE_ACCEL_REDIRECT", global = true)]
+    pub accel_redirect: Option<String>,
+
     /// Largest accepted upload, in bytes (per file).
     #[arg(long, env = "DATASTORE_MAX_UPLOAD_BYTES", default_value_t = 8 << 30, global = true)]
     pub max_upload_bytes: u64,
@@ -109,6 +116,7 @@ impl Config {
             public_url: Some("http://datastore.test".to_owned()),
             mail_from: Some("Trusted Releases <releases@datastore.test>".to_owned()),
             mail_archive_url: Some("https://lists.example.org/thread.mbox?id={message_id}".to_owned()),
+            accel_redirect: None,
             max_upload_bytes: 64 << 20,
             max_revision_bytes: 128 << 20,
             max_revision_files: 100,

@@ -183,9 +183,12 @@ async fn serve_file(
     if let Some(bytes) = recent.bytes(&blob.sha256) {
         return Ok(serve(req, Body::Bytes(bytes), &blob, cache));
     }
+    let small = u64::try_from(blob.size).is_ok_and(|size| size <= SMALL);
+    if !small && let Some(prefix) = accel_prefix(state, req) {
+        return Ok(accel_redirect(req, &blob, cache, prefix));
+    }
     let store = state.blobs.clone();
     let sha = blob.sha256.clone();
-    let small = u64::try_from(blob.size).is_ok_and(|size| size <= SMALL);
     let body = web::block(move || -> io::Result<Body> {
         let reader = store.open_blob(&sha)?;
         if !small {
@@ -338,6 +341,42 @@ impl Body {
             Body::Bytes(bytes) => bytes.len() as u64,
         }
     }
+}
+
+/// The location prefix to hand a large file to the nginx in front (`DATASTORE_ACCEL_REDIRECT`),
+/// when it asked for that on this request (`X-Sendfile-Type: X-Accel-Redirect`, which the
+/// deploy's nginx sets): requests that reach the datastore directly are streamed as always.
+fn accel_prefix<'a>(state: &'a AppState, req: &HttpRequest) -> Option<&'a str> {
+    let prefix = state.config.accel_redirect.as_deref()?;
+    let asked =
+        req.headers().get("X-Sendfile-Type").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"X-Accel-Redirect"));
+    asked.then_some(prefix)
+}
+
+/// The answer that hands a file to nginx: the same headers as [`serve`], no body, and
+/// `X-Accel-Redirect` naming the blob under nginx's `internal` location of the blob directory
+/// (`ab/cd/<sha256>`, as the store lays it out); nginx sends the bytes with `sendfile` and
+/// answers `Range` itself. Conditional requests are still answered here.
+fn accel_redirect(req: &HttpRequest, blob: &BlobRow, cache: &str, prefix: &str) -> HttpResponse {
+    let etag = format!("\"{}\"", blob.sha256);
+    let mut response = HttpResponseBuilder::new(StatusCode::OK);
+    response
+        .insert_header((header::ETAG, etag.as_str()))
+        .insert_header((header::CACHE_CONTROL, cache))
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
+        .insert_header(("Digest", format!("sha-256={}", hex_to_base64(&blob.sha256))))
+        .insert_header(("Content-Security-Policy", "sandbox"))
+        .insert_header(("X-Content-Type-Options", "nosniff"));
+    let if_none_match = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+    if etag_matches(if_none_match, &etag) {
+        return response.status(StatusCode::NOT_MODIFIED).finish();
+    }
+    let sha = &blob.sha256;
+    let location = format!("{}/{}/{}/{sha}", prefix.trim_end_matches('/'), &sha[0..2], &sha[2..4]);
+    response
+        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type(req.path()))))
+        .insert_header(("X-Accel-Redirect", location))
+        .finish()
 }
 
 /// A blob as an HTTP response: `ETag` (its SHA-256), `If-None-Match`, `Range`, `HEAD`.

@@ -224,21 +224,33 @@ fn describe(error: &tera::Error) -> String {
     text
 }
 
-/// The tags a mail template may not use: there is nothing to include, extend or import, and a
-/// macro (or an include of the template itself) could recurse until the stack runs out.
-fn forbidden_tag(template: &str) -> Option<&'static str> {
-    template.match_indices("{%").find_map(|(at, _)| {
+/// The tags a mail template may not use: there is nothing to include, extend or import; a
+/// macro (or an include of the template itself) could recurse until the stack runs out; `set`
+/// could double a string until memory runs out. And at most one loop: nested loops multiply
+/// the work (and the output, which is only measured once it is made).
+fn refused_tag(template: &str) -> Option<String> {
+    let mut loops = 0;
+    for (at, _) in template.match_indices("{%") {
         let rest = template[at + 2..].trim_start_matches('-').trim_start();
-        let word: String = rest.chars().take_while(char::is_ascii_alphanumeric).collect();
-        ["include", "extends", "import", "macro"].into_iter().find(|tag| *tag == word)
-    })
+        let word: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if ["include", "extends", "import", "macro", "set", "set_global"].contains(&word.as_str()) {
+            return Some(format!("cannot use {{% {word} %}}"));
+        }
+        if word == "for" {
+            loops += 1;
+            if loops > 1 {
+                return Some("can have one {% for %} loop at most".to_owned());
+            }
+        }
+    }
+    None
 }
 
 /// Renders a subject and body template against `context`. The subject becomes one line.
 pub fn render(subject: &str, body: &str, context: &MailContext) -> Result<Rendered, String> {
     for (name, template) in [("subject", subject), ("body", body)] {
-        if let Some(tag) = forbidden_tag(template) {
-            return Err(format!("{name}: mail templates cannot use {{% {tag} %}}"));
+        if let Some(why) = refused_tag(template) {
+            return Err(format!("{name}: mail templates {why}"));
         }
     }
     let mut tera = tera::Tera::default();
@@ -378,6 +390,9 @@ pub fn set(
     if update.subject.contains(['\r', '\n']) {
         return Err(invalid_template("The subject is one line.".to_owned()).with_details(json!({"field": "subject"})));
     }
+    // Only the project's PMC gets as far as having its template rendered.
+    let (_, committee) = directory::find_project(conn, project)?;
+    authz::authorize(principal, Action::EditPolicy, &committee.name)?;
     render(&update.subject, &update.body, &sample_context())
         .map_err(|e| invalid_template(format!("The template does not render: {e}")))?;
     write_transaction(conn, |c| {
@@ -444,6 +459,8 @@ mod tests {
             let refused = render("x", recursive, &context).unwrap_err();
             assert!(refused.starts_with("body: mail templates cannot use"), "{refused}");
         }
+        let nested = "{% for a in files %}{% for b in files %}x{% endfor %}{% endfor %}";
+        assert!(render("x", nested, &context).unwrap_err().contains("one {% for %} loop at most"));
         let unknown = render("x", "{{ secret }}", &context).unwrap_err();
         assert!(unknown.contains("secret"), "{unknown}");
     }

@@ -163,7 +163,11 @@ fn queue_mail(
     if q::delivery_exists(conn, &dedupe)? {
         return Ok(false);
     }
-    let policy = super::checks::policy_of(ctx)?;
+    // A vote's mails go where its snapshot says (a podling's second stage: the Incubator's list).
+    let policy = match (kind, &ctx.release.vote_policy) {
+        (MailKind::Vote | MailKind::Result, Some(_)) => super::votes::snapshot(&ctx.release)?,
+        _ => super::checks::policy_of(ctx)?,
+    };
     let Some(list) = policy.mailing_list.clone() else {
         tracing::info!(release = %ctx.key(), mail = %kind, "no mailing list in the policy: no mail");
         return Ok(false);

@@ -526,9 +526,10 @@ pub fn view(conn: &mut DbConnection, rows: Vec<TaskRow>) -> AppResult<Vec<Task>>
             }
             None => None,
         };
+        let kind = row.kind()?;
         tasks.push(Task {
             id: row.id,
-            kind: row.kind()?,
+            kind,
             status: row.status()?,
             attempt: row.attempt,
             max_attempts: row.max_attempts,
@@ -540,9 +541,12 @@ pub fn view(conn: &mut DbConnection, rows: Vec<TaskRow>) -> AppResult<Vec<Task>>
             created_at: to_time(row.created_at),
             started_at: row.started_at.map(to_time),
             finished_at: row.finished_at.map(to_time),
+            // A delivery's progress and errors name where it goes (a webhook URL, the SMTP
+            // relay) and what the receiver answered: the project's PMC reads them in the delivery
+            // history, not everyone who may read the release.
+            progress: if kind.is_check() { row.progress } else { None },
+            error: if kind.is_check() { row.error } else { None },
             path: row.path,
-            progress: row.progress,
-            error: row.error,
         });
     }
     Ok(tasks)

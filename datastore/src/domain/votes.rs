@@ -182,7 +182,7 @@ pub fn start(
 }
 
 /// The policy a release's vote runs under (its snapshot).
-fn snapshot(row: &ReleaseRow) -> AppResult<ProjectPolicy> {
+pub fn snapshot(row: &ReleaseRow) -> AppResult<ProjectPolicy> {
     let policy = row.vote_policy.as_deref().ok_or_else(|| AppError::internal("a vote without its policy"))?;
     serde_json::from_str(policy).map_err(|e| AppError::internal(format!("the vote policy does not parse: {e}")))
 }
@@ -459,6 +459,7 @@ pub fn tally_mail(
         let ctx = releases::load_readable(conn, Some(principal), release)?;
         authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
         let vote = open_mail_vote(&ctx)?;
+        authz::authorize(principal, Action::ManageReleasePhase, binding_committee(&ctx, &vote))?;
         let root = vote_mail_id(conn, &ctx)?;
         let thread = super::mailtally::read_thread(mbox, root.as_deref()).map_err(|why| {
             AppError::unprocessable("invalid_mbox", format!("The vote thread cannot be read: {why}."))
@@ -515,6 +516,7 @@ pub fn fetch_thread(
         let ctx = releases::load_readable(conn, Some(principal), release)?;
         authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
         let vote = open_mail_vote(&ctx)?;
+        authz::authorize(principal, Action::ManageReleasePhase, binding_committee(&ctx, &vote))?;
         let root = vote_mail_id(conn, &ctx)?;
         let url = match (url, archive_template, root.as_deref()) {
             (Some(url), _, _) => url.to_owned(),
@@ -538,16 +540,7 @@ pub fn fetch_thread(
                 .with_details(json!({"field": "url"})));
             }
         };
-        if !(url.starts_with("https://") || url.starts_with("http://"))
-            || url.len() > 2000
-            || url.contains(char::is_whitespace)
-        {
-            return Err(AppError::unprocessable(
-                "invalid_request",
-                "The url is an http(s) URL of up to 2000 characters.",
-            )
-            .with_details(json!({"field": "url"})));
-        }
+        super::webhooks::check_url(&url)?; // a webhook's rules: http(s), no credentials, no backslash
         let order = VoteThreadOrder { url, round: vote.round, root, requested_by: principal.uid.clone() };
         let now = now_ms();
         let task = NewTask {
@@ -772,11 +765,21 @@ fn open_incubator_stage(
     ctx: &ReleaseContext,
     status: &VoteStatus,
 ) -> AppResult<()> {
-    let policy = snapshot(&ctx.release)?;
+    // The Incubator's own policy (of its project, if it has one here; else the release policy's
+    // defaults), never the podling's: the podling cannot set the quorum or the mode it is held
+    // to by the Incubator. A vote recorded by hand is not one the Incubator holds.
+    let mut policy = match crate::db::queries::directory::find_project(conn, INCUBATOR)? {
+        Some((project, _)) => super::directory::policy(&project)?,
+        None => ProjectPolicy::default(),
+    };
+    if policy.vote_mode == VoteMode::Manual {
+        policy.vote_mode = VoteMode::Platform;
+    }
     let round = status.vote.round;
     let opened = now_ms();
     let closes = opened + i64::from(policy.min_vote_hours.max(1)) * HOUR_MS;
-    if !q::next_stage(conn, ctx.release.id, round, VoteStage::Incubator.as_str(), opened, closes)? {
+    let snapshot_json = serde_json::to_string(&policy).map_err(AppError::internal)?;
+    if !q::next_stage(conn, ctx.release.id, round, VoteStage::Incubator.as_str(), &snapshot_json, opened, closes)? {
         return Err(resolved_meanwhile(ctx));
     }
     let rows = q::ballots(conn, ctx.release.id, round)?;
@@ -856,6 +859,10 @@ pub fn resolve(
         lock(conn, &ctx, ctx.release.vote_round)?;
         let status = status_of(conn, &ctx)?;
         let vote = &status.vote;
+        if vote.stage == Some(VoteStage::Incubator) && outcome == VoteOutcome::Passed {
+            // The Incubator's stage is the Incubator's to pass (the podling may still withdraw).
+            authz::authorize(principal, Action::ManageReleasePhase, INCUBATOR)?;
+        }
         if vote.mode == VoteMode::Manual && reason.is_none() {
             return Err(AppError::unprocessable(
                 "invalid_request",

@@ -4,7 +4,8 @@
 
 use serde_json::json;
 use shared_models::outbound::{
-    Delivery, DeliveryList, Mail, MailKind, MailList, NewWebhook, Webhook, WebhookCreated, WebhookEvent, WebhookList,
+    Delivery, DeliveryList, DeliveryState, Mail, MailKind, MailList, NewWebhook, Webhook, WebhookCreated, WebhookEvent,
+    WebhookList,
 };
 
 use super::outbox;
@@ -37,7 +38,7 @@ fn invalid(field: &str, message: String) -> AppError {
 /// An `http(s)://host[:port]…` URL without credentials, spaces or control characters (the
 /// pattern of `NewWebhook.url`). Where it may point (not at the runner's own network, unless
 /// allowed) is the runner's to decide when it connects.
-fn check_url(url: &str) -> AppResult<()> {
+pub fn check_url(url: &str) -> AppResult<()> {
     let valid = || {
         let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"))?;
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -48,7 +49,12 @@ fn check_url(url: &str) -> AppResult<()> {
         let port_ok = port.is_none_or(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()));
         (!host.is_empty() && !host.contains('@') && port_ok).then_some(())
     };
-    if url.chars().count() > MAX_URL || url.chars().any(|c| c.is_whitespace() || c.is_control()) || valid().is_none() {
+    // A backslash ends the host for WHATWG URL parsers (and so for the runner's HTTP client),
+    // not for this check: refused, so both read the same host.
+    if url.chars().count() > MAX_URL
+        || url.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+        || valid().is_none()
+    {
         return Err(invalid(
             "url",
             format!(
@@ -163,19 +169,22 @@ pub fn deliveries(
 /// everyone who may read the release.
 pub fn mails(conn: &mut DbConnection, viewer: Option<&Principal>, release: &ReleaseRef) -> AppResult<MailList> {
     let ctx = releases::load_readable(conn, viewer, release)?;
+    // Why a mail failed names the SMTP relay: for the project's PMC only.
+    let pmc = viewer.is_some_and(|p| authz::authorize(p, Action::EditPolicy, &ctx.committee.name).is_ok());
     let mut mails = Vec::new();
     for (delivery, task) in q::deliveries_of_release(conn, ctx.release.id, "mail")? {
         let kind = MailKind::ALL
             .into_iter()
             .find(|k| k.event() == delivery.action)
             .ok_or_else(|| AppError::internal(format!("a mail made for the event {}", delivery.action)))?;
+        let state = outbox::state(&task)?;
         mails.push(Mail {
             id: delivery.id,
             kind,
             to: delivery.recipient,
             subject: delivery.subject,
             message_id: delivery.message_id,
-            delivery: outbox::state(&task)?,
+            delivery: DeliveryState { last_error: if pmc { state.last_error } else { None }, ..state },
         });
     }
     Ok(MailList { mails })

@@ -11,6 +11,7 @@ on_both_backends!(
     files_are_served_by_stage_with_ranges_and_etags,
     listings_latest_and_revocation,
     a_kept_alive_connection_does_not_stall,
+    nginx_in_front_is_handed_large_files_when_it_asks,
 );
 
 /// Sends `requests` (a path and extra header lines) one after another on one kept-alive
@@ -205,4 +206,42 @@ async fn listings_latest_and_revocation(backend: Backend) {
     let response = get("/current/nope/1.0/x").header("Accept", "text/html").send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(response.text().await.unwrap().contains("<h1>404 Not Found</h1>"));
+}
+
+async fn nginx_in_front_is_handed_large_files_when_it_asks(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |c| c.accel_redirect = Some("/_blobs/".to_owned())).await else {
+        return;
+    };
+    app.project("httpd", false).await;
+    let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
+    app.release(&rm, "httpd", "2.4.68").await;
+    let large: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let (_, uploaded) = app.upload(&rm, "httpd/2.4.68", "httpd-2.4.68.tar.gz", large.clone()).await;
+    app.upload(&rm, "httpd/2.4.68", "httpd-2.4.68.tar.gz.sha512", b"small".to_vec()).await;
+    app.set_phase("httpd", "2.4.68", "current");
+    let sha = uploaded["sha256"].as_str().unwrap();
+    let get = |path: &str| app.client.get(app.url(&format!("/current/httpd/2.4.68/{path}")));
+
+    let handed = get("httpd-2.4.68.tar.gz").header("X-Sendfile-Type", "X-Accel-Redirect").send().await.unwrap();
+    assert_eq!(handed.status(), StatusCode::OK);
+    let header = |name: &str| handed.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(header("x-accel-redirect"), Some(format!("/_blobs/{}/{}/{sha}", &sha[0..2], &sha[2..4])));
+    assert_eq!(header("etag"), Some(format!("\"{sha}\"")));
+    assert_eq!(header("content-security-policy").as_deref(), Some("sandbox"));
+    assert!(handed.bytes().await.unwrap().is_empty(), "nginx sends the bytes");
+    // A request straight to the datastore (nothing in front asked) is streamed as always, and
+    // small files are always sent from here.
+    let direct = get("httpd-2.4.68.tar.gz").send().await.unwrap();
+    assert!(direct.headers().get("x-accel-redirect").is_none());
+    assert_eq!(direct.bytes().await.unwrap().to_vec(), large);
+    let small = get("httpd-2.4.68.tar.gz.sha512").header("X-Sendfile-Type", "X-Accel-Redirect").send().await.unwrap();
+    assert!(small.headers().get("x-accel-redirect").is_none());
+    assert_eq!(small.bytes().await.unwrap().as_ref(), b"small");
+    let revalidated = get("httpd-2.4.68.tar.gz")
+        .header("X-Sendfile-Type", "X-Accel-Redirect")
+        .header("If-None-Match", format!("\"{sha}\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
 }

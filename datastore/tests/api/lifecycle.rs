@@ -817,10 +817,13 @@ async fn a_podling_votes_first_then_the_incubator_with_its_votes_carried_over(ba
     let podling_only = vote(&app, &ppmc[2], 1).await;
     assert_eq!(podling_only["binding"], false, "a PPMC member's vote does not bind the Incubator");
     close_vote(&app);
-    app.expect_error(post(&app, &rm, "/resolve", json!({"outcome": "passed"})), StatusCode::CONFLICT, "no_quorum")
+    // The Incubator's stage is the Incubator's to pass, not the podling's release manager's.
+    app.expect_error(post(&app, &mentor, "/resolve", json!({"outcome": "passed"})), StatusCode::CONFLICT, "no_quorum")
         .await;
     vote(&app, &ipmc[1], 1).await;
-    let (status, resolved) = app.send(post(&app, &rm, "/resolve", json!({"outcome": "passed"}))).await;
+    app.expect_error(post(&app, &rm, "/resolve", json!({"outcome": "passed"})), StatusCode::FORBIDDEN, "forbidden")
+        .await;
+    let (status, resolved) = app.send(post(&app, &mentor, "/resolve", json!({"outcome": "passed"}))).await;
     assert_eq!(status, StatusCode::OK, "{resolved}");
     assert_eq!(resolved["phase"], "preview");
     let events = app

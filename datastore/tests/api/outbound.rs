@@ -46,6 +46,9 @@ async fn mail_templates_are_the_pmcs_and_must_render(backend: Backend) {
         json!({"subject": "[VOTE] {{ project.display_name }} {{ version }} RC", "body": "{{ files | length }} files"});
     let url = format!("{TEMPLATES}/vote");
     app.expect_error(put(&app, &rm, &url, mine.clone()), StatusCode::FORBIDDEN, "forbidden").await;
+    // Authorization comes before rendering: nobody but the PMC has a template rendered.
+    let broken = json!({"subject": "x", "body": "{{ unclosed"});
+    app.expect_error(put(&app, &rm, &url, broken), StatusCode::FORBIDDEN, "forbidden").await;
     app.expect_error(put(&app, &tomcat_pmc, &url, mine.clone()), StatusCode::FORBIDDEN, "forbidden").await;
     app.expect_error(app.client.put(app.url(&url)).json(&mine), StatusCode::UNAUTHORIZED, "unauthorized").await;
     app.expect_error(put(&app, &pmc, &format!("{TEMPLATES}/other"), mine.clone()), StatusCode::NOT_FOUND, "not_found")
@@ -236,6 +239,11 @@ async fn a_vote_mails_the_list_and_calls_each_webhook_once(backend: Backend) {
         .await;
     let delivered = orders.iter().find(|o| o["args"]["event"] == "checks.completed").unwrap();
     report(&app, &token, delivered, json!({"status": "completed"})).await;
+    // The tasks are listed for everyone who may read the candidate, without where they go or
+    // what the receiver said: that is the PMC's delivery history.
+    let (_, tasks) = app.send(app.client.get(app.url("/api/v1/tasks?release=httpd/2.4.68"))).await;
+    assert!(tasks["tasks"].as_array().unwrap().iter().any(|t| t["kind"] == "webhook"), "{tasks}");
+    assert!(!tasks.to_string().contains("ci.httpd.example") && !tasks.to_string().contains("HTTP 500"), "{tasks}");
     let history = format!("{WEBHOOKS}/{hook_id}/deliveries");
     app.expect_error(app.client.get(app.url(&history)).bearer_auth(&rm), StatusCode::FORBIDDEN, "forbidden").await;
     let (status, deliveries) = app.send(app.client.get(app.url(&history)).bearer_auth(&pmc[2])).await;

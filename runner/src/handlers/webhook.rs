@@ -36,49 +36,46 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || v4.is_documentation()
                 || a == 0
                 || (a == 100 && (64..128).contains(&b)) // shared address space (RFC 6598)
+                || (a == 198 && (18..20).contains(&b)) // benchmarking (RFC 2544)
                 || a >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
+            let segments = v6.segments();
+            // IPv4 inside IPv6: mapped (::ffff:a.b.c.d), compatible (::a.b.c.d), NAT64
+            // (64:ff9b::a.b.c.d) and 6to4 (2002:AABB:CCDD::): the IPv4 address decides.
+            let embedded =
+                |hi: u16, lo: u16| IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+            if let Some(v4) = v6.to_ipv4() {
+                return !v6.is_loopback() && !v6.is_unspecified() && is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(embedded(segments[6], segments[7]));
+            }
+            if segments[0] == 0x2002 {
+                return is_public(embedded(segments[1], segments[2]));
+            }
+            let first = segments[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || (first & 0xfe00) == 0xfc00 // unique local
                 || (first & 0xffc0) == 0xfe80 // link-local
-                || first == 0x2001 && v6.segments()[1] == 0x0db8) // documentation
+                || first == 0x2001 && segments[1] == 0x0db8) // documentation
         }
     }
 }
 
-/// The host and port of an `http(s)://` URL.
+/// The host and port of an `http(s)://` URL, as the HTTP client itself parses it (so the
+/// address checked is the one it connects to), without credentials.
 fn host_port(url: &str) -> Result<(String, u16), String> {
-    let (default_port, rest) = if let Some(rest) = url.strip_prefix("https://") {
-        (443, rest)
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        (80, rest)
-    } else {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
         return Err(format!("{url:?} is not an http(s) URL"));
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let authority = authority.rsplit('@').next().unwrap_or("");
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6.split_once(']').ok_or("an IPv6 host without its closing ]")?;
-        (host.to_owned(), after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((host, port)) => (host.to_owned(), Some(port)),
-            None => (authority.to_owned(), None),
-        }
-    };
-    let port = match port {
-        Some(p) => p.parse().map_err(|_| format!("{p:?} is not a port"))?,
-        None => default_port,
-    };
-    if host.is_empty() {
-        return Err("the URL has no host".to_owned());
     }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("the URL carries credentials".to_owned());
+    }
+    let host = parsed.host_str().ok_or("the URL has no host")?.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let port = parsed.port_or_known_default().ok_or("the URL has no port")?;
     Ok((host, port))
 }
 
@@ -126,9 +123,17 @@ impl Webhook {
         if status.is_success() {
             return Ok(());
         }
-        let text = response.text().await.unwrap_or_default();
-        let excerpt: String = text.chars().take(200).collect();
-        Err(format!("HTTP {status} from {}: {excerpt}", order.url))
+        // The start of the answer only: a hostile receiver may send without end.
+        let mut response = response;
+        let mut head = Vec::new();
+        while head.len() < 1024 {
+            match response.chunk().await {
+                Ok(Some(chunk)) => head.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        let excerpt: String = String::from_utf8_lossy(&head).chars().take(200).collect();
+        Err(format!("HTTP {status}: {excerpt}"))
     }
 }
 
@@ -137,7 +142,7 @@ impl Handler for Webhook {
         Box::pin(async move {
             let order: WebhookOrder = serde_json::from_value(job.order.args.clone())
                 .map_err(|e| TaskError::Failed(format!("the webhook task's order does not parse: {e}")))?;
-            (job.stage)(format!("delivering {} ({}) to {}", order.delivery_id, order.event, order.url));
+            (job.stage)(format!("delivering {} ({})", order.delivery_id, order.event));
             self.deliver(&order).await.map_err(TaskError::Failed)?;
             tracing::info!(delivery = %order.delivery_id, event = %order.event, url = %order.url, "webhook delivered");
             Ok(Vec::new())
@@ -176,7 +181,13 @@ mod tests {
     #[test]
     fn hosts_and_ports_are_read_from_the_url() {
         assert_eq!(host_port("https://ci.example.org/hook").unwrap(), ("ci.example.org".to_owned(), 443));
-        assert_eq!(host_port("http://u:p@127.0.0.1:9000/x?y").unwrap(), ("127.0.0.1".to_owned(), 9000));
+        assert_eq!(host_port("http://127.0.0.1:9000/x?y").unwrap(), ("127.0.0.1".to_owned(), 9000));
+        assert!(host_port("http://u:p@127.0.0.1:9000/").is_err(), "no credentials");
+        assert_eq!(
+            host_port("http://169.254.169.254\\@attacker.example/").unwrap().0,
+            "169.254.169.254",
+            "the host is the one the client would connect to"
+        );
         assert_eq!(host_port("http://[::1]:81/").unwrap(), ("::1".to_owned(), 81));
         assert!(host_port("ftp://example.org/").is_err());
         assert!(host_port("http://example.org:http/").is_err());

@@ -100,12 +100,13 @@ pub fn resolve(
 }
 
 /// Opens the next stage of a podling's vote on a candidate whose round `round` just passed:
-/// round `round + 1` on the same revision, under the same policy; false if it moved meanwhile.
+/// round `round + 1` on the same revision, under `policy`; false if it moved meanwhile.
 pub fn next_stage(
     conn: &mut DbConnection,
     release_id: i64,
     round: i64,
     stage: &str,
+    policy: &str,
     opened_at: i64,
     closes_at: i64,
 ) -> QueryResult<bool> {
@@ -115,6 +116,7 @@ pub fn next_stage(
     .set((
         release::vote_round.eq(round + 1),
         release::vote_stage.eq(stage),
+        release::vote_policy.eq(policy),
         release::vote_started_at.eq(opened_at),
         release::vote_closes_at.eq(closes_at),
         release::vote_outcome.eq(None::<String>),
