@@ -342,6 +342,12 @@ pub fn submit(
         if task.lease_token.as_deref() != Some(token) {
             return Err(lease_lost(id));
         }
+        // A check's end may complete its release's checks (`checks::note_if_complete`), which
+        // locks the release's row. Take that lock first, before the task's: a new revision
+        // locks the release and then queues tasks, so the other order could deadlock with it.
+        if let Some(release_id) = task.release_id.filter(|_| task.kind().is_ok_and(TaskKind::is_check)) {
+            releases::lock_release(c, release_id)?;
+        }
         let held = match request.status {
             TaskOutcome::Completed => match q::finish(c, id, runner.id, token, TaskStatus::Completed, None)? {
                 Some(task) => {
@@ -442,7 +448,7 @@ pub struct ReapCounts {
 /// `max_attempts` the task fails visibly with reason `runner_lost`. One transaction; each
 /// reaped task is an event (`task.requeued`, `task.lost`) by the actor `reaper`.
 pub fn reap(conn: &mut DbConnection) -> AppResult<ReapCounts> {
-    write_transaction(conn, |c| {
+    let (counts, ended) = write_transaction(conn, |c| {
         let reaped = q::reap(c)?;
         for task in &reaped.requeued {
             tracing::warn!(task.id = task.id, kind = %task.kind, attempt = task.attempt, "lease expired; task queued again");
@@ -453,10 +459,16 @@ pub fn reap(conn: &mut DbConnection) -> AppResult<ReapCounts> {
             error_result(c, task, &message)?;
             tracing::error!(task.id = task.id, kind = %task.kind, "task failed: runner_lost");
             reaper_event(c, "task.lost", task)?;
-            check_ended(c, task)?;
         }
-        Ok(ReapCounts { requeued: reaped.requeued.len(), failed: reaped.failed.len() })
-    })
+        let counts = ReapCounts { requeued: reaped.requeued.len(), failed: reaped.failed.len() };
+        Ok::<_, AppError>((counts, reaped.failed))
+    })?;
+    // After the reaper's transaction, each in its own: the release lock is taken before any
+    // task's there (see `submit`).
+    for task in &ended {
+        write_transaction(conn, |c| check_ended(c, task))?;
+    }
+    Ok(counts)
 }
 
 fn reaper_event(conn: &mut DbConnection, action: &str, task: &TaskRow) -> AppResult<()> {
