@@ -476,7 +476,10 @@ pub struct StartVoteRequest {
 pub struct FetchThreadRequest {
     /// The thread as an mbox (or an archive's JSON); default: the server's
     /// `DATASTORE_MAIL_ARCHIVE_URL` for the announcement's Message-ID.
-    #[schema(max_length = 2000, pattern = "^https?://\\S+$")]
+    #[schema(
+        max_length = 2000,
+        pattern = "^https?://[^/?#@:\\\\\\s\\u0000-\\u001f\\u007f-\\u009f]+(:[0-9]{1,5})?([/?#][^\\\\\\s\\u0000-\\u001f\\u007f-\\u009f]*)?$"
+    )]
     pub url: Option<String>,
 }
 

@@ -143,7 +143,7 @@ pub struct NewWebhook {
     #[schema(
         min_length = 8,
         max_length = 2000,
-        pattern = "^https?://[^/?#@:\\s\\u0000-\\u001f\\u007f-\\u009f]+(:[0-9]{1,5})?([/?#][^\\s\\u0000-\\u001f\\u007f-\\u009f]*)?$"
+        pattern = "^https?://[^/?#@:\\\\\\s\\u0000-\\u001f\\u007f-\\u009f]+(:[0-9]{1,5})?([/?#][^\\\\\\s\\u0000-\\u001f\\u007f-\\u009f]*)?$"
     )]
     pub url: String,
     /// The events to deliver; every lifecycle event when absent.
