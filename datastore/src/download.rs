@@ -360,10 +360,10 @@ fn accel_prefix<'a>(state: &'a AppState, req: &HttpRequest) -> Option<&'a str> {
 fn accel_redirect(req: &HttpRequest, blob: &BlobRow, cache: &str, prefix: &str) -> HttpResponse {
     let etag = format!("\"{}\"", blob.sha256);
     let mut response = HttpResponseBuilder::new(StatusCode::OK);
+    // No Accept-Ranges: nginx answers ranges, and says so itself.
     response
         .insert_header((header::ETAG, etag.as_str()))
         .insert_header((header::CACHE_CONTROL, cache))
-        .insert_header((header::ACCEPT_RANGES, "bytes"))
         .insert_header(("Digest", format!("sha-256={}", hex_to_base64(&blob.sha256))))
         .insert_header(("Content-Security-Policy", "sandbox"))
         .insert_header(("X-Content-Type-Options", "nosniff"));
