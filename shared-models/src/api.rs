@@ -910,3 +910,36 @@ mod tests {
         assert!(read(r#"{"min_vote_hours": -1}"#).is_err());
     }
 }
+
+/// `GET /api/v1/verify/sha512/{hex}`: where these exact bytes are, and what was decided about them.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Verification {
+    pub sha512: String,
+    /// False: no release revision you may read holds these bytes.
+    pub known: bool,
+    pub size: Option<u64>,
+    pub sha256: Option<String>,
+    /// Every release revision holding them (newest release first), as far as you may read.
+    pub found: Vec<VerifiedFile>,
+}
+
+/// One file of one release revision with the bytes asked about.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct VerifiedFile {
+    /// `project/version` (or `project/product/version`).
+    pub release: String,
+    pub phase: Phase,
+    pub revision: i64,
+    pub path: String,
+    /// Whether this revision is the one put to the release's (latest) vote, and how it ended.
+    pub voted: bool,
+    pub vote_outcome: Option<VoteOutcome>,
+    /// The digest of the revision voted on.
+    pub manifest_digest: Option<String>,
+    /// Whether this revision is the one published under `/current/`.
+    pub published: bool,
+    /// Fingerprints of the keys whose signatures over this file the checks verified.
+    pub signers: Vec<String>,
+    /// Where the file is downloaded now, if it is public.
+    pub url: Option<String>,
+}

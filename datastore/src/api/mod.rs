@@ -63,6 +63,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(waivers::routes)
             .configure(outbound::routes)
             .service(releases::create)
+            .service(releases::verify_sha512)
             .service(
                 scope(format!("/releases/{PROJECT}/{VERSION}").as_str())
                     .configure(release_routes)

@@ -142,3 +142,20 @@ pub async fn checks(
         .await?;
     Ok(web::Json(report))
 }
+
+/// Were these exact bytes voted on and published, and by whom? Every release revision holding
+/// the file with this SHA-512, with its phase, vote, signers and download URL (drafts only for
+/// their committee).
+#[utoipa::path(security((), ("bearer" = [])), operation_id = "verify_sha512", tag = "releases",
+    params(("hex" = String, Path, description = "the file's SHA-512, 128 hex digits", pattern = "^[0-9a-fA-F]{128}$")),
+    responses((status = 200, body = shared_models::api::Verification), (status = 400, body = shared_models::ErrorBody)))]
+#[get("/verify/sha512/{hex}")]
+pub async fn verify_sha512(
+    state: web::Data<AppState>,
+    viewer: crate::auth::Viewer,
+    hex: web::Path<String>,
+) -> AppResult<web::Json<shared_models::api::Verification>> {
+    let public = state.config.public_url();
+    let hex = hex.into_inner();
+    Ok(web::Json(state.db.run(move |c| crate::domain::verify::verify(c, viewer.principal(), &hex, &public)).await?))
+}

@@ -16,6 +16,7 @@ pub mod releases;
 pub mod tasks;
 pub mod text;
 pub mod tokens;
+pub mod verify;
 pub mod votes;
 pub mod waivers;
 pub mod webhooks;

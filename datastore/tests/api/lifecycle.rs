@@ -20,6 +20,7 @@ on_both_backends!(
     a_signed_ballot_holds_only_for_its_own_text_and_voter,
     a_podling_votes_first_then_the_incubator_with_its_votes_carried_over,
     a_thread_fetched_by_a_runner_is_tallied_like_a_posted_one,
+    the_bytes_of_a_file_say_where_they_were_voted_and_published,
 );
 
 pub(crate) const RELEASE: &str = "/api/v1/releases/httpd/2.4.68";
@@ -931,4 +932,63 @@ async fn a_thread_fetched_by_a_runner_is_tallied_like_a_posted_one(backend: Back
     let tallied = app.db(|c| datastore::db::queries::events::of_release(c, 1, 1000, 0).unwrap().0);
     let by = tallied.iter().find(|e| e.action == "vote.tallied").map(|e| e.actor.as_str());
     assert_eq!(by, Some("rm"), "the tally is the release manager's, who asked for it");
+}
+
+async fn the_bytes_of_a_file_say_where_they_were_voted_and_published(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    app.project("tomcat", false).await;
+    let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
+    let pmc: Vec<String> =
+        (1..=3).map(|n| app.user(&format!("pmc{n}"), false, &[("httpd", Role::PmcMember)])).collect();
+    let cat = app.user("cat", false, &[("tomcat", Role::ReleaseManager)]);
+    app.release(&rm, "httpd", "2.4.68").await;
+    upload_all(&app, &rm).await;
+    finish_checks(&app, "success").await;
+    let (_, started) = app.send(post(&app, &rm, "/vote/start", json!({}))).await;
+    for jwt in &pmc {
+        vote(&app, jwt, 1).await;
+    }
+    close_vote(&app);
+    app.send(post(&app, &rm, "/resolve", json!({"outcome": "passed"}))).await;
+    let (status, released) = app.send(post(&app, &rm, "/release", json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{released}");
+    // Another committee's draft holds the same bytes: only its members see it.
+    app.release(&cat, "tomcat", "9.0.1").await;
+    let tarball = files().into_iter().next().unwrap().1;
+    let (status, _) = app.upload(&cat, "tomcat/9.0.1", "same.tar.gz", tarball.clone()).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let digest = sha512(&tarball);
+    let verify = |jwt: Option<&str>, hex: &str| {
+        let request = app.client.get(app.url(&format!("/api/v1/verify/sha512/{hex}")));
+        match jwt {
+            Some(jwt) => request.bearer_auth(jwt.to_owned()),
+            None => request,
+        }
+    };
+    let (status, public) = app.send(verify(None, &digest.to_ascii_uppercase())).await;
+    assert_eq!(status, StatusCode::OK, "{public}");
+    assert_eq!((public["known"].as_bool(), public["size"].as_u64()), (Some(true), Some(tarball.len() as u64)));
+    let found = public["found"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "the other committee's draft is not shown: {public}");
+    let file = &found[0];
+    assert_eq!(
+        (file["release"].as_str(), file["phase"].as_str(), file["path"].as_str()),
+        (Some("httpd/2.4.68"), Some("current"), Some("httpd-2.4.68.tar.gz"))
+    );
+    assert_eq!(
+        (file["voted"].as_bool(), file["vote_outcome"].as_str(), file["published"].as_bool()),
+        (Some(true), Some("passed"), Some(true))
+    );
+    assert_eq!(file["manifest_digest"], started["manifest_digest"]);
+    assert_eq!(file["url"], "http://datastore.test/current/httpd/2.4.68/httpd-2.4.68.tar.gz");
+    let (_, theirs) = app.send(verify(Some(&cat), &digest)).await;
+    let releases: Vec<&str> =
+        theirs["found"].as_array().unwrap().iter().map(|f| f["release"].as_str().unwrap()).collect();
+    assert_eq!(releases, ["tomcat/9.0.1", "httpd/2.4.68"], "{theirs}");
+    assert_eq!(theirs["found"][0]["voted"], false);
+    let (_, unknown) = app.send(verify(None, &"0".repeat(128))).await;
+    assert_eq!((unknown["known"].as_bool(), unknown["found"].as_array().map(Vec::len)), (Some(false), Some(0)));
+    app.expect_error(verify(None, "abc"), StatusCode::BAD_REQUEST, "invalid_digest").await;
 }

@@ -66,6 +66,9 @@ ALTER TABLE vote ADD COLUMN signed_by TEXT;
 -- NULL for a committee's single vote.
 ALTER TABLE release ADD COLUMN vote_stage TEXT;
 
+-- verify-by-hash: blobs by SHA-512.
+CREATE INDEX blob_sha512 ON blob (sha512);
+
 -- Vote policy set for a product or a release over the project's (JSON objects, null: none).
 ALTER TABLE product ADD COLUMN policy_override TEXT;
 ALTER TABLE release ADD COLUMN policy_override TEXT;

@@ -1,3 +1,4 @@
+DROP INDEX blob_sha512;
 ALTER TABLE release DROP COLUMN vote_stage;
 ALTER TABLE vote DROP COLUMN signed_by;
 ALTER TABLE vote DROP COLUMN signature;

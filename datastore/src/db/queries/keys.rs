@@ -129,3 +129,12 @@ pub fn delete(conn: &mut DbConnection, fingerprint: &str) -> QueryResult<bool> {
     diesel::delete(committee_key::table.filter(committee_key::fingerprint.eq(fingerprint))).execute(conn)?;
     Ok(diesel::delete(signing_key::table.find(fingerprint)).execute(conn)? > 0)
 }
+
+/// The keys whose signatures over a file of a release the checks verified.
+pub fn signers_of(conn: &mut DbConnection, release_id: i64, path: &str) -> QueryResult<Vec<String>> {
+    key_use::table
+        .filter(key_use::release_id.eq(release_id))
+        .filter(key_use::path.eq(path))
+        .select(key_use::fingerprint)
+        .load(conn)
+}

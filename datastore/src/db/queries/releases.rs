@@ -304,3 +304,19 @@ pub fn uid_of(conn: &mut DbConnection, user_id: Option<i64>) -> QueryResult<Opti
         Some(id) => users::table.find(id).select(users::uid).first(conn).optional(),
     }
 }
+
+/// A blob by its SHA-512 (indexed).
+pub fn blob_by_sha512(conn: &mut DbConnection, sha512: &str) -> QueryResult<Option<BlobRow>> {
+    blob::table.filter(blob::sha512.eq(sha512)).select(BlobRow::as_select()).first(conn).optional()
+}
+
+/// Every (release id, revision seq, path) holding blob `sha256`, newest revision first, at most `limit`.
+pub fn holders_of(conn: &mut DbConnection, sha256: &str, limit: i64) -> QueryResult<Vec<(i64, i64, String)>> {
+    revision_file::table
+        .inner_join(revision::table)
+        .filter(revision_file::blob_sha256.eq(sha256))
+        .order((revision::release_id.desc(), revision::seq.desc()))
+        .limit(limit)
+        .select((revision::release_id, revision::seq, revision_file::path))
+        .load(conn)
+}
