@@ -308,11 +308,21 @@ pub fn ballot_text_for(
         return Err(AppError::bad_request("invalid_query", "value is 1, 0 or -1."));
     }
     let ctx = releases::load_readable(conn, viewer, release)?;
-    let phase = ctx.release.phase()?;
-    let vote = summary(&ctx.release)?.filter(|_| phase == Phase::Candidate).ok_or_else(|| {
-        lifecycle::wrong_phase(phase, Phase::Candidate.as_str(), format!("{release} has no open vote."))
-    })?;
+    let vote = open_vote(&ctx, "Ballots are signed for an open vote")?;
     Ok(ballot_text(&ctx.key(), vote.round, &vote.manifest_digest, value))
+}
+
+/// The vote of a candidate (409 `wrong_phase` for any other phase, saying that `why`).
+fn open_vote(ctx: &ReleaseContext, why: &str) -> AppResult<VoteSummary> {
+    let phase = ctx.release.phase()?;
+    if phase != Phase::Candidate {
+        return Err(lifecycle::wrong_phase(
+            phase,
+            Phase::Candidate.as_str(),
+            format!("{why}; {} is in phase {phase}.", ctx.key()),
+        ));
+    }
+    summary(&ctx.release)?.ok_or_else(|| AppError::internal("a candidate without a vote"))
 }
 
 /// The fingerprint of the voter's key whose signature over `text` holds (422 if none does).
@@ -355,15 +365,7 @@ pub fn cast(
     write_transaction(conn, |conn| {
         // A draft does not exist for those outside its committee (404, never 409).
         let ctx = releases::load_readable(conn, Some(principal), release)?;
-        let phase = ctx.release.phase()?;
-        if phase != Phase::Candidate {
-            return Err(lifecycle::wrong_phase(
-                phase,
-                Phase::Candidate.as_str(),
-                format!("Ballots are cast on a candidate; {release} is in phase {phase}."),
-            ));
-        }
-        let vote = summary(&ctx.release)?.ok_or_else(|| AppError::internal("a candidate without a vote"))?;
+        let vote = open_vote(&ctx, "Ballots are cast on a candidate")?;
         if vote.mode != VoteMode::Platform {
             return Err(AppError::conflict(
                 "wrong_vote_mode",
@@ -470,20 +472,11 @@ pub fn tally_mail(
 
 /// The vote of a candidate held on the list (409 otherwise).
 fn open_mail_vote(ctx: &ReleaseContext) -> AppResult<VoteSummary> {
-    let release = ctx.key();
-    let phase = ctx.release.phase()?;
-    if phase != Phase::Candidate {
-        return Err(lifecycle::wrong_phase(
-            phase,
-            Phase::Candidate.as_str(),
-            format!("Only a candidate's vote is tallied; {release} is in phase {phase}."),
-        ));
-    }
-    let vote = summary(&ctx.release)?.ok_or_else(|| AppError::internal("a candidate without a vote"))?;
+    let vote = open_vote(ctx, "Only a candidate's vote is tallied")?;
     if vote.mode != VoteMode::Mail {
         return Err(AppError::conflict(
             "wrong_vote_mode",
-            format!("The vote on {release} is held in {} mode; a thread is tallied in mail mode.", vote.mode),
+            format!("The vote on {} is held in {} mode; a thread is tallied in mail mode.", ctx.key(), vote.mode),
         ));
     }
     Ok(vote)
