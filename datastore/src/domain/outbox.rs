@@ -22,7 +22,8 @@ use shared_models::runner::{MailOrder, TaskKind, TaskStatus, WebhookOrder};
 
 use super::mail::{self, MailContext, MailFile, MailResult, MailUrls, MailVote, Named};
 use super::releases;
-use crate::db::models::{EventRow, NewDelivery, NewTask, TaskRow, WebhookRow};
+use super::tasks::order_task;
+use crate::db::models::{EventRow, NewDelivery, TaskRow, WebhookRow};
 use crate::db::queries::releases::ReleaseContext;
 use crate::db::queries::{auth as users, events, outbound as q, releases as rq, tasks};
 use crate::db::{DbConnection, now_ms, to_time, write_transaction};
@@ -34,8 +35,6 @@ const BATCH: i64 = 200;
 /// Attempts at a mail or a webhook delivery (with the queue's backoff, 10 s doubling to 10 min:
 /// about an hour in all).
 const MAX_ATTEMPTS: i32 = 10;
-/// Deliveries are claimed before checks: people are waiting for them.
-const PRIORITY: i32 = 10;
 
 /// What the dispatcher needs from the configuration.
 #[derive(Debug, Clone)]
@@ -127,27 +126,6 @@ fn subscribed(hook: &WebhookRow, event: WebhookEvent) -> bool {
     serde_json::from_str::<Vec<WebhookEvent>>(&hook.events).is_ok_and(|events| events.contains(&event))
 }
 
-/// A mail or webhook task: no inputs, its order in `args`.
-fn task(kind: TaskKind, ctx: &ReleaseContext, revision: Option<i64>, dedupe: &str, args: String) -> NewTask {
-    let now = now_ms();
-    NewTask {
-        kind: kind.as_str().to_owned(),
-        release_id: Some(ctx.release.id),
-        revision_seq: revision,
-        checker_version: None,
-        path: String::new(),
-        args,
-        inputs: "[]".to_owned(),
-        inputs_hash: hex::encode(sha256(dedupe.as_bytes())),
-        policy_hash: String::new(),
-        status: TaskStatus::Queued.as_str().to_owned(),
-        priority: PRIORITY,
-        max_attempts: MAX_ATTEMPTS,
-        not_before: now,
-        created_at: now,
-    }
-}
-
 /// Queues the mail of `kind` for `event`, unless the release's vote has no list, the server no
 /// sender, or the mail was made before. True if it was queued.
 fn queue_mail(
@@ -206,7 +184,10 @@ fn queue_mail(
         in_reply_to,
     };
     let args = serde_json::to_string(&order).map_err(AppError::internal)?;
-    let task_id = tasks::enqueue(conn, &task(TaskKind::Mail, ctx, Some(context.revision), &dedupe, args))?;
+    let task_id = tasks::enqueue(
+        conn,
+        &order_task(TaskKind::Mail, ctx.release.id, Some(context.revision), &dedupe, args, MAX_ATTEMPTS),
+    )?;
     let delivery = NewDelivery {
         dedupe,
         kind: "mail".to_owned(),
@@ -362,7 +343,8 @@ fn queue_webhook(
         body,
     };
     let args = serde_json::to_string(&order).map_err(AppError::internal)?;
-    let task_id = tasks::enqueue(conn, &task(TaskKind::Webhook, ctx, None, &dedupe, args))?;
+    let task_id =
+        tasks::enqueue(conn, &order_task(TaskKind::Webhook, ctx.release.id, None, &dedupe, args, MAX_ATTEMPTS))?;
     let delivery = NewDelivery {
         dedupe,
         kind: "webhook".to_owned(),

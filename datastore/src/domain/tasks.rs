@@ -16,7 +16,7 @@ use shared_models::runner::{
 
 use crate::auth::authz::{self, DraftsVisible};
 use crate::auth::{Principal, secrets};
-use crate::db::models::{BlobRow, NewCheckResult, RunnerRow, TaskRow};
+use crate::db::models::{BlobRow, NewCheckResult, NewTask, RunnerRow, TaskRow};
 use crate::db::queries::events::{self, NewEvent};
 use crate::db::queries::tasks::{self as q, Identity};
 use crate::db::queries::{auth as users, keys, releases};
@@ -33,6 +33,39 @@ pub const MAX_LOG_TEXT: usize = 16 << 10;
 pub const MAX_RESULTS: usize = 100_000;
 /// Most tasks one claim hands out.
 pub const MAX_CLAIM: u32 = 64;
+
+/// Tasks that people wait for (mail, webhook deliveries, vote-thread fetches) are claimed
+/// before checks.
+const ORDER_PRIORITY: i32 = 10;
+
+/// A task that is not a check (a mail, a webhook delivery, a vote-thread fetch) about a release:
+/// no inputs, its order in `args`. `key` names it (its inputs hash is the key's SHA-256).
+pub fn order_task(
+    kind: TaskKind,
+    release_id: i64,
+    revision: Option<i64>,
+    key: &str,
+    args: String,
+    max_attempts: i32,
+) -> NewTask {
+    let now = now_ms();
+    NewTask {
+        kind: kind.as_str().to_owned(),
+        release_id: Some(release_id),
+        revision_seq: revision,
+        checker_version: None,
+        path: String::new(),
+        args,
+        inputs: "[]".to_owned(),
+        inputs_hash: hex::encode(openssl::sha::sha256(key.as_bytes())),
+        policy_hash: String::new(),
+        status: TaskStatus::Queued.as_str().to_owned(),
+        priority: ORDER_PRIORITY,
+        max_attempts,
+        not_before: now,
+        created_at: now,
+    }
+}
 
 /// Lease timing, from the configuration.
 #[derive(Debug, Clone, Copy)]

@@ -11,13 +11,13 @@ use shared_models::api::{
     VoteMode, VoteOutcome, VoteStage, VoteStatus, VoteSummary,
 };
 use shared_models::checks::CheckStatus;
-use shared_models::runner::{TaskKind, TaskStatus, VoteThreadOrder};
+use shared_models::runner::{TaskKind, VoteThreadOrder};
 
 use super::lifecycle::{self, Transition};
 use super::releases::{self, ReleaseRef};
 use super::text;
 use crate::auth::{Action, Principal, authz};
-use crate::db::models::{BlobRow, NewTask, NewVote, ReleaseRow, VoteRow};
+use crate::db::models::{BlobRow, NewVote, ReleaseRow, VoteRow};
 use crate::db::queries::auth as auth_q;
 use crate::db::queries::events::{self, NewEvent};
 use crate::db::queries::releases as rq;
@@ -535,23 +535,9 @@ pub fn fetch_thread(
         };
         super::webhooks::check_url(&url)?; // a webhook's rules: http(s), no credentials, no backslash
         let order = VoteThreadOrder { url, round: vote.round, root, requested_by: principal.uid.clone() };
-        let now = now_ms();
-        let task = NewTask {
-            kind: TaskKind::VoteThread.as_str().to_owned(),
-            release_id: Some(ctx.release.id),
-            revision_seq: Some(vote.revision),
-            checker_version: None,
-            path: String::new(),
-            args: serde_json::to_string(&order).map_err(AppError::internal)?,
-            inputs: "[]".to_owned(),
-            inputs_hash: format!("vote_thread:{}:{now}", ctx.release.id),
-            policy_hash: String::new(),
-            status: TaskStatus::Queued.as_str().to_owned(),
-            priority: 10,
-            max_attempts: 5,
-            not_before: now,
-            created_at: now,
-        };
+        let args = serde_json::to_string(&order).map_err(AppError::internal)?;
+        let key = format!("vote_thread:{}:{}", ctx.release.id, now_ms());
+        let task = super::tasks::order_task(TaskKind::VoteThread, ctx.release.id, Some(vote.revision), &key, args, 5);
         Ok(crate::db::queries::tasks::enqueue(conn, &task)?)
     })
 }
