@@ -16,7 +16,7 @@ use openssl::pkey::PKey;
 use openssl::sha::sha256;
 use openssl::sign::Signer;
 use serde_json::{Value, json};
-use shared_models::api::Tally;
+use shared_models::api::{ProjectPolicy, Tally};
 use shared_models::outbound::{DeliveryState, DeliveryStatus, MailKind, WebhookEvent};
 use shared_models::runner::{MailOrder, TaskKind, TaskStatus, WebhookOrder};
 
@@ -154,7 +154,7 @@ fn queue_mail(
         tracing::warn!(release = %ctx.key(), mail = %kind, "DATASTORE_MAIL_FROM is not set: no mail");
         return Ok(false);
     };
-    let context = mail_context(conn, settings, event, ctx, details, kind, &list)?;
+    let context = mail_context(conn, settings, event, ctx, details, kind, &policy)?;
     let (subject, body) = mail::effective(conn, ctx.project.id, kind)?;
     let rendered = match mail::render(&subject, &body, &context) {
         Ok(rendered) => rendered,
@@ -224,7 +224,7 @@ fn mail_context(
     ctx: &ReleaseContext,
     details: &Value,
     kind: MailKind,
-    list: &str,
+    policy: &ProjectPolicy,
 ) -> AppResult<MailContext> {
     let public = &settings.public_url;
     let key = ctx.key();
@@ -253,7 +253,6 @@ fn mail_context(
         .map(str::to_owned)
         .or_else(|| ctx.release.manifest_digest.clone())
         .unwrap_or_default();
-    let policy = super::checks::policy_of(ctx)?;
     let vote = (kind == MailKind::Vote).then(|| MailVote {
         round: details.get("round").and_then(Value::as_i64).unwrap_or(ctx.release.vote_round),
         hours: details.get("hours").and_then(Value::as_u64).and_then(|h| u32::try_from(h).ok()).unwrap_or(0),
@@ -294,7 +293,7 @@ fn mail_context(
         vote,
         result,
         actor: actor(conn, &event.actor)?,
-        mailing_list: list.to_owned(),
+        mailing_list: policy.mailing_list.clone().unwrap_or_default(),
     })
 }
 
