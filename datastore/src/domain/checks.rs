@@ -234,10 +234,10 @@ pub fn report(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<Checks
 
 /// Records `checks.completed` (once per revision) when the latest revision of a draft has
 /// every check's result; called when a check task ends for good and when a revision queues
-/// nothing. The release's row is locked first: of two last checks that end at once, the
-/// second waits for the first to commit and is the one that sees nothing left to run.
+/// nothing. The caller holds the release's row lock (a check's report and the reaper take it,
+/// a new revision has it): of two last checks that end at once, the second waits for the first
+/// to commit and is the one that sees nothing left to run.
 pub fn note_if_complete(conn: &mut DbConnection, release_id: i64) -> AppResult<()> {
-    rq::lock_release(conn, release_id)?;
     if tasks::live_checks_of_release(conn, release_id)? {
         return Ok(());
     }

@@ -448,7 +448,8 @@ fn tally_fetched_thread(conn: &mut DbConnection, task: &TaskRow, results: &[Chec
     super::votes::tally_fetched(conn, release_id, &order, mbox.as_bytes())
 }
 
-/// A check ended for good: the release's checks may be complete now.
+/// A check ended for good: the release's checks may be complete now (the caller holds the
+/// release's row lock).
 fn check_ended(conn: &mut DbConnection, task: &TaskRow) -> AppResult<()> {
     match task.release_id {
         Some(release_id) if task.kind()?.is_check() => super::checks::note_if_complete(conn, release_id),
@@ -499,7 +500,12 @@ pub fn reap(conn: &mut DbConnection) -> AppResult<ReapCounts> {
     // After the reaper's transaction, each in its own: the release lock is taken before any
     // task's there (see `submit`).
     for task in &ended {
-        write_transaction(conn, |c| check_ended(c, task))?;
+        write_transaction(conn, |c| {
+            if let Some(release_id) = task.release_id {
+                releases::lock_release(c, release_id)?;
+            }
+            check_ended(c, task)
+        })?;
     }
     Ok(counts)
 }

@@ -145,6 +145,11 @@ pub fn deliveries_of_release(
         .load(conn)
 }
 
+/// The last event the dispatcher handled (not locked: to see whether there is work).
+pub fn cursor(conn: &mut DbConnection) -> QueryResult<i64> {
+    outbox_cursor::table.find(1).select(outbox_cursor::last_seq).first(conn)
+}
+
 /// The last event the dispatcher handled, locked until the transaction ends (a no-op update),
 /// so that two datastores never dispatch the same events.
 pub fn lock_cursor(conn: &mut DbConnection) -> QueryResult<i64> {
