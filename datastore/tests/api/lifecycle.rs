@@ -51,25 +51,14 @@ pub(crate) async fn finish_checks(app: &TestApp, status: &str) -> usize {
 
 /// Like [`finish_checks`], with every result naming `rule`.
 async fn finish_checks_under(app: &TestApp, status: &str, rule: &str) -> usize {
-    let name = format!("runner-{}", rand_suffix());
-    let (code, runner) = app
-        .send(app.client.post(app.url("/api/v1/admin/runners")).bearer_auth(app.admin()).json(&json!({"name": name})))
-        .await;
-    assert_eq!(code, StatusCode::CREATED, "{runner}");
-    let token = runner["token"].as_str().unwrap().to_owned();
+    let token = app.runner(&format!("runner-{}", rand_suffix())).await;
     let mut done = 0;
     loop {
-        let (code, claimed) = app
-            .send(app.client.post(app.url("/api/runner/v1/claim")).bearer_auth(&token).json(&json!({
-                "runner": name, "version": "0", "kinds": ["paths", "hashing", "signature", "archive", "license", "rat"],
-                "capacity": 64, "wait_s": 0
-            })))
-            .await;
-        if code == StatusCode::NO_CONTENT {
+        let claimed = app.claim(&token, &["paths", "hashing", "signature", "archive", "license", "rat"]).await;
+        if claimed.is_empty() {
             return done;
         }
-        assert_eq!(code, StatusCode::OK, "{claimed}");
-        for order in claimed["tasks"].as_array().unwrap() {
+        for order in &claimed {
             let kind = order["kind"].as_str().unwrap();
             let result = json!({
                 "checker": kind, "checker_version": "1", "path": order["inputs"][0]["path"], "status": status,
@@ -464,21 +453,24 @@ async fn failures_block_the_vote_and_manual_mode_needs_a_reason(backend: Backend
     assert_eq!(refused["details"]["total"], blockers.len());
 }
 
+/// The people of `tests/fixtures/mail/vote-thread.mbox`, registered with its addresses: the
+/// release manager, four PMC members and a committer (their JWTs).
+fn thread_voters(app: &TestApp) -> (String, Vec<String>, String) {
+    let rm = app.user_with_email("rm", Some("rm@apache.org"), false, &[("httpd", Role::ReleaseManager)]);
+    let pmc = (1..=4)
+        .map(|n| {
+            let address = format!("pmc{n}@apache.org");
+            app.user_with_email(&format!("pmc{n}"), Some(&address), false, &[("httpd", Role::PmcMember)])
+        })
+        .collect();
+    let committer = app.user_with_email("dev", Some("dev@example.org"), false, &[("httpd", Role::Committer)]);
+    (rm, pmc, committer)
+}
+
 async fn a_mail_vote_is_tallied_from_its_thread(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else { return };
     app.project("httpd", false).await;
-    let rm = app.user_with_email("rm", Some("rm@apache.org"), false, &[("httpd", Role::ReleaseManager)]);
-    let pmc: Vec<String> = (1..=4)
-        .map(|n| {
-            app.user_with_email(
-                &format!("pmc{n}"),
-                Some(&format!("pmc{n}@apache.org")),
-                false,
-                &[("httpd", Role::PmcMember)],
-            )
-        })
-        .collect();
-    app.user_with_email("dev", Some("dev@example.org"), false, &[("httpd", Role::Committer)]);
+    let (rm, pmc, committer) = thread_voters(&app);
     let thread = std::fs::read(testkit::fixture("mail/vote-thread.mbox")).unwrap();
     let tally = |jwt: &str, content_type: &str| {
         app.client
@@ -511,8 +503,6 @@ async fn a_mail_vote_is_tallied_from_its_thread(backend: Backend) {
     assert_eq!((status, started["mode"].as_str()), (StatusCode::OK, Some("mail")), "{started}");
     app.expect_error(post(&app, &pmc[0], "/votes", json!({"value": 1})), StatusCode::CONFLICT, "wrong_vote_mode").await;
     app.expect_error(tally(&rm, "text/html"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
-    let committer =
-        app.jwt_for("dev", &app.db(|c| datastore::domain::tokens::create_token(c, "dev", "dev", "t").unwrap()));
     app.expect_error(tally(&committer, "application/mbox"), StatusCode::FORBIDDEN, "forbidden").await;
 
     let (status, result) = app.send(tally(&rm, "application/mbox; charset=utf-8")).await;
@@ -839,18 +829,7 @@ async fn a_podling_votes_first_then_the_incubator_with_its_votes_carried_over(ba
 async fn a_thread_fetched_by_a_runner_is_tallied_like_a_posted_one(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else { return };
     app.project("httpd", false).await;
-    let rm = app.user_with_email("rm", Some("rm@apache.org"), false, &[("httpd", Role::ReleaseManager)]);
-    let pmc: Vec<String> = (1..=4)
-        .map(|n| {
-            app.user_with_email(
-                &format!("pmc{n}"),
-                Some(&format!("pmc{n}@apache.org")),
-                false,
-                &[("httpd", Role::PmcMember)],
-            )
-        })
-        .collect();
-    let committer = app.user_with_email("dev", Some("dev@example.org"), false, &[("httpd", Role::Committer)]);
+    let (rm, pmc, committer) = thread_voters(&app);
     let (status, _) = app
         .send(
             app.client
@@ -891,22 +870,9 @@ async fn a_thread_fetched_by_a_runner_is_tallied_like_a_posted_one(backend: Back
     let (status, queued) = app.send(fetch(&rm, json!({"url": "https://lists.example.org/t.mbox"}))).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
 
-    let (_, runner) = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/admin/runners"))
-                .bearer_auth(app.admin())
-                .json(&json!({"name": "fetcher"})),
-        )
-        .await;
-    let token = runner["token"].as_str().unwrap();
-    let (status, claimed) = app
-        .send(app.client.post(app.url("/api/runner/v1/claim")).bearer_auth(token).json(&json!({
-            "runner": "fetcher", "version": "0", "kinds": ["vote_thread"], "capacity": 4, "wait_s": 0
-        })))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{claimed}");
-    let order = &claimed["tasks"][0];
+    let token = &app.runner("fetcher").await;
+    let claimed = app.claim(token, &["vote_thread"]).await;
+    let order = &claimed[0];
     assert_eq!(
         (order["id"].as_i64(), order["args"]["url"].as_str()),
         (queued["task"].as_i64(), Some("https://lists.example.org/t.mbox"))

@@ -93,32 +93,6 @@ fn dispatch(app: &TestApp) -> datastore::domain::outbox::Dispatched {
     app.db(|c| datastore::domain::outbox::dispatch(c, &settings).unwrap())
 }
 
-/// A runner's token, for the runner that delivers mail and webhooks here.
-async fn delivery_runner(app: &TestApp) -> String {
-    let (_, runner) = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/admin/runners"))
-                .bearer_auth(app.admin())
-                .json(&json!({"name": "postman"})),
-        )
-        .await;
-    runner["token"].as_str().unwrap().to_owned()
-}
-
-async fn claim(app: &TestApp, token: &str, kinds: &[&str]) -> Vec<Value> {
-    let (status, claimed) = app
-        .send(app.client.post(app.url("/api/runner/v1/claim")).bearer_auth(token).json(&json!({
-            "runner": "postman", "version": "0", "kinds": kinds, "capacity": 64, "wait_s": 0
-        })))
-        .await;
-    if status == StatusCode::NO_CONTENT {
-        return Vec::new();
-    }
-    assert_eq!(status, StatusCode::OK, "{claimed}");
-    claimed["tasks"].as_array().unwrap().clone()
-}
-
 async fn report(app: &TestApp, token: &str, order: &Value, outcome: Value) {
     let mut body = outcome;
     body["lease_token"] = order["lease_token"].clone();
@@ -199,9 +173,9 @@ async fn a_vote_mails_the_list_and_calls_each_webhook_once(backend: Backend) {
     assert_eq!(dispatch(&app), Default::default(), "an event is dispatched once");
 
     // A runner without SMTP claims no mail; the delivery runner gets the mail and both calls.
-    let token = delivery_runner(&app).await;
-    assert!(claim(&app, &token, &["paths", "hashing", "signature", "archive", "license", "rat"]).await.is_empty());
-    let orders = claim(&app, &token, &["mail", "webhook"]).await;
+    let token = app.runner("postman").await;
+    assert!(app.claim(&token, &["paths", "hashing", "signature", "archive", "license", "rat"]).await.is_empty());
+    let orders = app.claim(&token, &["mail", "webhook"]).await;
     assert_eq!(orders.len(), 3, "{orders:#?}");
     let mail = orders.iter().find(|o| o["kind"] == "mail").unwrap();
     let message: MailOrder = serde_json::from_value(mail["args"].clone()).unwrap();
@@ -268,7 +242,7 @@ async fn a_vote_mails_the_list_and_calls_each_webhook_once(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
     let made = dispatch(&app);
     assert_eq!((made.mails, made.webhooks), (1, 1), "{made:?}");
-    let orders = claim(&app, &token, &["mail"]).await;
+    let orders = app.claim(&token, &["mail"]).await;
     let result: MailOrder = serde_json::from_value(orders[0]["args"].clone()).unwrap();
     assert_eq!(result.subject, "[RESULT] [VOTE] Release Apache httpd 2.4.68");
     assert_eq!(result.in_reply_to.as_deref(), Some(message.message_id.as_str()));

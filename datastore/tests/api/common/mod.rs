@@ -136,6 +136,29 @@ impl TestApp {
     }
 
     /// Sends a request; returns the status and the JSON body (or `null`).
+    /// Registers a runner named `name` (as an admin) and returns its token.
+    pub async fn runner(&self, name: &str) -> String {
+        let request = self.client.post(self.url("/api/v1/admin/runners")).bearer_auth(self.admin());
+        let (status, runner) = self.send(request.json(&json!({"name": name}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{runner}");
+        runner["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Claims, as the runner with `token`, up to 64 queued tasks of `kinds` without waiting;
+    /// their orders (none on 204).
+    pub async fn claim(&self, token: &str, kinds: &[&str]) -> Vec<Value> {
+        let (status, claimed) = self
+            .send(self.client.post(self.url("/api/runner/v1/claim")).bearer_auth(token).json(&json!({
+                "runner": "test", "version": "0", "kinds": kinds, "capacity": 64, "wait_s": 0
+            })))
+            .await;
+        if status == StatusCode::NO_CONTENT {
+            return Vec::new();
+        }
+        assert_eq!(status, StatusCode::OK, "{claimed}");
+        claimed["tasks"].as_array().unwrap().clone()
+    }
+
     pub async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
         let response = request.send().await.unwrap();
         let status = response.status();
