@@ -3,8 +3,9 @@
 # files under ./state, on http://127.0.0.1:8080, and one runner (status on
 # http://127.0.0.1:8081/status) that checks every upload. Ctrl-C stops both.
 #
-# The first start creates an administrator, `admin`, and writes a personal access token for it
-# to ./state/admin.token (readable only by you). Exchange it for a JWT:
+# The first start creates an administrator, `admin`, with a web password in ./state/admin.password
+# (log in at http://127.0.0.1:8080/login) and a personal access token in ./state/admin.token
+# (both readable only by you). Exchange the token for a JWT:
 #   curl -s -X POST localhost:8080/api/v1/jwt -H 'content-type: application/json' \
 #        -d "{\"uid\":\"admin\",\"token\":\"$(cat state/admin.token)\"}"
 #
@@ -36,6 +37,12 @@ if [ ! -s "$DATASTORE_STATE_DIR/admin.token" ]; then
     "$datastore" user add admin --admin --name "Local administrator" >/dev/null 2>&1 || true
     (umask 077 && "$datastore" token create admin --label "local stack" > "$DATASTORE_STATE_DIR/admin.token")
     echo "Created the administrator 'admin'; its token is in $DATASTORE_STATE_DIR/admin.token" >&2
+fi
+
+if [ ! -s "$DATASTORE_STATE_DIR/admin.password" ]; then
+    (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' > "$DATASTORE_STATE_DIR/admin.password")
+    "$datastore" user passwd admin < "$DATASTORE_STATE_DIR/admin.password"
+    echo "The administrator logs in at http://${DATASTORE_BIND:-127.0.0.1:8080}/login with the password in $DATASTORE_STATE_DIR/admin.password" >&2
 fi
 
 if [ ! -s "$DATASTORE_STATE_DIR/runner.token" ]; then

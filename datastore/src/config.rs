@@ -70,6 +70,14 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=1800), global = true)]
     pub jwt_lifetime_secs: u64,
 
+    /// A web session ends after this many seconds without a request, in seconds.
+    #[arg(long, env = "DATASTORE_SESSION_IDLE_SECS", default_value_t = 8 * 3600, global = true)]
+    pub session_idle_secs: u64,
+
+    /// A web session ends this many seconds after its login, however active.
+    #[arg(long, env = "DATASTORE_SESSION_MAX_SECS", default_value_t = 7 * 24 * 3600, global = true)]
+    pub session_max_secs: u64,
+
     /// Database connections in the pool.
     #[arg(long, env = "DATASTORE_DB_POOL_SIZE", default_value_t = 16, global = true)]
     pub db_pool_size: u32,
@@ -123,6 +131,8 @@ impl Config {
             max_uploads: 64,
             upload_idle_secs: 60,
             jwt_lifetime_secs: 900,
+            session_idle_secs: 8 * 3600,
+            session_max_secs: 7 * 24 * 3600,
             db_pool_size: 4,
             workers: Some(1),
             lease_secs: 60,

@@ -22,13 +22,15 @@ pub struct AppError {
     pub html: bool,
     /// The methods a URL does answer, for a 405 (its `Allow` header).
     pub allow: Option<String>,
+    /// When to come back, in seconds, for a 429 or 503 (its `Retry-After` header).
+    pub retry_after: Option<u64>,
 }
 
 pub type AppResult<T> = Result<T, AppError>;
 
 impl AppError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: None, html: false, allow: None }
+        Self { status, code, message: message.into(), details: None, html: false, allow: None, retry_after: None }
     }
 
     /// 405: the URL exists, under the methods in `allow` (sent as the `Allow` header).
@@ -38,6 +40,11 @@ impl AppError {
 
     pub fn with_details(mut self, details: serde_json::Value) -> Self {
         self.details = Some(details);
+        self
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
         self
     }
 
@@ -120,6 +127,9 @@ impl ResponseError for AppError {
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         if let Some(allow) = self.allow.as_deref().and_then(|a| HeaderValue::from_str(a).ok()) {
             response.insert_header((header::ALLOW, allow));
+        }
+        if let Some(secs) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));

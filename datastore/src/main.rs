@@ -1,6 +1,7 @@
 //! `datastore`: the Trusted Releases datastore server and its operations commands.
 
 use clap::{Parser, Subcommand};
+use datastore::auth::session;
 use datastore::config::Config;
 use datastore::db::queries::auth as users;
 use datastore::domain::{audit, directory, tokens};
@@ -71,6 +72,16 @@ enum UserCommand {
         #[arg(long)]
         email: Option<String>,
     },
+    /// Set the password a user logs in with at the web pages, and end their sessions.
+    ///
+    /// At a terminal it asks twice, without echo; otherwise it reads the first line of
+    /// standard input, e.g. `datastore user passwd wave < secret-file`. At least 8 characters.
+    Passwd {
+        uid: String,
+        /// Remove the password instead (the user can then log in only with tokens).
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -135,6 +146,12 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             output(user.uid.as_str());
             Ok(())
         }
+        Command::User(UserCommand::Passwd { uid, clear }) => {
+            let password = if clear { None } else { Some(read_password(&uid)?) };
+            let ended = session::set_password(&mut *state.db.conn()?, &uid, password.as_deref())?;
+            tracing::info!(uid, sessions_ended = ended, cleared = clear, "password set");
+            Ok(())
+        }
         Command::Token(TokenCommand::Create { uid, label }) => {
             let mut conn = state.db.conn()?;
             let conn = &mut *conn;
@@ -177,4 +194,38 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A new password: asked twice without echo at a terminal, else the first line of stdin.
+fn read_password(uid: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, IsTerminal};
+    let stdin = std::io::stdin();
+    let mut read_line = || -> anyhow::Result<String> {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+    };
+    if !std::io::stdin().is_terminal() {
+        let password = read_line()?;
+        session::check_password_rules(&password)?;
+        return Ok(password);
+    }
+    let quietly = |prompt: &str, read: &mut dyn FnMut() -> anyhow::Result<String>| -> anyhow::Result<String> {
+        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+        let fd = std::io::stdin();
+        let before = tcgetattr(&fd)?;
+        let mut silent = before.clone();
+        silent.local_modes.remove(LocalModes::ECHO);
+        eprint!("{prompt}");
+        tcsetattr(&fd, OptionalActions::Now, &silent)?;
+        let line = read();
+        tcsetattr(&fd, OptionalActions::Now, &before)?;
+        eprintln!();
+        line
+    };
+    let first = quietly(&format!("New password for {uid}: "), &mut read_line)?;
+    session::check_password_rules(&first)?;
+    let second = quietly("Again: ", &mut read_line)?;
+    anyhow::ensure!(first == second, "the two passwords differ; nothing was changed");
+    Ok(first)
 }

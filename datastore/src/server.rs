@@ -7,7 +7,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Next, from_fn};
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
+use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use tracing::Instrument;
 
 use crate::error::AppError;
@@ -26,7 +26,7 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             )
             .configure(crate::download::configure)
             .route("/healthz", web::get().to(healthz))
-            .route("/", web::get().to(crate::web::index));
+            .configure(crate::web::configure);
     }
 }
 
@@ -78,6 +78,7 @@ async fn request_log(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = hex::encode(crate::auth::secrets::random_bytes::<6>());
+    req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.path());
     let started = Instant::now();
     async move {
@@ -97,6 +98,10 @@ async fn request_log(
     .instrument(span)
     .await
 }
+
+/// The id of a request, as its log lines and its `X-Request-Id` name it.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
 
 /// How long an anonymous read of the public API may be cached (by browsers and the CDN).
 const API_PUBLIC_MAX_AGE: &str = "public, max-age=60";
@@ -142,7 +147,68 @@ fn json_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResp
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
-    let code = match status.as_u16() {
+    let code = status_code_name(status);
+    let message = match status.as_u16() {
+        405 => format!("{} is not allowed on {}.", res.request().method(), res.request().path()),
+        413 => "The request body is larger than this endpoint accepts.".to_owned(),
+        _ => status.canonical_reason().unwrap_or("Error").to_owned(),
+    };
+    let allow = res.headers().get(header::ALLOW).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (req, _) = res.into_parts();
+    let error = AppError { allow, ..AppError::new(status, code, message) };
+    let body: HttpResponse<BoxBody> = error.error_response();
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, body).map_into_right_body()))
+}
+
+/// The error handler of the web pages' scopes: every error is a page, whatever produced it
+/// (a handler's [`AppError`], or actix itself: a body limit, a malformed form), naming the
+/// request id for a server error and offering a login for a 401.
+pub fn html_errors<B: 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(html_error_page)
+}
+
+fn html_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_page = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_page {
+        // A page that answers with an error status itself (the login form after a wrong password).
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let error = res.response().error().and_then(|e| e.as_error::<AppError>()).cloned().unwrap_or_else(|| {
+        let message = match status.as_u16() {
+            405 => format!("{} is not allowed on {}.", res.request().method(), res.request().path()),
+            413 => "What was sent is larger than this page accepts.".to_owned(),
+            _ => status.canonical_reason().unwrap_or("Error").to_owned(),
+        };
+        AppError::new(status, status_code_name(status), message)
+    });
+    let context = crate::web::ErrorContext {
+        request_id: res.request().extensions().get::<RequestId>().map(|r| r.0.clone()),
+        path: Some(match res.request().query_string() {
+            "" => res.request().path().to_owned(),
+            query => format!("{}?{query}", res.request().path()),
+        }),
+    };
+    let page = crate::web::error_page_for(status, error.code, &error.message, error.location(), &context);
+    let (req, response) = res.into_parts();
+    let mut html = HttpResponse::build(status);
+    for name in [header::ALLOW, header::RETRY_AFTER, header::SET_COOKIE] {
+        for value in response.headers().get_all(&name) {
+            html.append_header((name.clone(), value.clone()));
+        }
+    }
+    let html =
+        html.insert_header((header::CACHE_CONTROL, "no-store")).content_type("text/html; charset=utf-8").body(page);
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, html).map_into_right_body()))
+}
+
+/// The `error` code of a status that no handler named.
+fn status_code_name(status: actix_web::http::StatusCode) -> &'static str {
+    match status.as_u16() {
         400 => "bad_request",
         401 => "unauthorized",
         403 => "forbidden",
@@ -155,17 +221,7 @@ fn json_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResp
         429 => "too_many_requests",
         503 => "unavailable",
         _ => "internal_error",
-    };
-    let message = match status.as_u16() {
-        405 => format!("{} is not allowed on {}.", res.request().method(), res.request().path()),
-        413 => "The request body is larger than this endpoint accepts.".to_owned(),
-        _ => status.canonical_reason().unwrap_or("Error").to_owned(),
-    };
-    let allow = res.headers().get(header::ALLOW).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let (req, _) = res.into_parts();
-    let error = AppError { allow, ..AppError::new(status, code, message) };
-    let body: HttpResponse<BoxBody> = error.error_response();
-    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, body).map_into_right_body()))
+    }
 }
 
 /// How long SIGTERM waits for requests in flight before it closes their connections.

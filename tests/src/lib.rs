@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 use shared_models::checks::ChecksReport;
 use testkit::{Backend, TestDatabase, eventually};
 
+pub mod webdriver;
+
 /// The binaries under test, built once per test run (a no-op when `cargo test` built them).
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
@@ -95,6 +97,27 @@ impl DatastoreLaunch {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Runs an operations command with `input` on its standard input.
+    fn cli_with_input(&self, args: &[&str], input: &str) {
+        use std::io::Write;
+        let mut child = self
+            .command()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "datastore {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn serve(&self) -> Process {
@@ -319,6 +342,11 @@ impl Stack {
             .await
             .unwrap();
         jwt["jwt"].as_str().unwrap().to_owned()
+    }
+
+    /// Sets a person's web password with `datastore user passwd`, as an operator does.
+    pub fn password(&self, uid: &str, password: &str) {
+        self.launch.cli_with_input(&["user", "passwd", uid], &format!("{password}\n"));
     }
 
     /// Imports a KEYS file into a committee.

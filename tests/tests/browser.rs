@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use e2e::webdriver::Browser;
 use e2e::{Stack, StackOptions, browser_dom, set_phase};
 use testkit::{Backend, httpd};
 
@@ -48,4 +49,80 @@ async fn pages_render_in_a_browser(backend: Backend) {
 testkit::on_both_backends!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     pages_render_in_a_browser
+);
+
+/// A release manager and a PMC member at the pages, in Chromium, as they would do it: log in,
+/// read the draft and its checks, start the vote, log out; log in, cast a +1, see the tally.
+async fn people_log_in_start_a_vote_and_cast_ballots_in_a_browser(backend: Backend) {
+    let Some(stack) = Stack::start(backend, StackOptions::default()).await else { return };
+    stack.release("httpd", "2.4.68", false).await;
+    stack.import_keys("httpd", std::fs::read(httpd("KEYS")).unwrap()).await;
+    for file in ["httpd-2.4.68.tar.gz", "httpd-2.4.68.tar.gz.asc", "httpd-2.4.68.tar.gz.sha512"] {
+        stack.upload("httpd/2.4.68", file, std::fs::read(httpd(file)).unwrap()).await;
+    }
+    stack.checks_done("httpd/2.4.68", Duration::from_secs(120)).await;
+    stack.person("rm", "httpd", "release_manager").await;
+    stack.person("pmc1", "httpd", "pmc_member").await;
+    stack.password("rm", "release manager's password");
+    stack.password("pmc1", "pmc member's password");
+    let Some(browser) = Browser::start().await else { return };
+    let page = stack.url("/releases/httpd/2.4.68");
+
+    // A visitor: the draft does not exist for them.
+    browser.goto(&page).await;
+    assert!(browser.text("h1").await.contains("404"), "{}", browser.source().await);
+
+    // A wrong password keeps them on the form, saying so.
+    browser.goto(&stack.url("/login?next=/releases/httpd/2.4.68")).await;
+    browser.type_into("#uid", "rm").await;
+    browser.type_into("#password", "not the password").await;
+    browser.submit("#login").await;
+    assert_eq!(browser.text("#login-error").await, "The user id or the password is wrong.");
+
+    // The release manager logs in and comes back to the release.
+    browser.type_into("#password", "release manager's password").await;
+    browser.submit("#login").await;
+    assert_eq!(browser.url().await, page, "{}", browser.source().await);
+    assert_eq!(browser.text("#phase").await, "draft");
+    assert_eq!(browser.text(".who").await, "rm");
+    let session = browser.cookies().await.into_iter().find(|c| c["name"] == "trl_session").expect("a session cookie");
+    assert_eq!((session["httpOnly"].as_bool(), session["sameSite"].as_str()), (Some(true), Some("Lax")), "{session}");
+    assert!(browser.text("#checks-summary").await.starts_with("Complete"));
+    // httpd's hundreds of header results are one closed group, not hundreds of rows.
+    let largest = browser
+        .script(
+            "const groups = [...document.querySelectorAll('details.result')];
+             groups.sort((a, b) => b.dataset.count - a.dataset.count);
+             return {count: Number(groups[0].dataset.count), open: groups[0].open, groups: groups.length};",
+        )
+        .await;
+    assert!(largest["count"].as_u64().unwrap() > 100 && largest["open"] == false, "{largest}");
+
+    browser.submit("#start-vote").await;
+    assert_eq!(browser.text("#notice").await, "The vote has started.");
+    assert_eq!(browser.text("#phase").await, "candidate");
+    browser.submit("#logout").await;
+    assert!(browser.try_find(".who").await.is_none(), "logged out");
+
+    // A PMC member casts a binding +1 with a comment.
+    browser.goto(&stack.url("/login?next=/releases/httpd/2.4.68")).await;
+    browser.type_into("#uid", "pmc1").await;
+    browser.type_into("#password", "pmc member's password").await;
+    browser.submit("#login").await;
+    browser.click(r#"input[name="value"][value="1"]"#).await;
+    browser.type_into("#comment", "Signatures and hashes check out.").await;
+    browser.submit("#cast").await;
+    assert_eq!(browser.text("#notice").await, "Your vote is recorded.");
+    assert_eq!(browser.text("#binding-plus").await, "1");
+    assert!(browser.text(".ballots").await.contains("Signatures and hashes check out."));
+    let votes = stack.get("/api/v1/releases/httpd/2.4.68/votes").await;
+    assert_eq!(
+        (votes["votes"][0]["voter"].as_str(), votes["votes"][0]["binding"].as_bool()),
+        (Some("pmc1"), Some(true))
+    );
+}
+
+testkit::on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    people_log_in_start_a_vote_and_cast_ballots_in_a_browser
 );

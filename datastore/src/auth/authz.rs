@@ -185,6 +185,7 @@ mod tests {
             email: None,
             memberships: roles.iter().map(|(c, r)| ((*c).to_owned(), *r)).collect(),
             token_id: None,
+            session: None,
         }
     }
 

@@ -5,6 +5,7 @@ pub mod authz;
 pub mod jwt;
 pub mod principal;
 pub mod secrets;
+pub mod session;
 
 pub use authz::Action;
 pub use principal::{Principal, Viewer};

@@ -1,4 +1,5 @@
-//! The authenticated caller of a request, from `Authorization: Bearer <jwt>`.
+//! The authenticated caller of a request: from `Authorization: Bearer <jwt>` (automation, the
+//! API), or from the session cookie of a person logged in at the web pages (`session`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,6 +8,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use shared_models::api::Role;
 
 use super::jwt::{JwtError, TOKEN_HASH_PREFIX};
+use super::session::{self, SessionAuth};
 use crate::db::queries::auth as users;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -23,6 +25,8 @@ pub struct Principal {
     pub memberships: Vec<(String, Role)>,
     /// The personal access token the request's JWT was issued for.
     pub token_id: Option<i64>,
+    /// The web session that authenticated the request, when a cookie did.
+    pub session: Option<SessionAuth>,
 }
 
 impl Principal {
@@ -54,8 +58,27 @@ impl FromRequest for Principal {
     type Future = Pin<Box<dyn Future<Output = AppResult<Self>>>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let token = bearer(req).map(str::to_owned);
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        if req.headers().get(actix_web::http::header::AUTHORIZATION).is_none()
+            && let Some(secret) = session::secret_of(req)
+        {
+            let req = req.clone();
+            return Box::pin(async move {
+                let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
+                let principal = session::authenticate(&state, secret).await?.ok_or_else(|| {
+                    AppError::unauthorized(
+                        "Your session has ended; log in again (or send `Authorization: Bearer <jwt>`).",
+                    )
+                })?;
+                if let Some(auth) = &principal.session
+                    && session::is_write(req.method())
+                {
+                    session::require_csrf_header(&req, auth)?;
+                }
+                Ok(principal)
+            });
+        }
+        let token = bearer(req).map(str::to_owned);
         Box::pin(authenticate(token, state))
     }
 }
@@ -76,9 +99,21 @@ impl FromRequest for Viewer {
     type Error = AppError;
     type Future = Pin<Box<dyn Future<Output = AppResult<Self>>>>;
 
-    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         if req.headers().get(actix_web::http::header::AUTHORIZATION).is_none() {
-            return Box::pin(async { Ok(Viewer(None)) });
+            // A person at the web pages; a stale cookie reads as a visitor.
+            let Some(secret) = session::secret_of(req) else {
+                return Box::pin(async { Ok(Viewer(None)) });
+            };
+            if session::is_write(req.method()) {
+                let principal = Principal::from_request(req, payload);
+                return Box::pin(async move { principal.await.map(|p| Viewer(Some(p))) });
+            }
+            let state = req.app_data::<web::Data<AppState>>().cloned();
+            return Box::pin(async move {
+                let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
+                Ok(Viewer(session::authenticate(&state, secret).await?))
+            });
         }
         let token = bearer(req).map(str::to_owned);
         let state = req.app_data::<web::Data<AppState>>().cloned();
@@ -118,6 +153,7 @@ async fn authenticate(token: AppResult<String>, state: Option<web::Data<AppState
                 email: user.email,
                 memberships,
                 token_id: Some(claims.tid),
+                session: None,
             }))
         })
         .await?;

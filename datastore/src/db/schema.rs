@@ -406,6 +406,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    web_session (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        secret_hash -> Text,
+        csrf_token -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        address -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    login_failure (id) {
+        id -> BigInt,
+        uid -> Text,
+        address -> Text,
+        at -> BigInt,
+    }
+}
+
 diesel::joinable!(waiver -> project (project_id));
 diesel::joinable!(waiver -> users (author_id));
 diesel::joinable!(waiver -> release (release_id));
@@ -421,6 +443,7 @@ diesel::joinable!(mail_template -> project (project_id));
 diesel::joinable!(webhook -> project (project_id));
 diesel::joinable!(delivery -> webhook (webhook_id));
 diesel::joinable!(delivery -> task (task_id));
+diesel::joinable!(web_session -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     committee,
@@ -453,4 +476,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook,
     delivery,
     outbox_cursor,
+    web_session,
+    login_failure,
 );

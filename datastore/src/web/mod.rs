@@ -1,16 +1,107 @@
-//! Server-rendered HTML (tera templates compiled into the binary): error pages, download
-//! listings and the API reference.
+//! Server-rendered HTML (tera templates compiled into the binary): the pages people use
+//! (`docs/WEB.md`), error pages, download listings and the API reference.
+//!
+//! Handlers stay thin: each page calls the same domain functions as the API and hands their
+//! results to its template in a context struct of its own. Errors of every page are rendered
+//! as HTML by the scope's error handler ([`crate::server::html_errors`]), never by a handler.
 
 use std::sync::LazyLock;
 
 use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
+use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 
+mod account;
 mod api_docs;
+mod project;
+mod release;
 
 pub use api_docs::render_api_docs;
+
+/// The stylesheet, served under a name that changes with its content, so browsers may keep it
+/// for a year.
+const CSS: &str = include_str!("../../static/app.css");
+static CSS_PATH: LazyLock<String> =
+    LazyLock::new(|| format!("/static/app.{}.css", &checks::digest::sha256_hex(CSS.as_bytes())[..16]));
+
+/// The pages, each under a scope whose errors are pages too.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    use crate::server::html_errors as html;
+    cfg.service(web::resource("/").wrap(html()).route(web::get().to(index)))
+        .service(
+            web::resource("/login")
+                .wrap(html())
+                .route(web::get().to(account::login_form))
+                .route(web::post().to(account::login)),
+        )
+        .service(web::resource("/logout").wrap(html()).route(web::post().to(account::logout)))
+        .service(web::resource("/projects/{project}").wrap(html()).route(web::get().to(project::show)))
+        .service(
+            web::scope("/releases").wrap(html()).service(
+                web::resource(["/{project}/{version}", "/{project}/{product}/{version}"])
+                    .route(web::get().to(release::show))
+                    .route(web::post().to(release::act)),
+            ),
+        )
+        .route("/static/{name}", web::get().to(asset));
+}
+
+/// `GET /static/{name}`: the stylesheet, by its hashed name only.
+async fn asset(name: web::Path<String>) -> AppResult<HttpResponse> {
+    if format!("/static/{name}") != *CSS_PATH {
+        return Err(AppError::not_found("There is no such file; the page that linked it may be out of date."));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+        .body(CSS))
+}
+
+/// Who is at the page, as the header shows them: their uid, and the CSRF token their forms carry.
+#[derive(Debug, Clone, Serialize)]
+pub struct Visitor {
+    pub uid: String,
+    pub admin: bool,
+    pub csrf: String,
+}
+
+impl Visitor {
+    pub fn of(principal: Option<&Principal>) -> Option<Self> {
+        let principal = principal?;
+        let csrf = principal.session.as_ref()?.csrf.clone();
+        Some(Self { uid: principal.uid.clone(), admin: principal.is_admin, csrf })
+    }
+}
+
+/// A page: HTML that browsers and proxies must not keep (it shows what its viewer may see).
+pub fn page(template: &str, context: &impl Serialize) -> AppResult<HttpResponse> {
+    let html = render(template, context)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "private, no-store"))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header(("Referrer-Policy", "same-origin"))
+        .body(html))
+}
+
+/// `303 See Other` to a page of this site (the answer to a form that did its work).
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
+}
+
+/// Whether `next` (from `?next=` of the login page) is a path on this site: a single leading
+/// `/`, no backslash, no control character, so a login can never send someone elsewhere.
+pub fn local_path(next: &str) -> bool {
+    next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control)
+        && next.len() <= 2048
+}
 
 static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
     let mut tera = tera::Tera::default();
@@ -20,6 +111,10 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
         ("listing.html", include_str!("../../templates/listing.html")),
         ("api_docs.html", include_str!("../../templates/api_docs.html")),
         ("index.html", include_str!("../../templates/index.html")),
+        ("login.html", include_str!("../../templates/login.html")),
+        ("project.html", include_str!("../../templates/project.html")),
+        ("release.html", include_str!("../../templates/release.html")),
+        ("macros.html", include_str!("../../templates/macros.html")),
     ];
     // The templates are part of the binary and covered by tests: a broken one is a build defect.
     #[expect(clippy::expect_used, reason = "templates are compiled in and tested")]
@@ -36,18 +131,46 @@ fn escape_html(input: &str) -> String {
 }
 
 pub fn render(template: &str, context: &impl Serialize) -> AppResult<String> {
-    let context = tera::Context::from_serialize(context).map_err(AppError::internal)?;
+    let mut context = tera::Context::from_serialize(context).map_err(AppError::internal)?;
+    context.insert("css", CSS_PATH.as_str());
     TEMPLATES.render(template, &context).map_err(|e| AppError::internal(format!("rendering {template}: {e:?}")))
+}
+
+/// What an error page knows of its request.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ErrorContext {
+    /// The request id of the log lines about it (shown for server errors).
+    pub request_id: Option<String>,
+    /// The page that failed, to come back to after logging in.
+    pub path: Option<String>,
 }
 
 /// The HTML page of an error. Never fails: a page that cannot be rendered degrades to text.
 pub fn error_page(status: StatusCode, code: &str, message: &str, location: Option<&str>) -> String {
+    error_page_for(status, code, message, location, &ErrorContext::default())
+}
+
+pub fn error_page_for(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    location: Option<&str>,
+    request: &ErrorContext,
+) -> String {
+    let login = request
+        .path
+        .as_deref()
+        .filter(|p| status == StatusCode::UNAUTHORIZED && local_path(p))
+        .map(|p| format!("/login?next={}", crate::url::encode_query_value(p)));
     let context = serde_json::json!({
         "status": status.as_u16(),
         "reason": status.canonical_reason().unwrap_or(""),
         "code": code,
         "message": message,
         "location": location,
+        "request_id": request.request_id,
+        "login": login,
+        "css": CSS_PATH.as_str(),
     });
     tera::Context::from_value(context)
         .ok()
@@ -61,25 +184,36 @@ pub struct IndexQuery {
     offset: Option<u64>,
 }
 
+#[derive(Serialize)]
+struct IndexPage {
+    user: Option<Visitor>,
+    projects: Vec<shared_models::api::Project>,
+    q: String,
+    next: Option<String>,
+}
+
 /// `/`: the project directory, with search.
-pub async fn index(
-    state: actix_web::web::Data<crate::state::AppState>,
-    query: actix_web::web::Query<IndexQuery>,
-) -> AppResult<actix_web::HttpResponse> {
+async fn index(
+    state: web::Data<crate::state::AppState>,
+    viewer: crate::auth::Viewer,
+    query: web::Query<IndexQuery>,
+) -> AppResult<HttpResponse> {
     let IndexQuery { q, offset } = query.into_inner();
-    let page = crate::domain::page::Page { limit: Some(100), offset };
+    let limit = crate::domain::page::Page { limit: Some(100), offset };
     let term = q.clone();
-    let list = state
-        .db
-        .run(move |c| crate::domain::directory::list_projects(c, term.as_deref(), page))
-        .await
-        .map_err(AppError::as_html)?;
-    let html = render(
+    let list = state.db.run(move |c| crate::domain::directory::list_projects(c, term.as_deref(), limit)).await?;
+    // The API's `next` link, as the page's.
+    let next = list.page.next.map(|_| {
+        let offset = list.page.offset + u64::from(list.page.limit);
+        match q.as_deref() {
+            Some(q) => format!("/?q={}&offset={offset}", crate::url::encode_query_value(q)),
+            None => format!("/?offset={offset}"),
+        }
+    });
+    page(
         "index.html",
-        &serde_json::json!({"projects": list.projects, "q": q.unwrap_or_default(), "next": list.page.next}),
+        &IndexPage { user: Visitor::of(viewer.principal()), projects: list.projects, q: q.unwrap_or_default(), next },
     )
-    .map_err(AppError::as_html)?;
-    Ok(actix_web::HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
 }
 
 /// Sizes as people read them: `10.1 MB`, `512 B`.
@@ -95,13 +229,13 @@ pub fn human_size(bytes: u64) -> String {
 }
 
 /// Whether a request prefers HTML (a browser) over JSON.
-pub fn wants_html(req: &actix_web::HttpRequest) -> bool {
+pub fn wants_html(req: &HttpRequest) -> bool {
     let accept = req.headers().get(actix_web::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     accept.contains("text/html")
 }
 
 /// Whether a request asks for JSON.
-pub fn wants_json(req: &actix_web::HttpRequest) -> bool {
+pub fn wants_json(req: &HttpRequest) -> bool {
     let accept = req.headers().get(actix_web::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
     accept.contains("application/json")
 }
@@ -121,5 +255,15 @@ mod tests {
         let page = error_page(StatusCode::NOT_FOUND, "not_found", "<script>x</script>", None);
         assert!(page.contains("&lt;script&gt;") && !page.contains("<script>x"), "{page}");
         assert!(page.contains("404 Not Found"));
+    }
+
+    #[test]
+    fn only_local_paths_are_followed_after_login() {
+        for good in ["/", "/releases/tooling/1.0", "/projects/a?x=1"] {
+            assert!(local_path(good), "{good}");
+        }
+        for bad in ["", "https://evil.example", "//evil.example", "/\\evil.example", "relative", "/a\nb", "/\tx"] {
+            assert!(!local_path(bad), "{bad:?}");
+        }
     }
 }

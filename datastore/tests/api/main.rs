@@ -21,3 +21,4 @@ mod queue;
 mod runner_protocol;
 mod slow_clients;
 mod visibility;
+mod web;

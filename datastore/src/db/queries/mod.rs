@@ -7,6 +7,7 @@ pub mod events;
 pub mod keys;
 pub mod outbound;
 pub mod releases;
+pub mod sessions;
 pub mod tasks;
 pub mod votes;
 pub mod waivers;

@@ -1,0 +1,2 @@
+DROP TABLE login_failure;
+DROP TABLE web_session;

@@ -1,0 +1,385 @@
+//! People at the web pages: passwords (argon2id), server-side sessions behind an HttpOnly
+//! cookie, failed-login rate limits, and the CSRF token that every cookie-authenticated write
+//! must carry. This is the one place those rules live; `principal` asks it for the session
+//! source of a [`Principal`], and web forms are read only through [`CsrfForm`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use serde::de::DeserializeOwned;
+
+use super::Principal;
+use super::secrets;
+use crate::db::DbConnection;
+use crate::db::queries::{auth as users, sessions};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// The session cookie.
+pub const COOKIE: &str = "trl_session";
+/// The cookie that carries the login form's CSRF token (double submit: before a login there
+/// is no session to hold it). Without it, another site could log a browser into the
+/// attacker's account and watch what its owner then does.
+pub const LOGIN_COOKIE: &str = "trl_login";
+/// The form field, and the header for cookie-authenticated API calls, that carry the CSRF token.
+pub const CSRF_FIELD: &str = "csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Failed logins counted per account, and per address, within [`FAILURE_WINDOW`].
+const MAX_FAILURES_PER_ACCOUNT: usize = 5;
+const MAX_FAILURES_PER_ADDRESS: usize = 30;
+const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// A session's `last_seen_at` is written at most this often (each page view would otherwise
+/// be a write).
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// Shortest password accepted by `datastore user passwd` (NIST SP 800-63B's minimum).
+pub const MIN_PASSWORD_CHARS: usize = 8;
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// How the request's principal was authenticated through a session.
+#[derive(Clone)]
+pub struct SessionAuth {
+    pub id: i64,
+    pub csrf: String,
+}
+
+impl std::fmt::Debug for SessionAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionAuth").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+/// The argon2id hash (PHC string) of a password, with the crate's default cost (19 MiB, two
+/// passes), OWASP's recommended minimum.
+pub fn hash_password(password: &str) -> AppResult<String> {
+    check_password_rules(password)?;
+    let salt = SaltString::encode_b64(&secrets::random_bytes::<16>()).map_err(AppError::internal)?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(AppError::internal)
+}
+
+pub fn check_password_rules(password: &str) -> AppResult<()> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AppError::unprocessable(
+            "weak_password",
+            format!("A password needs at least {MIN_PASSWORD_CHARS} characters."),
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AppError::unprocessable(
+            "invalid_password",
+            format!("A password has at most {MAX_PASSWORD_BYTES} bytes."),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `password` matches the stored hash. A hash that does not parse never matches.
+fn password_matches(stored: &str, password: &str) -> bool {
+    PasswordHash::new(stored)
+        .is_ok_and(|hash| argon2::Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
+}
+
+/// A hash verified when the account does not exist or has no password, so that the answer
+/// takes as long as for a real account and does not tell which uids exist.
+static DECOY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password("decoy password never used").unwrap_or_default());
+
+/// Sets (or with `None` removes) a user's password and ends their sessions.
+pub fn set_password(conn: &mut DbConnection, uid: &str, password: Option<&str>) -> AppResult<usize> {
+    let user = users::find_user(conn, uid)?.ok_or_else(|| AppError::not_found(format!("There is no user {uid}.")))?;
+    let hash = password.map(hash_password).transpose()?;
+    sessions::set_password(conn, user.id, hash.as_deref())?;
+    Ok(sessions::revoke_sessions_of(conn, user.id)?)
+}
+
+/// The address a request came from: the peer, or behind a proxy on loopback (deploy/nginx) the
+/// address that proxy appended to `X-Forwarded-For`. Anything earlier in that header was
+/// written by the client and is not believed.
+pub fn client_address(req: &HttpRequest) -> String {
+    let peer = req.peer_addr().map(|a| a.ip());
+    if peer.is_some_and(|ip| ip.is_loopback())
+        && let Some(last) = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim)
+            .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
+    {
+        return last.to_owned();
+    }
+    peer.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
+/// A new session: the cookie's secret, shown to the browser only.
+#[expect(missing_debug_implementations, reason = "holds the session secret")]
+pub struct NewSession {
+    pub secret: String,
+    pub user_id: i64,
+}
+
+/// Logs a person in: the rate limits, the password, then a fresh session (a new secret at
+/// every login, so a session fixed by someone else before it never becomes theirs).
+pub async fn login(state: &AppState, uid: String, password: String, address: String) -> AppResult<NewSession> {
+    if uid.is_empty() || uid.len() > 64 || password.len() > MAX_PASSWORD_BYTES {
+        return Err(wrong_credentials());
+    }
+    let window_ms = i64::try_from(FAILURE_WINDOW.as_millis()).unwrap_or(i64::MAX);
+    let (lookup_uid, lookup_address) = (uid.clone(), address.clone());
+    let stored = state
+        .db
+        .run(move |c| -> AppResult<_> {
+            let since = crate::db::now_ms() - window_ms;
+            let (by_uid, by_address) = sessions::failures_since(c, &lookup_uid, &lookup_address, since)?;
+            for (failures, limit) in [(&by_uid, MAX_FAILURES_PER_ACCOUNT), (&by_address, MAX_FAILURES_PER_ADDRESS)] {
+                if failures.len() >= limit {
+                    let oldest = failures[failures.len() - limit];
+                    let wait_ms = (oldest + window_ms - crate::db::now_ms()).max(1000);
+                    return Err(too_many_attempts(u64::try_from(wait_ms / 1000).unwrap_or(1).max(1)));
+                }
+            }
+            Ok(users::find_user(c, &lookup_uid)?)
+        })
+        .await?;
+    let hash = stored.as_ref().and_then(|u| u.password_hash.clone());
+    let candidate = password;
+    let matches = web::block(move || match hash {
+        Some(hash) => password_matches(&hash, &candidate),
+        None => {
+            password_matches(&DECOY_HASH, &candidate);
+            false
+        }
+    })
+    .await
+    .map_err(AppError::internal)?;
+    let secret = secrets::generate("");
+    let (secret_hash, csrf) = (secrets::hash(&secret), secrets::generate(""));
+    let user = stored.filter(|_| matches);
+    let user_id = state
+        .db
+        .run(move |c| -> AppResult<Option<i64>> {
+            let Some(user) = user else {
+                sessions::record_failure(c, &uid, &address)?;
+                return Ok(None);
+            };
+            sessions::clear_failures(c, &uid, crate::db::now_ms() - window_ms)?;
+            sessions::insert_session(c, user.id, &secret_hash, &csrf, &address)?;
+            Ok(Some(user.id))
+        })
+        .await?;
+    let user_id = user_id.ok_or_else(wrong_credentials)?;
+    tracing::info!(user_id, "logged in");
+    Ok(NewSession { secret, user_id })
+}
+
+fn wrong_credentials() -> AppError {
+    AppError::unauthorized("The user id or the password is wrong.")
+}
+
+fn too_many_attempts(retry_after_secs: u64) -> AppError {
+    AppError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_attempts",
+        format!("Too many failed logins; try again in {} minutes.", retry_after_secs.div_ceil(60)),
+    )
+    .retry_after(retry_after_secs)
+}
+
+/// The cookie that carries a session to the browser: HttpOnly, SameSite=Lax, Secure when the
+/// public URL is https, for the whole site, for the session's absolute lifetime.
+pub fn cookie(state: &AppState, secret: &str) -> Cookie<'static> {
+    let mut cookie = Cookie::build(COOKIE, secret.to_owned())
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.config.public_url().starts_with("https://"))
+        .finish();
+    if let Ok(max_age) = i64::try_from(state.config.session_max_secs) {
+        cookie.set_max_age(actix_web::cookie::time::Duration::seconds(max_age));
+    }
+    cookie
+}
+
+/// A cookie that makes the browser forget its session.
+pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
+    let mut cookie = cookie(state, "");
+    cookie.make_removal();
+    cookie
+}
+
+/// The login form's token cookie: HttpOnly, SameSite=Strict, for `/login` only, one hour.
+pub fn login_cookie(state: &AppState, token: &str) -> Cookie<'static> {
+    Cookie::build(LOGIN_COOKIE, token.to_owned())
+        .path("/login")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(state.config.public_url().starts_with("https://"))
+        .max_age(actix_web::cookie::time::Duration::hours(1))
+        .finish()
+}
+
+/// Refuses a login whose form token is not the one in its cookie.
+pub fn require_login_token(req: &HttpRequest, presented: Option<&str>) -> AppResult<()> {
+    let expected = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned()).filter(|v| !v.is_empty());
+    let holds = expected.is_some_and(|csrf| csrf_holds(&SessionAuth { id: 0, csrf }, presented));
+    if holds { Ok(()) } else { Err(csrf_refused()) }
+}
+
+/// Ends the session a request carries, if it is live.
+pub async fn logout(state: &AppState, session: &SessionAuth) -> AppResult<()> {
+    let id = session.id;
+    state.db.run(move |c| sessions::revoke_session(c, id).map_err(AppError::from)).await?;
+    Ok(())
+}
+
+/// The principal of a request's session cookie, `None` when there is no cookie or the session
+/// has ended (expired, revoked, or logged out). Never an error for a stale cookie: the pages
+/// then show the visitor's view and offer a login.
+pub async fn authenticate(state: &AppState, secret: String) -> AppResult<Option<Principal>> {
+    let config = &state.config;
+    let now = crate::db::now_ms();
+    let max_ms = i64::try_from(config.session_max_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let idle_ms = i64::try_from(config.session_idle_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let touch_ms = i64::try_from(TOUCH_EVERY.as_millis()).unwrap_or(i64::MAX);
+    let secret_hash = secrets::hash(&secret);
+    state
+        .db
+        .run(move |c| -> AppResult<Option<Principal>> {
+            let Some(session) =
+                sessions::live_session(c, &secret_hash, now.saturating_sub(max_ms), now.saturating_sub(idle_ms))?
+            else {
+                return Ok(None);
+            };
+            if now - session.last_seen_at > touch_ms {
+                sessions::touch_session(c, session.id)?;
+            }
+            let memberships = users::memberships(c, session.user.id)?;
+            Ok(Some(Principal {
+                user_id: session.user.id,
+                uid: session.user.uid,
+                is_admin: session.user.is_admin,
+                email: session.user.email,
+                memberships,
+                token_id: None,
+                session: Some(SessionAuth { id: session.id, csrf: session.csrf_token }),
+            }))
+        })
+        .await
+}
+
+/// The session secret of a request, if it carries the cookie.
+pub fn secret_of(req: &HttpRequest) -> Option<String> {
+    req.cookie(COOKIE).map(|c| c.value().to_owned()).filter(|v| !v.is_empty() && v.len() <= 128)
+}
+
+/// Whether a method changes something (and so needs the CSRF token when a cookie authenticates it).
+pub fn is_write(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Compares a presented CSRF token with the session's, in constant time.
+pub fn csrf_holds(session: &SessionAuth, presented: Option<&str>) -> bool {
+    use subtle::ConstantTimeEq;
+    presented.is_some_and(|p| p.len() == session.csrf.len() && bool::from(p.as_bytes().ct_eq(session.csrf.as_bytes())))
+}
+
+fn csrf_refused() -> AppError {
+    AppError::new(
+        StatusCode::FORBIDDEN,
+        "csrf_failed",
+        "The form's security token is missing or out of date (it protects you from other sites \
+         submitting forms in your name). Go back, reload the page and submit it again.",
+    )
+}
+
+/// Refuses a cookie-authenticated write through the API without the session's token in
+/// `X-CSRF-Token`.
+pub fn require_csrf_header(req: &HttpRequest, session: &SessionAuth) -> AppResult<()> {
+    let presented = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    if csrf_holds(session, presented) { Ok(()) } else { Err(csrf_refused()) }
+}
+
+/// A form posted from a page by a logged-in person: the session's principal and the form's
+/// fields, read only once the form's CSRF token matched the session's. The only way the web
+/// pages read a form.
+#[derive(Debug)]
+pub struct CsrfForm<T> {
+    pub principal: Principal,
+    pub form: T,
+}
+
+#[derive(serde::Deserialize)]
+struct WithToken<T> {
+    csrf: Option<String>,
+    #[serde(flatten)]
+    form: T,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = AppResult<Self>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let secret = secret_of(req);
+        let body = web::Form::<WithToken<T>>::from_request(req, payload);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
+            let principal = match secret {
+                Some(secret) => authenticate(&state, secret).await?,
+                None => None,
+            };
+            let principal = principal.ok_or_else(|| {
+                AppError::unauthorized("Log in first: your session has ended or you are not logged in.")
+            })?;
+            let body =
+                body.await.map_err(|e| AppError::bad_request("invalid_form", format!("The form is not valid: {e}")))?;
+            let WithToken { csrf, form } = body.into_inner();
+            let session = principal.session.as_ref().ok_or_else(csrf_refused)?;
+            if !csrf_holds(session, csrf.as_deref()) {
+                return Err(csrf_refused());
+            }
+            Ok(CsrfForm { principal, form })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_with_argon2id_and_verify() {
+        let hash = hash_password("correct horse battery").unwrap();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(password_matches(&hash, "correct horse battery"));
+        assert!(!password_matches(&hash, "correct horse batterY"));
+        assert!(!password_matches("not a hash", "correct horse battery"));
+        assert_ne!(hash, hash_password("correct horse battery").unwrap(), "salted");
+    }
+
+    #[test]
+    fn short_passwords_are_refused() {
+        assert_eq!(hash_password("seven77").unwrap_err().code, "weak_password");
+        assert_eq!(hash_password(&"x".repeat(2000)).unwrap_err().code, "invalid_password");
+    }
+
+    #[test]
+    fn csrf_tokens_compare_exactly() {
+        let session = SessionAuth { id: 1, csrf: "abc123".to_owned() };
+        assert!(csrf_holds(&session, Some("abc123")));
+        assert!(!csrf_holds(&session, Some("abc124")));
+        assert!(!csrf_holds(&session, Some("abc12")));
+        assert!(!csrf_holds(&session, Some("")));
+        assert!(!csrf_holds(&session, None));
+    }
+}

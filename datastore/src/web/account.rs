@@ -1,0 +1,103 @@
+//! `/login` and `/logout`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::{Visitor, local_path, page, see_other};
+use crate::auth::Viewer;
+use crate::auth::session::{self, CsrfForm};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LoginPage {
+    user: Option<Visitor>,
+    next: String,
+    uid: String,
+    error: Option<String>,
+    /// The login form's CSRF token, also in its cookie (there is no session yet to hold it).
+    csrf: String,
+}
+
+/// The login page, with a fresh token in the form and in its cookie unless one is given.
+fn login_page(state: &AppState, page_context: LoginPage) -> AppResult<HttpResponse> {
+    let mut response = page("login.html", &page_context)?;
+    response.add_cookie(&session::login_cookie(state, &page_context.csrf)).map_err(AppError::internal)?;
+    Ok(response)
+}
+
+/// Where to go after logging in: `next` if it is a path on this site, else the front page.
+fn next_or_front(next: Option<String>) -> String {
+    next.filter(|n| local_path(n)).unwrap_or_else(|| "/".to_owned())
+}
+
+/// `GET /login`: the form (or, for someone already logged in, where they were going).
+pub async fn login_form(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    query: web::Query<LoginQuery>,
+) -> AppResult<HttpResponse> {
+    let next = next_or_front(query.into_inner().next);
+    if viewer.principal().is_some_and(|p| p.session.is_some()) {
+        return Ok(see_other(&next));
+    }
+    let csrf = crate::auth::secrets::generate("");
+    login_page(&state, LoginPage { user: None, next, uid: String::new(), error: None, csrf })
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    uid: String,
+    password: String,
+    next: Option<String>,
+    csrf: Option<String>,
+}
+
+/// `POST /login`: a new session, and back to where the person was going. A wrong password
+/// shows the form again (401) with the uid kept; too many show how long to wait (429).
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> AppResult<HttpResponse> {
+    let LoginForm { uid, password, next, csrf } = form.into_inner();
+    session::require_login_token(&req, csrf.as_deref())?;
+    let csrf = csrf.unwrap_or_default();
+    let next = next_or_front(next);
+    let uid = uid.trim().to_owned();
+    match session::login(&state, uid.clone(), password, session::client_address(&req)).await {
+        Ok(new) => {
+            let mut forget = session::login_cookie(&state, "");
+            forget.make_removal();
+            Ok(HttpResponse::SeeOther()
+                .cookie(session::cookie(&state, &new.secret))
+                .cookie(forget)
+                .insert_header((actix_web::http::header::LOCATION, next))
+                .finish())
+        }
+        Err(error) if error.status == actix_web::http::StatusCode::UNAUTHORIZED => {
+            let context = LoginPage { user: None, next, uid, error: Some(error.message.clone()), csrf };
+            let mut response = login_page(&state, context)?;
+            *response.status_mut() = error.status;
+            Ok(response)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Nothing {}
+
+/// `POST /logout`: the session ends on the server, and the browser forgets its cookie.
+pub async fn logout(state: web::Data<AppState>, form: CsrfForm<Nothing>) -> AppResult<HttpResponse> {
+    let auth = form.principal.session.as_ref().ok_or_else(|| AppError::internal("a form without a session"))?;
+    session::logout(&state, auth).await?;
+    let mut response = see_other("/");
+    response.add_cookie(&session::removal_cookie(&state)).map_err(AppError::internal)?;
+    Ok(response)
+}

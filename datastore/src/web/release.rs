@@ -1,0 +1,417 @@
+//! `/releases/{project}/[{product}/]{version}`: the release page, which adapts to the phase
+//! and to who is looking (what they may do here, and only that), and the forms it posts to
+//! itself: cast a ballot, start the vote, resolve it.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use shared_models::api::StatusCounts;
+use shared_models::api::{CastVoteRequest, Event, Phase, Release, StartVoteRequest, VoteOutcome, VoteStatus};
+use shared_models::checks::{CheckResult, CheckStatus, ChecksReport};
+use shared_models::runner::TaskKind;
+
+use super::{Visitor, human_size, page, see_other};
+use crate::auth::session::CsrfForm;
+use crate::auth::{Action, Principal, Viewer, authz};
+use crate::domain::page::Page;
+use crate::domain::releases::{self, ReleaseRef};
+use crate::domain::{checks, votes};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// The page of a release.
+pub fn url(project: &str, product: &str, version: &str) -> String {
+    if product == project {
+        crate::url::path(&["releases", project, version], false)
+    } else {
+        crate::url::path(&["releases", project, product, version], false)
+    }
+}
+
+fn url_of(release: &ReleaseRef) -> String {
+    url(&release.project, release.product_name(), &release.version)
+}
+
+/// A run of results of one checker on one file with the same status and rule: shown as one
+/// collapsible group (httpd's 643 header warnings are one line until opened).
+#[derive(Debug, Serialize)]
+struct ResultGroup {
+    status: CheckStatus,
+    rule: String,
+    count: usize,
+    /// Opened at first: failures and errors, unless there are very many of them.
+    open: bool,
+    results: Vec<ResultView>,
+}
+
+#[derive(Debug, Serialize)]
+struct ResultView {
+    member: Option<String>,
+    message: String,
+    /// A unified diff the check attached (a LICENSE that differs from the reference), shown as one.
+    diff: Option<String>,
+    /// The rest of the result's data, as JSON.
+    data: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct CheckerGroup {
+    checker: TaskKind,
+    worst: CheckStatus,
+    groups: Vec<ResultGroup>,
+}
+
+#[derive(Debug, Serialize)]
+struct FileChecks {
+    path: String,
+    worst: CheckStatus,
+    checkers: Vec<CheckerGroup>,
+}
+
+#[derive(Debug, Serialize)]
+struct ChecksView {
+    revision: i64,
+    complete: bool,
+    summary: StatusCounts,
+    files: Vec<FileChecks>,
+}
+
+/// Results listed in a group before it is collapsed by default.
+const OPEN_GROUP_LIMIT: usize = 20;
+
+/// Worst first: what blocks a vote, then what a voter should read, then the rest.
+fn severity(status: CheckStatus) -> u8 {
+    match status {
+        CheckStatus::Failure => 0,
+        CheckStatus::Error => 1,
+        CheckStatus::Warning => 2,
+        CheckStatus::Waived => 3,
+        CheckStatus::Success => 4,
+    }
+}
+
+fn view(result: CheckResult) -> (String, ResultView) {
+    let mut data = result.data.unwrap_or(serde_json::Value::Null);
+    let rule = data.get("rule").and_then(|r| r.as_str()).unwrap_or("").to_owned();
+    let mut diff = None;
+    if let Some(object) = data.as_object_mut() {
+        object.remove("rule");
+        diff = object.remove("diff").and_then(|d| d.as_str().map(str::to_owned));
+    }
+    let data = match &data {
+        serde_json::Value::Null => None,
+        serde_json::Value::Object(o) if o.is_empty() => None,
+        other => serde_json::to_string_pretty(other).ok(),
+    };
+    (rule, ResultView { member: result.member, message: result.message, diff, data })
+}
+
+/// The checks report grouped as a reader wants it: by file, then checker, then status and
+/// rule; failures first at every level.
+fn group_checks(report: ChecksReport) -> ChecksView {
+    type Key = (u8, String);
+    let mut by_file: BTreeMap<String, BTreeMap<TaskKind, BTreeMap<Key, Vec<ResultView>>>> = BTreeMap::new();
+    for result in report.results {
+        let (path, checker, status) = (result.path.clone(), result.checker, result.status);
+        let (rule, view) = view(result);
+        by_file
+            .entry(path)
+            .or_default()
+            .entry(checker)
+            .or_default()
+            .entry((severity(status), rule))
+            .or_default()
+            .push(view);
+    }
+    let status_of = |rank: u8| {
+        [CheckStatus::Failure, CheckStatus::Error, CheckStatus::Warning, CheckStatus::Waived, CheckStatus::Success]
+            [usize::from(rank.min(4))]
+    };
+    let mut files: Vec<FileChecks> = by_file
+        .into_iter()
+        .map(|(path, checkers)| {
+            let mut checkers: Vec<CheckerGroup> = checkers
+                .into_iter()
+                .map(|(checker, groups)| {
+                    let groups: Vec<ResultGroup> = groups
+                        .into_iter()
+                        .map(|((rank, rule), results)| {
+                            let status = status_of(rank);
+                            ResultGroup {
+                                status,
+                                rule,
+                                count: results.len(),
+                                open: rank <= 1 && results.len() <= OPEN_GROUP_LIMIT,
+                                results,
+                            }
+                        })
+                        .collect();
+                    let worst = groups.first().map_or(CheckStatus::Success, |g| g.status);
+                    CheckerGroup { checker, worst, groups }
+                })
+                .collect();
+            checkers.sort_by_key(|c| severity(c.worst));
+            let worst = checkers.first().map_or(CheckStatus::Success, |c| c.worst);
+            FileChecks { path, worst, checkers }
+        })
+        .collect();
+    files.sort_by_key(|f| severity(f.worst));
+    ChecksView { revision: report.revision, complete: report.complete, summary: report.summary, files }
+}
+
+#[derive(Debug, Serialize)]
+struct FileRow {
+    path: String,
+    size: u64,
+    human_size: String,
+    sha512: String,
+    href: Option<String>,
+}
+
+/// What this person may do here now; the page offers exactly these.
+#[derive(Debug, Default, Serialize)]
+struct Actions {
+    cast: bool,
+    start_vote: bool,
+    resolve: bool,
+    /// Where to log in to do more, for a visitor.
+    login: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ReleasePage {
+    user: Option<Visitor>,
+    url: String,
+    release: Release,
+    files: Vec<FileRow>,
+    checks: ChecksView,
+    vote: Option<VoteStatus>,
+    /// This person's own ballot in the open vote.
+    my_ballot: Option<i32>,
+    hours_left: u64,
+    minutes_left: u64,
+    events: Vec<Event>,
+    more_events: bool,
+    actions: Actions,
+    notice: Option<&'static str>,
+}
+
+/// Events shown on the page, newest last (the API pages through all of them).
+const EVENTS_SHOWN: u32 = 50;
+
+#[derive(Debug, Deserialize)]
+pub struct ShowQuery {
+    done: Option<String>,
+}
+
+/// What a form did, said on the page it came back to (a fixed sentence per action, never
+/// text from the URL).
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    match done? {
+        "vote" => Some("Your vote is recorded."),
+        "start_vote" => Some("The vote has started."),
+        "resolve" => Some("The vote is resolved."),
+        _ => None,
+    }
+}
+
+fn actions(principal: Option<&Principal>, release: &Release, vote: Option<&VoteStatus>, here: &str) -> Actions {
+    let Some(principal) = principal.filter(|p| p.session.is_some()) else {
+        return Actions {
+            login: Some(format!("/login?next={}", crate::url::encode_query_value(here))),
+            ..Actions::default()
+        };
+    };
+    let vote_open = vote.is_some_and(|v| v.vote.outcome.is_none()) && release.phase == Phase::Candidate;
+    let manages = authz::allowed(principal, Action::ManageReleasePhase, &release.committee);
+    Actions {
+        cast: vote_open,
+        start_vote: release.phase == Phase::Draft && manages,
+        resolve: vote_open && manages,
+        login: None,
+    }
+}
+
+/// `GET` the release page.
+pub async fn show(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    release: ReleaseRef,
+    query: web::Query<ShowQuery>,
+) -> AppResult<HttpResponse> {
+    let here = url_of(&release);
+    let public_url = state.config.public_url();
+    let principal = viewer.0.clone();
+    let (detail, files, report, vote, events) = state
+        .db
+        .run(move |c| -> AppResult<_> {
+            crate::db::read_transaction(c, |c| {
+                let viewer = principal.as_ref();
+                let ctx = releases::load_readable(c, viewer, &release)?;
+                let detail = releases::detail(c, &ctx, &public_url)?;
+                let download = releases::download_path(&ctx);
+                let manifest = releases::manifest(c, &ctx, None)?;
+                let files = manifest
+                    .files
+                    .into_iter()
+                    .map(|f| {
+                        let href = download.as_ref().map(|dir| {
+                            let segments: Vec<&str> = f.path.split('/').collect();
+                            format!("{}{}", dir.trim_end_matches('/'), crate::url::path(&segments, false))
+                        });
+                        FileRow {
+                            human_size: human_size(f.size),
+                            path: f.path.to_string(),
+                            size: f.size,
+                            sha512: f.sha512,
+                            href,
+                        }
+                    })
+                    .collect::<Vec<_>>();
+                let report = checks::report(c, &ctx)?;
+                let vote = if detail.vote.is_some() { Some(votes::status(c, viewer, &release)?) } else { None };
+                let events = releases::events(c, &ctx, Page { limit: Some(EVENTS_SHOWN), offset: None })?;
+                Ok((detail, files, report, vote, events))
+            })
+        })
+        .await?;
+    let seconds_left = vote.as_ref().map_or(0, |v| v.seconds_left);
+    let my_ballot =
+        viewer.principal().and_then(|p| vote.as_ref()?.votes.iter().find(|b| b.voter == p.uid).map(|b| b.value));
+    let context = ReleasePage {
+        user: Visitor::of(viewer.principal()),
+        actions: actions(viewer.principal(), &detail, vote.as_ref(), &here),
+        url: here,
+        release: detail,
+        files,
+        checks: group_checks(report),
+        my_ballot,
+        hours_left: seconds_left / 3600,
+        minutes_left: (seconds_left % 3600) / 60,
+        vote,
+        more_events: events.page.next.is_some(),
+        events: events.events,
+        notice: notice(query.done.as_deref()),
+    };
+    page("release.html", &context)
+}
+
+/// The release page's forms. Every field is text: a form sends text, and each action parses
+/// what it needs with the reason it refuses.
+#[derive(Debug, Deserialize)]
+pub struct ReleaseForm {
+    action: String,
+    value: Option<String>,
+    comment: Option<String>,
+    outcome: Option<String>,
+    reason: Option<String>,
+    duration_hours: Option<String>,
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// `POST` to the release page: do what the form's `action` says, through the same domain
+/// functions as the API, then show the page again (303, so a reload does not repeat it).
+pub async fn act(
+    state: web::Data<AppState>,
+    release: ReleaseRef,
+    form: CsrfForm<ReleaseForm>,
+) -> AppResult<HttpResponse> {
+    let CsrfForm { principal, form } = form;
+    let here = url_of(&release);
+    let action = form.action.clone();
+    match action.as_str() {
+        "vote" => {
+            let value = match form.value.as_deref() {
+                Some("1" | "+1") => 1,
+                Some("0") => 0,
+                Some("-1") => -1,
+                _ => return Err(AppError::unprocessable("invalid_request", "Choose +1, 0 or -1.")),
+            };
+            let request = CastVoteRequest { value, comment: non_empty(form.comment), signature: None };
+            state.db.run(move |c| votes::cast(c, &principal, &release, &request)).await?;
+        }
+        "start_vote" => {
+            let duration_hours = non_empty(form.duration_hours)
+                .map(|h| {
+                    h.parse::<u32>().map_err(|_| {
+                        AppError::unprocessable("invalid_request", "The vote's length is a whole number of hours.")
+                    })
+                })
+                .transpose()?;
+            let request = StartVoteRequest { duration_hours, ..StartVoteRequest::default() };
+            state.db.run(move |c| votes::start(c, &principal, &release, &request)).await?;
+        }
+        "resolve" => {
+            let outcome = match form.outcome.as_deref() {
+                Some("passed") => VoteOutcome::Passed,
+                Some("failed") => VoteOutcome::Failed,
+                _ => {
+                    return Err(AppError::unprocessable(
+                        "invalid_request",
+                        "Choose whether the vote passed or failed.",
+                    ));
+                }
+            };
+            let reason = non_empty(form.reason);
+            state
+                .db
+                .run(move |c| votes::resolve(c, &principal, &release, outcome, reason.as_deref()).map(|_| ()))
+                .await?;
+        }
+        other => {
+            return Err(AppError::bad_request(
+                "invalid_form",
+                format!("This page has no action {:?}.", other.chars().take(40).collect::<String>()),
+            ));
+        }
+    }
+    Ok(see_other(&format!("{here}?done={action}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(path: &str, status: CheckStatus, rule: &str, message: &str) -> CheckResult {
+        CheckResult {
+            checker: TaskKind::License,
+            checker_version: "1".to_owned(),
+            path: path.to_owned(),
+            member: None,
+            status,
+            message: message.to_owned(),
+            data: Some(serde_json::json!({"rule": rule})),
+        }
+    }
+
+    #[test]
+    fn checks_group_by_file_and_rule_with_failures_first() {
+        let mut results: Vec<CheckResult> =
+            (0..643).map(|i| result("b.tar.gz", CheckStatus::Warning, "R3", &format!("header {i}"))).collect();
+        results.push(result("a.tar.gz", CheckStatus::Success, "L1", "fine"));
+        results.push(result("b.tar.gz", CheckStatus::Failure, "L3", "NOTICE is missing"));
+        let report = ChecksReport { revision: 1, complete: true, summary: StatusCounts::default(), results };
+        let view = group_checks(report);
+        assert_eq!(view.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(), ["b.tar.gz", "a.tar.gz"]);
+        let groups = &view.files[0].checkers[0].groups;
+        assert_eq!(groups.len(), 2, "one group per status and rule");
+        assert_eq!((groups[0].status, groups[0].rule.as_str(), groups[0].open), (CheckStatus::Failure, "L3", true));
+        assert_eq!((groups[1].status, groups[1].count, groups[1].open), (CheckStatus::Warning, 643, false));
+    }
+
+    #[test]
+    fn notices_come_from_a_fixed_table() {
+        assert_eq!(notice(Some("vote")), Some("Your vote is recorded."));
+        assert_eq!(notice(Some("<script>")), None);
+    }
+
+    #[test]
+    fn release_urls_encode_their_segments() {
+        assert_eq!(url("tooling", "tooling", "1.0-rc1"), "/releases/tooling/1.0-rc1");
+        assert_eq!(url("tooling", "cli", "1.0"), "/releases/tooling/cli/1.0");
+    }
+}
