@@ -114,7 +114,9 @@ async fn api_cache_policy(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let authenticated = req.headers().contains_key(header::AUTHORIZATION);
+    // A session cookie authenticates too (auth/session.rs): what it reads is that person's.
+    let authenticated =
+        req.headers().contains_key(header::AUTHORIZATION) || crate::auth::session::secret_of(req.request()).is_some();
     let read = matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD);
     let mut response = next.call(req).await?;
     let headers = response.headers_mut();
@@ -129,7 +131,7 @@ async fn api_cache_policy(
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
         if policy == API_PUBLIC_MAX_AGE {
-            headers.append(header::VARY, HeaderValue::from_static("Authorization"));
+            headers.append(header::VARY, HeaderValue::from_static("Authorization, Cookie"));
         }
     }
     Ok(response)

@@ -23,6 +23,10 @@ pub struct AppState {
     pub stopping: Arc<tokio::sync::watch::Sender<bool>>,
     /// Uploads being received now, at most `max_uploads`.
     pub uploads: Arc<tokio::sync::Semaphore>,
+    /// Password verifications running now, at most one per core: each takes 19 MiB and a core
+    /// for tens of milliseconds, so a flood of logins waits its turn (503) instead of taking
+    /// the machine's memory.
+    pub password_checks: Arc<tokio::sync::Semaphore>,
     /// What the outbox dispatcher puts in mails and webhook bodies.
     pub outbound: Arc<crate::domain::outbox::Settings>,
 }
@@ -73,6 +77,9 @@ impl AppState {
             waiting_claims: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_CLAIMS)),
             stopping: Arc::new(tokio::sync::watch::Sender::new(false)),
             uploads: Arc::new(tokio::sync::Semaphore::new(max_uploads)),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            )),
         })
     }
 }

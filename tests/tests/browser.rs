@@ -57,10 +57,6 @@ async fn people_log_in_start_a_vote_and_cast_ballots_in_a_browser(backend: Backe
     let Some(stack) = Stack::start(backend, StackOptions::default()).await else { return };
     stack.release("httpd", "2.4.68", false).await;
     stack.import_keys("httpd", std::fs::read(httpd("KEYS")).unwrap()).await;
-    for file in ["httpd-2.4.68.tar.gz", "httpd-2.4.68.tar.gz.asc", "httpd-2.4.68.tar.gz.sha512"] {
-        stack.upload("httpd/2.4.68", file, std::fs::read(httpd(file)).unwrap()).await;
-    }
-    stack.checks_done("httpd/2.4.68", Duration::from_secs(120)).await;
     stack.person("rm", "httpd", "release_manager").await;
     stack.person("pmc1", "httpd", "pmc_member").await;
     stack.password("rm", "release manager's password");
@@ -85,6 +81,20 @@ async fn people_log_in_start_a_vote_and_cast_ballots_in_a_browser(backend: Backe
     assert_eq!(browser.url().await, page, "{}", browser.source().await);
     assert_eq!(browser.text("#phase").await, "draft");
     assert_eq!(browser.text(".who").await, "rm");
+
+    // They choose the three files at once; each goes up in its own streamed PUT with its own
+    // progress bar, and the page comes back with the new revisions.
+    let chosen: Vec<String> = ["httpd-2.4.68.tar.gz", "httpd-2.4.68.tar.gz.asc", "httpd-2.4.68.tar.gz.sha512"]
+        .iter()
+        .map(|f| httpd(f).canonicalize().unwrap().display().to_string())
+        .collect();
+    browser.type_into("#upload-files", &chosen.join("\n")).await;
+    browser.submit("#upload").await;
+    assert_eq!(browser.text("#notice").await, "The files are uploaded; their checks are running.");
+    assert!(browser.text("#files").await.contains("httpd-2.4.68.tar.gz.asc"));
+    assert!(browser.text("#revisions").await.contains("+ httpd-2.4.68.tar.gz"));
+    stack.checks_done("httpd/2.4.68", Duration::from_secs(120)).await;
+    browser.goto(&page).await;
     let session = browser.cookies().await.into_iter().find(|c| c["name"] == "trl_session").expect("a session cookie");
     assert_eq!((session["httpOnly"].as_bool(), session["sameSite"].as_str()), (Some(true), Some("Lax")), "{session}");
     assert!(browser.text("#checks-summary").await.starts_with("Complete"));

@@ -20,18 +20,32 @@ use crate::db::queries::{auth as users, sessions};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
-/// The session cookie.
+/// The session cookie. Behind https it is `__Host-` prefixed, so that no sibling subdomain
+/// and no plain-http response can plant one (browsers accept such a cookie only when it is
+/// Secure, for `/`, without a Domain).
 pub const COOKIE: &str = "trl_session";
+const SECURE_COOKIE: &str = "__Host-trl_session";
 /// The cookie that carries the login form's CSRF token (double submit: before a login there
 /// is no session to hold it). Without it, another site could log a browser into the
 /// attacker's account and watch what its owner then does.
 pub const LOGIN_COOKIE: &str = "trl_login";
+const SECURE_LOGIN_COOKIE: &str = "__Host-trl_login";
+
+/// Whether the site is served over https (its cookies are then Secure and `__Host-` named).
+fn secure(state: &AppState) -> bool {
+    state.config.public_url().starts_with("https://")
+}
 /// The form field, and the header for cookie-authenticated API calls, that carry the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// Failed logins counted per account, and per address, within [`FAILURE_WINDOW`].
-const MAX_FAILURES_PER_ACCOUNT: usize = 5;
+/// Failed logins allowed within [`FAILURE_WINDOW`]: for one account from one address (the
+/// guessing the limits are for), for one account from anywhere (many addresses), and from one
+/// address for any account (one guesser trying many accounts). The first is tight; the account
+/// limit is loose so that someone who knows a uid cannot lock its owner out with a few bad
+/// passwords from elsewhere.
+const MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: usize = 5;
+const MAX_FAILURES_PER_ACCOUNT: usize = 50;
 const MAX_FAILURES_PER_ADDRESS: usize = 30;
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// A session's `last_seen_at` is written at most this often (each page view would otherwise
@@ -129,25 +143,40 @@ pub struct NewSession {
 
 /// Logs a person in: the rate limits, the password, then a fresh session (a new secret at
 /// every login, so a session fixed by someone else before it never becomes theirs).
+///
+/// The attempt is recorded as a failure before the password is checked and forgotten when it
+/// holds, so that guesses sent in parallel count as well; at most one verification per core
+/// runs at once.
 pub async fn login(state: &AppState, uid: String, password: String, address: String) -> AppResult<NewSession> {
     if uid.is_empty() || uid.len() > 64 || password.len() > MAX_PASSWORD_BYTES {
         return Err(wrong_credentials());
     }
+    let permit = state.password_checks.clone().try_acquire_owned().map_err(|_| {
+        AppError::unavailable("Many logins are being checked at this moment; try again in a few seconds.")
+            .retry_after(2)
+    })?;
     let window_ms = i64::try_from(FAILURE_WINDOW.as_millis()).unwrap_or(i64::MAX);
     let (lookup_uid, lookup_address) = (uid.clone(), address.clone());
-    let stored = state
+    let (attempt, stored) = state
         .db
-        .run(move |c| -> AppResult<_> {
-            let since = crate::db::now_ms() - window_ms;
-            let (by_uid, by_address) = sessions::failures_since(c, &lookup_uid, &lookup_address, since)?;
-            for (failures, limit) in [(&by_uid, MAX_FAILURES_PER_ACCOUNT), (&by_address, MAX_FAILURES_PER_ADDRESS)] {
-                if failures.len() >= limit {
-                    let oldest = failures[failures.len() - limit];
-                    let wait_ms = (oldest + window_ms - crate::db::now_ms()).max(1000);
-                    return Err(too_many_attempts(u64::try_from(wait_ms / 1000).unwrap_or(1).max(1)));
+        .run(move |c| {
+            crate::db::write_transaction(c, |c| -> AppResult<_> {
+                let since = crate::db::now_ms() - window_ms;
+                let failures = sessions::failures_since(c, &lookup_uid, &lookup_address, since)?;
+                for (times, limit) in [
+                    (&failures.pair, MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS),
+                    (&failures.account, MAX_FAILURES_PER_ACCOUNT),
+                    (&failures.address, MAX_FAILURES_PER_ADDRESS),
+                ] {
+                    if times.len() >= limit {
+                        let oldest = times[times.len() - limit];
+                        let wait_ms = (oldest + window_ms - crate::db::now_ms()).max(1000);
+                        return Err(too_many_attempts(u64::try_from(wait_ms / 1000).unwrap_or(1).max(1)));
+                    }
                 }
-            }
-            Ok(users::find_user(c, &lookup_uid)?)
+                let attempt = sessions::record_attempt(c, &lookup_uid, &lookup_address)?;
+                Ok((attempt, users::find_user(c, &lookup_uid)?))
+            })
         })
         .await?;
     let hash = stored.as_ref().and_then(|u| u.password_hash.clone());
@@ -161,22 +190,21 @@ pub async fn login(state: &AppState, uid: String, password: String, address: Str
     })
     .await
     .map_err(AppError::internal)?;
+    drop(permit);
+    let Some(user) = stored.filter(|_| matches) else {
+        return Err(wrong_credentials());
+    };
     let secret = secrets::generate("");
     let (secret_hash, csrf) = (secrets::hash(&secret), secrets::generate(""));
-    let user = stored.filter(|_| matches);
-    let user_id = state
+    let user_id = user.id;
+    state
         .db
-        .run(move |c| -> AppResult<Option<i64>> {
-            let Some(user) = user else {
-                sessions::record_failure(c, &uid, &address)?;
-                return Ok(None);
-            };
-            sessions::clear_failures(c, &uid, crate::db::now_ms() - window_ms)?;
+        .run(move |c| -> AppResult<()> {
+            sessions::forget_failures(c, attempt, &uid, &address, crate::db::now_ms() - window_ms)?;
             sessions::insert_session(c, user.id, &secret_hash, &csrf, &address)?;
-            Ok(Some(user.id))
+            Ok(())
         })
         .await?;
-    let user_id = user_id.ok_or_else(wrong_credentials)?;
     tracing::info!(user_id, "logged in");
     Ok(NewSession { secret, user_id })
 }
@@ -197,11 +225,12 @@ fn too_many_attempts(retry_after_secs: u64) -> AppError {
 /// The cookie that carries a session to the browser: HttpOnly, SameSite=Lax, Secure when the
 /// public URL is https, for the whole site, for the session's absolute lifetime.
 pub fn cookie(state: &AppState, secret: &str) -> Cookie<'static> {
-    let mut cookie = Cookie::build(COOKIE, secret.to_owned())
+    let name = if secure(state) { SECURE_COOKIE } else { COOKIE };
+    let mut cookie = Cookie::build(name, secret.to_owned())
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
-        .secure(state.config.public_url().starts_with("https://"))
+        .secure(secure(state))
         .finish();
     if let Ok(max_age) = i64::try_from(state.config.session_max_secs) {
         cookie.set_max_age(actix_web::cookie::time::Duration::seconds(max_age));
@@ -216,20 +245,24 @@ pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
     cookie
 }
 
-/// The login form's token cookie: HttpOnly, SameSite=Strict, for `/login` only, one hour.
+/// The login form's token cookie: HttpOnly, SameSite=Strict, one hour; for `/login` only
+/// over http, and `__Host-` named for `/` behind https.
 pub fn login_cookie(state: &AppState, token: &str) -> Cookie<'static> {
-    Cookie::build(LOGIN_COOKIE, token.to_owned())
-        .path("/login")
+    let (name, path) = if secure(state) { (SECURE_LOGIN_COOKIE, "/") } else { (LOGIN_COOKIE, "/login") };
+    Cookie::build(name, token.to_owned())
+        .path(path)
         .http_only(true)
         .same_site(SameSite::Strict)
-        .secure(state.config.public_url().starts_with("https://"))
+        .secure(secure(state))
         .max_age(actix_web::cookie::time::Duration::hours(1))
         .finish()
 }
 
 /// Refuses a login whose form token is not the one in its cookie.
 pub fn require_login_token(req: &HttpRequest, presented: Option<&str>) -> AppResult<()> {
-    let expected = req.cookie(LOGIN_COOKIE).map(|c| c.value().to_owned()).filter(|v| !v.is_empty());
+    let https = req.app_data::<web::Data<AppState>>().is_some_and(|s| secure(s));
+    let name = if https { SECURE_LOGIN_COOKIE } else { LOGIN_COOKIE };
+    let expected = req.cookie(name).map(|c| c.value().to_owned()).filter(|v| !v.is_empty());
     let holds = expected.is_some_and(|csrf| csrf_holds(&SessionAuth { id: 0, csrf }, presented));
     if holds { Ok(()) } else { Err(csrf_refused()) }
 }
@@ -238,6 +271,14 @@ pub fn require_login_token(req: &HttpRequest, presented: Option<&str>) -> AppRes
 pub async fn logout(state: &AppState, session: &SessionAuth) -> AppResult<()> {
     let id = session.id;
     state.db.run(move |c| sessions::revoke_session(c, id).map_err(AppError::from)).await?;
+    Ok(())
+}
+
+/// Ends the session whose cookie holds `secret` (the one a browser had before it logged in
+/// again), if it is live.
+pub async fn end(state: &AppState, secret: String) -> AppResult<()> {
+    let secret_hash = secrets::hash(&secret);
+    state.db.run(move |c| sessions::revoke_by_secret(c, &secret_hash).map_err(AppError::from)).await?;
     Ok(())
 }
 
@@ -276,9 +317,11 @@ pub async fn authenticate(state: &AppState, secret: String) -> AppResult<Option<
         .await
 }
 
-/// The session secret of a request, if it carries the cookie.
+/// The session secret of a request, if it carries the cookie (under the name this site sets).
 pub fn secret_of(req: &HttpRequest) -> Option<String> {
-    req.cookie(COOKIE).map(|c| c.value().to_owned()).filter(|v| !v.is_empty() && v.len() <= 128)
+    let https = req.app_data::<web::Data<AppState>>().is_some_and(|s| secure(s));
+    let name = if https { SECURE_COOKIE } else { COOKIE };
+    req.cookie(name).map(|c| c.value().to_owned()).filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
 /// Whether a method changes something (and so needs the CSRF token when a cookie authenticates it).

@@ -362,6 +362,16 @@ fn key_info(row: &SigningKeyRow, owners: &[(i64, String)], links: &[(String, Str
 pub fn committee_keys(conn: &mut DbConnection, committee_name: &Name) -> AppResult<Vec<KeyInfo>> {
     let committee = committee(conn, committee_name)?;
     let rows = q::of_committee(conn, committee.id)?;
+    infos(conn, &rows)
+}
+
+/// The keys a person owns, with the committees that hold them.
+pub fn keys_of(conn: &mut DbConnection, principal: &Principal) -> AppResult<Vec<KeyInfo>> {
+    let rows = q::owned_by(conn, principal.user_id)?;
+    infos(conn, &rows)
+}
+
+fn infos(conn: &mut DbConnection, rows: &[SigningKeyRow]) -> AppResult<Vec<KeyInfo>> {
     let fingerprints: Vec<String> = rows.iter().map(|r| r.fingerprint.clone()).collect();
     let owner_ids: Vec<i64> = rows.iter().filter_map(|r| r.owner_id).collect();
     let owners = q::owner_uids(conn, &owner_ids)?;

@@ -258,6 +258,78 @@ pub fn commit_revision(
     })
 }
 
+/// Makes a new revision holding exactly the files of the older revision `seq` (its names and
+/// bytes): a draft goes back to where it was, and its history keeps everything in between.
+pub fn restore(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    release: &ReleaseRef,
+    seq: i64,
+) -> AppResult<NewRevision> {
+    crate::db::write_transaction(conn, |conn| {
+        let ctx = load_readable(conn, Some(principal), release)?;
+        authz::authorize(principal, Action::ComposeRelease, &ctx.committee.name)?;
+        // The latest revision cannot change under us while the changes are worked out.
+        q::lock_release(conn, ctx.release.id)?;
+        let ctx = load(conn, release)?;
+        if seq == ctx.release.revision {
+            return Err(AppError::conflict("nothing_to_restore", format!("Revision {seq} is the latest already.")));
+        }
+        let old: BTreeMap<String, BlobRow> = revision_files(conn, &ctx, seq)?.into_iter().collect();
+        let latest: BTreeMap<String, BlobRow> = revision_files(conn, &ctx, ctx.release.revision)?.into_iter().collect();
+        let mut changes = Vec::new();
+        for path in latest.keys().filter(|p| !old.contains_key(*p)) {
+            changes.push(Change::Delete { path: ReleasePath::parse(path)? });
+        }
+        for (path, blob) in &old {
+            if latest.get(path).is_some_and(|b| b.sha256 == blob.sha256) {
+                continue;
+            }
+            let size = u64::try_from(blob.size).map_err(AppError::internal)?;
+            let meta = BlobMeta { sha256: blob.sha256.clone(), sha512: blob.sha512.clone(), size };
+            changes.push(Change::Put { path: ReleasePath::parse(path)?, blob: meta });
+        }
+        commit_revision(conn, principal, release, &changes, &format!("restore revision {seq}"))
+    })
+}
+
+/// What changed from one revision to the next: paths added, removed, and holding new bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RevisionDiff {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+pub fn diff(before: &[(String, BlobRow)], after: &[(String, BlobRow)]) -> RevisionDiff {
+    let before: BTreeMap<&str, &str> = before.iter().map(|(p, b)| (p.as_str(), b.sha256.as_str())).collect();
+    let after: BTreeMap<&str, &str> = after.iter().map(|(p, b)| (p.as_str(), b.sha256.as_str())).collect();
+    let mut diff = RevisionDiff::default();
+    for (path, sha) in &after {
+        match before.get(path) {
+            None => diff.added.push((*path).to_owned()),
+            Some(old) if old != sha => diff.changed.push((*path).to_owned()),
+            Some(_) => {}
+        }
+    }
+    diff.removed = before.keys().filter(|p| !after.contains_key(*p)).map(|p| (*p).to_owned()).collect();
+    diff
+}
+
+/// The differences of the latest `count` revisions, each against the one before it (newest first).
+pub fn recent_diffs(conn: &mut DbConnection, ctx: &ReleaseContext, count: i64) -> AppResult<Vec<(i64, RevisionDiff)>> {
+    let newest = ctx.release.revision;
+    let oldest = (newest - count + 1).max(1);
+    let mut after = revision_files(conn, ctx, newest)?;
+    let mut diffs = Vec::new();
+    for seq in (oldest..=newest).rev() {
+        let before = revision_files(conn, ctx, seq - 1)?;
+        diffs.push((seq, diff(&before, &after)));
+        after = before;
+    }
+    Ok(diffs)
+}
+
 /// 409 `wrong_phase` unless the release's files may change (a draft).
 pub fn require_files_change(ctx: &ReleaseContext, doing: &str) -> AppResult<()> {
     let current = ctx.release.phase()?;

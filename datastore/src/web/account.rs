@@ -72,6 +72,10 @@ pub async fn login(
     let uid = uid.trim().to_owned();
     match session::login(&state, uid.clone(), password, session::client_address(&req)).await {
         Ok(new) => {
+            // A browser logging in again, perhaps as someone else: its old session ends.
+            if let Some(previous) = session::secret_of(&req) {
+                session::end(&state, previous).await?;
+            }
             let mut forget = session::login_cookie(&state, "");
             forget.make_removal();
             Ok(HttpResponse::SeeOther()

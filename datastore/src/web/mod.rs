@@ -17,16 +17,32 @@ use crate::error::{AppError, AppResult};
 
 mod account;
 mod api_docs;
+mod keys;
 mod project;
 mod release;
+mod tokens;
 
 pub use api_docs::render_api_docs;
 
-/// The stylesheet, served under a name that changes with its content, so browsers may keep it
-/// for a year.
-const CSS: &str = include_str!("../../static/app.css");
-static CSS_PATH: LazyLock<String> =
-    LazyLock::new(|| format!("/static/app.{}.css", &checks::digest::sha256_hex(CSS.as_bytes())[..16]));
+/// The stylesheet and the little JavaScript there is (a copy button), each served under a name
+/// that changes with its content, so browsers may keep them for a year.
+struct Asset {
+    path: String,
+    content_type: &'static str,
+    body: &'static str,
+}
+
+static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
+    let hashed = |stem: &str, ext: &str, body: &'static str, content_type| Asset {
+        path: format!("/static/{stem}.{}.{ext}", &checks::digest::sha256_hex(body.as_bytes())[..16]),
+        content_type,
+        body,
+    };
+    [
+        hashed("app", "css", include_str!("../../static/app.css"), "text/css; charset=utf-8"),
+        hashed("app", "js", include_str!("../../static/app.js"), "text/javascript; charset=utf-8"),
+    ]
+});
 
 /// The pages, each under a scope whose errors are pages too.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -40,6 +56,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/logout").wrap(html()).route(web::post().to(account::logout)))
         .service(web::resource("/projects/{project}").wrap(html()).route(web::get().to(project::show)))
+        .service(web::resource("/keys").wrap(html()).route(web::get().to(keys::show)).route(web::post().to(keys::add)))
+        .service(web::resource("/committees/{committee}").wrap(html()).route(web::get().to(keys::committee)))
+        .service(
+            web::resource("/tokens").wrap(html()).route(web::get().to(tokens::show)).route(web::post().to(tokens::act)),
+        )
         .service(
             web::scope("/releases").wrap(html()).service(
                 web::resource(["/{project}/{version}", "/{project}/{product}/{version}"])
@@ -50,15 +71,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/static/{name}", web::get().to(asset));
 }
 
-/// `GET /static/{name}`: the stylesheet, by its hashed name only.
+/// `GET /static/{name}`: an asset, by its hashed name only.
 async fn asset(name: web::Path<String>) -> AppResult<HttpResponse> {
-    if format!("/static/{name}") != *CSS_PATH {
-        return Err(AppError::not_found("There is no such file; the page that linked it may be out of date."));
-    }
+    let path = format!("/static/{name}");
+    let asset = ASSETS
+        .iter()
+        .find(|a| a.path == path)
+        .ok_or_else(|| AppError::not_found("There is no such file; the page that linked it may be out of date."))?;
     Ok(HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
+        .content_type(asset.content_type)
         .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
-        .body(CSS))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(asset.body))
 }
 
 /// Who is at the page, as the header shows them: their uid, and the CSRF token their forms carry.
@@ -88,6 +112,16 @@ pub fn page(template: &str, context: &impl Serialize) -> AppResult<HttpResponse>
         .body(html))
 }
 
+/// The person at a page that needs a login, if they are logged in (see [`to_login`]).
+pub fn logged_in(viewer: crate::auth::Viewer) -> Option<Principal> {
+    viewer.0.filter(|principal| principal.session.is_some())
+}
+
+/// The way to the login page, and back to `here` after it.
+pub fn to_login(here: &str) -> HttpResponse {
+    see_other(&format!("/login?next={}", crate::url::encode_query_value(here)))
+}
+
 /// `303 See Other` to a page of this site (the answer to a form that did its work).
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
@@ -115,6 +149,9 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
         ("project.html", include_str!("../../templates/project.html")),
         ("release.html", include_str!("../../templates/release.html")),
         ("macros.html", include_str!("../../templates/macros.html")),
+        ("tokens.html", include_str!("../../templates/tokens.html")),
+        ("keys.html", include_str!("../../templates/keys.html")),
+        ("committee.html", include_str!("../../templates/committee.html")),
     ];
     // The templates are part of the binary and covered by tests: a broken one is a build defect.
     #[expect(clippy::expect_used, reason = "templates are compiled in and tested")]
@@ -132,7 +169,8 @@ fn escape_html(input: &str) -> String {
 
 pub fn render(template: &str, context: &impl Serialize) -> AppResult<String> {
     let mut context = tera::Context::from_serialize(context).map_err(AppError::internal)?;
-    context.insert("css", CSS_PATH.as_str());
+    context.insert("css", ASSETS[0].path.as_str());
+    context.insert("js", ASSETS[1].path.as_str());
     TEMPLATES.render(template, &context).map_err(|e| AppError::internal(format!("rendering {template}: {e:?}")))
 }
 
@@ -170,7 +208,8 @@ pub fn error_page_for(
         "location": location,
         "request_id": request.request_id,
         "login": login,
-        "css": CSS_PATH.as_str(),
+        "css": ASSETS[0].path.as_str(),
+        "js": ASSETS[1].path.as_str(),
     });
     tera::Context::from_value(context)
         .ok()

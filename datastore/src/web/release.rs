@@ -6,8 +6,11 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use shared_models::ReleasePath;
 use shared_models::api::StatusCounts;
-use shared_models::api::{CastVoteRequest, Event, Phase, Release, StartVoteRequest, VoteOutcome, VoteStatus};
+use shared_models::api::{
+    CastVoteRequest, Event, Phase, Release, RevisionSummary, StartVoteRequest, VoteOutcome, VoteStatus,
+};
 use shared_models::checks::{CheckResult, CheckStatus, ChecksReport};
 use shared_models::runner::TaskKind;
 
@@ -15,7 +18,7 @@ use super::{Visitor, human_size, page, see_other};
 use crate::auth::session::CsrfForm;
 use crate::auth::{Action, Principal, Viewer, authz};
 use crate::domain::page::Page;
-use crate::domain::releases::{self, ReleaseRef};
+use crate::domain::releases::{self, Change, ReleaseRef};
 use crate::domain::{checks, votes};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
@@ -31,6 +34,16 @@ pub fn url(project: &str, product: &str, version: &str) -> String {
 
 fn url_of(release: &ReleaseRef) -> String {
     url(&release.project, release.product_name(), &release.version)
+}
+
+/// The release under `/api/v1` (the product form only for a product of its own).
+fn api_of(release: &ReleaseRef) -> String {
+    let product = release.product_name();
+    if product == release.project.as_str() {
+        crate::url::path(&["api", "v1", "releases", &release.project, &release.version], false)
+    } else {
+        crate::url::path(&["api", "v1", "releases", &release.project, product, &release.version], false)
+    }
 }
 
 /// A run of results of one checker on one file with the same status and rule: shown as one
@@ -175,14 +188,31 @@ struct Actions {
     cast: bool,
     start_vote: bool,
     resolve: bool,
+    /// Upload, move, delete and restore (a draft, for its committee).
+    compose: bool,
     /// Where to log in to do more, for a visitor.
     login: Option<String>,
 }
+
+/// A revision as the compose panel lists it, with what it changed.
+#[derive(Debug, Serialize)]
+struct RevisionView {
+    #[serde(flatten)]
+    summary: RevisionSummary,
+    diff: Option<releases::RevisionDiff>,
+}
+
+/// Revisions whose differences the page shows (the API has every revision).
+const DIFFS_SHOWN: i64 = 20;
 
 #[derive(Debug, Serialize)]
 struct ReleasePage {
     user: Option<Visitor>,
     url: String,
+    /// This release under `/api/v1`, for the upload script.
+    api: String,
+    /// Newest first; for those who may compose a draft.
+    revisions: Vec<RevisionView>,
     release: Release,
     files: Vec<FileRow>,
     checks: ChecksView,
@@ -212,6 +242,10 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "vote" => Some("Your vote is recorded."),
         "start_vote" => Some("The vote has started."),
         "resolve" => Some("The vote is resolved."),
+        "delete" => Some("The file is deleted, in a new revision."),
+        "move" => Some("The file is renamed, in a new revision."),
+        "restore" => Some("The older revision is restored, as a new revision."),
+        "upload" => Some("The files are uploaded; their checks are running."),
         _ => None,
     }
 }
@@ -229,6 +263,7 @@ fn actions(principal: Option<&Principal>, release: &Release, vote: Option<&VoteS
         cast: vote_open,
         start_vote: release.phase == Phase::Draft && manages,
         resolve: vote_open && manages,
+        compose: release.phase == Phase::Draft && authz::allowed(principal, Action::ComposeRelease, &release.committee),
         login: None,
     }
 }
@@ -241,9 +276,10 @@ pub async fn show(
     query: web::Query<ShowQuery>,
 ) -> AppResult<HttpResponse> {
     let here = url_of(&release);
+    let api = api_of(&release);
     let public_url = state.config.public_url();
     let principal = viewer.0.clone();
-    let (detail, files, report, vote, events) = state
+    let (detail, files, report, vote, events, revisions) = state
         .db
         .run(move |c| -> AppResult<_> {
             crate::db::read_transaction(c, |c| {
@@ -272,7 +308,23 @@ pub async fn show(
                 let report = checks::report(c, &ctx)?;
                 let vote = if detail.vote.is_some() { Some(votes::status(c, viewer, &release)?) } else { None };
                 let events = releases::events(c, &ctx, Page { limit: Some(EVENTS_SHOWN), offset: None })?;
-                Ok((detail, files, report, vote, events))
+                let composes = detail.phase == Phase::Draft
+                    && viewer.is_some_and(|p| authz::allowed(p, Action::ComposeRelease, &ctx.committee.name));
+                let revisions = if composes {
+                    let mut diffs = releases::recent_diffs(c, &ctx, DIFFS_SHOWN)?.into_iter();
+                    let mut all = releases::revisions(c, &ctx)?;
+                    all.reverse();
+                    all.into_iter()
+                        .map(|summary| {
+                            let diff = diffs.next().filter(|(seq, _)| *seq == summary.revision).map(|(_, d)| d);
+                            RevisionView { summary, diff }
+                        })
+                        .filter(|r| r.summary.revision > 0)
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                Ok((detail, files, report, vote, events, revisions))
             })
         })
         .await?;
@@ -283,6 +335,8 @@ pub async fn show(
         user: Visitor::of(viewer.principal()),
         actions: actions(viewer.principal(), &detail, vote.as_ref(), &here),
         url: here,
+        api,
+        revisions,
         release: detail,
         files,
         checks: group_checks(report),
@@ -307,6 +361,18 @@ pub struct ReleaseForm {
     outcome: Option<String>,
     reason: Option<String>,
     duration_hours: Option<String>,
+    path: Option<String>,
+    to: Option<String>,
+    revision: Option<String>,
+}
+
+/// A release path from a form field, as the API reads one (NFC, the path grammar).
+fn form_path(value: Option<&str>, field: &str) -> AppResult<ReleasePath> {
+    let value = value
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| AppError::unprocessable("invalid_request", format!("The form needs the file's {field}.")))?;
+    Ok(ReleasePath::normalise(value)?)
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -361,6 +427,39 @@ pub async fn act(
                 .db
                 .run(move |c| votes::resolve(c, &principal, &release, outcome, reason.as_deref()).map(|_| ()))
                 .await?;
+        }
+        "delete" | "move" | "restore" => {
+            let description;
+            let changes = match action.as_str() {
+                "delete" => {
+                    let path = form_path(form.path.as_deref(), "name")?;
+                    description = format!("delete {path}");
+                    vec![Change::Delete { path }]
+                }
+                "move" => {
+                    let from = form_path(form.path.as_deref(), "name")?;
+                    let to = form_path(form.to.as_deref(), "new name")?;
+                    description = format!("move {from} to {to}");
+                    vec![Change::Move { from, to }]
+                }
+                _ => {
+                    let seq = form.revision.as_deref().and_then(|r| r.trim().parse::<i64>().ok()).ok_or_else(|| {
+                        AppError::unprocessable("invalid_request", "Which revision? The form names none.")
+                    })?;
+                    let queued = state.db.run(move |c| releases::restore(c, &principal, &release, seq)).await?;
+                    if !queued.tasks.is_empty() {
+                        state.wake_runners();
+                    }
+                    return Ok(see_other(&format!("{here}?done={action}")));
+                }
+            };
+            let revision = state
+                .db
+                .run(move |c| releases::commit_revision(c, &principal, &release, &changes, &description))
+                .await?;
+            if !revision.tasks.is_empty() {
+                state.wake_runners();
+            }
         }
         other => {
             return Err(AppError::bad_request(

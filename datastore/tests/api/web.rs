@@ -18,6 +18,10 @@ on_both_backends!(
     guessed_passwords_are_rate_limited_per_account,
     drafts_are_pages_only_for_their_committee,
     sessions_end_when_idle_and_with_a_new_password,
+    behind_https_cookies_are_host_only_and_cookie_reads_are_private,
+    tokens_are_made_once_listed_and_revoked_on_their_page,
+    people_add_their_own_keys_and_committees_show_theirs,
+    a_draft_is_composed_on_its_page,
 );
 
 const PAGE: &str = "/releases/httpd/2.4.68";
@@ -52,19 +56,35 @@ fn password_for(app: &TestApp, uid: &str) {
 
 /// Opens the login page and posts it, as a browser does; returns the answer.
 async fn post_login(app: &TestApp, uid: &str, password: &str, next: &str) -> reqwest::Response {
+    post_login_as(app, uid, password, next, None, "trl_login").await
+}
+
+/// Like [`post_login`], from `address` (as the nginx front on loopback reports it in
+/// `X-Forwarded-For`), with the login cookie called `cookie_name`.
+async fn post_login_as(
+    app: &TestApp,
+    uid: &str,
+    password: &str,
+    next: &str,
+    address: Option<&str>,
+    cookie_name: &str,
+) -> reqwest::Response {
     let form_page = app.client.get(app.url("/login")).send().await.unwrap();
     assert_eq!(form_page.status(), StatusCode::OK);
-    let login_cookie = set_cookie(&form_page, "trl_login").expect("the login form sets its token cookie");
+    let login_cookie = set_cookie(&form_page, cookie_name).expect("the login form sets its token cookie");
     assert!(login_cookie.contains("HttpOnly") && login_cookie.contains("SameSite=Strict"), "{login_cookie}");
     let cookie = login_cookie.split(';').next().unwrap().to_owned();
     let csrf = csrf_of(&form_page.text().await.unwrap());
-    app.client
-        .post(app.url("/login"))
-        .header(COOKIE, cookie)
-        .form(&[("uid", uid), ("password", password), ("next", next), ("csrf", &csrf)])
-        .send()
-        .await
-        .unwrap()
+    let mut request = app.client.post(app.url("/login")).header(COOKIE, cookie).form(&[
+        ("uid", uid),
+        ("password", password),
+        ("next", next),
+        ("csrf", &csrf),
+    ]);
+    if let Some(address) = address {
+        request = request.header("X-Forwarded-For", format!("198.51.100.7, {address}"));
+    }
+    request.send().await.unwrap()
 }
 
 async fn login(app: &TestApp, uid: &str) -> Browser {
@@ -245,8 +265,32 @@ async fn guessed_passwords_are_rate_limited_per_account(backend: Backend) {
     assert!((1..=900).contains(&wait), "{wait}");
     assert!(set_cookie(&limited, "trl_session").is_none());
     assert!(limited.text().await.unwrap().contains("Too many failed logins"));
-    // Someone else at the same address is not locked out by it.
+    // Someone else at the same address is not locked out by it, nor is the account's owner
+    // at another address (a uid is public: a few bad passwords must not lock its owner out).
     assert_eq!(post_login(&app, "other", PASSWORD, "/").await.status(), StatusCode::SEE_OTHER);
+    let elsewhere = post_login_as(&app, "rm", PASSWORD, "/", Some("203.0.113.9"), "trl_login").await;
+    assert_eq!(elsewhere.status(), StatusCode::SEE_OTHER);
+    // Addresses a client writes into X-Forwarded-For itself are not believed: only the last,
+    // which the front on loopback appended, counts.
+    let spoofed = post_login_as(&app, "rm", PASSWORD, "/", Some("127.0.0.1"), "trl_login").await;
+    assert_eq!(spoofed.status(), StatusCode::TOO_MANY_REQUESTS, "127.0.0.1 as reported is the locked address");
+
+    // Guesses sent all at once count as much as guesses one by one.
+    let guesses = (0..12).map(|_| post_login_as(&app, "other", "wrong password", "/", Some("192.0.2.1"), "trl_login"));
+    let answers = futures_util::future::join_all(guesses).await;
+    let mut checked = answers.iter().filter(|r| r.status() == StatusCode::UNAUTHORIZED).count();
+    assert!(answers.iter().all(|r| [401, 429, 503].contains(&r.status().as_u16())));
+    // Whatever the parallel ones got through, exactly 5 passwords are ever checked.
+    loop {
+        let next = post_login_as(&app, "other", "wrong password", "/", Some("192.0.2.1"), "trl_login").await;
+        match next.status() {
+            StatusCode::UNAUTHORIZED => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => break,
+            other => panic!("{other}"),
+        }
+        assert!(checked <= 5, "more than 5 passwords were checked");
+    }
+    assert_eq!(checked, 5);
 }
 
 async fn drafts_are_pages_only_for_their_committee(backend: Backend) {
@@ -312,4 +356,190 @@ async fn sessions_end_when_idle_and_with_a_new_password(backend: Backend) {
     assert_eq!(get_page(&app, Some(&rm.cookie), PAGE).await.0, StatusCode::NOT_FOUND, "a new password ends sessions");
     let old = post_login(&app, "rm", PASSWORD, "/").await;
     assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn tokens_are_made_once_listed_and_revoked_on_their_page(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
+    let other = app.user("other", false, &[]);
+    password_for(&app, "rm");
+
+    // Without a login the page sends people to log in and back.
+    let anonymous = app.client.get(app.url("/tokens")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.headers()[LOCATION], "/login?next=%2Ftokens");
+
+    let rm = login(&app, "rm").await;
+    let refused = app
+        .client
+        .post(app.url("/tokens"))
+        .header(COOKIE, &rm.cookie)
+        .form(&[("action", "create"), ("label", "ci")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "no token, no new token");
+
+    // Made once: the page shows the secret, and it works for the API.
+    let made = post_form(&app, &rm, "/tokens", &[("action", "create"), ("label", "the deploy bot")]).await;
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let html = made.text().await.unwrap();
+    let token =
+        html.split(r#"id="new-token" class="mono" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+    assert!(token.starts_with("trp_"), "{token}");
+    let (status, jwt) =
+        app.send(app.client.post(app.url("/api/v1/jwt")).json(&json!({"uid": "rm", "token": token}))).await;
+    assert_eq!(status, StatusCode::OK, "{jwt}");
+    let jwt = jwt["jwt"].as_str().unwrap().to_owned();
+    // Listed afterwards with its last use, never with its secret.
+    let (_, html) = get_page(&app, Some(&rm.cookie), "/tokens").await;
+    assert!(html.contains("the deploy bot") && !html.contains(&token), "{html}");
+    let row = html.split(r#"<tr data-id=""#).find(|row| row.contains("the deploy bot")).unwrap();
+    let id = row.split('"').next().unwrap().to_owned();
+
+    // Someone else's token is not there to revoke; one's own is, and its JWTs end with it.
+    let (_, theirs) = app.send(app.client.get(app.url("/api/v1/tokens")).bearer_auth(&other)).await;
+    let their_id = theirs["tokens"][0]["id"].to_string();
+    let refused = post_form(&app, &rm, "/tokens", &[("action", "revoke"), ("id", &their_id)]).await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let (status, _) = app.send(app.client.get(app.url("/api/v1/tokens")).bearer_auth(&other)).await;
+    assert_eq!(status, StatusCode::OK, "their token still works");
+    let revoked = post_form(&app, &rm, "/tokens", &[("action", "revoke"), ("id", &id)]).await;
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    app.expect_error(app.client.get(app.url("/api/v1/me")).bearer_auth(&jwt), StatusCode::UNAUTHORIZED, "unauthorized")
+        .await;
+    let (_, html) = get_page(&app, Some(&rm.cookie), "/tokens?done=revoke").await;
+    assert!(html.contains("The token is revoked") && !html.contains("the deploy bot"), "{html}");
+}
+
+async fn people_add_their_own_keys_and_committees_show_theirs(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("tooling", false).await;
+    app.project("httpd", false).await;
+    app.user_with_email("sbp", Some("Apache-Tooling@example.invalid"), false, &[("tooling", Role::Committer)]);
+    password_for(&app, "sbp");
+    let sbp = login(&app, "sbp").await;
+    let armored =
+        std::fs::read_to_string(testkit::fixture("atr-playwright/68FF2E20F02B070D73D416188DE8CC167FE2663A.asc"))
+            .unwrap();
+
+    // Only the committees where the person may add keys are offered.
+    let (_, html) = get_page(&app, Some(&sbp.cookie), "/keys").await;
+    assert!(html.contains(r#"<option value="tooling">"#) && !html.contains(r#"<option value="httpd">"#), "{html}");
+    assert!(html.contains("No keys."));
+
+    // Garbage is refused with the reason, and what was pasted stays in the form.
+    let garbage = post_form(&app, &sbp, "/keys", &[("armored", "not a key <b>"), ("committee", "")]).await;
+    assert_eq!(garbage.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = garbage.text().await.unwrap();
+    assert!(html.contains("does not look like a KEYS file") && html.contains("not a key &lt;b&gt;"), "{html}");
+    // Another committee's KEYS is not theirs to change.
+    let refused = post_form(&app, &sbp, "/keys", &[("armored", &armored), ("committee", "httpd")]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    let added = post_form(&app, &sbp, "/keys", &[("armored", &armored), ("committee", "tooling")]).await;
+    assert_eq!(added.status(), StatusCode::OK);
+    let html = added.text().await.unwrap();
+    assert!(
+        html.contains("1 added, 0 updated")
+            && html.contains(r#"data-fingerprint="68FF2E20F02B070D73D416188DE8CC167FE2663A""#)
+    );
+    // The committee's page lists it, for everyone, with the KEYS file it is in.
+    let (status, html) = get_page(&app, None, "/committees/tooling").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("68FF2E20F02B070D73D416188DE8CC167FE2663A") && html.contains("/api/v1/committees/tooling/KEYS")
+    );
+    let (_, keys_file) = app.send(app.client.get(app.url("/api/v1/committees/tooling/KEYS"))).await;
+    assert!(keys_file.as_str().unwrap().contains("BEGIN PGP PUBLIC KEY BLOCK"));
+    let (status, _) = get_page(&app, None, "/committees/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn behind_https_cookies_are_host_only_and_cookie_reads_are_private(backend: Backend) {
+    let public = |c: &mut datastore::config::Config| c.public_url = Some("https://releases.test".to_owned());
+    let Some(app) = TestApp::start_with(backend, public).await else { return };
+    release_with_checks_done(&app).await;
+    password_for(&app, "rm");
+    let response = post_login_as(&app, "rm", PASSWORD, PAGE, None, "__Host-trl_login").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let session = set_cookie(&response, "__Host-trl_session").expect("a __Host- session cookie");
+    assert!(session.contains("Secure") && session.contains("Path=/") && !session.contains("Domain"), "{session}");
+    let cookie = session.split(';').next().unwrap().to_owned();
+    let (status, _) = get_page(&app, Some(&cookie), PAGE).await;
+    assert_eq!(status, StatusCode::OK);
+    // A cookie planted under the plain name (from a sibling subdomain, or over http) is not read.
+    let planted = cookie.replacen("__Host-trl_session", "trl_session", 1);
+    assert_eq!(get_page(&app, Some(&planted), PAGE).await.0, StatusCode::NOT_FOUND);
+
+    // What a cookie reads through the API is that person's: never cached for others.
+    let read = app.client.get(app.url(&format!("{RELEASE}/files"))).header(COOKIE, &cookie).send().await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(read.headers()["Cache-Control"], "private, no-store");
+}
+
+async fn a_draft_is_composed_on_its_page(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
+    app.user("cat", false, &[]);
+    app.release(&rm, "httpd", "2.4.68").await;
+    password_for(&app, "rm");
+    password_for(&app, "cat");
+    let browser = login(&app, "rm").await;
+    let (_, html) = get_page(&app, Some(&browser.cookie), PAGE).await;
+    assert!(html.contains(r#"data-upload="/api/v1/releases/httpd/2.4.68""#), "{html}");
+
+    // What the page's script does for each chosen file: a streamed PUT with the session's token.
+    let put = |name: &str, bytes: &'static [u8], csrf: &str| {
+        app.client
+            .put(app.url(&format!("{RELEASE}/files/{name}")))
+            .header(COOKIE, &browser.cookie)
+            .header("X-CSRF-Token", csrf.to_owned())
+            .body(bytes)
+    };
+    app.expect_error(put("a.tar.gz", b"a", "wrong"), StatusCode::FORBIDDEN, "csrf_failed").await;
+    for (name, bytes) in [("a.tar.gz", &b"first"[..]), ("a.tar.gz.sha512", b"sum"), ("notes.txt", b"x")] {
+        let (status, body) = app.send(put(name, bytes, &browser.csrf)).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, _) = app.send(put("a.tar.gz", b"second", &browser.csrf)).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Rename and delete through the forms; each is a revision, shown with what it changed.
+    let renamed =
+        post_form(&app, &browser, PAGE, &[("action", "move"), ("path", "notes.txt"), ("to", "README.txt")]).await;
+    assert_eq!(renamed.status(), StatusCode::SEE_OTHER);
+    let deleted = post_form(&app, &browser, PAGE, &[("action", "delete"), ("path", "a.tar.gz.sha512")]).await;
+    assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
+    let missing = post_form(&app, &browser, PAGE, &[("action", "delete"), ("path", "nope.txt")]).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let (_, html) = get_page(&app, Some(&browser.cookie), &format!("{PAGE}?done=delete")).await;
+    assert!(html.contains("The file is deleted, in a new revision."), "{html}");
+    let row = |seq: u32| {
+        let start =
+            html.find(&format!(r#"<tr data-revision="{seq}">"#)).unwrap_or_else(|| panic!("revision {seq}: {html}"));
+        html[start..].split("</tr>").next().unwrap().to_owned()
+    };
+    assert!(row(4).contains("~ a.tar.gz"), "new bytes under the same name: {}", row(4));
+    assert!(row(5).contains("+ README.txt") && row(5).contains("− notes.txt"), "{}", row(5));
+    assert!(row(6).contains("− a.tar.gz.sha512") && !row(6).contains("Restore"), "{}", row(6));
+
+    // Restoring revision 3 brings back its names and bytes, as revision 7.
+    let restored = post_form(&app, &browser, PAGE, &[("action", "restore"), ("revision", "3")]).await;
+    assert_eq!(restored.status(), StatusCode::SEE_OTHER);
+    let (_, files) = app.send(app.client.get(app.url(&format!("{RELEASE}/files"))).bearer_auth(&rm)).await;
+    assert_eq!(files["revision"], 7);
+    let names: Vec<&str> = files["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a.tar.gz", "a.tar.gz.sha512", "notes.txt"]);
+    let (_, first) = app.send(app.client.get(app.url(&format!("{RELEASE}/revisions/1"))).bearer_auth(&rm)).await;
+    assert_eq!(files["files"][0]["sha512"], first["files"][0]["sha512"], "the first bytes of a.tar.gz are back");
+    let latest = post_form(&app, &browser, PAGE, &[("action", "restore"), ("revision", "7")]).await;
+    assert_eq!(latest.status(), StatusCode::CONFLICT);
+
+    // Someone outside the committee can do none of it: the draft is not there for them.
+    let cat = login(&app, "cat").await;
+    let refused = post_form(&app, &cat, PAGE, &[("action", "restore"), ("revision", "1")]).await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
 }

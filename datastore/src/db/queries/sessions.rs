@@ -86,6 +86,16 @@ pub fn revoke_session(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
         > 0)
 }
 
+/// Ends the session with this secret hash, if it is live.
+pub fn revoke_by_secret(conn: &mut DbConnection, secret_hash: &str) -> QueryResult<bool> {
+    Ok(diesel::update(
+        web_session::table.filter(web_session::secret_hash.eq(secret_hash)).filter(web_session::revoked_at.is_null()),
+    )
+    .set(web_session::revoked_at.eq(now_ms()))
+    .execute(conn)?
+        > 0)
+}
+
 /// Ends every session of a user (a password change); returns how many there were.
 pub fn revoke_sessions_of(conn: &mut DbConnection, user_id: i64) -> QueryResult<usize> {
     diesel::update(
@@ -95,40 +105,59 @@ pub fn revoke_sessions_of(conn: &mut DbConnection, user_id: i64) -> QueryResult<
     .execute(conn)
 }
 
-pub fn record_failure(conn: &mut DbConnection, uid: &str, address: &str) -> QueryResult<()> {
+/// Records a login attempt before its password is checked (so that parallel guesses count
+/// too); returns its id, to forget it if the password holds.
+pub fn record_attempt(conn: &mut DbConnection, uid: &str, address: &str) -> QueryResult<i64> {
     diesel::insert_into(login_failure::table)
         .values((login_failure::uid.eq(uid), login_failure::address.eq(address), login_failure::at.eq(now_ms())))
-        .execute(conn)?;
-    Ok(())
+        .returning(login_failure::id)
+        .get_result(conn)
 }
 
-/// The times of the failed logins since `since` for the account `uid` and from `address`,
-/// oldest first.
-pub fn failures_since(
-    conn: &mut DbConnection,
-    uid: &str,
-    address: &str,
-    since: i64,
-) -> QueryResult<(Vec<i64>, Vec<i64>)> {
-    let by_uid = login_failure::table
-        .filter(login_failure::uid.eq(uid))
-        .filter(login_failure::at.gt(since))
-        .select(login_failure::at)
-        .order(login_failure::at)
-        .load(conn)?;
-    let by_address = login_failure::table
-        .filter(login_failure::address.eq(address))
-        .filter(login_failure::at.gt(since))
-        .select(login_failure::at)
-        .order(login_failure::at)
-        .load(conn)?;
-    Ok((by_uid, by_address))
+/// The failed logins since `since`, oldest first, counted three ways.
+#[derive(Debug, Default)]
+pub struct Failures {
+    /// For this account from this address.
+    pub pair: Vec<i64>,
+    /// For this account from anywhere.
+    pub account: Vec<i64>,
+    /// From this address, for any account.
+    pub address: Vec<i64>,
 }
 
-/// Forgets the failed logins of `uid` (after a successful one) and every failure older than
-/// `before`.
-pub fn clear_failures(conn: &mut DbConnection, uid: &str, before: i64) -> QueryResult<()> {
-    diesel::delete(login_failure::table.filter(login_failure::uid.eq(uid).or(login_failure::at.lt(before))))
-        .execute(conn)?;
+pub fn failures_since(conn: &mut DbConnection, uid: &str, address: &str, since: i64) -> QueryResult<Failures> {
+    let rows: Vec<(String, String, i64)> = login_failure::table
+        .filter(login_failure::uid.eq(uid).or(login_failure::address.eq(address)))
+        .filter(login_failure::at.gt(since))
+        .select((login_failure::uid, login_failure::address, login_failure::at))
+        .order(login_failure::at)
+        .load(conn)?;
+    let mut failures = Failures::default();
+    for (row_uid, row_address, at) in rows {
+        if row_uid == uid {
+            failures.account.push(at);
+            if row_address == address {
+                failures.pair.push(at);
+            }
+        }
+        if row_address == address {
+            failures.address.push(at);
+        }
+    }
+    Ok(failures)
+}
+
+/// After a good password: forgets the attempt `id`, the account's failures from this address,
+/// and every failure older than `before`.
+pub fn forget_failures(conn: &mut DbConnection, id: i64, uid: &str, address: &str, before: i64) -> QueryResult<()> {
+    diesel::delete(
+        login_failure::table.filter(
+            login_failure::id
+                .eq(id)
+                .or(login_failure::uid.eq(uid).and(login_failure::address.eq(address)))
+                .or(login_failure::at.lt(before)),
+        ),
+    )
+    .execute(conn)?;
     Ok(())
 }
