@@ -61,7 +61,7 @@ impl Browser {
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": chromium,
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1600",
                          "--no-first-run", "--disable-background-networking", "--disable-component-update",
                          "--disable-sync", format!("--user-data-dir={}", profile.path().display())],
             },
@@ -165,6 +165,17 @@ impl Browser {
     /// httpOnly, sameSite, ...).
     pub async fn cookies(&self) -> Vec<Value> {
         self.command(reqwest::Method::GET, "/cookie", None).await.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Saves what the browser shows (PNG) under `$TR_SCREENSHOTS/<name>.png` when that
+    /// variable names a directory: for people to look at the pages a test went through.
+    pub async fn screenshot(&self, name: &str) {
+        use base64::Engine;
+        let Ok(dir) = std::env::var("TR_SCREENSHOTS") else { return };
+        let png = self.command(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(Path::new(&dir).join(format!("{name}.png")), bytes).unwrap();
     }
 
     /// Runs a script in the page and returns its result.

@@ -108,6 +108,7 @@ async fn people_log_in_start_a_vote_and_cast_ballots_in_a_browser(backend: Backe
         .await;
     assert!(largest["count"].as_u64().unwrap() > 100 && largest["open"] == false, "{largest}");
 
+    browser.screenshot("release-draft").await;
     browser.submit("#start-vote").await;
     assert_eq!(browser.text("#notice").await, "The vote has started.");
     assert_eq!(browser.text("#phase").await, "candidate");
@@ -124,6 +125,7 @@ async fn people_log_in_start_a_vote_and_cast_ballots_in_a_browser(backend: Backe
     browser.submit("#cast").await;
     assert_eq!(browser.text("#notice").await, "Your vote is recorded.");
     assert_eq!(browser.text("#binding-plus").await, "1");
+    browser.screenshot("release-vote").await;
     assert!(browser.text(".ballots").await.contains("Signatures and hashes check out."));
     let votes = stack.get("/api/v1/releases/httpd/2.4.68/votes").await;
     assert_eq!(

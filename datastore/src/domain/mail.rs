@@ -182,7 +182,7 @@ pub struct MailResult {
 }
 
 /// A rendered mail.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rendered {
     pub subject: String,
     pub body: String,

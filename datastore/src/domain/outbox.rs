@@ -23,6 +23,7 @@ use shared_models::runner::{MailOrder, TaskKind, TaskStatus, WebhookOrder};
 use super::mail::{self, MailContext, MailFile, MailResult, MailUrls, MailVote, Named};
 use super::releases;
 use super::tasks::order_task;
+use crate::auth::Principal;
 use crate::db::models::{EventRow, NewDelivery, TaskRow, WebhookRow};
 use crate::db::queries::releases::ReleaseContext;
 use crate::db::queries::{auth as users, events, outbound as q, releases as rq, tasks};
@@ -158,7 +159,7 @@ fn queue_mail(
         tracing::warn!(release = %ctx.key(), mail = %kind, "DATASTORE_MAIL_FROM is not set: no mail");
         return Ok(false);
     };
-    let context = mail_context(conn, settings, event, ctx, details, kind, &policy)?;
+    let context = mail_context(conn, settings, &event.actor, ctx, details, kind, &policy)?;
     let (subject, body) = mail::effective(conn, ctx.project.id, kind)?;
     let rendered = match mail::render(&subject, &body, &context) {
         Ok(rendered) => rendered,
@@ -212,6 +213,24 @@ fn queue_mail(
     Ok(true)
 }
 
+/// The announcement a preview's release would send, as `principal` releasing it now: the
+/// project's template (or the default) over the latest revision's files at their `/current/`
+/// URLs. What the release page shows before the button is pressed.
+pub fn announcement_preview(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    ctx: &ReleaseContext,
+    principal: &Principal,
+) -> AppResult<mail::Rendered> {
+    let policy = super::checks::policy_of(ctx)?;
+    let details = serde_json::json!({"revision": ctx.release.revision});
+    let context = mail_context(conn, settings, principal.actor(), ctx, &details, MailKind::Announce, &policy)?;
+    let (subject, body) = mail::effective(conn, ctx.project.id, MailKind::Announce)?;
+    mail::render(&subject, &body, &context).map_err(|e| {
+        AppError::unprocessable("invalid_template", format!("The project's announcement template does not render: {e}"))
+    })
+}
+
 /// The person an event names, as mails sign it.
 fn actor(conn: &mut DbConnection, uid: &str) -> AppResult<Named> {
     if uid == "system" {
@@ -224,7 +243,7 @@ fn actor(conn: &mut DbConnection, uid: &str) -> AppResult<Named> {
 fn mail_context(
     conn: &mut DbConnection,
     settings: &Settings,
-    event: &EventRow,
+    actor_uid: &str,
     ctx: &ReleaseContext,
     details: &Value,
     kind: MailKind,
@@ -296,7 +315,7 @@ fn mail_context(
         },
         vote,
         result,
-        actor: actor(conn, &event.actor)?,
+        actor: actor(conn, actor_uid)?,
         mailing_list: policy.mailing_list.clone().unwrap_or_default(),
     })
 }

@@ -19,7 +19,7 @@ use crate::auth::session::CsrfForm;
 use crate::auth::{Action, Principal, Viewer, authz};
 use crate::domain::page::Page;
 use crate::domain::releases::{self, Change, ReleaseRef};
-use crate::domain::{checks, votes};
+use crate::domain::{checks, publish, votes};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -190,6 +190,12 @@ struct Actions {
     resolve: bool,
     /// Upload, move, delete and restore (a draft, for its committee).
     compose: bool,
+    /// Rename files: while composing, and in a preview for those who manage its phases.
+    rename: bool,
+    /// Release a preview; archive or revoke what was released.
+    release: bool,
+    archive: bool,
+    revoke: bool,
     /// Where to log in to do more, for a visitor.
     login: Option<String>,
 }
@@ -213,6 +219,8 @@ struct ReleasePage {
     api: String,
     /// Newest first; for those who may compose a draft.
     revisions: Vec<RevisionView>,
+    /// The announcement a preview's release would send, for those who may release it.
+    announcement: Option<crate::domain::mail::Rendered>,
     release: Release,
     files: Vec<FileRow>,
     checks: ChecksView,
@@ -246,6 +254,9 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "move" => Some("The file is renamed, in a new revision."),
         "restore" => Some("The older revision is restored, as a new revision."),
         "upload" => Some("The files are uploaded; their checks are running."),
+        "release" => Some("Released: the files are public under /current/, and the announcement is on its way."),
+        "archive" => Some("Archived: a newer release supersedes it; its files stay where they are."),
+        "revoke" => Some("Revoked: its files moved to /revoked/, and its old URLs say why."),
         _ => None,
     }
 }
@@ -264,6 +275,14 @@ fn actions(principal: Option<&Principal>, release: &Release, vote: Option<&VoteS
         start_vote: release.phase == Phase::Draft && manages,
         resolve: vote_open && manages,
         compose: release.phase == Phase::Draft && authz::allowed(principal, Action::ComposeRelease, &release.committee),
+        rename: match release.phase {
+            Phase::Draft => authz::allowed(principal, Action::ComposeRelease, &release.committee),
+            Phase::Preview => manages,
+            _ => false,
+        },
+        release: release.phase == Phase::Preview && manages,
+        archive: release.phase == Phase::Current && manages,
+        revoke: matches!(release.phase, Phase::Current | Phase::Archived) && manages,
         login: None,
     }
 }
@@ -279,7 +298,8 @@ pub async fn show(
     let api = api_of(&release);
     let public_url = state.config.public_url();
     let principal = viewer.0.clone();
-    let (detail, files, report, vote, events, revisions) = state
+    let outbound = state.outbound.clone();
+    let (detail, files, report, vote, events, revisions, announcement) = state
         .db
         .run(move |c| -> AppResult<_> {
             crate::db::read_transaction(c, |c| {
@@ -324,7 +344,16 @@ pub async fn show(
                 } else {
                     Vec::new()
                 };
-                Ok((detail, files, report, vote, events, revisions))
+                let announcement = match viewer {
+                    Some(p)
+                        if detail.phase == Phase::Preview
+                            && authz::allowed(p, Action::ManageReleasePhase, &ctx.committee.name) =>
+                    {
+                        Some(crate::domain::outbox::announcement_preview(c, &outbound, &ctx, p)?)
+                    }
+                    _ => None,
+                };
+                Ok((detail, files, report, vote, events, revisions, announcement))
             })
         })
         .await?;
@@ -337,6 +366,7 @@ pub async fn show(
         url: here,
         api,
         revisions,
+        announcement,
         release: detail,
         files,
         checks: group_checks(report),
@@ -427,6 +457,25 @@ pub async fn act(
                 .db
                 .run(move |c| votes::resolve(c, &principal, &release, outcome, reason.as_deref()).map(|_| ()))
                 .await?;
+        }
+        "release" | "archive" | "revoke" => {
+            let reason = non_empty(form.reason);
+            state
+                .db
+                .run(move |c| match action.as_str() {
+                    "release" => publish::release(c, &principal, &release).map(|_| ()),
+                    "archive" => publish::archive(c, &principal, &release).map(|_| ()),
+                    _ => {
+                        let reason = reason.ok_or_else(|| {
+                            AppError::unprocessable("invalid_request", "Say why the release is revoked.")
+                        })?;
+                        publish::revoke(c, &principal, &release, &reason).map(|_| ())
+                    }
+                })
+                .await?;
+            crate::download::phases_changed();
+            let action = form.action;
+            return Ok(see_other(&format!("{here}?done={action}")));
         }
         "delete" | "move" | "restore" => {
             let description;

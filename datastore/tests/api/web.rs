@@ -10,7 +10,7 @@ use shared_models::api::Role;
 use testkit::{Backend, on_both_backends};
 
 use crate::common::TestApp;
-use crate::lifecycle::{RELEASE, finish_checks, upload_all};
+use crate::lifecycle::{RELEASE, close_vote, finish_checks, post, upload_all, vote};
 
 on_both_backends!(
     a_person_logs_in_starts_and_casts_votes_on_the_page_and_logs_out,
@@ -22,6 +22,7 @@ on_both_backends!(
     tokens_are_made_once_listed_and_revoked_on_their_page,
     people_add_their_own_keys_and_committees_show_theirs,
     a_draft_is_composed_on_its_page,
+    a_passed_vote_is_finished_released_and_revoked_on_the_page,
 );
 
 const PAGE: &str = "/releases/httpd/2.4.68";
@@ -542,4 +543,75 @@ async fn a_draft_is_composed_on_its_page(backend: Backend) {
     let cat = login(&app, "cat").await;
     let refused = post_form(&app, &cat, PAGE, &[("action", "restore"), ("revision", "1")]).await;
     assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+}
+
+async fn a_passed_vote_is_finished_released_and_revoked_on_the_page(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    release_with_checks_done(&app).await;
+    let rm_jwt = app.db(|c| datastore::domain::tokens::create_token(c, "test", "rm", "jwt").unwrap());
+    let rm_jwt = app.jwt_for("rm", &rm_jwt);
+    let (status, body) = app.send(post(&app, &rm_jwt, "/vote/start", json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for n in 1..=3 {
+        let pmc = app.user(&format!("pmc{n}"), false, &[("httpd", Role::PmcMember)]);
+        vote(&app, &pmc, 1).await;
+    }
+    close_vote(&app);
+    app.user("dev", false, &[("httpd", Role::Committer)]);
+    password_for(&app, "rm");
+    password_for(&app, "dev");
+    let rm = login(&app, "rm").await;
+
+    let resolved = post_form(&app, &rm, PAGE, &[("action", "resolve"), ("outcome", "passed"), ("reason", "")]).await;
+    assert_eq!(resolved.status(), StatusCode::SEE_OTHER);
+    let (_, html) = get_page(&app, Some(&rm.cookie), PAGE).await;
+    assert!(html.contains(r#"id="phase">preview"#) && html.contains(r#"id="finish""#), "{html}");
+    let subject = html.split(r#"id="announcement-subject">"#).nth(1).unwrap().split('<').next().unwrap().to_owned();
+    assert!(subject.starts_with("[ANNOUNCE]") && subject.contains("2.4.68"), "{subject}");
+    assert!(html.contains("/current/httpd/2.4.68/httpd-2.4.68.tar.gz"), "the announcement names the public URLs");
+    // A committer reads the preview but is offered neither the release nor a rename.
+    let dev = login(&app, "dev").await;
+    let (_, theirs) = get_page(&app, Some(&dev.cookie), PAGE).await;
+    assert!(!theirs.contains(r#"id="finish""#) && !theirs.contains(r#"name="rename""#), "{theirs}");
+    let refused = post_form(&app, &dev, PAGE, &[("action", "release")]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // Names may change in a preview; then the voted bytes go out.
+    let renamed = post_form(
+        &app,
+        &rm,
+        PAGE,
+        &[("action", "move"), ("path", "httpd-2.4.68.tar.gz.sha512"), ("to", "httpd-2.4.68.tar.gz.sha-512")],
+    )
+    .await;
+    assert_eq!(renamed.status(), StatusCode::SEE_OTHER);
+    // A name that breaks the path rules keeps it from going out, and the page says why.
+    let refused = post_form(&app, &rm, PAGE, &[("action", "release")]).await;
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert!(refused.text().await.unwrap().contains("has no checksum httpd-2.4.68.tar.gz.sha512"));
+    let back = post_form(
+        &app,
+        &rm,
+        PAGE,
+        &[("action", "move"), ("path", "httpd-2.4.68.tar.gz.sha-512"), ("to", "httpd-2.4.68.tar.gz.sha512")],
+    )
+    .await;
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    let released = post_form(&app, &rm, PAGE, &[("action", "release")]).await;
+    assert_eq!(released.status(), StatusCode::SEE_OTHER, "{}", released.text().await.unwrap());
+    let (_, html) = get_page(&app, Some(&rm.cookie), &format!("{PAGE}?done=release")).await;
+    assert!(html.contains("Released: the files are public") && html.contains(r#"id="phase">current"#), "{html}");
+    assert!(html.contains("exactly the voted bytes") && html.contains(r#"id="revoke""#), "{html}");
+    let download = app.client.get(app.url("/current/httpd/2.4.68/httpd-2.4.68.tar.gz.sha512")).send().await.unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+
+    // Revoking needs a reason, which its old URLs then give.
+    let bare = post_form(&app, &rm, PAGE, &[("action", "revoke"), ("reason", " ")]).await;
+    assert_eq!(bare.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let revoked = post_form(&app, &rm, PAGE, &[("action", "revoke"), ("reason", "CVE-2099-0002: broken")]).await;
+    assert_eq!(revoked.status(), StatusCode::SEE_OTHER);
+    let (_, html) = get_page(&app, None, PAGE).await;
+    assert!(html.contains(r#"id="phase">revoked"#) && html.contains("CVE-2099-0002: broken"), "{html}");
+    let gone = app.client.get(app.url("/current/httpd/2.4.68/httpd-2.4.68.tar.gz")).send().await.unwrap();
+    assert_eq!(gone.status(), StatusCode::GONE);
 }
