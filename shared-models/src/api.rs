@@ -843,6 +843,27 @@ pub struct RunnerCreated {
     pub token: String,
 }
 
+/// A registered runner, as operators watch it (`GET /api/v1/admin/runners`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunnerInfo {
+    pub id: i64,
+    pub name: String,
+    /// The version it reported at its last claim.
+    pub version: Option<String>,
+    /// The task kinds it claims.
+    pub kinds: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub disabled: bool,
+    /// Tasks it holds a lease on now.
+    pub running: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunnerList {
+    pub runners: Vec<RunnerInfo>,
+}
+
 /// The public Apache data files, each optional, exactly as Apache publishes them
 /// (committee-info `committees.json`, `retired_committees.json`, `podlings.json`,
 /// `projects.json`, `ldap_projects.json`, `groups.json`).

@@ -2,7 +2,7 @@
 //! runner registration. Every handler here is for admins only (checked in the domain layer).
 
 use actix_web::{HttpResponse, web};
-use actix_web::{post, put};
+use actix_web::{get, post, put};
 use shared_models::Name;
 use shared_models::api::{
     AsfImportCounts, AsfImportRequest, Committee, CreateCommitteeRequest, CreateProductRequest, CreateProjectRequest,
@@ -23,7 +23,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(create_user)
         .service(set_membership)
         .service(import_asf)
-        .service(create_runner);
+        .service(create_runner)
+        .service(list_runners);
 }
 
 /// Create a committee (a PMC, or a podling with `podling: true`).
@@ -118,6 +119,20 @@ pub async fn import_asf(
 ) -> AppResult<web::Json<AsfImportCounts>> {
     let counts = state.db.run(move |c| directory::import_asf(c, &principal, &body)).await?;
     Ok(web::Json(counts))
+}
+
+/// Every registered runner: the version and task kinds it last reported, when it was last
+/// seen, and how many tasks it holds a lease on now.
+#[utoipa::path(tag = "admin", operation_id = "list_runners", security(("bearer" = [])),
+    responses((status = 200, body = shared_models::api::RunnerList), (status = 401, body = shared_models::ErrorBody),
+        (status = 403, body = shared_models::ErrorBody)))]
+#[get("/admin/runners")]
+pub async fn list_runners(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> AppResult<web::Json<shared_models::api::RunnerList>> {
+    let runners = state.db.run(move |c| tokens::runners(c, &principal)).await?;
+    Ok(web::Json(shared_models::api::RunnerList { runners }))
 }
 
 /// Register a runner. Its token is in this response only.

@@ -13,7 +13,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 use crate::url::encode_query_value;
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventQuery {
     #[param(pattern = "^[a-z][a-z0-9-]*$")]
@@ -47,19 +47,9 @@ fn time(field: &str, value: Option<&str>) -> AppResult<Option<i64>> {
         .transpose()
 }
 
-/// The audit log, oldest first: every event for admins; for others, those of the releases
-/// they may read (public releases, and their committees' drafts).
-#[utoipa::path(security((), ("bearer" = [])), operation_id = "list_all_events", tag = "audit",
-    params(EventQuery, PageQuery),
-    responses((status = 200, body = EventList)))]
-#[get("/events")]
-pub async fn events(
-    state: web::Data<AppState>,
-    viewer: Viewer,
-    query: web::Query<EventQuery>,
-    page: web::Query<PageQuery>,
-) -> AppResult<web::Json<EventList>> {
-    let query = query.into_inner();
+/// The filter a query names, and the query string that names it again (for `next` links).
+/// The audit page reads its form with this too.
+pub(crate) fn filter_of(query: &EventQuery) -> AppResult<(EventFilter, String)> {
     let name = |value: &Option<String>| -> AppResult<Option<String>> {
         value.as_deref().map(|v| super::url_name(shared_models::Name::parse(v)).map(|n| n.to_string())).transpose()
     };
@@ -88,6 +78,22 @@ pub async fn events(
             again.push_str(&format!("{key}={}&", encode_query_value(value)));
         }
     }
+    Ok((filter, again))
+}
+
+/// The audit log, oldest first: every event for admins; for others, those of the releases
+/// they may read (public releases, and their committees' drafts).
+#[utoipa::path(security((), ("bearer" = [])), operation_id = "list_all_events", tag = "audit",
+    params(EventQuery, PageQuery),
+    responses((status = 200, body = EventList)))]
+#[get("/events")]
+pub async fn events(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    query: web::Query<EventQuery>,
+    page: web::Query<PageQuery>,
+) -> AppResult<web::Json<EventList>> {
+    let (filter, again) = filter_of(&query.into_inner())?;
     let page = page.into_inner();
     let list = state.db.run(move |c| audit::events(c, viewer.principal(), &filter, page, &again)).await?;
     Ok(web::Json(list))

@@ -66,6 +66,24 @@ pub fn delete_token(conn: &mut DbConnection, principal: &Principal, id: i64) -> 
     })
 }
 
+/// Every runner with what it reported and what it runs now; for admins.
+pub fn runners(conn: &mut DbConnection, principal: &Principal) -> AppResult<Vec<shared_models::api::RunnerInfo>> {
+    authz::authorize_admin(principal)?;
+    Ok(q::runners_with_leases(conn)?
+        .into_iter()
+        .map(|(r, running)| shared_models::api::RunnerInfo {
+            id: r.id,
+            name: r.name,
+            version: r.version,
+            kinds: serde_json::from_str(&r.capabilities).unwrap_or_default(),
+            created_at: to_time(r.created_at),
+            last_seen_at: r.last_seen_at.map(to_time),
+            disabled: r.disabled,
+            running: u64::try_from(running).unwrap_or(0),
+        })
+        .collect())
+}
+
 /// Registers a runner; returns its id and its token (shown once).
 pub fn register_runner(conn: &mut DbConnection, actor: &str, name: &str) -> AppResult<(i64, String)> {
     crate::db::write_transaction(conn, |conn| {

@@ -17,9 +17,11 @@ use crate::error::{AppError, AppResult};
 
 mod account;
 mod api_docs;
+mod audit;
 mod keys;
 mod project;
 mod release;
+mod runners;
 mod tokens;
 
 pub use api_docs::render_api_docs;
@@ -56,6 +58,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/logout").wrap(html()).route(web::post().to(account::logout)))
         .service(web::resource("/projects/{project}").wrap(html()).route(web::get().to(project::show)))
+        .service(web::resource("/runners").wrap(html()).route(web::get().to(runners::show)))
+        .service(web::resource("/audit").wrap(html()).route(web::get().to(audit::show)))
         .service(web::resource("/keys").wrap(html()).route(web::get().to(keys::show)).route(web::post().to(keys::add)))
         .service(web::resource("/committees/{committee}").wrap(html()).route(web::get().to(keys::committee)))
         .service(
@@ -152,6 +156,8 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
         ("tokens.html", include_str!("../../templates/tokens.html")),
         ("keys.html", include_str!("../../templates/keys.html")),
         ("committee.html", include_str!("../../templates/committee.html")),
+        ("audit.html", include_str!("../../templates/audit.html")),
+        ("runners.html", include_str!("../../templates/runners.html")),
     ];
     // The templates are part of the binary and covered by tests: a broken one is a build defect.
     #[expect(clippy::expect_used, reason = "templates are compiled in and tested")]

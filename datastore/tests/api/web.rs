@@ -23,6 +23,8 @@ on_both_backends!(
     people_add_their_own_keys_and_committees_show_theirs,
     a_draft_is_composed_on_its_page,
     a_passed_vote_is_finished_released_and_revoked_on_the_page,
+    the_audit_page_shows_what_its_reader_may_see,
+    operators_watch_the_runners,
 );
 
 const PAGE: &str = "/releases/httpd/2.4.68";
@@ -614,4 +616,73 @@ async fn a_passed_vote_is_finished_released_and_revoked_on_the_page(backend: Bac
     assert!(html.contains(r#"id="phase">revoked"#) && html.contains("CVE-2099-0002: broken"), "{html}");
     let gone = app.client.get(app.url("/current/httpd/2.4.68/httpd-2.4.68.tar.gz")).send().await.unwrap();
     assert_eq!(gone.status(), StatusCode::GONE);
+}
+
+async fn the_audit_page_shows_what_its_reader_may_see(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    release_with_checks_done(&app).await;
+    app.project("tomcat", false).await;
+    let cat = app.user("cat", false, &[("tomcat", Role::ReleaseManager)]);
+    app.release(&cat, "tomcat", "11.0.1").await;
+    app.set_phase("tomcat", "11.0.1", "candidate");
+    password_for(&app, "rm");
+
+    // A visitor sees the candidate's events, not the draft's.
+    let (status, html) = get_page(&app, None, "/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("tomcat/11.0.1") && !html.contains("httpd/2.4.68"), "{html}");
+    // Its committee sees the draft's too, and can narrow to it.
+    let rm = login(&app, "rm").await;
+    let (_, html) = get_page(&app, Some(&rm.cookie), "/audit?release=httpd/2.4.68&committee=&actor=").await;
+    assert!(html.contains("httpd/2.4.68") && html.contains("revision.created") && !html.contains("tomcat/11.0.1"));
+    assert!(html.contains(r#"value="httpd/2.4.68""#), "the form keeps the filter: {html}");
+    let (_, html) = get_page(&app, Some(&rm.cookie), "/audit?actor=cat").await;
+    assert!(html.contains("release.created") && !html.contains("revision.created"), "{html}");
+    let (status, html) = get_page(&app, None, "/audit?since=yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("since is not an RFC 3339 time"), "{html}");
+    // The newest page first, with a way back.
+    let (_, html) = get_page(&app, Some(&rm.cookie), "/audit?offset=1").await;
+    assert!(html.contains(r#"id="earlier""#) && html.contains("Events 2–"), "{html}");
+}
+
+async fn operators_watch_the_runners(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    release_with_checks_done(&app).await;
+    let busy = app.runner("runner-busy").await;
+    app.runner("runner-idle").await;
+    let rm_token = app.db(|c| datastore::domain::tokens::create_token(c, "test", "rm", "jwt").unwrap());
+    let rm_jwt = app.jwt_for("rm", &rm_token);
+    app.upload(&rm_jwt, "httpd/2.4.68", "extra.txt", b"more".to_vec()).await;
+    assert!(!app.claim(&busy, &["paths", "hashing", "signature", "archive", "license", "rat"]).await.is_empty());
+    password_for(&app, "root"); // the admin the harness made
+    password_for(&app, "rm");
+
+    // Not for release managers; the API says the same.
+    let rm = login(&app, "rm").await;
+    let (status, html) = get_page(&app, Some(&rm.cookie), "/runners").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("an administrator"), "{html}");
+    app.expect_error(
+        app.client.get(app.url("/api/v1/admin/runners")).bearer_auth(&rm_jwt),
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    let root = login(&app, "root").await;
+    let (status, html) = get_page(&app, Some(&root.cookie), "/runners").await;
+    assert_eq!(status, StatusCode::OK);
+    let row = |name: &str| {
+        html.split(&format!(r#"data-runner="{name}""#)).nth(1).unwrap().split("</tr>").next().unwrap().to_owned()
+    };
+    assert!(
+        row("runner-busy").contains("paths, hashing") && !row("runner-busy").contains("silent"),
+        "{}",
+        row("runner-busy")
+    );
+    assert!(row("runner-idle").contains("never") && row("runner-idle").contains("silent"), "{}", row("runner-idle"));
+    let (_, list) = app.send(app.client.get(app.url("/api/v1/admin/runners")).bearer_auth(app.admin())).await;
+    let busy_row = list["runners"].as_array().unwrap().iter().find(|r| r["name"] == "runner-busy").unwrap().clone();
+    assert!(busy_row["running"].as_u64().unwrap() >= 1, "{list}");
 }

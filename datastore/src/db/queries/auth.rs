@@ -179,6 +179,25 @@ pub fn insert_runner(conn: &mut DbConnection, name: &str, token_hash: &str) -> Q
     runner::table.filter(runner::name.eq(name)).select(runner::id).first(conn).optional()
 }
 
+/// Every runner, by name, with how many tasks each holds a lease on now.
+pub fn runners_with_leases(conn: &mut DbConnection) -> QueryResult<Vec<(crate::db::models::RunnerRow, i64)>> {
+    use crate::db::schema::task;
+    let runners: Vec<crate::db::models::RunnerRow> =
+        runner::table.order(runner::name).select(crate::db::models::RunnerRow::as_select()).load(conn)?;
+    let leased: Vec<(Option<i64>, i64)> = task::table
+        .filter(task::status.eq("leased"))
+        .group_by(task::runner_id)
+        .select((task::runner_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(runners
+        .into_iter()
+        .map(|r| {
+            let running = leased.iter().find(|(id, _)| *id == Some(r.id)).map_or(0, |(_, n)| *n);
+            (r, running)
+        })
+        .collect())
+}
+
 /// The runner holding this token, unless disabled.
 pub fn runner_by_token(conn: &mut DbConnection, token_hash: &str) -> QueryResult<Option<crate::db::models::RunnerRow>> {
     runner::table

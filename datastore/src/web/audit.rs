@@ -1,0 +1,99 @@
+//! `/audit`: the audit log as its reader may see it (admins every event; others the events of
+//! the releases they may read), filtered as `GET /api/v1/events` is, with the latest signed
+//! checkpoint of the chain.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use shared_models::api::{AuditCheckpoint, Event};
+
+use super::{Visitor, page};
+use crate::api::audit::{EventQuery, filter_of};
+use crate::auth::Viewer;
+use crate::domain::audit;
+use crate::domain::page::Page;
+use crate::error::AppResult;
+use crate::state::AppState;
+
+/// Events on one page.
+const PER_PAGE: u32 = 100;
+
+#[derive(Debug, Deserialize)]
+pub struct AuditForm {
+    committee: Option<String>,
+    project: Option<String>,
+    release: Option<String>,
+    actor: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    offset: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct EventRow {
+    #[serde(flatten)]
+    event: Event,
+    /// The event's details, as JSON for people.
+    details_text: String,
+}
+
+#[derive(Serialize)]
+struct AuditPage {
+    user: Option<Visitor>,
+    form: EventQuery,
+    events: Vec<EventRow>,
+    total: u64,
+    /// The places (1-based) of the first and last events shown.
+    from: u64,
+    to: u64,
+    earlier: Option<String>,
+    later: Option<String>,
+    checkpoint: Option<AuditCheckpoint>,
+}
+
+fn given(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+/// `GET /audit`: without an offset, the newest page.
+pub async fn show(state: web::Data<AppState>, viewer: Viewer, form: web::Query<AuditForm>) -> AppResult<HttpResponse> {
+    let form = form.into_inner();
+    let offset = form.offset;
+    let query = EventQuery {
+        committee: given(form.committee),
+        project: given(form.project),
+        release: given(form.release),
+        actor: given(form.actor),
+        since: given(form.since),
+        until: given(form.until),
+    };
+    let (filter, again) = filter_of(&query)?;
+    let user = Visitor::of(viewer.principal());
+    let (list, checkpoint) = state
+        .db
+        .run(move |c| -> AppResult<_> {
+            let principal = viewer.principal();
+            let offset = match offset {
+                Some(offset) => offset,
+                None => {
+                    let counted = audit::events(c, principal, &filter, Page { limit: Some(1), offset: None }, "")?;
+                    counted.page.total.saturating_sub(u64::from(PER_PAGE))
+                }
+            };
+            let list = audit::events(c, principal, &filter, Page { limit: Some(PER_PAGE), offset: Some(offset) }, "")?;
+            let checkpoint = audit::latest(c).ok();
+            Ok((list, checkpoint))
+        })
+        .await?;
+    let (first, total) = (list.page.offset, list.page.total);
+    let link = |offset: u64| format!("/audit?{again}offset={offset}");
+    let earlier = (first > 0).then(|| link(first.saturating_sub(u64::from(PER_PAGE))));
+    let shown = u64::try_from(list.events.len()).unwrap_or(0);
+    let later = (first + shown < total).then(|| link(first + shown));
+    let events = list
+        .events
+        .into_iter()
+        .map(|event| EventRow { details_text: serde_json::to_string_pretty(&event.details).unwrap_or_default(), event })
+        .collect();
+    let (from, to) = (first + 1, first + shown);
+    page("audit.html", &AuditPage { user, form: query, events, total, from, to, earlier, later, checkpoint })
+}
