@@ -18,6 +18,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
     move |cfg| {
         cfg.app_data(state)
             .app_data(web::PayloadConfig::new(crate::api::TEXT_LIMIT))
+            // Web forms: an armored key with its signatures is far over actix's 16 KiB default.
+            .app_data(web::FormConfig::default().limit(crate::web::FORM_LIMIT))
             .service(
                 web::scope("/api")
                     .wrap(ErrorHandlers::new().default_handler(json_errors))
@@ -140,21 +142,12 @@ async fn api_cache_policy(
 /// Gives every API error the JSON envelope, including those actix produces itself (405, 413
 /// from body limits, 404 of unmatched routes).
 fn json_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_json = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
+    if content_type_is(&res, "application/json") {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
     let code = status_code_name(status);
-    let message = match status.as_u16() {
-        405 => format!("{} is not allowed on {}.", res.request().method(), res.request().path()),
-        413 => "The request body is larger than this endpoint accepts.".to_owned(),
-        _ => status.canonical_reason().unwrap_or("Error").to_owned(),
-    };
+    let message = default_message(&res);
     let allow = res.headers().get(header::ALLOW).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (req, _) = res.into_parts();
     let error = AppError { allow, ..AppError::new(status, code, message) };
@@ -170,24 +163,17 @@ pub fn html_errors<B: 'static>() -> ErrorHandlers<B> {
 }
 
 fn html_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_page = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if is_page {
+    if content_type_is(&res, "text/html") {
         // A page that answers with an error status itself (the login form after a wrong password).
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
-    let error = res.response().error().and_then(|e| e.as_error::<AppError>()).cloned().unwrap_or_else(|| {
-        let message = match status.as_u16() {
-            405 => format!("{} is not allowed on {}.", res.request().method(), res.request().path()),
-            413 => "What was sent is larger than this page accepts.".to_owned(),
-            _ => status.canonical_reason().unwrap_or("Error").to_owned(),
-        };
-        AppError::new(status, status_code_name(status), message)
-    });
+    let error = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<AppError>())
+        .cloned()
+        .unwrap_or_else(|| AppError::new(status, status_code_name(status), default_message(&res)));
     let context = crate::web::ErrorContext {
         request_id: res.request().extensions().get::<RequestId>().map(|r| r.0.clone()),
         path: Some(match res.request().query_string() {
@@ -206,6 +192,20 @@ fn html_error_page<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandler
     let html =
         html.insert_header((header::CACHE_CONTROL, "no-store")).content_type("text/html; charset=utf-8").body(page);
     Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, html).map_into_right_body()))
+}
+
+fn content_type_is<B>(res: &ServiceResponse<B>, kind: &str) -> bool {
+    res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with(kind))
+}
+
+/// The sentence of an error that actix made itself (no handler wrote one).
+fn default_message<B>(res: &ServiceResponse<B>) -> String {
+    let status = res.status();
+    match status.as_u16() {
+        405 => format!("{} is not allowed on {}.", res.request().method(), res.request().path()),
+        413 => "The request body is larger than this endpoint accepts.".to_owned(),
+        _ => status.canonical_reason().unwrap_or("Error").to_owned(),
+    }
 }
 
 /// The `error` code of a status that no handler named.

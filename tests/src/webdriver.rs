@@ -75,12 +75,18 @@ impl Browser {
         Some(Self { client, session: format!("{base}/session/{session}"), _driver: driver, _profile: profile })
     }
 
-    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    /// One WebDriver command; its whole answer, an error included.
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let mut request = self.client.request(method, format!("{}{path}", self.session));
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// One WebDriver command that must succeed; its value.
+    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let answer = self.call(method, path, body).await;
         if let Some(error) = answer["value"]["error"].as_str() {
             panic!("WebDriver {path}: {error}: {}", answer["value"]["message"]);
         }
@@ -111,16 +117,7 @@ impl Browser {
 
     pub async fn try_find(&self, css: &str) -> Option<Element> {
         let body = json!({"using": "css selector", "value": css});
-        let answer: Value = self
-            .client
-            .post(format!("{}/element", self.session))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = self.call(reqwest::Method::POST, "/element", Some(body)).await;
         answer["value"][ELEMENT].as_str().map(|id| Element(id.to_owned()))
     }
 

@@ -64,6 +64,7 @@ pub(crate) fn filter_of(query: &EventQuery) -> AppResult<(EventFilter, String)> 
         actor: query.actor.clone(),
         since: time("since", query.since.as_deref())?,
         until: time("until", query.until.as_deref())?,
+        newest_first: false,
     };
     let mut again = String::new();
     for (key, value) in [

@@ -48,6 +48,8 @@ const MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: usize = 5;
 const MAX_FAILURES_PER_ACCOUNT: usize = 50;
 const MAX_FAILURES_PER_ADDRESS: usize = 30;
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How long a login waits for a password check to be free before it is told to come back.
+const PERMIT_WAIT: Duration = Duration::from_secs(2);
 /// A session's `last_seen_at` is written at most this often (each page view would otherwise
 /// be a write).
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
@@ -151,16 +153,13 @@ pub async fn login(state: &AppState, uid: String, password: String, address: Str
     if uid.is_empty() || uid.len() > 64 || password.len() > MAX_PASSWORD_BYTES {
         return Err(wrong_credentials());
     }
-    let permit = state.password_checks.clone().try_acquire_owned().map_err(|_| {
-        AppError::unavailable("Many logins are being checked at this moment; try again in a few seconds.")
-            .retry_after(2)
-    })?;
     let window_ms = i64::try_from(FAILURE_WINDOW.as_millis()).unwrap_or(i64::MAX);
     let (lookup_uid, lookup_address) = (uid.clone(), address.clone());
     let (attempt, stored) = state
         .db
         .run(move |c| {
             crate::db::write_transaction(c, |c| -> AppResult<_> {
+                sessions::lock_account(c, &lookup_uid)?;
                 let since = crate::db::now_ms() - window_ms;
                 let failures = sessions::failures_since(c, &lookup_uid, &lookup_address, since)?;
                 for (times, limit) in [
@@ -179,6 +178,14 @@ pub async fn login(state: &AppState, uid: String, password: String, address: Str
             })
         })
         .await?;
+    // Only attempts within the limits wait for a check, and not for long; one that gives up
+    // was never checked, and is not counted.
+    let permit = tokio::time::timeout(PERMIT_WAIT, state.password_checks.clone().acquire_owned()).await;
+    let Ok(Ok(permit)) = permit else {
+        state.db.run(move |c| sessions::forget_attempt(c, attempt).map_err(AppError::from)).await?;
+        return Err(AppError::unavailable("Many logins are being checked at this moment; try again in a few seconds.")
+            .retry_after(2));
+    };
     let hash = stored.as_ref().and_then(|u| u.password_hash.clone());
     let candidate = password;
     let matches = web::block(move || match hash {
@@ -384,8 +391,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for CsrfForm<T> {
             let principal = principal.ok_or_else(|| {
                 AppError::unauthorized("Log in first: your session has ended or you are not logged in.")
             })?;
-            let body =
-                body.await.map_err(|e| AppError::bad_request("invalid_form", format!("The form is not valid: {e}")))?;
+            let body = body.await.map_err(|e| {
+                if e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::too_large("The form is larger than this page accepts (2 MiB).")
+                } else {
+                    AppError::bad_request("invalid_form", format!("The form is not valid: {e}"))
+                }
+            })?;
             let WithToken { csrf, form } = body.into_inner();
             let session = principal.session.as_ref().ok_or_else(csrf_refused)?;
             if !csrf_holds(session, csrf.as_deref()) {

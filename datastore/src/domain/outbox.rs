@@ -213,21 +213,50 @@ fn queue_mail(
     Ok(true)
 }
 
-/// The announcement a preview's release would send, as `principal` releasing it now: the
-/// project's template (or the default) over the latest revision's files at their `/current/`
-/// URLs. What the release page shows before the button is pressed.
+/// The announcement a preview's release would send, as `principal` releasing it now.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AnnouncementPreview {
+    pub subject: String,
+    pub body: String,
+    /// The list it goes to; `None` when no mail is made (no list in the policy, or no
+    /// `DATASTORE_MAIL_FROM`), and `why_not` says which.
+    pub to: Option<String>,
+    pub why_not: Option<&'static str>,
+    /// The project's template does not render, so the default stands in (as when it is sent).
+    pub template_error: Option<String>,
+}
+
+/// What the release page shows before its Release button: the project's template (or, when it
+/// fails, the default, as [`queue_mail`] does) over the latest revision's files at their
+/// `/current/` URLs, and where it would go.
 pub fn announcement_preview(
     conn: &mut DbConnection,
     settings: &Settings,
     ctx: &ReleaseContext,
     principal: &Principal,
-) -> AppResult<mail::Rendered> {
+) -> AppResult<AnnouncementPreview> {
     let policy = super::checks::policy_of(ctx)?;
     let details = serde_json::json!({"revision": ctx.release.revision});
     let context = mail_context(conn, settings, principal.actor(), ctx, &details, MailKind::Announce, &policy)?;
     let (subject, body) = mail::effective(conn, ctx.project.id, MailKind::Announce)?;
-    mail::render(&subject, &body, &context).map_err(|e| {
-        AppError::unprocessable("invalid_template", format!("The project's announcement template does not render: {e}"))
+    let (rendered, template_error) = match mail::render(&subject, &body, &context) {
+        Ok(rendered) => (rendered, None),
+        Err(e) => {
+            let (subject, body) = mail::default_template(MailKind::Announce);
+            (mail::render(subject, body, &context).map_err(AppError::internal)?, Some(e))
+        }
+    };
+    let why_not = match (&policy.mailing_list, &settings.mail_from) {
+        (None, _) => Some("the project's policy names no mailing list"),
+        (_, None) => Some("this server has no DATASTORE_MAIL_FROM"),
+        _ => None,
+    };
+    Ok(AnnouncementPreview {
+        subject: rendered.subject,
+        body: rendered.body,
+        to: policy.mailing_list.clone().filter(|_| why_not.is_none()),
+        why_not,
+        template_error,
     })
 }
 

@@ -289,6 +289,12 @@ pub fn restore(
             let meta = BlobMeta { sha256: blob.sha256.clone(), sha512: blob.sha512.clone(), size };
             changes.push(Change::Put { path: ReleasePath::parse(path)?, blob: meta });
         }
+        if changes.is_empty() {
+            return Err(AppError::conflict(
+                "nothing_to_restore",
+                format!("Revision {seq} holds the same files as the latest; nothing changes."),
+            ));
+        }
         commit_revision(conn, principal, release, &changes, &format!("restore revision {seq}"))
     })
 }

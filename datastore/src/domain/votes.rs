@@ -709,6 +709,12 @@ fn finish(
     Ok(true)
 }
 
+/// Whether a ballot `principal` casts in `vote` would be binding (what the page tells them
+/// before they cast it).
+pub fn would_bind(ctx: &ReleaseContext, vote: &VoteSummary, principal: &Principal) -> bool {
+    authz::binding_for(&principal.memberships, binding_committee(ctx, vote))
+}
+
 /// The committee whose PMC casts the binding votes of a vote's stage: the Incubator's in a
 /// podling's second stage, else the release's own.
 fn binding_committee<'a>(ctx: &'a ReleaseContext, vote: &VoteSummary) -> &'a str {

@@ -42,7 +42,7 @@ struct AuditPage {
     form: EventQuery,
     events: Vec<EventRow>,
     total: u64,
-    /// The places (1-based) of the first and last events shown.
+    /// The places (1-based, counted from the newest) of the first and last events shown.
     from: u64,
     to: u64,
     earlier: Option<String>,
@@ -54,7 +54,7 @@ fn given(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-/// `GET /audit`: without an offset, the newest page.
+/// `GET /audit`: the newest events first, a page at a time.
 pub async fn show(state: web::Data<AppState>, viewer: Viewer, form: web::Query<AuditForm>) -> AppResult<HttpResponse> {
     let form = form.into_inner();
     let offset = form.offset;
@@ -66,29 +66,24 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, form: web::Query<A
         since: given(form.since),
         until: given(form.until),
     };
-    let (filter, again) = filter_of(&query)?;
+    let (mut filter, again) = filter_of(&query)?;
+    filter.newest_first = true;
     let user = Visitor::of(viewer.principal());
     let (list, checkpoint) = state
         .db
         .run(move |c| -> AppResult<_> {
-            let principal = viewer.principal();
-            let offset = match offset {
-                Some(offset) => offset,
-                None => {
-                    let counted = audit::events(c, principal, &filter, Page { limit: Some(1), offset: None }, "")?;
-                    counted.page.total.saturating_sub(u64::from(PER_PAGE))
-                }
-            };
-            let list = audit::events(c, principal, &filter, Page { limit: Some(PER_PAGE), offset: Some(offset) }, "")?;
+            let page = Page { limit: Some(PER_PAGE), offset };
+            let list = audit::events(c, viewer.principal(), &filter, page, "")?;
             let checkpoint = audit::latest(c).ok();
             Ok((list, checkpoint))
         })
         .await?;
+    // Newest first: `offset` counts back from the newest event.
     let (first, total) = (list.page.offset, list.page.total);
     let link = |offset: u64| format!("/audit?{again}offset={offset}");
-    let earlier = (first > 0).then(|| link(first.saturating_sub(u64::from(PER_PAGE))));
     let shown = u64::try_from(list.events.len()).unwrap_or(0);
-    let later = (first + shown < total).then(|| link(first + shown));
+    let earlier = (first + shown < total).then(|| link(first + shown));
+    let later = (first > 0).then(|| link(first.saturating_sub(u64::from(PER_PAGE))));
     let events = list
         .events
         .into_iter()

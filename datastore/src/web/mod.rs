@@ -46,6 +46,9 @@ static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
     ]
 });
 
+/// Largest form the pages accept (a pasted KEYS file of a big committee fits).
+pub const FORM_LIMIT: usize = 2 << 20;
+
 /// The pages, each under a scope whose errors are pages too.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use crate::server::html_errors as html;

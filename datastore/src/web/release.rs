@@ -208,7 +208,7 @@ struct RevisionView {
     diff: Option<releases::RevisionDiff>,
 }
 
-/// Revisions whose differences the page shows (the API has every revision).
+/// Revisions the page lists, with their differences (the API has every revision).
 const DIFFS_SHOWN: i64 = 20;
 
 #[derive(Debug, Serialize)]
@@ -217,16 +217,20 @@ struct ReleasePage {
     url: String,
     /// This release under `/api/v1`, for the upload script.
     api: String,
+    /// Its events in the audit log.
+    audit: String,
     /// Newest first; for those who may compose a draft.
     revisions: Vec<RevisionView>,
     /// The announcement a preview's release would send, for those who may release it.
-    announcement: Option<crate::domain::mail::Rendered>,
+    announcement: Option<crate::domain::outbox::AnnouncementPreview>,
     release: Release,
     files: Vec<FileRow>,
     checks: ChecksView,
     vote: Option<VoteStatus>,
     /// This person's own ballot in the open vote.
     my_ballot: Option<i32>,
+    /// Whether a ballot this person casts would be binding.
+    binding: bool,
     hours_left: u64,
     minutes_left: u64,
     events: Vec<Event>,
@@ -296,10 +300,11 @@ pub async fn show(
 ) -> AppResult<HttpResponse> {
     let here = url_of(&release);
     let api = api_of(&release);
+    let audit = format!("/audit?release={}", crate::url::encode_query_value(&release.to_string()));
     let public_url = state.config.public_url();
     let principal = viewer.0.clone();
     let outbound = state.outbound.clone();
-    let (detail, files, report, vote, events, revisions, announcement) = state
+    let (detail, files, report, vote, events, revisions, announcement, binding) = state
         .db
         .run(move |c| -> AppResult<_> {
             crate::db::read_transaction(c, |c| {
@@ -335,6 +340,7 @@ pub async fn show(
                     let mut all = releases::revisions(c, &ctx)?;
                     all.reverse();
                     all.into_iter()
+                        .take(usize::try_from(DIFFS_SHOWN).unwrap_or(20))
                         .map(|summary| {
                             let diff = diffs.next().filter(|(seq, _)| *seq == summary.revision).map(|(_, d)| d);
                             RevisionView { summary, diff }
@@ -353,7 +359,11 @@ pub async fn show(
                     }
                     _ => None,
                 };
-                Ok((detail, files, report, vote, events, revisions, announcement))
+                let binding = match (&vote, viewer) {
+                    (Some(status), Some(p)) => votes::would_bind(&ctx, &status.vote, p),
+                    _ => false,
+                };
+                Ok((detail, files, report, vote, events, revisions, announcement, binding))
             })
         })
         .await?;
@@ -365,12 +375,14 @@ pub async fn show(
         actions: actions(viewer.principal(), &detail, vote.as_ref(), &here),
         url: here,
         api,
+        audit,
         revisions,
         announcement,
         release: detail,
         files,
         checks: group_checks(report),
         my_ballot,
+        binding,
         hours_left: seconds_left / 3600,
         minutes_left: (seconds_left % 3600) / 60,
         vote,

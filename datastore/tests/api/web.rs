@@ -155,6 +155,9 @@ async fn a_person_logs_in_starts_and_casts_votes_on_the_page_and_logs_out(backen
     let pmc = login(&app, "pmc1").await;
     let (_, html) = get_page(&app, Some(&pmc.cookie), PAGE).await;
     assert!(html.contains(r#"id="cast-form""#) && !html.contains("you voted"), "{html}");
+    assert!(html.contains(r#"<strong id="binding">binding</strong>"#), "a PMC member is told the ballot binds: {html}");
+    let (_, theirs) = get_page(&app, Some(&rm.cookie), PAGE).await;
+    assert!(theirs.contains(r#"<strong id="binding">not binding</strong>"#), "a release manager's does not: {theirs}");
     let cast =
         post_form(&app, &pmc, PAGE, &[("action", "vote"), ("value", "1"), ("comment", "checked the sigs")]).await;
     assert_eq!(cast.status(), StatusCode::SEE_OTHER);
@@ -441,6 +444,17 @@ async fn people_add_their_own_keys_and_committees_show_theirs(backend: Backend) 
     let refused = post_form(&app, &sbp, "/keys", &[("armored", &armored), ("committee", "httpd")]).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 
+    // A whole KEYS file is far over actix's 16 KiB form default: it is read, and each key that
+    // is not theirs is named with the reason.
+    let keys = String::from_utf8_lossy(&std::fs::read(testkit::httpd("KEYS")).unwrap()).into_owned();
+    let big = post_form(&app, &sbp, "/keys", &[("armored", &keys), ("committee", "")]).await;
+    assert_eq!(big.status(), StatusCode::UNPROCESSABLE_ENTITY, "none of them is theirs");
+    let html = big.text().await.unwrap();
+    assert!(html.contains("ownership_unproven") && html.contains("legacy_v3_key"), "{html}");
+    let huge = "x".repeat(3 << 20);
+    let too_big = post_form(&app, &sbp, "/keys", &[("armored", &huge)]).await;
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
     let added = post_form(&app, &sbp, "/keys", &[("armored", &armored), ("committee", "tooling")]).await;
     assert_eq!(added.status(), StatusCode::OK);
     let html = added.text().await.unwrap();
@@ -571,6 +585,8 @@ async fn a_passed_vote_is_finished_released_and_revoked_on_the_page(backend: Bac
     let subject = html.split(r#"id="announcement-subject">"#).nth(1).unwrap().split('<').next().unwrap().to_owned();
     assert!(subject.starts_with("[ANNOUNCE]") && subject.contains("2.4.68"), "{subject}");
     assert!(html.contains("/current/httpd/2.4.68/httpd-2.4.68.tar.gz"), "the announcement names the public URLs");
+    assert!(html.contains("No mail will be sent: the project&#x27;s policy names no mailing list"), "{html}");
+    assert!(html.contains(r#"href="/audit?release=httpd%2F2.4.68""#), "{html}");
     // A committer reads the preview but is offered neither the release nor a rename.
     let dev = login(&app, "dev").await;
     let (_, theirs) = get_page(&app, Some(&dev.cookie), PAGE).await;
@@ -641,9 +657,12 @@ async fn the_audit_page_shows_what_its_reader_may_see(backend: Backend) {
     let (status, html) = get_page(&app, None, "/audit?since=yesterday").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("since is not an RFC 3339 time"), "{html}");
-    // The newest page first, with a way back.
+    // The newest first, with a way to later and earlier events.
+    let (_, html) = get_page(&app, Some(&rm.cookie), "/audit?release=httpd/2.4.68").await;
+    let (newest, oldest) = (html.find("revision.created").unwrap(), html.find("release.created").unwrap());
+    assert!(newest < oldest, "newest first: {html}");
     let (_, html) = get_page(&app, Some(&rm.cookie), "/audit?offset=1").await;
-    assert!(html.contains(r#"id="earlier""#) && html.contains("Events 2–"), "{html}");
+    assert!(html.contains(r#"id="later""#) && html.contains("The newest events 2–"), "{html}");
 }
 
 async fn operators_watch_the_runners(backend: Backend) {

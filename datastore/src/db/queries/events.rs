@@ -208,6 +208,8 @@ pub struct EventFilter {
     pub actor: Option<String>,
     pub since: Option<i64>,
     pub until: Option<i64>,
+    /// Newest first (the audit page), instead of oldest first (the API).
+    pub newest_first: bool,
 }
 
 /// Whose events a caller may read.
@@ -264,7 +266,8 @@ pub fn list(
         query
     };
     let total = query().count().get_result(conn)?;
-    let rows = query().order(event::id).limit(limit).offset(offset).select(EventRow::as_select()).load(conn)?;
+    let ordered = if filter.newest_first { query().order(event::id.desc()) } else { query().order(event::id) };
+    let rows = ordered.limit(limit).offset(offset).select(EventRow::as_select()).load(conn)?;
     Ok((rows, total))
 }
 

@@ -114,6 +114,20 @@ pub fn record_attempt(conn: &mut DbConnection, uid: &str, address: &str) -> Quer
         .get_result(conn)
 }
 
+/// Serialises the login attempts of one account until the end of the transaction (a write to
+/// its row, which PostgreSQL locks and SQLite's single writer orders), so that attempts sent
+/// in parallel each see the ones before them.
+pub fn lock_account(conn: &mut DbConnection, uid: &str) -> QueryResult<()> {
+    diesel::update(users::table.filter(users::uid.eq(uid))).set(users::uid.eq(users::uid)).execute(conn)?;
+    Ok(())
+}
+
+/// Forgets an attempt whose password was never checked.
+pub fn forget_attempt(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    diesel::delete(login_failure::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
 /// The failed logins since `since`, oldest first, counted three ways.
 #[derive(Debug, Default)]
 pub struct Failures {
