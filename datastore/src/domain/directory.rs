@@ -18,6 +18,44 @@ use crate::db::queries::events;
 use crate::db::queries::{auth as users, directory as q, releases as rq};
 use crate::error::{AppError, AppResult};
 
+/// What the header's search finds besides projects: committees by name, releases out of
+/// draft by version, and signing keys by fingerprint or user id.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Found {
+    pub committees: Vec<wire::Committee>,
+    pub releases: Vec<wire::ReleaseSummary>,
+    pub keys: Vec<wire::KeyInfo>,
+}
+
+/// Results of each kind shown, at most.
+const FOUND_PER_KIND: i64 = 20;
+
+pub fn search(conn: &mut DbConnection, term: &str) -> AppResult<Found> {
+    let term = term.trim();
+    // `LIKE` wildcards are taken out of the pattern: a term of nothing else finds nothing.
+    let meaningful = term.chars().any(|c| !matches!(c, '%' | '_' | '\\') && !c.is_whitespace());
+    if !meaningful || term.chars().count() > 100 {
+        return Ok(Found::default());
+    }
+    let rows = q::search_committees(conn, term, FOUND_PER_KIND)?;
+    let committees = committees(conn, rows)?;
+    let releases = q::search_releases(conn, term, FOUND_PER_KIND)?
+        .into_iter()
+        .map(|(release, project, product)| {
+            Ok(wire::ReleaseSummary {
+                project: Name::parse(&project)?,
+                product: Name::parse(&product)?,
+                version: shared_models::Version::parse(&release.version)?,
+                phase: release.phase()?,
+                revision: release.revision,
+                created_at: crate::db::to_time(release.created_at),
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    let keys = super::keys::search(conn, term, FOUND_PER_KIND)?;
+    Ok(Found { committees, releases, keys })
+}
+
 pub fn committees(conn: &mut DbConnection, rows: Vec<CommitteeRow>) -> AppResult<Vec<wire::Committee>> {
     let ids: Vec<i64> = rows.iter().map(|c| c.id).collect();
     let projects = q::project_names_of(conn, &ids)?;

@@ -371,6 +371,15 @@ pub fn keys_of(conn: &mut DbConnection, principal: &Principal) -> AppResult<Vec<
     infos(conn, &rows)
 }
 
+/// Keys found by fingerprint (8 hex digits or more, spaces ignored) or by user id.
+pub fn search(conn: &mut DbConnection, term: &str, limit: i64) -> AppResult<Vec<KeyInfo>> {
+    let compact: String = term.chars().filter(|c| !c.is_whitespace()).collect();
+    let hex =
+        (compact.len() >= 8 && compact.chars().all(|c| c.is_ascii_hexdigit())).then(|| compact.to_ascii_uppercase());
+    let rows = q::search(conn, hex.as_deref(), term, limit)?;
+    infos(conn, &rows)
+}
+
 fn infos(conn: &mut DbConnection, rows: &[SigningKeyRow]) -> AppResult<Vec<KeyInfo>> {
     let fingerprints: Vec<String> = rows.iter().map(|r| r.fingerprint.clone()).collect();
     let owner_ids: Vec<i64> = rows.iter().filter_map(|r| r.owner_id).collect();

@@ -233,9 +233,19 @@ pub struct IndexQuery {
 }
 
 #[derive(Serialize)]
+struct FoundRelease {
+    #[serde(flatten)]
+    release: shared_models::api::ReleaseSummary,
+    url: String,
+}
+
+#[derive(Serialize)]
 struct IndexPage {
     user: Option<Visitor>,
     projects: Vec<shared_models::api::Project>,
+    committees: Vec<shared_models::api::Committee>,
+    releases: Vec<FoundRelease>,
+    keys: Vec<shared_models::api::KeyInfo>,
     q: String,
     next: Option<String>,
 }
@@ -249,7 +259,25 @@ async fn index(
     let IndexQuery { q, offset } = query.into_inner();
     let limit = crate::domain::page::Page { limit: Some(100), offset };
     let term = q.clone();
-    let list = state.db.run(move |c| crate::domain::directory::list_projects(c, term.as_deref(), limit)).await?;
+    let (list, found) = state
+        .db
+        .run(move |c| -> AppResult<_> {
+            let list = crate::domain::directory::list_projects(c, term.as_deref(), limit)?;
+            let found = match term.as_deref() {
+                Some(term) => crate::domain::directory::search(c, term)?,
+                None => crate::domain::directory::Found::default(),
+            };
+            Ok((list, found))
+        })
+        .await?;
+    let releases = found
+        .releases
+        .into_iter()
+        .map(|release| FoundRelease {
+            url: release::url(&release.project, &release.product, &release.version),
+            release,
+        })
+        .collect();
     // The API's `next` link, as the page's.
     let next = list.page.next.map(|_| {
         let offset = list.page.offset + u64::from(list.page.limit);
@@ -260,7 +288,15 @@ async fn index(
     });
     page(
         "index.html",
-        &IndexPage { user: Visitor::of(viewer.principal()), projects: list.projects, q: q.unwrap_or_default(), next },
+        &IndexPage {
+            user: Visitor::of(viewer.principal()),
+            projects: list.projects,
+            committees: found.committees,
+            releases,
+            keys: found.keys,
+            q: q.unwrap_or_default(),
+            next,
+        },
     )
 }
 

@@ -25,6 +25,7 @@ on_both_backends!(
     a_passed_vote_is_finished_released_and_revoked_on_the_page,
     the_audit_page_shows_what_its_reader_may_see,
     operators_watch_the_runners,
+    the_header_search_finds_committees_releases_and_keys,
 );
 
 const PAGE: &str = "/releases/httpd/2.4.68";
@@ -704,4 +705,34 @@ async fn operators_watch_the_runners(backend: Backend) {
     let (_, list) = app.send(app.client.get(app.url("/api/v1/admin/runners")).bearer_auth(app.admin())).await;
     let busy_row = list["runners"].as_array().unwrap().iter().find(|r| r["name"] == "runner-busy").unwrap().clone();
     assert!(busy_row["running"].as_u64().unwrap() >= 1, "{list}");
+}
+
+async fn the_header_search_finds_committees_releases_and_keys(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    release_with_checks_done(&app).await;
+    app.project("tomcat", false).await;
+    let cat = app.user("cat", false, &[("tomcat", Role::ReleaseManager)]);
+    app.release(&cat, "tomcat", "2.4.99").await;
+    app.set_phase("tomcat", "2.4.99", "candidate");
+    let keys = std::fs::read(testkit::httpd("KEYS")).unwrap();
+    let admin = app.admin();
+    let (status, _) =
+        app.send(app.client.post(app.url("/api/v1/committees/httpd/keys/import")).bearer_auth(&admin).body(keys)).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // A version: the public candidate is found, the draft of the same prefix is not.
+    let (_, html) = get_page(&app, None, "/?q=2.4").await;
+    let found =
+        html.split(r#"id="found-releases""#).nth(1).unwrap_or_else(|| panic!("{html}")).split("</ul>").next().unwrap();
+    assert!(found.contains(r#"href="/releases/tomcat/2.4.99""#) && !found.contains("2.4.68"), "{found}");
+    // A committee by its display name, and nothing from wildcards.
+    let (_, html) = get_page(&app, None, "/?q=apache%20tom").await;
+    assert!(html.contains(r#"<a href="/committees/tomcat">Apache tomcat</a>"#), "{html}");
+    let (_, html) = get_page(&app, None, "/?q=%25").await;
+    assert!(!html.contains("found-committees") && !html.contains("found-releases"), "a % matches nothing by itself");
+    // A key by the last 16 hex digits of its fingerprint, spaced as people write them, or by name.
+    let (_, html) = get_page(&app, None, "/?q=8278%201DE4%206D59%2054FA").await;
+    assert!(html.contains("65B2D44FE74BD5E3DE3AC3F082781DE46D5954FA") && html.contains(r#"href="/committees/httpd""#));
+    let (_, html) = get_page(&app, None, "/?q=covener").await;
+    assert!(html.contains("found-keys"), "{html}");
 }

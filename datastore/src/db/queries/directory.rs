@@ -120,6 +120,40 @@ pub fn list_projects(
     Ok((rows, total))
 }
 
+/// The pattern of a search term for `LIKE`: lower case, wildcards taken out, inside `%…%`.
+pub fn contains_pattern(term: &str) -> String {
+    format!("%{}%", term.to_lowercase().replace(['%', '_', '\\'], ""))
+}
+
+/// Committees whose name or display name holds `term`.
+pub fn search_committees(conn: &mut DbConnection, term: &str, limit: i64) -> QueryResult<Vec<CommitteeRow>> {
+    let pattern = contains_pattern(term);
+    committee::table
+        .filter(committee::name.like(pattern.clone()).or(lower(committee::display_name).like(pattern)))
+        .order(committee::name)
+        .limit(limit)
+        .select(CommitteeRow::as_select())
+        .load(conn)
+}
+
+/// Releases out of draft whose version holds `term`, with their product and project names,
+/// newest first.
+pub fn search_releases(
+    conn: &mut DbConnection,
+    term: &str,
+    limit: i64,
+) -> QueryResult<Vec<(crate::db::models::ReleaseRow, String, String)>> {
+    let pattern = contains_pattern(term);
+    release::table
+        .inner_join(product::table.inner_join(project::table))
+        .filter(release::phase.ne("draft"))
+        .filter(lower(release::version).like(pattern))
+        .order((release::created_at.desc(), release::id.desc()))
+        .limit(limit)
+        .select((crate::db::models::ReleaseRow::as_select(), project::name, product::name))
+        .load(conn)
+}
+
 /// Creates a project and its main product (named like the project); `None` if the name is taken.
 pub fn insert_project(
     conn: &mut DbConnection,

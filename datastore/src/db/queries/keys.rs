@@ -138,3 +138,18 @@ pub fn signers_of(conn: &mut DbConnection, release_id: i64, path: &str) -> Query
         .select(key_use::fingerprint)
         .load(conn)
 }
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+/// Keys whose fingerprint holds `hex` (upper case), or whose user ids hold `term`.
+pub fn search(conn: &mut DbConnection, hex: Option<&str>, term: &str, limit: i64) -> QueryResult<Vec<SigningKeyRow>> {
+    let mut query = signing_key::table.into_boxed();
+    let by_uid = super::directory::contains_pattern(term);
+    query = match hex {
+        Some(hex) => {
+            query.filter(signing_key::fingerprint.like(format!("%{hex}%")).or(lower(signing_key::uids).like(by_uid)))
+        }
+        None => query.filter(lower(signing_key::uids).like(by_uid)),
+    };
+    query.order(signing_key::fingerprint).limit(limit).select(SigningKeyRow::as_select()).load(conn)
+}
