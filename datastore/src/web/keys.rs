@@ -74,7 +74,7 @@ pub struct AddKeyForm {
 pub async fn add(state: web::Data<AppState>, form: CsrfForm<AddKeyForm>) -> AppResult<HttpResponse> {
     let CsrfForm { principal, form } = form;
     let committees = match form.committee.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        Some(name) => vec![Name::parse(name).map_err(|e| AppError::unprocessable("invalid_name", e.to_string()))?],
+        Some(name) => vec![Name::parse(name)?],
         None => Vec::new(),
     };
     let armored = form.armored;

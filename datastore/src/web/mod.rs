@@ -124,9 +124,22 @@ pub fn logged_in(viewer: crate::auth::Viewer) -> Option<Principal> {
     viewer.0.filter(|principal| principal.session.is_some())
 }
 
+/// The login page, which comes back to `here` after the login.
+pub fn login_url(here: &str) -> String {
+    format!("/login?next={}", crate::url::encode_query_value(here))
+}
+
 /// The way to the login page, and back to `here` after it.
 pub fn to_login(here: &str) -> HttpResponse {
-    see_other(&format!("/login?next={}", crate::url::encode_query_value(here)))
+    see_other(&login_url(here))
+}
+
+/// A form whose `action` the page does not have.
+pub fn no_such_action(action: &str) -> AppError {
+    AppError::bad_request(
+        "invalid_form",
+        format!("This page has no action {:?}.", action.chars().take(40).collect::<String>()),
+    )
 }
 
 /// `303 See Other` to a page of this site (the answer to a form that did its work).
@@ -204,11 +217,7 @@ pub fn error_page_for(
     location: Option<&str>,
     request: &ErrorContext,
 ) -> String {
-    let login = request
-        .path
-        .as_deref()
-        .filter(|p| status == StatusCode::UNAUTHORIZED && local_path(p))
-        .map(|p| format!("/login?next={}", crate::url::encode_query_value(p)));
+    let login = request.path.as_deref().filter(|p| status == StatusCode::UNAUTHORIZED && local_path(p)).map(login_url);
     let context = serde_json::json!({
         "status": status.as_u16(),
         "reason": status.canonical_reason().unwrap_or(""),

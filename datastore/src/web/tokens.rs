@@ -83,9 +83,6 @@ pub async fn act(state: web::Data<AppState>, form: CsrfForm<TokensForm>) -> AppR
             state.db.run(move |c| tokens::delete_token(c, &principal, id)).await?;
             Ok(see_other(&format!("{HERE}?done=revoke")))
         }
-        other => Err(AppError::bad_request(
-            "invalid_form",
-            format!("This page has no action {:?}.", other.chars().take(40).collect::<String>()),
-        )),
+        other => Err(super::no_such_action(other)),
     }
 }

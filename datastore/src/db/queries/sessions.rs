@@ -11,7 +11,6 @@ use crate::db::{DbConnection, now_ms};
 pub struct SessionRow {
     pub id: i64,
     pub csrf_token: String,
-    pub created_at: i64,
     pub last_seen_at: i64,
     pub user: UserRow,
 }
@@ -49,28 +48,16 @@ pub fn live_session(
     created_after: i64,
     seen_after: i64,
 ) -> QueryResult<Option<SessionRow>> {
-    let row: Option<(i64, String, i64, i64, UserRow)> = web_session::table
+    let row: Option<(i64, String, i64, UserRow)> = web_session::table
         .inner_join(users::table)
         .filter(web_session::secret_hash.eq(secret_hash))
         .filter(web_session::revoked_at.is_null())
         .filter(web_session::created_at.gt(created_after))
         .filter(web_session::last_seen_at.gt(seen_after))
-        .select((
-            web_session::id,
-            web_session::csrf_token,
-            web_session::created_at,
-            web_session::last_seen_at,
-            UserRow::as_select(),
-        ))
+        .select((web_session::id, web_session::csrf_token, web_session::last_seen_at, UserRow::as_select()))
         .first(conn)
         .optional()?;
-    Ok(row.map(|(id, csrf_token, created_at, last_seen_at, user)| SessionRow {
-        id,
-        csrf_token,
-        created_at,
-        last_seen_at,
-        user,
-    }))
+    Ok(row.map(|(id, csrf_token, last_seen_at, user)| SessionRow { id, csrf_token, last_seen_at, user }))
 }
 
 /// Records that a session was used now.
