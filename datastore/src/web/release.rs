@@ -304,7 +304,8 @@ pub async fn show(
     let public_url = state.config.public_url();
     let principal = viewer.0.clone();
     let outbound = state.outbound.clone();
-    let (detail, files, report, vote, events, revisions, announcement, binding) = state
+    let back_here = here.clone();
+    let (detail, files, report, vote, events, revisions, announcement, binding, actions) = state
         .db
         .run(move |c| -> AppResult<_> {
             crate::db::read_transaction(c, |c| {
@@ -333,9 +334,8 @@ pub async fn show(
                 let report = checks::report(c, &ctx)?;
                 let vote = if detail.vote.is_some() { Some(votes::status(c, viewer, &release)?) } else { None };
                 let events = releases::events(c, &ctx, Page { limit: Some(EVENTS_SHOWN), offset: None })?;
-                let composes = detail.phase == Phase::Draft
-                    && viewer.is_some_and(|p| authz::allowed(p, Action::ComposeRelease, &ctx.committee.name));
-                let revisions = if composes {
+                let actions = actions(viewer, &detail, vote.as_ref(), &back_here);
+                let revisions = if actions.compose {
                     let mut diffs = releases::recent_diffs(c, &ctx, DIFFS_SHOWN)?.into_iter();
                     let mut all = releases::revisions(c, &ctx)?;
                     all.reverse();
@@ -351,10 +351,7 @@ pub async fn show(
                     Vec::new()
                 };
                 let announcement = match viewer {
-                    Some(p)
-                        if detail.phase == Phase::Preview
-                            && authz::allowed(p, Action::ManageReleasePhase, &ctx.committee.name) =>
-                    {
+                    Some(p) if actions.release => {
                         Some(crate::domain::outbox::announcement_preview(c, &outbound, &ctx, p)?)
                     }
                     _ => None,
@@ -363,7 +360,7 @@ pub async fn show(
                     (Some(status), Some(p)) => votes::would_bind(&ctx, &status.vote, p),
                     _ => false,
                 };
-                Ok((detail, files, report, vote, events, revisions, announcement, binding))
+                Ok((detail, files, report, vote, events, revisions, announcement, binding, actions))
             })
         })
         .await?;
@@ -372,7 +369,7 @@ pub async fn show(
         viewer.principal().and_then(|p| vote.as_ref()?.votes.iter().find(|b| b.voter == p.uid).map(|b| b.value));
     let context = ReleasePage {
         user: Visitor::of(viewer.principal()),
-        actions: actions(viewer.principal(), &detail, vote.as_ref(), &here),
+        actions,
         url: here,
         api,
         audit,
@@ -417,8 +414,67 @@ fn form_path(value: Option<&str>, field: &str) -> AppResult<ReleasePath> {
     Ok(ReleasePath::normalise(value)?)
 }
 
-fn non_empty(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+/// What a form asks for, read from its text fields. Blank comments and reasons are left to
+/// the domain, which reads blank as none and bounds them as the API's.
+enum Act {
+    Vote(CastVoteRequest),
+    StartVote(StartVoteRequest),
+    Resolve(VoteOutcome, Option<String>),
+    Release,
+    Archive,
+    Revoke(String),
+    Change(Change, String),
+    Restore(i64),
+}
+
+impl Act {
+    fn read(form: ReleaseForm) -> AppResult<Self> {
+        let invalid = |message: &str| AppError::unprocessable("invalid_request", message.to_owned());
+        Ok(match form.action.as_str() {
+            "vote" => {
+                let value = match form.value.as_deref() {
+                    Some("1" | "+1") => 1,
+                    Some("0") => 0,
+                    Some("-1") => -1,
+                    _ => return Err(invalid("Choose +1, 0 or -1.")),
+                };
+                Act::Vote(CastVoteRequest { value, comment: form.comment, signature: None })
+            }
+            "start_vote" => {
+                let hours = form.duration_hours.as_deref().map(str::trim).filter(|h| !h.is_empty());
+                let duration_hours = hours
+                    .map(|h| h.parse::<u32>().map_err(|_| invalid("The vote's length is a whole number of hours.")))
+                    .transpose()?;
+                Act::StartVote(StartVoteRequest { duration_hours, ..StartVoteRequest::default() })
+            }
+            "resolve" => {
+                let outcome = match form.outcome.as_deref() {
+                    Some("passed") => VoteOutcome::Passed,
+                    Some("failed") => VoteOutcome::Failed,
+                    _ => return Err(invalid("Choose whether the vote passed or failed.")),
+                };
+                Act::Resolve(outcome, form.reason)
+            }
+            "release" => Act::Release,
+            "archive" => Act::Archive,
+            "revoke" => Act::Revoke(form.reason.unwrap_or_default()),
+            "delete" => {
+                let path = form_path(form.path.as_deref(), "name")?;
+                Act::Change(Change::Delete { path: path.clone() }, format!("delete {path}"))
+            }
+            "move" => {
+                let from = form_path(form.path.as_deref(), "name")?;
+                let to = form_path(form.to.as_deref(), "new name")?;
+                let description = format!("move {from} to {to}");
+                Act::Change(Change::Move { from, to }, description)
+            }
+            "restore" => {
+                let seq = form.revision.as_deref().and_then(|r| r.trim().parse::<i64>().ok());
+                Act::Restore(seq.ok_or_else(|| invalid("Which revision? The form names none."))?)
+            }
+            other => return Err(super::no_such_action(other)),
+        })
+    }
 }
 
 /// `POST` to the release page: do what the form's `action` says, through the same domain
@@ -429,107 +485,37 @@ pub async fn act(
     form: CsrfForm<ReleaseForm>,
 ) -> AppResult<HttpResponse> {
     let CsrfForm { principal, form } = form;
-    let here = url_of(&release);
-    let action = form.action.clone();
-    match action.as_str() {
-        "vote" => {
-            let value = match form.value.as_deref() {
-                Some("1" | "+1") => 1,
-                Some("0") => 0,
-                Some("-1") => -1,
-                _ => return Err(AppError::unprocessable("invalid_request", "Choose +1, 0 or -1.")),
-            };
-            let request = CastVoteRequest { value, comment: non_empty(form.comment), signature: None };
-            state.db.run(move |c| votes::cast(c, &principal, &release, &request)).await?;
-        }
-        "start_vote" => {
-            let duration_hours = non_empty(form.duration_hours)
-                .map(|h| {
-                    h.parse::<u32>().map_err(|_| {
-                        AppError::unprocessable("invalid_request", "The vote's length is a whole number of hours.")
-                    })
-                })
-                .transpose()?;
-            let request = StartVoteRequest { duration_hours, ..StartVoteRequest::default() };
-            state.db.run(move |c| votes::start(c, &principal, &release, &request)).await?;
-        }
-        "resolve" => {
-            let outcome = match form.outcome.as_deref() {
-                Some("passed") => VoteOutcome::Passed,
-                Some("failed") => VoteOutcome::Failed,
-                _ => {
-                    return Err(AppError::unprocessable(
-                        "invalid_request",
-                        "Choose whether the vote passed or failed.",
-                    ));
+    let done = format!("{}?done={}", url_of(&release), form.action);
+    let act = Act::read(form)?;
+    // Whether checks were queued for a new revision.
+    let queued = state
+        .db
+        .run(move |c| -> AppResult<bool> {
+            let (principal, release) = (&principal, &release);
+            match act {
+                Act::Vote(request) => votes::cast(c, principal, release, &request).map(|_| false),
+                Act::StartVote(request) => votes::start(c, principal, release, &request).map(|_| false),
+                Act::Resolve(outcome, reason) => {
+                    votes::resolve(c, principal, release, outcome, reason.as_deref()).map(|_| false)
                 }
-            };
-            let reason = non_empty(form.reason);
-            state
-                .db
-                .run(move |c| votes::resolve(c, &principal, &release, outcome, reason.as_deref()).map(|_| ()))
-                .await?;
-        }
-        "release" | "archive" | "revoke" => {
-            let reason = non_empty(form.reason);
-            state
-                .db
-                .run(move |c| match action.as_str() {
-                    "release" => publish::release(c, &principal, &release).map(|_| ()),
-                    "archive" => publish::archive(c, &principal, &release).map(|_| ()),
-                    _ => {
-                        let reason = reason.ok_or_else(|| {
-                            AppError::unprocessable("invalid_request", "Say why the release is revoked.")
-                        })?;
-                        publish::revoke(c, &principal, &release, &reason).map(|_| ())
-                    }
-                })
-                .await?;
-            crate::download::phases_changed();
-            let action = form.action;
-            return Ok(see_other(&format!("{here}?done={action}")));
-        }
-        "delete" | "move" | "restore" => {
-            let description;
-            let changes = match action.as_str() {
-                "delete" => {
-                    let path = form_path(form.path.as_deref(), "name")?;
-                    description = format!("delete {path}");
-                    vec![Change::Delete { path }]
+                Act::Release => publish::release(c, principal, release).map(|_| false),
+                Act::Archive => publish::archive(c, principal, release).map(|_| false),
+                Act::Revoke(reason) => publish::revoke(c, principal, release, &reason).map(|_| false),
+                Act::Change(change, description) => {
+                    releases::commit_revision(c, principal, release, &[change], &description)
+                        .map(|r| !r.tasks.is_empty())
                 }
-                "move" => {
-                    let from = form_path(form.path.as_deref(), "name")?;
-                    let to = form_path(form.to.as_deref(), "new name")?;
-                    description = format!("move {from} to {to}");
-                    vec![Change::Move { from, to }]
-                }
-                _ => {
-                    let seq = form.revision.as_deref().and_then(|r| r.trim().parse::<i64>().ok()).ok_or_else(|| {
-                        AppError::unprocessable("invalid_request", "Which revision? The form names none.")
-                    })?;
-                    let queued = state.db.run(move |c| releases::restore(c, &principal, &release, seq)).await?;
-                    if !queued.tasks.is_empty() {
-                        state.wake_runners();
-                    }
-                    return Ok(see_other(&format!("{here}?done={action}")));
-                }
-            };
-            let revision = state
-                .db
-                .run(move |c| releases::commit_revision(c, &principal, &release, &changes, &description))
-                .await?;
-            if !revision.tasks.is_empty() {
-                state.wake_runners();
+                Act::Restore(seq) => releases::restore(c, principal, release, seq).map(|r| !r.tasks.is_empty()),
             }
-        }
-        other => {
-            return Err(AppError::bad_request(
-                "invalid_form",
-                format!("This page has no action {:?}.", other.chars().take(40).collect::<String>()),
-            ));
-        }
+        })
+        .await?;
+    if queued {
+        state.wake_runners();
     }
-    Ok(see_other(&format!("{here}?done={action}")))
+    // As the API's handlers do: a vote started or resolved, a release, a revocation or a
+    // rename can change what download URLs name.
+    crate::download::phases_changed();
+    Ok(see_other(&done))
 }
 
 #[cfg(test)]

@@ -595,7 +595,10 @@ async fn a_passed_vote_is_finished_released_and_revoked_on_the_page(backend: Bac
     let refused = post_form(&app, &dev, PAGE, &[("action", "release")]).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 
-    // Names may change in a preview; then the voted bytes go out.
+    // Names may change in a preview; then the voted bytes go out. A download of the old name
+    // just before the rename does not outlive it.
+    let old_name = app.url("/candidate/httpd/2.4.68/httpd-2.4.68.tar.gz.sha512");
+    assert_eq!(app.client.get(&old_name).send().await.unwrap().status(), StatusCode::OK);
     let renamed = post_form(
         &app,
         &rm,
@@ -604,6 +607,7 @@ async fn a_passed_vote_is_finished_released_and_revoked_on_the_page(backend: Bac
     )
     .await;
     assert_eq!(renamed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.client.get(&old_name).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     // A name that breaks the path rules keeps it from going out, and the page says why.
     let refused = post_form(&app, &rm, PAGE, &[("action", "release")]).await;
     assert_eq!(refused.status(), StatusCode::CONFLICT);
