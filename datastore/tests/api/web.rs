@@ -693,6 +693,12 @@ async fn operators_watch_the_runners(backend: Backend) {
         "forbidden",
     )
     .await;
+    // Nor for a runner's own token, nor for anyone without credentials.
+    let runners = || app.client.get(app.url("/api/v1/admin/runners"));
+    app.expect_error(runners().bearer_auth(&busy), StatusCode::UNAUTHORIZED, "unauthorized").await;
+    app.expect_error(runners(), StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let anonymous = app.client.get(app.url("/runners")).send().await.unwrap();
+    assert_eq!(anonymous.headers()[LOCATION], "/login?next=%2Frunners");
 
     let root = login(&app, "root").await;
     let (status, html) = get_page(&app, Some(&root.cookie), "/runners").await;
