@@ -78,6 +78,11 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_SESSION_MAX_SECS", default_value_t = 7 * 24 * 3600, global = true)]
     pub session_max_secs: u64,
 
+    /// Whether visitors may make their own account at /signup (to cast non-binding votes,
+    /// after consenting to the personal data kept). `false`: accounts come from admins only.
+    #[arg(long, env = "DATASTORE_VISITOR_SIGNUP", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub visitor_signup: bool,
+
     /// Database connections in the pool.
     #[arg(long, env = "DATASTORE_DB_POOL_SIZE", default_value_t = 16, global = true)]
     pub db_pool_size: u32,
@@ -133,6 +138,7 @@ impl Config {
             jwt_lifetime_secs: 900,
             session_idle_secs: 8 * 3600,
             session_max_secs: 7 * 24 * 3600,
+            visitor_signup: true,
             db_pool_size: 4,
             workers: Some(1),
             lease_secs: 60,

@@ -813,7 +813,33 @@ pub struct User {
     pub name: Option<String>,
     pub email: Option<String>,
     pub admin: bool,
+    /// A member of the foundation (set by admins): reads every audit event.
+    #[serde(default)]
+    pub foundation_member: bool,
+    /// A visitor's own account (made at `/signup`): ballots are non-binding.
+    #[serde(default)]
+    pub visitor: bool,
     pub memberships: Vec<Membership>,
+}
+
+/// A page of users (admins only).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<User>,
+    pub page: PageInfo,
+}
+
+/// An invitation: the link (shown once) with which its user chooses a password.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct Invitation {
+    pub url: String,
+}
+
+/// A change to a user's flags (admins only); fields left out stay as they are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserRequest {
+    pub foundation_member: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -2,17 +2,18 @@
 //! runner registration. Every handler here is for admins only (checked in the domain layer).
 
 use actix_web::{HttpResponse, web};
-use actix_web::{get, post, put};
+use actix_web::{get, patch, post, put};
 use shared_models::Name;
 use shared_models::api::{
     AsfImportCounts, AsfImportRequest, Committee, CreateCommitteeRequest, CreateProductRequest, CreateProjectRequest,
-    CreateRunnerRequest, CreateUserRequest, Project, RunnerCreated, SetMembershipRequest, User,
+    CreateRunnerRequest, CreateUserRequest, Invitation, Project, RunnerCreated, SetMembershipRequest,
+    UpdateUserRequest, User, UserList,
 };
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{created, url_name};
+use super::{PageQuery, created, url_name};
 use crate::auth::{Principal, authz};
-use crate::domain::{directory, tokens};
+use crate::domain::{directory, people, tokens};
 use crate::error::AppResult;
 use crate::state::AppState;
 
@@ -21,6 +22,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(create_project)
         .service(create_product)
         .service(create_user)
+        .service(list_users)
+        .service(update_user)
+        .service(invite_user)
         .service(set_membership)
         .service(import_asf)
         .service(create_runner)
@@ -91,6 +95,66 @@ pub async fn create_user(
         })
         .await?;
     Ok(created(&user))
+}
+
+/// Every user, by uid, with their flags and memberships.
+#[utoipa::path(tag = "admin", operation_id = "list_users", params(PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = UserList), (status = 401, body = shared_models::ErrorBody),
+        (status = 403, body = shared_models::ErrorBody)))]
+#[get("/admin/users")]
+pub async fn list_users(
+    state: web::Data<AppState>,
+    principal: Principal,
+    page: web::Query<PageQuery>,
+) -> AppResult<web::Json<UserList>> {
+    let page = page.into_inner();
+    let list = state.db.run(move |c| people::list(c, &principal, page, "")).await?;
+    Ok(web::Json(list))
+}
+
+/// Change a user's flags: `foundation_member` (foundation members read every audit event).
+#[utoipa::path(tag = "admin", operation_id = "update_user", request_body = UpdateUserRequest,
+    params(("uid" = String, Path, pattern = "^[a-z0-9][a-z0-9._-]*$", max_length = 64)), security(("bearer" = [])),
+    responses((status = 200, body = User), (status = 400, body = shared_models::ErrorBody), (status = 401, body = shared_models::ErrorBody),
+        (status = 403, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody)))]
+#[patch("/admin/users/{uid}")]
+pub async fn update_user(
+    state: web::Data<AppState>,
+    principal: Principal,
+    uid: web::Path<String>,
+    body: web::Json<UpdateUserRequest>,
+) -> AppResult<web::Json<User>> {
+    let uid = url_name(shared_models::Uid::parse(&uid))?;
+    let user = state
+        .db
+        .run(move |c| match body.foundation_member {
+            Some(member) => people::set_foundation_member(c, &principal, uid.as_str(), member),
+            None => {
+                crate::auth::authz::authorize_admin(&principal)?;
+                people::show(c, uid.as_str())
+            }
+        })
+        .await?;
+    Ok(web::Json(user))
+}
+
+/// A one-time link with which a user chooses their password (valid for 7 days). The link is in
+/// this response only.
+#[utoipa::path(tag = "admin", operation_id = "invite_user",
+    params(("uid" = String, Path, pattern = "^[a-z0-9][a-z0-9._-]*$", max_length = 64)), security(("bearer" = [])),
+    responses((status = 201, body = Invitation), (status = 400, body = shared_models::ErrorBody), (status = 401, body = shared_models::ErrorBody),
+        (status = 403, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody),
+        (status = 409, body = shared_models::ErrorBody)))]
+#[post("/admin/users/{uid}/invitations")]
+pub async fn invite_user(
+    state: web::Data<AppState>,
+    principal: Principal,
+    uid: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let uid = url_name(shared_models::Uid::parse(&uid))?;
+    let secret = state.db.run(move |c| people::invite(c, &principal, uid.as_str())).await?;
+    let url = format!("{}/invitations/{secret}", state.config.public_url());
+    Ok(created(&Invitation { url }))
 }
 
 /// Give a user a role in a committee (roles only add up; nothing is removed).

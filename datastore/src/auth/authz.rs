@@ -173,6 +173,12 @@ pub fn drafts_visible(viewer: Option<&Principal>) -> DraftsVisible {
     }
 }
 
+/// Whether `principal` reads the whole audit log: admins and foundation members (the platform
+/// design's role table); everyone else reads the events of the releases they may read.
+pub fn reads_every_event(principal: &Principal) -> bool {
+    principal.is_admin || principal.foundation_member
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +192,8 @@ mod tests {
             memberships: roles.iter().map(|(c, r)| ((*c).to_owned(), *r)).collect(),
             token_id: None,
             session: None,
+            foundation_member: false,
+            visitor: false,
         }
     }
 

@@ -27,9 +27,33 @@ pub struct Principal {
     pub token_id: Option<i64>,
     /// The web session that authenticated the request, when a cookie did.
     pub session: Option<SessionAuth>,
+    /// A foundation member (a flag admins set): reads every audit event.
+    pub foundation_member: bool,
+    /// A visitor's own account (made at `/signup`).
+    pub visitor: bool,
 }
 
 impl Principal {
+    /// The principal of `user`, authenticated by a token or a session.
+    pub fn of_user(
+        user: crate::db::models::UserRow,
+        memberships: Vec<(String, Role)>,
+        token_id: Option<i64>,
+        session: Option<SessionAuth>,
+    ) -> Self {
+        Self {
+            user_id: user.id,
+            uid: user.uid,
+            is_admin: user.is_admin,
+            email: user.email,
+            memberships,
+            token_id,
+            session,
+            foundation_member: user.foundation_member,
+            visitor: user.visitor,
+        }
+    }
+
     /// The highest role held in `committee`.
     pub fn role_in(&self, committee: &str) -> Option<Role> {
         self.memberships.iter().filter(|(c, _)| c == committee).map(|(_, r)| *r).max()
@@ -146,15 +170,7 @@ async fn authenticate(token: AppResult<String>, state: Option<web::Data<AppState
                 return Ok(None);
             }
             let memberships = users::memberships(conn, user.id)?;
-            Ok(Some(Principal {
-                user_id: user.id,
-                uid: user.uid,
-                is_admin: user.is_admin,
-                email: user.email,
-                memberships,
-                token_id: Some(claims.tid),
-                session: None,
-            }))
+            Ok(Some(Principal::of_user(user, memberships, Some(claims.tid), None)))
         })
         .await?;
     principal.ok_or_else(|| AppError::unauthorized("The JWT's user or token no longer exists."))

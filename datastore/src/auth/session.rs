@@ -48,6 +48,8 @@ const MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS: usize = 5;
 const MAX_FAILURES_PER_ACCOUNT: usize = 50;
 const MAX_FAILURES_PER_ADDRESS: usize = 30;
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// The window of the login limits, in milliseconds (sign-ups are counted in it too).
+pub const FAILURE_WINDOW_MS: i64 = 15 * 60 * 1000;
 /// How long a login waits for a password check to be free before it is told to come back.
 const PERMIT_WAIT: Duration = Duration::from_secs(2);
 /// A session's `last_seen_at` is written at most this often (each page view would otherwise
@@ -154,7 +156,7 @@ pub async fn login(state: &AppState, uid: String, password: String, address: Str
         return Err(wrong_credentials());
     }
     let window_ms = i64::try_from(FAILURE_WINDOW.as_millis()).unwrap_or(i64::MAX);
-    let (lookup_uid, lookup_address) = (uid.clone(), address.clone());
+    let (lookup_uid, lookup_address, address_of_login) = (uid.clone(), address.clone(), address.clone());
     let (attempt, stored) = state
         .db
         .run(move |c| {
@@ -201,18 +203,22 @@ pub async fn login(state: &AppState, uid: String, password: String, address: Str
     let Some(user) = stored.filter(|_| matches) else {
         return Err(wrong_credentials());
     };
+    let since = crate::db::now_ms() - window_ms;
+    state.db.run(move |c| sessions::forget_failures(c, attempt, &uid, &address, since).map_err(AppError::from)).await?;
+    let new = start(state, user.id, address_of_login).await?;
+    tracing::info!(user_id = new.user_id, "logged in");
+    Ok(new)
+}
+
+/// A new session for `user_id` (at a login, or right after a visitor signed up): a fresh
+/// secret, and a CSRF token of its own.
+pub async fn start(state: &AppState, user_id: i64, address: String) -> AppResult<NewSession> {
     let secret = secrets::generate("");
     let (secret_hash, csrf) = (secrets::hash(&secret), secrets::generate(""));
-    let user_id = user.id;
     state
         .db
-        .run(move |c| -> AppResult<()> {
-            sessions::forget_failures(c, attempt, &uid, &address, crate::db::now_ms() - window_ms)?;
-            sessions::insert_session(c, user.id, &secret_hash, &csrf, &address)?;
-            Ok(())
-        })
+        .run(move |c| sessions::insert_session(c, user_id, &secret_hash, &csrf, &address).map_err(AppError::from))
         .await?;
-    tracing::info!(user_id, "logged in");
     Ok(NewSession { secret, user_id })
 }
 
@@ -252,12 +258,12 @@ pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
     cookie
 }
 
-/// The login form's token cookie: HttpOnly, SameSite=Strict, one hour; for `/login` only
-/// over http, and `__Host-` named for `/` behind https.
+/// The token cookie of the forms posted before there is a session (login, sign-up, accepting
+/// an invitation): HttpOnly, SameSite=Strict, one hour, `__Host-` named behind https.
 pub fn login_cookie(state: &AppState, token: &str) -> Cookie<'static> {
-    let (name, path) = if secure(state) { (SECURE_LOGIN_COOKIE, "/") } else { (LOGIN_COOKIE, "/login") };
+    let name = if secure(state) { SECURE_LOGIN_COOKIE } else { LOGIN_COOKIE };
     Cookie::build(name, token.to_owned())
-        .path(path)
+        .path("/")
         .http_only(true)
         .same_site(SameSite::Strict)
         .secure(secure(state))
@@ -311,15 +317,8 @@ pub async fn authenticate(state: &AppState, secret: String) -> AppResult<Option<
                 sessions::touch_session(c, session.id)?;
             }
             let memberships = users::memberships(c, session.user.id)?;
-            Ok(Some(Principal {
-                user_id: session.user.id,
-                uid: session.user.uid,
-                is_admin: session.user.is_admin,
-                email: session.user.email,
-                memberships,
-                token_id: None,
-                session: Some(SessionAuth { id: session.id, csrf: session.csrf_token }),
-            }))
+            let auth = SessionAuth { id: session.id, csrf: session.csrf_token };
+            Ok(Some(Principal::of_user(session.user, memberships, None, Some(auth))))
         })
         .await
 }

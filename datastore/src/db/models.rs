@@ -53,6 +53,11 @@ pub struct UserRow {
     pub is_admin: bool,
     pub password_hash: Option<String>,
     pub created_at: i64,
+    pub foundation_member: bool,
+    pub visitor: bool,
+    pub consented_at: Option<i64>,
+    pub consent_version: Option<String>,
+    pub withdrawn_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

@@ -43,6 +43,23 @@ diesel::table! {
         is_admin -> Bool,
         password_hash -> Nullable<Text>,
         created_at -> BigInt,
+        foundation_member -> Bool,
+        visitor -> Bool,
+        consented_at -> Nullable<BigInt>,
+        consent_version -> Nullable<Text>,
+        withdrawn_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    invitation (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        secret_hash -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
     }
 }
 
@@ -341,6 +358,7 @@ diesel::table! {
 diesel::joinable!(project -> committee (committee_id));
 diesel::joinable!(product -> project (project_id));
 diesel::joinable!(membership -> users (user_id));
+diesel::joinable!(invitation -> users (user_id));
 diesel::joinable!(membership -> committee (committee_id));
 diesel::joinable!(signing_key -> users (owner_id));
 diesel::joinable!(committee_key -> committee (committee_id));
@@ -478,4 +496,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox_cursor,
     web_session,
     login_failure,
+    invitation,
 );

@@ -91,9 +91,9 @@ pub fn latest(conn: &mut DbConnection) -> AppResult<shared_models::api::AuditChe
     })
 }
 
-/// `GET /api/v1/events`: a page of the audit log, oldest first, filtered; admins read every
-/// event, others those of the releases they may read (public ones, and their committees'
-/// drafts).
+/// `GET /api/v1/events`: a page of the audit log, oldest first, filtered; admins and
+/// foundation members read every event, others those of the releases they may read (public
+/// ones, and their committees' drafts).
 pub fn events(
     conn: &mut DbConnection,
     viewer: Option<&crate::auth::Principal>,
@@ -102,9 +102,13 @@ pub fn events(
     query: &str,
 ) -> AppResult<shared_models::api::EventList> {
     use crate::auth::authz::{self, DraftsVisible};
-    let visible = match authz::drafts_visible(viewer) {
-        DraftsVisible::All => q::EventsVisible::All,
-        DraftsVisible::OfCommittees(draft_committees) => q::EventsVisible::Releases { draft_committees },
+    let visible = if viewer.is_some_and(authz::reads_every_event) {
+        q::EventsVisible::All
+    } else {
+        match authz::drafts_visible(viewer) {
+            DraftsVisible::All => q::EventsVisible::All,
+            DraftsVisible::OfCommittees(draft_committees) => q::EventsVisible::Releases { draft_committees },
+        }
     };
     let (limit, offset) = page.sql();
     let (rows, total) = q::list(conn, filter, &visible, limit, offset)?;

@@ -401,7 +401,15 @@ pub fn user(conn: &mut DbConnection, row: UserRow) -> AppResult<wire::User> {
         .into_iter()
         .map(|(committee, role)| Ok(wire::Membership { committee: Name::parse(&committee)?, role }))
         .collect::<AppResult<Vec<_>>>()?;
-    Ok(wire::User { uid: Uid::parse(&row.uid)?, name: row.name, email: row.email, admin: row.is_admin, memberships })
+    Ok(wire::User {
+        uid: Uid::parse(&row.uid)?,
+        name: row.name,
+        email: row.email,
+        admin: row.is_admin,
+        foundation_member: row.foundation_member,
+        visitor: row.visitor,
+        memberships,
+    })
 }
 
 /// `GET /api/v1/me`: the caller's user record and memberships.

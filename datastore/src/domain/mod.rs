@@ -11,6 +11,7 @@ pub mod mail;
 pub mod mailtally;
 pub mod outbox;
 pub mod page;
+pub mod people;
 pub mod publish;
 pub mod releases;
 pub mod tasks;

@@ -421,7 +421,11 @@ pub fn cast(
                     "manifest_digest": vote.manifest_digest,
                     "value": request.value,
                     "binding": binding,
-                    "comment": comment,
+                    // A visitor may withdraw their consent, and the log is never rewritten: it
+                    // holds the digest of their comment, not its text (ADR 0014).
+                    "comment": comment.as_ref().filter(|_| !principal.visitor),
+                    "comment_sha256": comment.as_ref().filter(|_| principal.visitor)
+                        .map(|c| checks::digest::sha256_hex(c.as_bytes())),
                     "replaces": earlier.as_ref().map(|b| b.value),
                     "signed_by": signed_by,
                 }),

@@ -12,6 +12,8 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {
     next: Option<String>,
+    /// The uid to fill in (after accepting an invitation).
+    uid: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -42,12 +44,14 @@ pub async fn login_form(
     viewer: Viewer,
     query: web::Query<LoginQuery>,
 ) -> AppResult<HttpResponse> {
-    let next = next_or_front(query.into_inner().next);
+    let LoginQuery { next, uid } = query.into_inner();
+    let next = next_or_front(next);
     if viewer.principal().is_some_and(|p| p.session.is_some()) {
         return Ok(see_other(&next));
     }
     let csrf = crate::auth::secrets::generate("");
-    login_page(&state, LoginPage { user: None, next, uid: String::new(), error: None, csrf })
+    let uid = uid.filter(|u| shared_models::Uid::parse(u).is_ok()).unwrap_or_default();
+    login_page(&state, LoginPage { user: None, next, uid, error: None, csrf })
 }
 
 #[derive(Deserialize)]

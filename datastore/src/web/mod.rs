@@ -16,9 +16,11 @@ use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 
 mod account;
+mod admin;
 mod api_docs;
 mod audit;
 mod keys;
+mod people;
 mod project;
 mod release;
 mod runners;
@@ -60,6 +62,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(account::login)),
         )
         .service(web::resource("/logout").wrap(html()).route(web::post().to(account::logout)))
+        .service(
+            web::resource("/signup")
+                .wrap(html())
+                .route(web::get().to(people::signup_form))
+                .route(web::post().to(people::signup)),
+        )
+        .service(
+            web::resource("/account")
+                .wrap(html())
+                .route(web::get().to(people::account))
+                .route(web::post().to(people::account_act)),
+        )
+        .service(
+            web::resource("/invitations/{secret}")
+                .wrap(html())
+                .route(web::get().to(people::invitation))
+                .route(web::post().to(people::accept_invitation)),
+        )
+        .service(
+            web::resource("/admin").wrap(html()).route(web::get().to(admin::show)).route(web::post().to(admin::act)),
+        )
         .service(web::resource("/projects/{project}").wrap(html()).route(web::get().to(project::show)))
         .service(web::resource("/runners").wrap(html()).route(web::get().to(runners::show)))
         .service(web::resource("/audit").wrap(html()).route(web::get().to(audit::show)))
@@ -174,6 +197,10 @@ static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
         ("committee.html", include_str!("../../templates/committee.html")),
         ("audit.html", include_str!("../../templates/audit.html")),
         ("runners.html", include_str!("../../templates/runners.html")),
+        ("signup.html", include_str!("../../templates/signup.html")),
+        ("account.html", include_str!("../../templates/account.html")),
+        ("invitation.html", include_str!("../../templates/invitation.html")),
+        ("admin.html", include_str!("../../templates/admin.html")),
     ];
     // The templates are part of the binary and covered by tests: a broken one is a build defect.
     #[expect(clippy::expect_used, reason = "templates are compiled in and tested")]
@@ -239,6 +266,7 @@ pub fn error_page_for(
 pub struct IndexQuery {
     q: Option<String>,
     offset: Option<u64>,
+    done: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -257,6 +285,7 @@ struct IndexPage {
     keys: Vec<shared_models::api::KeyInfo>,
     q: String,
     next: Option<String>,
+    notice: Option<&'static str>,
 }
 
 /// `/`: the project directory, with search.
@@ -265,7 +294,9 @@ async fn index(
     viewer: crate::auth::Viewer,
     query: web::Query<IndexQuery>,
 ) -> AppResult<HttpResponse> {
-    let IndexQuery { q, offset } = query.into_inner();
+    let IndexQuery { q, offset, done } = query.into_inner();
+    let notice = (done.as_deref() == Some("withdrawn"))
+        .then_some("Your consent is withdrawn: your personal data are removed, and your ballots are anonymous.");
     let limit = crate::domain::page::Page { limit: Some(100), offset };
     let term = q.clone();
     let (list, found) = state
@@ -305,6 +336,7 @@ async fn index(
             keys: found.keys,
             q: q.unwrap_or_default(),
             next,
+            notice,
         },
     )
 }

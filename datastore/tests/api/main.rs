@@ -17,6 +17,7 @@ mod keys;
 mod lifecycle;
 mod names;
 mod outbound;
+mod people;
 mod queue;
 mod runner_protocol;
 mod slow_clients;

@@ -28,16 +28,16 @@ on_both_backends!(
     the_header_search_finds_committees_releases_and_keys,
 );
 
-const PAGE: &str = "/releases/httpd/2.4.68";
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PAGE: &str = "/releases/httpd/2.4.68";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
 /// A browser's session: its cookie and the CSRF token its pages carry.
-struct Browser {
-    cookie: String,
-    csrf: String,
+pub(crate) struct Browser {
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
     response
         .headers()
         .get_all(SET_COOKIE)
@@ -48,18 +48,18 @@ fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
 }
 
 /// The value of the first `name="csrf"` hidden field of a page.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let start = html.find(r#"name="csrf" value=""#).map(|i| i + r#"name="csrf" value=""#.len());
     let start = start.unwrap_or_else(|| panic!("no CSRF field in the page: {html}"));
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-fn password_for(app: &TestApp, uid: &str) {
+pub(crate) fn password_for(app: &TestApp, uid: &str) {
     app.db(|c| datastore::auth::session::set_password(c, uid, Some(PASSWORD)).unwrap());
 }
 
 /// Opens the login page and posts it, as a browser does; returns the answer.
-async fn post_login(app: &TestApp, uid: &str, password: &str, next: &str) -> reqwest::Response {
+pub(crate) async fn post_login(app: &TestApp, uid: &str, password: &str, next: &str) -> reqwest::Response {
     post_login_as(app, uid, password, next, None, "trl_login").await
 }
 
@@ -91,7 +91,7 @@ async fn post_login_as(
     request.send().await.unwrap()
 }
 
-async fn login(app: &TestApp, uid: &str) -> Browser {
+pub(crate) async fn login(app: &TestApp, uid: &str) -> Browser {
     let response = post_login(app, uid, PASSWORD, PAGE).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()[LOCATION], PAGE);
@@ -102,11 +102,11 @@ async fn login(app: &TestApp, uid: &str) -> Browser {
     assert!(!session.contains("Secure"), "an http:// server cannot set a Secure cookie: {session}");
     let cookie = session.split(';').next().unwrap().to_owned();
     let html = get_page(app, Some(&cookie), "/").await.1;
-    assert!(html.contains(&format!(r#"<span class="who">{uid}</span>"#)), "{html}");
+    assert!(html.contains(&format!(r#"<a class="who" href="/account">{uid}</a>"#)), "{html}");
     Browser { csrf: csrf_of(&html), cookie }
 }
 
-async fn get_page(app: &TestApp, cookie: Option<&str>, path: &str) -> (StatusCode, String) {
+pub(crate) async fn get_page(app: &TestApp, cookie: Option<&str>, path: &str) -> (StatusCode, String) {
     let mut request = app.client.get(app.url(path)).header("Accept", "text/html");
     if let Some(cookie) = cookie {
         request = request.header(COOKIE, cookie);
@@ -118,13 +118,18 @@ async fn get_page(app: &TestApp, cookie: Option<&str>, path: &str) -> (StatusCod
     (status, response.text().await.unwrap())
 }
 
-async fn post_form(app: &TestApp, browser: &Browser, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post_form(
+    app: &TestApp,
+    browser: &Browser,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     let mut form: Vec<(&str, &str)> = vec![("csrf", &browser.csrf)];
     form.extend_from_slice(fields);
     app.client.post(app.url(path)).header(COOKIE, &browser.cookie).form(&form).send().await.unwrap()
 }
 
-async fn release_with_checks_done(app: &TestApp) {
+pub(crate) async fn release_with_checks_done(app: &TestApp) {
     app.project("httpd", false).await;
     let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
     app.release(&rm, "httpd", "2.4.68").await;
@@ -188,7 +193,7 @@ async fn a_person_logs_in_starts_and_casts_votes_on_the_page_and_logs_out(backen
     let removal = set_cookie(&out, "trl_session").unwrap();
     assert!(removal.contains("Max-Age=0"), "{removal}");
     let (_, html) = get_page(&app, Some(&pmc.cookie), PAGE).await;
-    assert!(!html.contains("pmc1</span>") && html.contains("Log in"), "{html}");
+    assert!(!html.contains(r#"href="/account">pmc1</a>"#) && html.contains("Log in"), "{html}");
     let replayed = post_form(&app, &pmc, PAGE, &[("action", "vote"), ("value", "-1")]).await;
     assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED);
     assert!(replayed.text().await.unwrap().contains("/login?next="), "a 401 page offers a login");

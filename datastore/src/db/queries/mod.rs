@@ -6,6 +6,7 @@ pub mod directory;
 pub mod events;
 pub mod keys;
 pub mod outbound;
+pub mod people;
 pub mod releases;
 pub mod sessions;
 pub mod tasks;
