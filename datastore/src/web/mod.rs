@@ -51,54 +51,41 @@ static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
 /// Largest form the pages accept (a pasted KEYS file of a big committee fits).
 pub const FORM_LIMIT: usize = 2 << 20;
 
-/// The pages, each under a scope whose errors are pages too.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    use crate::server::html_errors as html;
-    cfg.service(web::resource("/").wrap(html()).route(web::get().to(index)))
-        .service(
-            web::resource("/login")
-                .wrap(html())
-                .route(web::get().to(account::login_form))
-                .route(web::post().to(account::login)),
-        )
-        .service(web::resource("/logout").wrap(html()).route(web::post().to(account::logout)))
-        .service(
-            web::resource("/signup")
-                .wrap(html())
-                .route(web::get().to(people::signup_form))
-                .route(web::post().to(people::signup)),
-        )
-        .service(
-            web::resource("/account")
-                .wrap(html())
-                .route(web::get().to(people::account))
-                .route(web::post().to(people::account_act)),
-        )
-        .service(
-            web::resource("/invitations/{secret}")
-                .wrap(html())
-                .route(web::get().to(people::invitation))
-                .route(web::post().to(people::accept_invitation)),
-        )
-        .service(
-            web::resource("/admin").wrap(html()).route(web::get().to(admin::show)).route(web::post().to(admin::act)),
-        )
-        .service(web::resource("/projects/{project}").wrap(html()).route(web::get().to(project::show)))
-        .service(web::resource("/runners").wrap(html()).route(web::get().to(runners::show)))
-        .service(web::resource("/audit").wrap(html()).route(web::get().to(audit::show)))
-        .service(web::resource("/keys").wrap(html()).route(web::get().to(keys::show)).route(web::post().to(keys::add)))
-        .service(web::resource("/committees/{committee}").wrap(html()).route(web::get().to(keys::committee)))
-        .service(
-            web::resource("/tokens").wrap(html()).route(web::get().to(tokens::show)).route(web::post().to(tokens::act)),
-        )
-        .service(
-            web::scope("/releases").wrap(html()).service(
-                web::resource(["/{project}/{version}", "/{project}/{product}/{version}"])
-                    .route(web::get().to(release::show))
-                    .route(web::post().to(release::act)),
-            ),
-        )
-        .route("/static/{name}", web::get().to(asset));
+/// The page routes: each path with the handler of each method it answers. One table makes both
+/// the router ([`configure`]) and [`PAGES`], which the authorization matrix test walks, so a new
+/// page cannot be left out of it.
+macro_rules! pages {
+    ($($path:literal => { $($method:ident: $handler:path),+ $(,)? }),+ $(,)?) => {
+        /// Every page route: its path pattern and the methods it answers.
+        pub const PAGES: &[(&str, &[&str])] = &[$(($path, &[$(pages!(@upper $method)),+])),+];
+
+        /// The pages, each wrapped so that its errors are pages too.
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            use crate::server::html_errors as html;
+            $(cfg.service(web::resource($path).wrap(html())$(.route(web::$method().to($handler)))+);)+
+        }
+    };
+    (@upper get) => { "GET" };
+    (@upper post) => { "POST" };
+}
+
+pages! {
+    "/" => { get: index },
+    "/login" => { get: account::login_form, post: account::login },
+    "/logout" => { post: account::logout },
+    "/signup" => { get: people::signup_form, post: people::signup },
+    "/account" => { get: people::account, post: people::account_act },
+    "/invitations/{secret}" => { get: people::invitation, post: people::accept_invitation },
+    "/admin" => { get: admin::show, post: admin::act },
+    "/projects/{project}" => { get: project::show },
+    "/committees/{committee}" => { get: keys::committee },
+    "/releases/{project}/{version}" => { get: release::show, post: release::act },
+    "/releases/{project}/{product}/{version}" => { get: release::show, post: release::act },
+    "/keys" => { get: keys::show, post: keys::add },
+    "/tokens" => { get: tokens::show, post: tokens::act },
+    "/audit" => { get: audit::show },
+    "/runners" => { get: runners::show },
+    "/static/{name}" => { get: asset },
 }
 
 /// `GET /static/{name}`: an asset, by its hashed name only.

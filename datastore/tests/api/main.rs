@@ -15,6 +15,7 @@ mod files;
 mod key_attacks;
 mod keys;
 mod lifecycle;
+mod matrix;
 mod names;
 mod outbound;
 mod people;
