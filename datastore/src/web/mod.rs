@@ -167,31 +167,58 @@ pub fn local_path(next: &str) -> bool {
         && next.len() <= 2048
 }
 
+/// The templates compiled in, by name.
+const TEMPLATE_SOURCES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/base.html")),
+    ("error.html", include_str!("../../templates/error.html")),
+    ("listing.html", include_str!("../../templates/listing.html")),
+    ("api_docs.html", include_str!("../../templates/api_docs.html")),
+    ("index.html", include_str!("../../templates/index.html")),
+    ("login.html", include_str!("../../templates/login.html")),
+    ("project.html", include_str!("../../templates/project.html")),
+    ("release.html", include_str!("../../templates/release.html")),
+    ("macros.html", include_str!("../../templates/macros.html")),
+    ("tokens.html", include_str!("../../templates/tokens.html")),
+    ("keys.html", include_str!("../../templates/keys.html")),
+    ("committee.html", include_str!("../../templates/committee.html")),
+    ("audit.html", include_str!("../../templates/audit.html")),
+    ("runners.html", include_str!("../../templates/runners.html")),
+    ("signup.html", include_str!("../../templates/signup.html")),
+    ("account.html", include_str!("../../templates/account.html")),
+    ("invitation.html", include_str!("../../templates/invitation.html")),
+    ("admin.html", include_str!("../../templates/admin.html")),
+];
+
+/// The names of the templates that are pages of their own (not included by others), which the
+/// tests render each at least once.
+pub fn page_templates() -> Vec<&'static str> {
+    TEMPLATE_SOURCES
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| !matches!(*name, "base.html" | "macros.html"))
+        .collect()
+}
+
+/// The templates rendered so far by this process (the tests check that every one was).
+static RENDERED: LazyLock<std::sync::Mutex<std::collections::BTreeSet<String>>> = LazyLock::new(Default::default);
+
+pub fn rendered_templates() -> std::collections::BTreeSet<String> {
+    RENDERED.lock().map(|set| set.clone()).unwrap_or_default()
+}
+
+fn rendered(template: &str) {
+    if let Ok(mut set) = RENDERED.lock()
+        && !set.contains(template)
+    {
+        set.insert(template.to_owned());
+    }
+}
+
 static TEMPLATES: LazyLock<tera::Tera> = LazyLock::new(|| {
     let mut tera = tera::Tera::default();
-    let templates = [
-        ("base.html", include_str!("../../templates/base.html")),
-        ("error.html", include_str!("../../templates/error.html")),
-        ("listing.html", include_str!("../../templates/listing.html")),
-        ("api_docs.html", include_str!("../../templates/api_docs.html")),
-        ("index.html", include_str!("../../templates/index.html")),
-        ("login.html", include_str!("../../templates/login.html")),
-        ("project.html", include_str!("../../templates/project.html")),
-        ("release.html", include_str!("../../templates/release.html")),
-        ("macros.html", include_str!("../../templates/macros.html")),
-        ("tokens.html", include_str!("../../templates/tokens.html")),
-        ("keys.html", include_str!("../../templates/keys.html")),
-        ("committee.html", include_str!("../../templates/committee.html")),
-        ("audit.html", include_str!("../../templates/audit.html")),
-        ("runners.html", include_str!("../../templates/runners.html")),
-        ("signup.html", include_str!("../../templates/signup.html")),
-        ("account.html", include_str!("../../templates/account.html")),
-        ("invitation.html", include_str!("../../templates/invitation.html")),
-        ("admin.html", include_str!("../../templates/admin.html")),
-    ];
     // The templates are part of the binary and covered by tests: a broken one is a build defect.
     #[expect(clippy::expect_used, reason = "templates are compiled in and tested")]
-    tera.add_raw_templates(templates).expect("the built-in templates parse");
+    tera.add_raw_templates(TEMPLATE_SOURCES.iter().copied()).expect("the built-in templates parse");
     tera.autoescape_on(vec![".html"]);
     tera.set_escape_fn(escape_html);
     tera
@@ -207,7 +234,10 @@ pub fn render(template: &str, context: &impl Serialize) -> AppResult<String> {
     let mut context = tera::Context::from_serialize(context).map_err(AppError::internal)?;
     context.insert("css", ASSETS[0].path.as_str());
     context.insert("js", ASSETS[1].path.as_str());
-    TEMPLATES.render(template, &context).map_err(|e| AppError::internal(format!("rendering {template}: {e:?}")))
+    let html =
+        TEMPLATES.render(template, &context).map_err(|e| AppError::internal(format!("rendering {template}: {e:?}")))?;
+    rendered(template);
+    Ok(html)
 }
 
 /// What an error page knows of its request.
@@ -246,6 +276,7 @@ pub fn error_page_for(
     tera::Context::from_value(context)
         .ok()
         .and_then(|c| TEMPLATES.render("error.html", &c).ok())
+        .inspect(|_| rendered("error.html"))
         .unwrap_or_else(|| format!("{} {code}: {message}", status.as_u16()))
 }
 

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use shared_models::ReleasePath;
 use shared_models::api::StatusCounts;
 use shared_models::api::{
-    CastVoteRequest, Event, Phase, Release, RevisionSummary, StartVoteRequest, VoteOutcome, VoteStatus,
+    CastVoteRequest, CreateWaiverRequest, Event, Phase, Release, RevisionSummary, StartVoteRequest, VoteOutcome,
+    VoteStatus, WaiverScope,
 };
 use shared_models::checks::{CheckResult, CheckStatus, ChecksReport};
 use shared_models::runner::TaskKind;
@@ -19,7 +20,7 @@ use crate::auth::session::CsrfForm;
 use crate::auth::{Action, Principal, Viewer, authz};
 use crate::domain::page::Page;
 use crate::domain::releases::{self, Change, ReleaseRef};
-use crate::domain::{checks, publish, votes};
+use crate::domain::{checks, publish, votes, waivers};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -66,6 +67,8 @@ struct ResultView {
     diff: Option<String>,
     /// The rest of the result's data, as JSON.
     data: Option<String>,
+    /// The waiver that covers a waived result: who made it, why, and how far it reaches.
+    waiver: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -107,17 +110,18 @@ fn severity(status: CheckStatus) -> u8 {
 fn view(result: CheckResult) -> (String, ResultView) {
     let mut data = result.data.unwrap_or(serde_json::Value::Null);
     let rule = data.get("rule").and_then(|r| r.as_str()).unwrap_or("").to_owned();
-    let mut diff = None;
+    let (mut diff, mut waiver) = (None, None);
     if let Some(object) = data.as_object_mut() {
         object.remove("rule");
         diff = object.remove("diff").and_then(|d| d.as_str().map(str::to_owned));
+        waiver = object.remove("waiver");
     }
     let data = match &data {
         serde_json::Value::Null => None,
         serde_json::Value::Object(o) if o.is_empty() => None,
         other => serde_json::to_string_pretty(other).ok(),
     };
-    (rule, ResultView { member: result.member, message: result.message, diff, data })
+    (rule, ResultView { member: result.member, message: result.message, diff, data, waiver })
 }
 
 /// The checks report grouped as a reader wants it: by file, then checker, then status and
@@ -196,6 +200,8 @@ struct Actions {
     release: bool,
     archive: bool,
     revoke: bool,
+    /// Waive checks' failures, and withdraw waivers (a draft, for those who manage its phases).
+    waive: bool,
     /// Where to log in to do more, for a visitor.
     login: Option<String>,
 }
@@ -226,6 +232,10 @@ struct ReleasePage {
     release: Release,
     files: Vec<FileRow>,
     checks: ChecksView,
+    /// The waivers that apply to this release: who made each, and why.
+    waivers: Vec<shared_models::api::Waiver>,
+    /// The checkers a waiver may name.
+    checkers: Vec<&'static str>,
     vote: Option<VoteStatus>,
     /// This person's own ballot in the open vote.
     my_ballot: Option<i32>,
@@ -261,6 +271,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "release" => Some("Released: the files are public under /current/, and the announcement is on its way."),
         "archive" => Some("Archived: a newer release supersedes it; its files stay where they are."),
         "revoke" => Some("Revoked: its files moved to /revoked/, and its old URLs say why."),
+        "waive" => Some("The waiver is made: the failures it covers no longer block the vote."),
+        "unwaive" => Some("The waiver is withdrawn."),
         _ => None,
     }
 }
@@ -287,6 +299,7 @@ fn actions(principal: Option<&Principal>, release: &Release, vote: Option<&VoteS
         release: release.phase == Phase::Preview && manages,
         archive: release.phase == Phase::Current && manages,
         revoke: matches!(release.phase, Phase::Current | Phase::Archived) && manages,
+        waive: release.phase == Phase::Draft && manages,
         login: None,
     }
 }
@@ -305,7 +318,7 @@ pub async fn show(
     let principal = viewer.0.clone();
     let outbound = state.outbound.clone();
     let back_here = here.clone();
-    let (detail, files, report, vote, events, revisions, announcement, binding, actions) = state
+    let (detail, files, report, waivers, vote, events, revisions, announcement, binding, actions) = state
         .db
         .run(move |c| -> AppResult<_> {
             crate::db::read_transaction(c, |c| {
@@ -332,6 +345,7 @@ pub async fn show(
                     })
                     .collect::<Vec<_>>();
                 let report = checks::report(c, &ctx)?;
+                let waivers = waivers::list(c, viewer, &release)?.waivers;
                 let vote = if detail.vote.is_some() { Some(votes::status(c, viewer, &release)?) } else { None };
                 let events = releases::events(c, &ctx, Page { limit: Some(EVENTS_SHOWN), offset: None })?;
                 let actions = actions(viewer, &detail, vote.as_ref(), &back_here);
@@ -360,7 +374,7 @@ pub async fn show(
                     (Some(status), Some(p)) => votes::would_bind(&ctx, &status.vote, p),
                     _ => false,
                 };
-                Ok((detail, files, report, vote, events, revisions, announcement, binding, actions))
+                Ok((detail, files, report, waivers, vote, events, revisions, announcement, binding, actions))
             })
         })
         .await?;
@@ -378,6 +392,8 @@ pub async fn show(
         release: detail,
         files,
         checks: group_checks(report),
+        waivers,
+        checkers: TaskKind::ALL.iter().map(|k| k.as_str()).collect(),
         my_ballot,
         binding,
         hours_left: seconds_left / 3600,
@@ -403,6 +419,11 @@ pub struct ReleaseForm {
     path: Option<String>,
     to: Option<String>,
     revision: Option<String>,
+    checker: Option<String>,
+    rule: Option<String>,
+    path_glob: Option<String>,
+    scope: Option<String>,
+    waiver: Option<String>,
 }
 
 /// A release path from a form field, as the API reads one (NFC, the path grammar).
@@ -425,6 +446,8 @@ enum Act {
     Revoke(String),
     Change(Change, String),
     Restore(i64),
+    Waive(CreateWaiverRequest),
+    Unwaive(i64),
 }
 
 impl Act {
@@ -472,6 +495,22 @@ impl Act {
                 let seq = form.revision.as_deref().and_then(|r| r.trim().parse::<i64>().ok());
                 Act::Restore(seq.ok_or_else(|| invalid("Which revision? The form names none."))?)
             }
+            "waive" => {
+                let checker = form.checker.as_deref().and_then(|c| TaskKind::parse(c).ok());
+                let scope = form.scope.as_deref().unwrap_or("release");
+                Act::Waive(CreateWaiverRequest {
+                    checker: checker.ok_or_else(|| invalid("Which checker? Choose one of the list."))?,
+                    rule: form.rule.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()),
+                    path_glob: form.path_glob.unwrap_or_default(),
+                    reason: form.reason.unwrap_or_default(),
+                    scope: WaiverScope::parse(scope)
+                        .map_err(|_| invalid("A waiver covers a revision, the release or the project."))?,
+                })
+            }
+            "unwaive" => {
+                let id = form.waiver.as_deref().and_then(|w| w.trim().parse::<i64>().ok());
+                Act::Unwaive(id.ok_or_else(|| invalid("Which waiver? The form names none."))?)
+            }
             other => return Err(super::no_such_action(other)),
         })
     }
@@ -506,6 +545,8 @@ pub async fn act(
                         .map(|r| !r.tasks.is_empty())
                 }
                 Act::Restore(seq) => releases::restore(c, principal, release, seq).map(|r| !r.tasks.is_empty()),
+                Act::Waive(request) => waivers::create(c, principal, release, &request).map(|_| false),
+                Act::Unwaive(id) => waivers::revoke(c, principal, id).map(|_| false),
             }
         })
         .await?;

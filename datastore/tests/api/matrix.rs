@@ -961,6 +961,15 @@ async fn every_route_refuses_exactly_the_callers_its_policy_refuses(backend: Bac
             }
         }
     }
+    // Every template was rendered on the way (with the pages' real contexts), besides the
+    // download listing and the API reference, which are read here.
+    for path in ["/current/", "/api/docs"] {
+        let response = w.app.client.get(w.app.url(path)).header("Accept", "text/html").send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    let rendered = datastore::web::rendered_templates();
+    let unrendered: Vec<_> = datastore::web::page_templates().into_iter().filter(|t| !rendered.contains(*t)).collect();
+    assert!(unrendered.is_empty(), "templates no cell rendered: {unrendered:?}");
     assert!(
         violations.is_empty(),
         "{} violations of {} cells:\n{}",

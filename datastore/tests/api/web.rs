@@ -26,6 +26,7 @@ on_both_backends!(
     the_audit_page_shows_what_its_reader_may_see,
     operators_watch_the_runners,
     the_header_search_finds_committees_releases_and_keys,
+    failures_are_waived_and_shown_waived_on_the_release_page,
 );
 
 pub(crate) const PAGE: &str = "/releases/httpd/2.4.68";
@@ -750,4 +751,65 @@ async fn the_header_search_finds_committees_releases_and_keys(backend: Backend) 
     assert!(html.contains("65B2D44FE74BD5E3DE3AC3F082781DE46D5954FA") && html.contains(r#"href="/committees/httpd""#));
     let (_, html) = get_page(&app, None, "/?q=covener").await;
     assert!(html.contains("found-keys"), "{html}");
+}
+
+async fn failures_are_waived_and_shown_waived_on_the_release_page(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
+    app.user("dev", false, &[("httpd", Role::Committer)]);
+    app.release(&rm, "httpd", "2.4.68").await;
+    upload_all(&app, &rm).await;
+    assert!(crate::lifecycle::finish_checks(&app, "failure").await >= 3);
+    password_for(&app, "rm");
+    password_for(&app, "dev");
+
+    // A committer sees the failures, and no way to waive them; the form posted anyway is refused.
+    let dev = login(&app, "dev").await;
+    let (_, html) = get_page(&app, Some(&dev.cookie), PAGE).await;
+    assert!(html.contains(r#"data-status="failure""#) && !html.contains(r#"id="waive-form""#), "{html}");
+    let waive = [
+        ("action", "waive"),
+        ("checker", "signature"),
+        ("rule", "T1"),
+        ("path_glob", "httpd-2.4.68.tar.gz*"),
+        ("reason", "Signed with the new key; see LEGAL-123."),
+        ("scope", "release"),
+    ];
+    let refused = post_form(&app, &dev, PAGE, &waive).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // The release manager waives the signature failure; the page shows who and why, inline.
+    let rm = login(&app, "rm").await;
+    let (_, html) = get_page(&app, Some(&rm.cookie), PAGE).await;
+    assert!(html.contains(r#"id="waive-form""#) && html.contains(r#"<option value="signature">"#), "{html}");
+    let bad_rule = post_form(
+        &app,
+        &rm,
+        PAGE,
+        &[("action", "waive"), ("checker", "signature"), ("rule", "P1"), ("path_glob", "*"), ("reason", "x")],
+    )
+    .await;
+    assert_eq!(bad_rule.status(), StatusCode::UNPROCESSABLE_ENTITY, "a (fixed) rule is never waived");
+    let made = post_form(&app, &rm, PAGE, &waive).await;
+    assert_eq!(made.headers()[LOCATION], format!("{PAGE}?done=waive"));
+    let (_, html) = get_page(&app, Some(&rm.cookie), &format!("{PAGE}?done=waive")).await;
+    assert!(html.contains("The waiver is made"), "{html}");
+    assert!(
+        html.contains("Waived by <strong>rm</strong> (release): Signed with the new key; see LEGAL-123."),
+        "the waived result says who and why: {html}"
+    );
+    let list = html.split(r#"id="waiver-list""#).nth(1).unwrap().split("</table>").next().unwrap();
+    assert!(list.contains("httpd-2.4.68.tar.gz*") && list.contains("<code>T1</code>"), "{list}");
+    assert!(
+        html.contains(r#"data-status="waived""#) && html.contains(r#"data-status="failure""#),
+        "the others still fail"
+    );
+
+    // Withdrawn, the failure is a failure again.
+    let id = list.split(r#"data-waiver=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let withdrawn = post_form(&app, &rm, PAGE, &[("action", "unwaive"), ("waiver", &id)]).await;
+    assert_eq!(withdrawn.headers()[LOCATION], format!("{PAGE}?done=unwaive"));
+    let (_, html) = get_page(&app, Some(&rm.cookie), PAGE).await;
+    assert!(!html.contains("Waived by") && !html.contains(r#"data-status="waived""#), "{html}");
 }
