@@ -101,7 +101,8 @@ async fn claim(
     let terms = terms(&state);
     {
         let (runner, version, kinds) = (runner.0.clone(), request.version.clone(), request.kinds.clone());
-        state.db.run(move |c| tasks::touch_runner(c, &runner, &version, &kinds)).await?;
+        let capacity = request.capacity;
+        state.db.run(move |c| tasks::touch_runner(c, &runner, &version, &kinds, capacity)).await?;
     }
     let mut stopping = state.stopping.subscribe();
     loop {

@@ -883,11 +883,46 @@ pub struct RunnerInfo {
     pub disabled: bool,
     /// Tasks it holds a lease on now.
     pub running: u64,
+    /// How many tasks it asked for at its last claim (its capacity).
+    #[serde(default)]
+    pub capacity: Option<u32>,
+    /// Tasks it finished, in all: completed, and failed.
+    #[serde(default)]
+    pub completed: u64,
+    #[serde(default)]
+    pub failed: u64,
+    /// What it works on now.
+    #[serde(default)]
+    pub current: Vec<RunningTask>,
+}
+
+/// A task a runner holds a lease on.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RunningTask {
+    pub id: i64,
+    pub kind: String,
+    /// `project/version` (or `project/product/version`), for a release's task.
+    pub release: Option<String>,
+    /// The file it reads (empty for a whole-release task).
+    pub path: String,
+}
+
+/// The task queue as operators watch it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct QueueInfo {
+    /// Tasks waiting for a runner.
+    pub queued: u64,
+    /// When the oldest of them was made.
+    pub oldest_queued_at: Option<DateTime<Utc>>,
+    /// Tasks finished in each of the last 24 hours, oldest hour first.
+    pub finished_per_hour: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RunnerList {
     pub runners: Vec<RunnerInfo>,
+    #[serde(default)]
+    pub queue: QueueInfo,
 }
 
 /// The public Apache data files, each optional, exactly as Apache publishes them

@@ -195,8 +195,8 @@ pub async fn list_runners(
     state: web::Data<AppState>,
     principal: Principal,
 ) -> AppResult<web::Json<shared_models::api::RunnerList>> {
-    let runners = state.db.run(move |c| tokens::runners(c, &principal)).await?;
-    Ok(web::Json(shared_models::api::RunnerList { runners }))
+    let list = state.db.run(move |c| tokens::runners(c, &principal)).await?;
+    Ok(web::Json(list))
 }
 
 /// Register a runner. Its token is in this response only.

@@ -187,6 +187,7 @@ pub struct RunnerRow {
     pub last_seen_at: Option<i64>,
     pub disabled: bool,
     pub created_at: i64,
+    pub capacity: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]

@@ -168,6 +168,7 @@ diesel::table! {
         last_seen_at -> Nullable<BigInt>,
         disabled -> Bool,
         created_at -> BigInt,
+        capacity -> Nullable<BigInt>,
     }
 }
 

@@ -545,10 +545,16 @@ pub fn runner_by_token(conn: &mut DbConnection, token_hash: &str) -> AppResult<O
 }
 
 /// Records a runner's contact: when, and which version and task kinds it runs.
-pub fn touch_runner(conn: &mut DbConnection, runner: &RunnerRow, version: &str, kinds: &[String]) -> AppResult<()> {
+pub fn touch_runner(
+    conn: &mut DbConnection,
+    runner: &RunnerRow,
+    version: &str,
+    kinds: &[String],
+    capacity: u32,
+) -> AppResult<()> {
     let version: String = version.chars().take(64).collect();
     let kinds: Vec<&String> = kinds.iter().take(64).collect();
-    Ok(users::touch_runner(conn, runner.id, &version, &kinds)?)
+    Ok(users::touch_runner(conn, runner.id, &version, &kinds, capacity)?)
 }
 
 /// A blob, for the runner that holds a live lease on a task reading it (403 for any other).

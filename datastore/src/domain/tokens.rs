@@ -67,11 +67,27 @@ pub fn delete_token(conn: &mut DbConnection, principal: &Principal, id: i64) -> 
 }
 
 /// Every runner with what it reported and what it runs now; for admins.
-pub fn runners(conn: &mut DbConnection, principal: &Principal) -> AppResult<Vec<shared_models::api::RunnerInfo>> {
+pub fn runners(conn: &mut DbConnection, principal: &Principal) -> AppResult<shared_models::api::RunnerList> {
+    use shared_models::api::{QueueInfo, RunnerInfo, RunningTask};
     authz::authorize_admin(principal)?;
-    Ok(q::runners_with_leases(conn)?
-        .into_iter()
-        .map(|(r, running)| shared_models::api::RunnerInfo {
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    let mut release_keys: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+    let mut runners = Vec::new();
+    for (r, work) in q::runners_with_work(conn)? {
+        let mut current = Vec::with_capacity(work.leased.len());
+        for (id, kind, release_id, path) in work.leased {
+            let release = match release_id {
+                Some(release_id) => Some(match release_keys.entry(release_id) {
+                    std::collections::hash_map::Entry::Occupied(known) => known.get().clone(),
+                    std::collections::hash_map::Entry::Vacant(slot) => {
+                        slot.insert(crate::db::queries::releases::context_by_id(conn, release_id)?.key()).clone()
+                    }
+                }),
+                None => None,
+            };
+            current.push(RunningTask { id, kind, release, path });
+        }
+        runners.push(RunnerInfo {
             id: r.id,
             name: r.name,
             version: r.version,
@@ -79,9 +95,20 @@ pub fn runners(conn: &mut DbConnection, principal: &Principal) -> AppResult<Vec<
             created_at: to_time(r.created_at),
             last_seen_at: r.last_seen_at.map(to_time),
             disabled: r.disabled,
-            running: u64::try_from(running).unwrap_or(0),
-        })
-        .collect())
+            running: u64::try_from(current.len()).unwrap_or(0),
+            capacity: r.capacity.and_then(|c| u32::try_from(c).ok()),
+            completed: count(work.completed),
+            failed: count(work.failed),
+            current,
+        });
+    }
+    let (queued, oldest, finished) = q::queue_overview(conn, crate::db::now_ms(), 24)?;
+    let queue = QueueInfo {
+        queued: count(queued),
+        oldest_queued_at: oldest.map(to_time),
+        finished_per_hour: finished.into_iter().map(count).collect(),
+    };
+    Ok(shared_models::api::RunnerList { runners, queue })
 }
 
 /// Registers a runner; returns its id and its token (shown once).

@@ -718,9 +718,22 @@ async fn operators_watch_the_runners(backend: Backend) {
         row("runner-busy")
     );
     assert!(row("runner-idle").contains("never") && row("runner-idle").contains("silent"), "{}", row("runner-idle"));
+    // What the busy one works on, with its capacity; the queue and the day's throughput.
+    let busy_now = row("runner-busy");
+    assert!(busy_now.contains(r#"<td class="num">64</td>"#) && busy_now.contains("paths · httpd/2.4.68"), "{busy_now}");
+    assert!(busy_now.contains("0 completed"), "it has finished nothing yet: {busy_now}");
+    assert!(html.contains(r#"<svg id="throughput""#) && html.contains(r#"class="bar""#), "{html}");
+    let finished_today: u64 =
+        html.split(r#"id="finished-today">"#).nth(1).unwrap().split('<').next().unwrap().parse().unwrap();
+    assert!(finished_today >= 3, "the release's checks finished in the last hour: {finished_today}");
     let (_, list) = app.send(app.client.get(app.url("/api/v1/admin/runners")).bearer_auth(app.admin())).await;
     let busy_row = list["runners"].as_array().unwrap().iter().find(|r| r["name"] == "runner-busy").unwrap().clone();
     assert!(busy_row["running"].as_u64().unwrap() >= 1, "{list}");
+    assert_eq!(busy_row["capacity"], 64, "{list}");
+    assert_eq!(busy_row["current"].as_array().unwrap().len() as u64, busy_row["running"].as_u64().unwrap());
+    assert_eq!(list["queue"]["finished_per_hour"].as_array().unwrap().len(), 24, "{list}");
+    let completed: u64 = list["runners"].as_array().unwrap().iter().map(|r| r["completed"].as_u64().unwrap()).sum();
+    assert!(completed >= 3, "the harness's runner completed the release's checks: {list}");
 }
 
 async fn the_header_search_finds_committees_releases_and_keys(backend: Backend) {

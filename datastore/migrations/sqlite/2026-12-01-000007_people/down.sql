@@ -1,3 +1,5 @@
+DROP INDEX task_finished;
+ALTER TABLE runner DROP COLUMN capacity;
 DROP TABLE invitation;
 ALTER TABLE users DROP COLUMN withdrawn_at;
 ALTER TABLE users DROP COLUMN consent_version;

@@ -24,3 +24,8 @@ CREATE TABLE invitation (
     used_at BIGINT
 );
 CREATE INDEX invitation_user ON invitation (user_id);
+
+-- The runners overview (/runners): the capacity each runner last asked for, and tasks counted
+-- by when they finished (its throughput chart).
+ALTER TABLE runner ADD COLUMN capacity BIGINT;
+CREATE INDEX task_finished ON task (finished_at);

@@ -180,22 +180,69 @@ pub fn insert_runner(conn: &mut DbConnection, name: &str, token_hash: &str) -> Q
 }
 
 /// Every runner, by name, with how many tasks each holds a lease on now.
-pub fn runners_with_leases(conn: &mut DbConnection) -> QueryResult<Vec<(crate::db::models::RunnerRow, i64)>> {
+/// A leased task as the overview lists it: runner, task id, kind, release id, path.
+type LeasedTask = (Option<i64>, i64, String, Option<i64>, String);
+
+/// What the runners overview shows of one runner besides its row.
+#[derive(Debug, Default)]
+pub struct RunnerWork {
+    /// The tasks it holds a lease on: id, kind, release id, path.
+    pub leased: Vec<(i64, String, Option<i64>, String)>,
+    pub completed: i64,
+    pub failed: i64,
+}
+
+/// Every runner, by name, with its leased tasks and how many tasks it completed and failed.
+pub fn runners_with_work(conn: &mut DbConnection) -> QueryResult<Vec<(crate::db::models::RunnerRow, RunnerWork)>> {
     use crate::db::schema::task;
     let runners: Vec<crate::db::models::RunnerRow> =
         runner::table.order(runner::name).select(crate::db::models::RunnerRow::as_select()).load(conn)?;
-    let leased: Vec<(Option<i64>, i64)> = task::table
+    let leased: Vec<LeasedTask> = task::table
         .filter(task::status.eq("leased"))
-        .group_by(task::runner_id)
-        .select((task::runner_id, diesel::dsl::count_star()))
+        .order(task::id)
+        .select((task::runner_id, task::id, task::kind, task::release_id, task::path))
+        .load(conn)?;
+    let totals: Vec<(Option<i64>, String, i64)> = task::table
+        .filter(task::status.eq_any(["completed", "failed"]))
+        .filter(task::runner_id.is_not_null())
+        .group_by((task::runner_id, task::status))
+        .select((task::runner_id, task::status, diesel::dsl::count_star()))
         .load(conn)?;
     Ok(runners
         .into_iter()
         .map(|r| {
-            let running = leased.iter().find(|(id, _)| *id == Some(r.id)).map_or(0, |(_, n)| *n);
-            (r, running)
+            let mine = Some(r.id);
+            let total =
+                |status: &str| totals.iter().find(|(id, s, _)| *id == mine && s == status).map_or(0, |(_, _, n)| *n);
+            let work = RunnerWork {
+                leased: leased
+                    .iter()
+                    .filter(|t| t.0 == mine)
+                    .map(|(_, id, kind, release, path)| (*id, kind.clone(), *release, path.clone()))
+                    .collect(),
+                completed: total("completed"),
+                failed: total("failed"),
+            };
+            (r, work)
         })
         .collect())
+}
+
+/// The queue as operators watch it: tasks waiting, the oldest one's creation, and how many
+/// tasks finished in each of the `hours` hours before `now` (oldest first).
+pub fn queue_overview(conn: &mut DbConnection, now: i64, hours: i64) -> QueryResult<(i64, Option<i64>, Vec<i64>)> {
+    use crate::db::schema::task;
+    let queued = task::table.filter(task::status.eq("queued"));
+    let depth = queued.count().get_result(conn)?;
+    let oldest = queued.select(diesel::dsl::min(task::created_at)).first::<Option<i64>>(conn)?;
+    let mut finished = Vec::new();
+    for hour in (0..hours).rev() {
+        let (from, to) = (now - (hour + 1) * 3_600_000, now - hour * 3_600_000);
+        finished.push(
+            task::table.filter(task::finished_at.ge(from)).filter(task::finished_at.lt(to)).count().get_result(conn)?,
+        );
+    }
+    Ok((depth, oldest, finished))
 }
 
 /// The runner holding this token, unless disabled.
@@ -209,12 +256,19 @@ pub fn runner_by_token(conn: &mut DbConnection, token_hash: &str) -> QueryResult
 }
 
 /// Records a runner's contact: when, and which version and task kinds it runs.
-pub fn touch_runner(conn: &mut DbConnection, id: i64, version: &str, kinds: &[&String]) -> QueryResult<()> {
+pub fn touch_runner(
+    conn: &mut DbConnection,
+    id: i64,
+    version: &str,
+    kinds: &[&String],
+    capacity: u32,
+) -> QueryResult<()> {
     diesel::update(runner::table.find(id))
         .set((
             runner::last_seen_at.eq(now_ms()),
             runner::version.eq(version),
             runner::capabilities.eq(serde_json::json!(kinds).to_string()),
+            runner::capacity.eq(i64::from(capacity)),
         ))
         .execute(conn)?;
     Ok(())
