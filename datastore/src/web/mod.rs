@@ -77,7 +77,7 @@ pages! {
     "/account" => { get: people::account, post: people::account_act },
     "/invitations/{secret}" => { get: people::invitation, post: people::accept_invitation },
     "/admin" => { get: admin::show, post: admin::act },
-    "/projects/{project}" => { get: project::show },
+    "/projects/{project}" => { get: project::show, post: project::act },
     "/committees/{committee}" => { get: keys::committee },
     "/releases/{project}/{version}" => { get: release::show, post: release::act },
     "/releases/{project}/{product}/{version}" => { get: release::show, post: release::act },

@@ -1,14 +1,16 @@
-//! `/projects/{project}`: a project, its releases by phase, and its release policy.
+//! `/projects/{project}`: a project, its releases by phase, and its release policy; its
+//! committers start a release here, and its PMC changes the policy.
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use shared_models::Name;
 use shared_models::api::{Phase, Project, ProjectPolicy, ReleaseSummary};
 
-use super::{Visitor, page};
-use crate::auth::Viewer;
-use crate::domain::directory;
+use super::{Visitor, page, see_other};
+use crate::auth::session::CsrfForm;
+use crate::auth::{Action, Viewer, authz};
 use crate::domain::page::Page;
+use crate::domain::{directory, releases};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -20,6 +22,10 @@ struct ProjectPage {
     /// Releases grouped by phase, in lifecycle order; phases without releases are left out.
     phases: Vec<PhaseGroup>,
     more: Option<String>,
+    /// What this person may do here: start a release (committers), change the policy (the PMC).
+    may_start: bool,
+    may_edit_policy: bool,
+    notice: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -38,6 +44,7 @@ struct ReleaseLink {
 #[derive(Debug, Deserialize)]
 pub struct ProjectQuery {
     offset: Option<u64>,
+    done: Option<String>,
 }
 
 /// How many releases one page of a project lists.
@@ -52,6 +59,8 @@ pub async fn show(
     let name = Name::parse(&name).map_err(|_| AppError::not_found(format!("There is no project {name}.")))?;
     let user = Visitor::of(viewer.principal());
     let offset = query.offset;
+    let notice = (query.done.as_deref() == Some("policy")).then_some("The release policy is changed.");
+    let person = super::logged_in(viewer.clone());
     let (project, policy, list) = state
         .db
         .run(move |c| -> AppResult<_> {
@@ -82,5 +91,70 @@ pub async fn show(
         }
     }
     phases.sort_by_key(|g| g.phase);
-    page("project.html", &ProjectPage { user, project, policy, phases, more })
+    let may = |action| person.as_ref().is_some_and(|p| authz::allowed(p, action, project.committee.as_str()));
+    let (may_start, may_edit_policy) = (may(Action::ComposeRelease), may(Action::EditPolicy));
+    page("project.html", &ProjectPage { user, project, policy, phases, more, may_start, may_edit_policy, notice })
+}
+
+/// The project page's forms: `start` (a new release: `version`, `product`) and `policy` (the
+/// vote's length and the binding +1s it needs). Every field is text, parsed here.
+#[derive(Debug, Deserialize)]
+pub struct ProjectForm {
+    action: String,
+    version: Option<String>,
+    product: Option<String>,
+    min_vote_hours: Option<String>,
+    binding_plus_required: Option<String>,
+}
+
+/// `POST /projects/{project}`: through the API's domain functions, then to the new release's
+/// page, or back to the project.
+pub async fn act(
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+    form: CsrfForm<ProjectForm>,
+) -> AppResult<HttpResponse> {
+    let CsrfForm { principal, form } = form;
+    let name = Name::parse(&name).map_err(|_| AppError::not_found(format!("There is no project {name}.")))?;
+    let invalid = |message: String| AppError::unprocessable("invalid_request", message);
+    match form.action.as_str() {
+        "start" => {
+            let version = form.version.as_deref().map(str::trim).unwrap_or_default();
+            let version = shared_models::Version::parse(version).map_err(|e| invalid(format!("The version {e}.")))?;
+            let product = match form.product.as_deref().map(str::trim).filter(|p| !p.is_empty() && *p != name.as_str())
+            {
+                Some(p) => Some(Name::parse(p).map_err(|e| invalid(format!("The product {e}.")))?),
+                None => None,
+            };
+            let ctx = state.db.run(move |c| releases::create(c, &principal, &name, product.as_ref(), &version)).await?;
+            let summary = (ctx.project.name.clone(), ctx.product.name.clone(), ctx.release.version.clone());
+            Ok(see_other(&super::release::url(&summary.0, &summary.1, &summary.2)))
+        }
+        "policy" => {
+            let number = |value: Option<&str>, what: &str| {
+                value
+                    .map(str::trim)
+                    .unwrap_or_default()
+                    .parse::<u32>()
+                    .map_err(|_| invalid(format!("The {what} is a whole number.")))
+            };
+            let hours = number(form.min_vote_hours.as_deref(), "vote's minimum length")?;
+            let plus = number(form.binding_plus_required.as_deref(), "number of binding +1 votes")?;
+            let back = format!("/projects/{name}?done=policy");
+            state
+                .db
+                .run(move |c| {
+                    let (row, _) = directory::find_project(c, &name)?;
+                    let policy = ProjectPolicy {
+                        min_vote_hours: hours,
+                        binding_plus_required: plus,
+                        ..directory::policy(&row)?
+                    };
+                    directory::set_policy(c, &principal, &name, &policy)
+                })
+                .await?;
+            Ok(see_other(&back))
+        }
+        other => Err(super::no_such_action(other)),
+    }
 }

@@ -769,6 +769,16 @@ fn page_cells(w: &World) -> Vec<Cell> {
             form(&[("action", "member"), ("uid", "bystander"), ("member", "true")]),
         ),
         cell("GET", "/projects/{project}", "/projects/httpd".into(), PublicToPeople, Body::None),
+        Cell {
+            also_fine: &[409],
+            ..cell(
+                "POST",
+                "/projects/{project}",
+                "/projects/httpd".into(),
+                Committer,
+                form(&[("action", "start"), ("version", "7.7.7")]),
+            )
+        },
         cell("GET", "/committees/{committee}", "/committees/httpd".into(), PublicToPeople, Body::None),
         cell("GET", "/releases/{project}/{version}", DRAFT.into(), Committer, Body::None),
         Cell {

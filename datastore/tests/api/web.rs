@@ -27,6 +27,7 @@ on_both_backends!(
     operators_watch_the_runners,
     the_header_search_finds_committees_releases_and_keys,
     failures_are_waived_and_shown_waived_on_the_release_page,
+    committers_start_releases_and_the_pmc_changes_the_policy_on_the_project_page,
 );
 
 pub(crate) const PAGE: &str = "/releases/httpd/2.4.68";
@@ -825,4 +826,51 @@ async fn failures_are_waived_and_shown_waived_on_the_release_page(backend: Backe
     assert_eq!(withdrawn.headers()[LOCATION], format!("{PAGE}?done=unwaive"));
     let (_, html) = get_page(&app, Some(&rm.cookie), PAGE).await;
     assert!(!html.contains("Waived by") && !html.contains(r#"data-status="waived""#), "{html}");
+}
+
+async fn committers_start_releases_and_the_pmc_changes_the_policy_on_the_project_page(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    app.user("dev", false, &[("httpd", Role::Committer)]);
+    app.user("pmc", false, &[("httpd", Role::PmcMember)]);
+    password_for(&app, "dev");
+    password_for(&app, "pmc");
+
+    let (_, html) = get_page(&app, None, "/projects/httpd").await;
+    assert!(!html.contains("start-release-form") && !html.contains("policy-form"), "{html}");
+    let dev = login(&app, "dev").await;
+    let (_, html) = get_page(&app, Some(&dev.cookie), "/projects/httpd").await;
+    assert!(html.contains(r#"id="start-release-form""#) && !html.contains("policy-form"), "{html}");
+    let started = post_form(&app, &dev, "/projects/httpd", &[("action", "start"), ("version", "2.4.70")]).await;
+    assert_eq!(started.headers()[LOCATION], "/releases/httpd/2.4.70");
+    let (status, html) = get_page(&app, Some(&dev.cookie), "/releases/httpd/2.4.70").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(r#"id="phase">draft"#), "{html}");
+    let again = post_form(&app, &dev, "/projects/httpd", &[("action", "start"), ("version", "2.4.70")]).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    let bad = post_form(&app, &dev, "/projects/httpd", &[("action", "start"), ("version", "../x")]).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let policy = [("action", "policy"), ("min_vote_hours", "96"), ("binding_plus_required", "3")];
+    let refused = post_form(&app, &dev, "/projects/httpd", &policy).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "a committer does not change the policy");
+
+    let pmc = login(&app, "pmc").await;
+    let changed = post_form(&app, &pmc, "/projects/httpd", &policy).await;
+    assert_eq!(changed.headers()[LOCATION], "/projects/httpd?done=policy");
+    let (_, body) = app.send(app.client.get(app.url("/api/v1/projects/httpd/policy"))).await;
+    assert_eq!(
+        (body["min_vote_hours"].as_u64(), body["binding_plus_required"].as_u64()),
+        (Some(96), Some(3)),
+        "{body}"
+    );
+    let (_, html) = get_page(&app, Some(&pmc.cookie), "/projects/httpd?done=policy").await;
+    assert!(html.contains("The release policy is changed.") && html.contains("<td>96 hours</td>"), "{html}");
+    let invalid = post_form(
+        &app,
+        &pmc,
+        "/projects/httpd",
+        &[("action", "policy"), ("min_vote_hours", "x"), ("binding_plus_required", "3")],
+    )
+    .await;
+    assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
