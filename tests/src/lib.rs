@@ -318,8 +318,14 @@ impl Stack {
 
     /// A person with `role` in `committee` (and a display name), and a JWT for them.
     pub async fn person(&self, uid: &str, committee: &str, role: &str) -> String {
-        let (status, body) =
-            self.post("/api/v1/admin/users", json!({"uid": uid, "name": format!("Person {uid}")})).await;
+        self.person_with_email(uid, None, committee, role).await
+    }
+
+    /// Like [`Stack::person`], with a registered email address (a key naming it is theirs).
+    pub async fn person_with_email(&self, uid: &str, email: Option<&str>, committee: &str, role: &str) -> String {
+        let (status, body) = self
+            .post("/api/v1/admin/users", json!({"uid": uid, "name": format!("Person {uid}"), "email": email}))
+            .await;
         assert_eq!(status, 201, "{body}");
         let response = self
             .client

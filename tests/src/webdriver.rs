@@ -138,12 +138,22 @@ impl Browser {
     /// loaded: the page is marked before the click, and the wait ends on a complete page
     /// without the mark (a click may return before the navigation it starts has begun).
     pub async fn submit(&self, css: &str) {
-        self.script("window.__before_submit = true;").await;
+        self.mark_page().await;
         self.click(css).await;
+        self.wait_for_new_page(css, Duration::from_secs(30)).await;
+    }
+
+    /// Marks the page, so that [`Browser::wait_for_new_page`] can tell when another has loaded.
+    pub async fn mark_page(&self) {
+        self.script("window.__before_submit = true;").await;
+    }
+
+    /// Waits until a page without the mark has loaded (after clicking `what`).
+    pub async fn wait_for_new_page(&self, what: &str, timeout: Duration) {
         let loaded = "return window.__before_submit === undefined && document.readyState === 'complete';";
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let deadline = std::time::Instant::now() + timeout;
         while self.script(loaded).await != Value::Bool(true) {
-            assert!(std::time::Instant::now() < deadline, "no new page loaded after clicking {css:?}");
+            assert!(std::time::Instant::now() < deadline, "no new page loaded after clicking {what:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -164,15 +174,56 @@ impl Browser {
         self.command(reqwest::Method::GET, "/cookie", None).await.as_array().cloned().unwrap_or_default()
     }
 
-    /// Saves what the browser shows (PNG) under `$TR_SCREENSHOTS/<name>.png` when that
-    /// variable names a directory: for people to look at the pages a test went through.
+    /// Saves the whole page (PNG) as a desktop shows it (1280 px wide) and as a phone does
+    /// (390 px), as `<name>-1280.png` and `<name>-390.png` under `target/screenshots/` (or
+    /// `$TR_SCREENSHOTS`): for people to look at the pages a test went through.
     pub async fn screenshot(&self, name: &str) {
         use base64::Engine;
-        let Ok(dir) = std::env::var("TR_SCREENSHOTS") else { return };
-        let png = self.command(reqwest::Method::GET, "/screenshot", None).await;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+        let dir = std::env::var("TR_SCREENSHOTS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots"));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(Path::new(&dir).join(format!("{name}.png")), bytes).unwrap();
+        for width in [1280, 390] {
+            self.resize(width, 900).await;
+            let height = self.script("return Math.min(document.documentElement.scrollHeight, 6000);").await;
+            self.resize(width, height.as_u64().unwrap_or(900)).await;
+            let png = self.command(reqwest::Method::GET, "/screenshot", None).await;
+            let bytes = base64::engine::general_purpose::STANDARD.decode(png.as_str().unwrap()).unwrap();
+            std::fs::write(dir.join(format!("{name}-{width}.png")), bytes).unwrap();
+        }
+        self.resize(1280, 1600).await;
+    }
+
+    /// Makes the window `width` × `height` CSS pixels.
+    pub async fn resize(&self, width: u64, height: u64) {
+        self.command(reqwest::Method::POST, "/window/rect", Some(json!({"width": width, "height": height}))).await;
+    }
+
+    /// Slows what the page sends to `bytes_per_second` (`None`: full speed again), as on a slow
+    /// uplink, so that a long upload can be watched while it runs.
+    pub async fn throttle_uploads(&self, bytes_per_second: Option<u64>) {
+        let conditions = match bytes_per_second {
+            Some(rate) => json!({"offline": false, "latency": 0, "download_throughput": -1, "upload_throughput": rate}),
+            None => json!({"offline": false, "latency": 0, "download_throughput": -1, "upload_throughput": -1}),
+        };
+        self.command(
+            reqwest::Method::POST,
+            "/chromium/network_conditions",
+            Some(json!({"network_conditions": conditions})),
+        )
+        .await;
+    }
+
+    /// Waits until `script` (returning a boolean) is true in the page, for at most `timeout`.
+    pub async fn wait_for(&self, what: &str, timeout: Duration, script: &str) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.script(script).await.as_bool() == Some(true) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "waited {timeout:?} for {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Runs a script in the page and returns its result.

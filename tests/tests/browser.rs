@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use e2e::webdriver::Browser;
 use e2e::{Stack, StackOptions, browser_dom, set_phase};
+use serde_json::json;
 use testkit::{Backend, httpd};
 
 async fn pages_render_in_a_browser(backend: Backend) {
@@ -44,6 +45,19 @@ async fn pages_render_in_a_browser(backend: Backend) {
 
     let status = browser_dom(&format!("{}/status", stack.runner_status[0])).unwrap();
     assert!(status.contains("Runner runner-0") && status.contains("Completed"), "{status}");
+
+    // The front page, as a desktop and a phone show it: on the phone, the menu folds away
+    // behind its button and opens when tapped.
+    let Some(browser) = Browser::start().await else { return };
+    browser.goto(&stack.url("/")).await;
+    browser.screenshot("front-page").await;
+    browser.resize(390, 900).await;
+    let hidden = "return getComputedStyle(document.querySelector('header .menu')).display === 'none';";
+    assert_eq!(browser.script(hidden).await, true, "a phone shows the menu button, not the menu");
+    browser.click("label.hamburger").await;
+    assert_eq!(browser.script(hidden).await, false, "the button opens the menu");
+    browser.resize(1280, 1600).await;
+    assert_eq!(browser.script(hidden).await, false, "a desktop shows the menu");
 }
 
 testkit::on_both_backends!(
@@ -89,7 +103,17 @@ async fn people_log_in_start_a_vote_and_cast_ballots_in_a_browser(backend: Backe
         .map(|f| httpd(f).canonicalize().unwrap().display().to_string())
         .collect();
     browser.type_into("#upload-files", &chosen.join("\n")).await;
-    browser.submit("#upload").await;
+    // Over a slow uplink (2 MB/s), the page shows each file's progress while it goes up.
+    browser.throttle_uploads(Some(2_000_000)).await;
+    browser.mark_page().await;
+    browser.click("#upload").await;
+    let midway = "const t = document.querySelector('#upload-total'); return !!t && t.value > 0 && t.value < t.max;";
+    browser.wait_for("the upload to be under way", Duration::from_secs(30), midway).await;
+    let bars = browser.script("return document.querySelectorAll('#upload-progress li progress').length;").await;
+    assert_eq!(bars, 3, "a progress bar per file");
+    browser.screenshot("compose-mid-upload").await;
+    browser.throttle_uploads(None).await;
+    browser.wait_for_new_page("#upload", Duration::from_secs(120)).await;
     assert_eq!(browser.text("#notice").await, "The files are uploaded; their checks are running.");
     assert!(browser.text("#files").await.contains("httpd-2.4.68.tar.gz.asc"));
     assert!(browser.text("#revisions").await.contains("+ httpd-2.4.68.tar.gz"));
@@ -137,4 +161,216 @@ async fn people_log_in_start_a_vote_and_cast_ballots_in_a_browser(backend: Backe
 testkit::on_both_backends!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     people_log_in_start_a_vote_and_cast_ballots_in_a_browser
+);
+
+/// Logs `uid` in at the login page of `stack`, coming back to `next`.
+async fn log_in(browser: &Browser, stack: &Stack, uid: &str, password: &str, next: &str) {
+    browser.goto(&stack.url(&format!("/login?next={next}"))).await;
+    browser.type_into("#uid", uid).await;
+    browser.type_into("#password", password).await;
+    browser.submit("#login").await;
+    assert_eq!(browser.text(".who").await, uid, "{uid} is logged in: {}", browser.source().await);
+}
+
+/// A file of the ATR's browser fixtures: its key, or a file of its release `apache-test-0.2`.
+fn fixture_path(name: &str) -> String {
+    let relative = if name.ends_with(".asc") && !name.starts_with("apache-test") {
+        format!("atr-playwright/{name}")
+    } else {
+        format!("atr-playwright/apache-test-0.2/{name}")
+    };
+    testkit::fixture(&relative).canonicalize().unwrap().display().to_string()
+}
+
+/// The scenario of the existing ATR's own browser suite, with its fixtures: a release manager
+/// logs in, starts a release on the project page, adds their OpenPGP key, uploads the files and
+/// sees hashing, licence, headers, paths and signature succeed; starts the vote; three PMC
+/// members cast +1; the release manager resolves it and releases; the release is found in the
+/// directory and a file downloaded.
+async fn a_release_goes_from_login_to_download_in_a_browser(backend: Backend) {
+    let Some(stack) = Stack::start(backend, StackOptions::default()).await else { return };
+    for (path, body) in [
+        ("/api/v1/admin/committees", json!({"name": "tooling", "display_name": "Apache Tooling", "podling": false})),
+        (
+            "/api/v1/admin/projects",
+            json!({"name": "apache-test", "committee": "tooling", "display_name": "Apache Test"}),
+        ),
+    ] {
+        let (status, body) = stack.post(path, body).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    stack.person_with_email("rm", Some("apache-tooling@example.invalid"), "tooling", "release_manager").await;
+    for pmc in ["pmc1", "pmc2", "pmc3"] {
+        stack.person(pmc, "tooling", "pmc_member").await;
+        stack.password(pmc, "a PMC member's password");
+    }
+    stack.password("rm", "the release manager's password");
+    let Some(browser) = Browser::start().await else { return };
+
+    // The release manager starts the release on the project page.
+    log_in(&browser, &stack, "rm", "the release manager's password", "/projects/apache-test").await;
+    browser.type_into("#version", "0.2").await;
+    browser.submit("#start-release").await;
+    let page = stack.url("/releases/apache-test/0.2");
+    assert_eq!(browser.url().await, page);
+    assert_eq!(browser.text("#phase").await, "draft");
+
+    // Their key, pasted on the keys page, into the committee's KEYS.
+    browser.goto(&stack.url("/keys")).await;
+    let armored = std::fs::read_to_string(fixture_path("68FF2E20F02B070D73D416188DE8CC167FE2663A.asc")).unwrap();
+    browser.script(&format!("document.querySelector('#armored').value = {};", json!(armored))).await;
+    browser.click(r#"#committee option[value="tooling"]"#).await;
+    browser.submit("#add-key").await;
+    assert!(browser.text("#key-report").await.starts_with("1 added"), "{}", browser.source().await);
+    assert!(browser.text("table.keys").await.contains("68FF2E20F02B070D73D416188DE8CC167FE2663A"));
+
+    // The files, all at once; then the checks.
+    browser.goto(&page).await;
+    let files = ["apache-test-0.2.tar.gz", "apache-test-0.2.tar.gz.asc", "apache-test-0.2.tar.gz.sha512"];
+    let chosen: Vec<String> = files.iter().map(|f| fixture_path(f)).collect();
+    browser.type_into("#upload-files", &chosen.join("\n")).await;
+    browser.submit("#upload").await;
+    assert_eq!(browser.text("#notice").await, "The files are uploaded; their checks are running.");
+    let report = stack.checks_done("apache-test/0.2", Duration::from_secs(120)).await;
+    for checker in ["hashing", "signature", "license", "rat", "paths"] {
+        let theirs: Vec<_> = report.results.iter().filter(|r| r.checker.as_str() == checker).collect();
+        assert!(!theirs.is_empty(), "{checker} ran");
+        // The fixture's NOTICE has one real flaw (a relative link), a warning that blocks nothing.
+        assert!(theirs.iter().any(|r| r.status.as_str() == "success"), "{checker} succeeds: {theirs:?}");
+        assert!(
+            theirs.iter().all(|r| matches!(r.status.as_str(), "success" | "warning")),
+            "{checker} finds nothing that blocks: {theirs:?}"
+        );
+    }
+    browser.goto(&page).await;
+    assert!(browser.text("#checks-summary").await.starts_with("Complete"));
+    let failing =
+        browser.script("return document.querySelectorAll('details.result[data-status=failure]').length;").await;
+    assert_eq!(failing, 0, "{}", browser.source().await);
+    browser.submit("#start-vote").await;
+    assert_eq!(browser.text("#phase").await, "candidate");
+    browser.submit("#logout").await;
+
+    // Three PMC members vote +1.
+    for pmc in ["pmc1", "pmc2", "pmc3"] {
+        log_in(&browser, &stack, pmc, "a PMC member's password", "/releases/apache-test/0.2").await;
+        assert_eq!(browser.text("#binding").await, "binding");
+        browser.click(r#"input[name="value"][value="1"]"#).await;
+        browser.type_into("#comment", &format!("+1 from {pmc}: checked the signature and the sums.")).await;
+        browser.submit("#cast").await;
+        assert_eq!(browser.text("#notice").await, "Your vote is recorded.");
+        browser.submit("#logout").await;
+    }
+
+    // The vote's 72 hours pass; the release manager resolves it, and releases.
+    e2e::run_sql(stack.database_url(), "UPDATE release SET vote_closes_at = 1 WHERE version = '0.2'");
+    log_in(&browser, &stack, "rm", "the release manager's password", "/releases/apache-test/0.2").await;
+    assert_eq!(browser.text("#binding-plus").await, "3");
+    browser.screenshot("vote-passing").await;
+    browser.click(r#"#outcome option[value="passed"]"#).await;
+    browser.submit("#resolve").await;
+    assert_eq!(browser.text("#phase").await, "preview", "{}", browser.source().await);
+    assert!(browser.try_find("#announcement-subject").await.is_some(), "the announcement is previewed");
+    browser.submit("#release").await;
+    assert_eq!(browser.text("#phase").await, "current");
+
+    // Anyone finds it in the directory and downloads a file.
+    browser.submit("#logout").await;
+    browser.goto(&stack.url("/?q=0.2")).await;
+    let found = browser.text("#found-releases").await;
+    assert!(found.contains("apache-test") && found.contains("0.2"), "{found}");
+    browser.goto(&stack.url("/current/apache-test/0.2/")).await;
+    browser.submit(r#"a[href="apache-test-0.2.tar.gz.sha512"]"#).await;
+    let expected = std::fs::read_to_string(fixture_path("apache-test-0.2.tar.gz.sha512")).unwrap();
+    let digest = expected.split_whitespace().next().unwrap();
+    assert!(browser.text("body").await.contains(digest), "the downloaded file is the uploaded one");
+}
+
+testkit::on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_release_goes_from_login_to_download_in_a_browser
+);
+
+/// What the pages refuse, in the browser: a visitor's account sees no draft and no action, and
+/// gets the admin page's 403; a committer sees no "start vote"; a form without its CSRF token
+/// is refused with a page that says why. Also a release manager waiving a failure on the page,
+/// and an admin at the runners overview.
+async fn the_pages_refuse_in_a_browser_and_waivers_show_who_and_why(backend: Backend) {
+    let Some(stack) = Stack::start(backend, StackOptions::default()).await else { return };
+    stack.release("tooling", "0.3", false).await;
+    stack.person("dev", "tooling", "committer").await;
+    stack.person("rm", "tooling", "release_manager").await;
+    stack.password("dev", "a committer's password");
+    stack.password("rm", "the release manager's password");
+    stack.password("root", "the admin's password");
+    // A signed tarball whose key is in no KEYS: the signature check fails.
+    for file in ["apache-test-0.2.tar.gz", "apache-test-0.2.tar.gz.asc", "apache-test-0.2.tar.gz.sha512"] {
+        stack.upload("tooling/0.3", file, std::fs::read(fixture_path(file)).unwrap()).await;
+    }
+    stack.checks_done("tooling/0.3", Duration::from_secs(120)).await;
+    let Some(browser) = Browser::start().await else { return };
+    let draft = stack.url("/releases/tooling/0.3");
+
+    // A visitor makes an account, with consent.
+    browser.goto(&stack.url("/signup")).await;
+    assert!(browser.text("#consent-text").await.contains("audit log"));
+    browser.type_into("#uid", "vera").await;
+    browser.type_into("#name", "Vera Visitor").await;
+    browser.type_into("#email", "vera@example.org").await;
+    browser.type_into("#password", "a visitor's password").await;
+    browser.type_into("#password2", "a visitor's password").await;
+    browser.click("#consent").await;
+    browser.submit("#signup").await;
+    assert_eq!(browser.text("#kind").await, "visitor (your ballots are non-binding)");
+    browser.goto(&draft).await;
+    assert!(browser.text("h1").await.contains("404"), "a draft does not exist for a visitor");
+    browser.goto(&stack.url("/admin")).await;
+    assert!(browser.text("h1").await.contains("403"), "{}", browser.source().await);
+    assert!(browser.text("main").await.contains("an administrator"));
+    browser.goto(&stack.url("/projects/tooling")).await;
+    assert!(browser.try_find("#start-release-form").await.is_none(), "no action for a visitor");
+    browser.submit("#logout").await;
+
+    // A committer sees the draft and its failure, and no "start vote".
+    log_in(&browser, &stack, "dev", "a committer's password", "/releases/tooling/0.3").await;
+    assert!(browser.try_find("#upload-form").await.is_some(), "a committer composes");
+    assert!(browser.try_find("#start-vote").await.is_none() && browser.try_find("#waive-form").await.is_none());
+    // A form whose token was taken out is refused, and the page says why.
+    browser.script("document.querySelectorAll('form input[name=csrf]').forEach((i) => i.remove());").await;
+    browser.submit(r#"form[action="/logout"] button"#).await;
+    assert!(browser.text("h1").await.contains("403"), "{}", browser.source().await);
+    assert!(browser.text("main").await.contains("security token"), "{}", browser.source().await);
+    browser.goto(&draft).await;
+    assert_eq!(browser.text(".who").await, "dev", "the refused form changed nothing");
+    browser.submit("#logout").await;
+
+    // The release manager waives the signature failure, saying why; the page shows it.
+    log_in(&browser, &stack, "rm", "the release manager's password", "/releases/tooling/0.3").await;
+    let failing = "return document.querySelectorAll('details.result[data-status=failure]').length;";
+    assert!(browser.script(failing).await.as_u64().unwrap() > 0, "the unknown key's signature fails");
+    browser.click("details:has(#waive-form) > summary").await;
+    browser.click(r#"#waive-checker option[value="signature"]"#).await;
+    browser.type_into("#waive-reason", "Signed out of band for this test release.").await;
+    browser.submit("#waive").await;
+    assert_eq!(browser.text("#notice").await, "The waiver is made: the failures it covers no longer block the vote.");
+    assert!(browser.text("#waiver-list").await.contains("Signed out of band for this test release."));
+    let waived = "return document.querySelectorAll('details.result[data-status=waived]').length;";
+    assert!(browser.script(waived).await.as_u64().unwrap() > 0, "the signature's failure shows as waived");
+    assert_eq!(browser.script(failing).await, 0, "{}", browser.source().await);
+    browser.screenshot("release-failures-and-waivers").await;
+    browser.submit("#logout").await;
+
+    // The admin watches the runners.
+    log_in(&browser, &stack, "root", "the admin's password", "/runners").await;
+    assert!(browser.text("#runners").await.contains("runner-0"));
+    assert!(browser.try_find("svg#throughput").await.is_some());
+    browser.screenshot("runners").await;
+    browser.goto(&stack.url("/admin")).await;
+    assert!(browser.text("#user-list").await.contains("vera"));
+    browser.screenshot("admin").await;
+}
+
+testkit::on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    the_pages_refuse_in_a_browser_and_waivers_show_who_and_why
 );
