@@ -242,6 +242,10 @@ async fn a_release_goes_from_login_to_download_in_a_browser(backend: Backend) {
             "{checker} finds nothing that blocks: {theirs:?}"
         );
     }
+    // The keys page lists what the key signed, as the signature check verified it.
+    browser.goto(&stack.url("/keys")).await;
+    let signed = browser.text("#signed").await;
+    assert!(signed.contains("apache-test/0.2") && signed.contains("apache-test-0.2.tar.gz"), "{signed}");
     browser.goto(&page).await;
     assert!(browser.text("#checks-summary").await.starts_with("Complete"));
     let failing =

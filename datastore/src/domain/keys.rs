@@ -371,6 +371,47 @@ pub fn keys_of(conn: &mut DbConnection, principal: &Principal) -> AppResult<Vec<
     infos(conn, &rows)
 }
 
+/// A file a key signed, as the checks verified it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SignedFile {
+    pub fingerprint: String,
+    /// `project/version` or `project/product/version`.
+    pub release: String,
+    pub project: String,
+    pub product: String,
+    pub version: String,
+    pub phase: shared_models::api::Phase,
+    pub path: String,
+}
+
+/// The files that `principal`'s keys signed, in the releases `principal` may read (a draft of a
+/// committee they left is not shown), newest release first; at most 200.
+pub fn signed_by_keys_of(conn: &mut DbConnection, principal: &Principal) -> AppResult<Vec<SignedFile>> {
+    let fingerprints: Vec<String> = q::owned_by(conn, principal.user_id)?.into_iter().map(|r| r.fingerprint).collect();
+    let mut releases: std::collections::HashMap<i64, Option<crate::db::queries::releases::ReleaseContext>> =
+        std::collections::HashMap::new();
+    let mut signed = Vec::new();
+    for (fingerprint, release_id, path) in q::uses_of(conn, &fingerprints, 200)? {
+        if let std::collections::hash_map::Entry::Vacant(slot) = releases.entry(release_id) {
+            let ctx = crate::db::queries::releases::context_by_id(conn, release_id)?;
+            let readable =
+                crate::auth::authz::may_read_release(Some(principal), &ctx.committee.name, ctx.release.phase()?);
+            slot.insert(readable.then_some(ctx));
+        }
+        let Some(Some(ctx)) = releases.get(&release_id) else { continue };
+        signed.push(SignedFile {
+            fingerprint,
+            release: ctx.key(),
+            project: ctx.project.name.clone(),
+            product: ctx.product.name.clone(),
+            version: ctx.release.version.clone(),
+            phase: ctx.release.phase()?,
+            path,
+        });
+    }
+    Ok(signed)
+}
+
 /// Keys found by fingerprint (8 hex digits or more, spaces ignored) or by user id.
 pub fn search(conn: &mut DbConnection, term: &str, limit: i64) -> AppResult<Vec<KeyInfo>> {
     let compact: String = term.chars().filter(|c| !c.is_whitespace()).collect();

@@ -323,6 +323,13 @@ pub fn diff(before: &[(String, BlobRow)], after: &[(String, BlobRow)]) -> Revisi
 }
 
 /// The differences of the latest `count` revisions, each against the one before it (newest first).
+/// What changed from revision `from` to revision `to` of a release (either may be the older).
+pub fn compare(conn: &mut DbConnection, ctx: &ReleaseContext, from: i64, to: i64) -> AppResult<RevisionDiff> {
+    let before = revision_files(conn, ctx, from)?;
+    let after = revision_files(conn, ctx, to)?;
+    Ok(diff(&before, &after))
+}
+
 pub fn recent_diffs(conn: &mut DbConnection, ctx: &ReleaseContext, count: i64) -> AppResult<Vec<(i64, RevisionDiff)>> {
     let newest = ctx.release.revision;
     let oldest = (newest - count + 1).max(1);

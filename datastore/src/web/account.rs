@@ -75,19 +75,7 @@ pub async fn login(
     let next = next_or_front(next);
     let uid = uid.trim().to_owned();
     match session::login(&state, uid.clone(), password, session::client_address(&req)).await {
-        Ok(new) => {
-            // A browser logging in again, perhaps as someone else: its old session ends.
-            if let Some(previous) = session::secret_of(&req) {
-                session::end(&state, previous).await?;
-            }
-            let mut forget = session::login_cookie(&state, "");
-            forget.make_removal();
-            Ok(HttpResponse::SeeOther()
-                .cookie(session::cookie(&state, &new.secret))
-                .cookie(forget)
-                .insert_header((actix_web::http::header::LOCATION, next))
-                .finish())
-        }
+        Ok(new) => logged_in_to(&req, &state, &new, &next).await,
         Err(error) if error.status == actix_web::http::StatusCode::UNAUTHORIZED => {
             let context = LoginPage { user: None, next, uid, error: Some(error.message.clone()), csrf };
             let mut response = login_page(&state, context)?;
@@ -96,6 +84,27 @@ pub async fn login(
         }
         Err(error) => Err(error),
     }
+}
+
+/// The answer to a form that logged someone in (a login, a sign-up): the new session's cookie,
+/// the form token's cookie forgotten, and on to `location`. A browser that had a session,
+/// perhaps someone else's, ends it.
+pub(super) async fn logged_in_to(
+    req: &HttpRequest,
+    state: &AppState,
+    new: &session::NewSession,
+    location: &str,
+) -> AppResult<HttpResponse> {
+    if let Some(previous) = session::secret_of(req) {
+        session::end(state, previous).await?;
+    }
+    let mut forget = session::login_cookie(state, "");
+    forget.make_removal();
+    Ok(HttpResponse::SeeOther()
+        .cookie(session::cookie(state, &new.secret))
+        .cookie(forget)
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .finish())
 }
 
 #[derive(Debug, Deserialize)]

@@ -28,6 +28,15 @@ struct KeysPage {
     armored: String,
     /// Why nothing could be read from the submission.
     error: Option<String>,
+    /// The files these keys signed, with a link to each release.
+    signed: Vec<SignedLink>,
+}
+
+#[derive(Serialize)]
+struct SignedLink {
+    #[serde(flatten)]
+    file: keys::SignedFile,
+    url: String,
 }
 
 /// The committees where `principal` may add keys (admins: their memberships too, as any
@@ -52,8 +61,15 @@ async fn render(
 ) -> AppResult<HttpResponse> {
     let user = Visitor::of(Some(&principal));
     let committees = key_committees(&principal);
-    let keys = state.db.run(move |c| keys::keys_of(c, &principal)).await?;
-    page("keys.html", &KeysPage { user, keys, committees, report, armored, error })
+    let (keys, signed) = state
+        .db
+        .run(move |c| -> AppResult<_> { Ok((keys::keys_of(c, &principal)?, keys::signed_by_keys_of(c, &principal)?)) })
+        .await?;
+    let signed = signed
+        .into_iter()
+        .map(|file| SignedLink { url: super::release::url(&file.project, &file.product, &file.version), file })
+        .collect();
+    page("keys.html", &KeysPage { user, keys, committees, report, armored, error, signed })
 }
 
 pub async fn show(state: web::Data<AppState>, viewer: Viewer) -> AppResult<HttpResponse> {

@@ -140,13 +140,7 @@ pub async fn signup(
         Err(error) => return Err(error),
     };
     let new = session::start(&state, user.id, address).await?;
-    let mut forget = session::login_cookie(&state, "");
-    forget.make_removal();
-    Ok(HttpResponse::SeeOther()
-        .cookie(session::cookie(&state, &new.secret))
-        .cookie(forget)
-        .insert_header((actix_web::http::header::LOCATION, "/account?done=signup"))
-        .finish())
+    super::account::logged_in_to(&req, &state, &new, "/account?done=signup").await
 }
 
 #[derive(Serialize)]

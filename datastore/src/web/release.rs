@@ -232,6 +232,8 @@ struct ReleasePage {
     release: Release,
     files: Vec<FileRow>,
     checks: ChecksView,
+    /// The two revisions asked for with `?from=&to=`, compared.
+    comparison: Option<Comparison>,
     /// The waivers that apply to this release: who made each, and why.
     waivers: Vec<shared_models::api::Waiver>,
     /// The checkers a waiver may name.
@@ -255,6 +257,17 @@ const EVENTS_SHOWN: u32 = 50;
 #[derive(Debug, Deserialize)]
 pub struct ShowQuery {
     done: Option<String>,
+    /// Two revisions to compare (`?from=2&to=5`).
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+/// Two revisions side by side: what changed from one to the other.
+#[derive(Debug, Serialize)]
+struct Comparison {
+    from: i64,
+    to: i64,
+    diff: releases::RevisionDiff,
 }
 
 /// What a form did, said on the page it came back to (a fixed sentence per action, never
@@ -318,7 +331,8 @@ pub async fn show(
     let principal = viewer.0.clone();
     let outbound = state.outbound.clone();
     let back_here = here.clone();
-    let (detail, files, report, waivers, vote, events, revisions, announcement, binding, actions) = state
+    let asked = query.from.zip(query.to);
+    let (detail, files, report, waivers, vote, events, revisions, announcement, binding, actions, comparison) = state
         .db
         .run(move |c| -> AppResult<_> {
             crate::db::read_transaction(c, |c| {
@@ -346,6 +360,10 @@ pub async fn show(
                     .collect::<Vec<_>>();
                 let report = checks::report(c, &ctx)?;
                 let waivers = waivers::list(c, viewer, &release)?.waivers;
+                let comparison = match asked {
+                    Some((from, to)) => Some(Comparison { from, to, diff: releases::compare(c, &ctx, from, to)? }),
+                    None => None,
+                };
                 let vote = if detail.vote.is_some() { Some(votes::status(c, viewer, &release)?) } else { None };
                 let events = releases::events(c, &ctx, Page { limit: Some(EVENTS_SHOWN), offset: None })?;
                 let actions = actions(viewer, &detail, vote.as_ref(), &back_here);
@@ -374,7 +392,19 @@ pub async fn show(
                     (Some(status), Some(p)) => votes::would_bind(&ctx, &status.vote, p),
                     _ => false,
                 };
-                Ok((detail, files, report, waivers, vote, events, revisions, announcement, binding, actions))
+                Ok((
+                    detail,
+                    files,
+                    report,
+                    waivers,
+                    vote,
+                    events,
+                    revisions,
+                    announcement,
+                    binding,
+                    actions,
+                    comparison,
+                ))
             })
         })
         .await?;
@@ -392,6 +422,7 @@ pub async fn show(
         release: detail,
         files,
         checks: group_checks(report),
+        comparison,
         waivers,
         checkers: TaskKind::ALL.iter().map(|k| k.as_str()).collect(),
         my_ballot,
@@ -468,7 +499,11 @@ impl Act {
                 let duration_hours = hours
                     .map(|h| h.parse::<u32>().map_err(|_| invalid("The vote's length is a whole number of hours.")))
                     .transpose()?;
-                Act::StartVote(StartVoteRequest { duration_hours, ..StartVoteRequest::default() })
+                let revision = form.revision.as_deref().map(str::trim).filter(|r| !r.is_empty());
+                let revision = revision
+                    .map(|r| r.parse::<i64>().map_err(|_| invalid("A revision is a whole number.")))
+                    .transpose()?;
+                Act::StartVote(StartVoteRequest { duration_hours, revision, ..StartVoteRequest::default() })
             }
             "resolve" => {
                 let outcome = match form.outcome.as_deref() {

@@ -185,32 +185,17 @@ async fn world(backend: Backend) -> Option<World> {
     let runner = app.runner("runner-matrix").await;
 
     // The draft, and a candidate of another product with its vote open.
-    let (status, body) = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/admin/projects/httpd/products"))
-                .bearer_auth(&admin)
-                .json(&json!({"name": "docs"})),
-        )
-        .await;
+    let (status, body) = post_as(&app, &admin, "/api/v1/admin/projects/httpd/products", json!({"name": "docs"})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     app.release(&rm, "httpd", "2.4.68").await;
     upload_all(&app, &rm).await;
-    let (status, body) = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/releases"))
-                .bearer_auth(&rm)
-                .json(&json!({"project": "httpd", "product": "docs", "version": "1.0"})),
-        )
-        .await;
+    let docs = json!({"project": "httpd", "product": "docs", "version": "1.0"});
+    let (status, body) = post_as(&app, &rm, "/api/v1/releases", docs).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let (status, _) = app.upload(&rm, "httpd/docs/1.0", "docs-1.0.tar.gz", b"the docs".to_vec()).await;
     assert_eq!(status, StatusCode::CREATED);
     assert!(finish_checks(&app, "success").await >= 4);
-    let (status, body) = app
-        .send(app.client.post(app.url(&format!("/api/v1{CANDIDATE}/vote/start"))).bearer_auth(&rm).json(&json!({})))
-        .await;
+    let (status, body) = post_as(&app, &rm, &format!("/api/v1{CANDIDATE}/vote/start"), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // A task that failed, on the draft (retry and cancel have something to act on).
     let task = app.db(|c| {
@@ -225,20 +210,11 @@ async fn world(backend: Backend) -> Option<World> {
     let (status, _) =
         app.send(app.client.post(app.url("/api/v1/committees/httpd/keys/import")).bearer_auth(&admin).body(keys)).await;
     assert_eq!(status, StatusCode::OK);
-    let (_, waiver) = app
-        .send(app.client.post(app.url(&format!("/api/v1{DRAFT}/waivers"))).bearer_auth(&rm).json(&json!({
-            "checker": "license", "path_glob": "*", "reason": "the matrix", "scope": "release"
-        })))
-        .await;
+    let waiver = json!({"checker": "license", "path_glob": "*", "reason": "the matrix", "scope": "release"});
+    let (_, waiver) = post_as(&app, &rm, &format!("/api/v1{DRAFT}/waivers"), waiver).await;
     let waiver = waiver["id"].as_i64().unwrap_or_else(|| panic!("{waiver}"));
-    let (_, webhook) = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/projects/httpd/webhooks"))
-                .bearer_auth(&pmc)
-                .json(&json!({"url": "http://127.0.0.1:9/hook"})),
-        )
-        .await;
+    let hook = json!({"url": "http://127.0.0.1:9/hook"});
+    let (_, webhook) = post_as(&app, &pmc, "/api/v1/projects/httpd/webhooks", hook).await;
     let webhook = webhook["id"].as_i64().unwrap_or_else(|| panic!("{webhook}"));
     let fingerprint = "65B2D44FE74BD5E3DE3AC3F082781DE46D5954FA".to_owned();
     let sha512 = checks::digest::sha512_of(&b"the docs"[..]).unwrap().0;
@@ -302,6 +278,10 @@ async fn world(backend: Backend) -> Option<World> {
         invitation,
         asset,
     })
+}
+
+async fn post_as(app: &TestApp, jwt: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    app.send(app.client.post(app.url(path)).bearer_auth(jwt).json(&body)).await
 }
 
 fn app_principal(c: &mut datastore::db::DbConnection, uid: &str) -> datastore::auth::Principal {

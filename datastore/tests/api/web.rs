@@ -563,6 +563,18 @@ async fn a_draft_is_composed_on_its_page(backend: Backend) {
     let latest = post_form(&app, &browser, PAGE, &[("action", "restore"), ("revision", "7")]).await;
     assert_eq!(latest.status(), StatusCode::CONFLICT);
 
+    // Any two revisions compared: 5 to 7 brings back notes.txt and the checksum, drops the README.
+    let (_, html) = get_page(&app, Some(&browser.cookie), &format!("{PAGE}?from=5&to=7")).await;
+    let comparison =
+        html.split(r#"id="comparison""#).nth(1).unwrap_or_else(|| panic!("{html}")).split("</div>\n").next().unwrap();
+    assert!(comparison.contains("From revision 5 to revision 7"), "{comparison}");
+    assert!(comparison.contains("+ notes.txt") && comparison.contains("− README.txt"), "{comparison}");
+    let (_, html) = get_page(&app, Some(&browser.cookie), &format!("{PAGE}?from=3&to=7")).await;
+    assert!(html.contains("The two hold the same files."), "7 restored 3: {html}");
+    let (status, html) = get_page(&app, Some(&browser.cookie), &format!("{PAGE}?from=1&to=99")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(html.contains("has no revision 99"), "{html}");
+
     // Someone outside the committee can do none of it: the draft is not there for them.
     let cat = login(&app, "cat").await;
     let refused = post_form(&app, &cat, PAGE, &[("action", "restore"), ("revision", "1")]).await;
@@ -797,6 +809,13 @@ async fn failures_are_waived_and_shown_waived_on_the_release_page(backend: Backe
     let rm = login(&app, "rm").await;
     let (_, html) = get_page(&app, Some(&rm.cookie), PAGE).await;
     assert!(html.contains(r#"id="waive-form""#) && html.contains(r#"<option value="signature">"#), "{html}");
+    let blockers =
+        html.split(r#"id="vote-blockers""#).nth(1).unwrap_or_else(|| panic!("{html}")).split("</div>").next().unwrap();
+    assert!(blockers.contains("check results fail"), "what keeps the vote from starting is shown: {blockers}");
+    // A vote on a revision older than the latest (the page was read before an upload) does not start.
+    let stale =
+        post_form(&app, &rm, PAGE, &[("action", "start_vote"), ("revision", "1"), ("duration_hours", "")]).await;
+    assert_eq!(stale.status(), StatusCode::CONFLICT);
     let bad_rule = post_form(
         &app,
         &rm,

@@ -130,6 +130,21 @@ pub fn delete(conn: &mut DbConnection, fingerprint: &str) -> QueryResult<bool> {
     Ok(diesel::delete(signing_key::table.find(fingerprint)).execute(conn)? > 0)
 }
 
+/// What the keys `fingerprints` signed, as the checks verified it: (fingerprint, release id,
+/// path), newest release first, at most `limit`.
+pub fn uses_of(
+    conn: &mut DbConnection,
+    fingerprints: &[String],
+    limit: i64,
+) -> QueryResult<Vec<(String, i64, String)>> {
+    key_use::table
+        .filter(key_use::fingerprint.eq_any(fingerprints))
+        .order((key_use::release_id.desc(), key_use::path))
+        .limit(limit)
+        .select((key_use::fingerprint, key_use::release_id, key_use::path))
+        .load(conn)
+}
+
 /// The keys whose signatures over a file of a release the checks verified.
 pub fn signers_of(conn: &mut DbConnection, release_id: i64, path: &str) -> QueryResult<Vec<String>> {
     key_use::table
