@@ -111,6 +111,22 @@ fn password_matches(stored: &str, password: &str) -> bool {
 static DECOY_HASH: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| hash_password("decoy password never used").unwrap_or_default());
 
+/// The argon2id hash of a password chosen at a form (sign-up, an invitation), computed off the
+/// async threads and counted among the password checks of [`login`]: at most one per core at
+/// once, and a 503 after 2 s of waiting for one.
+pub async fn hash_chosen_password(state: &AppState, password: String) -> AppResult<String> {
+    let permit = tokio::time::timeout(PERMIT_WAIT, state.password_checks.clone().acquire_owned()).await;
+    let Ok(Ok(permit)) = permit else {
+        return Err(AppError::unavailable(
+            "Many passwords are being checked at this moment; try again in a few seconds.",
+        )
+        .retry_after(2));
+    };
+    let hashed = web::block(move || hash_password(&password)).await.map_err(AppError::internal)?;
+    drop(permit);
+    hashed
+}
+
 /// Sets (or with `None` removes) a user's password and ends their sessions.
 pub fn set_password(conn: &mut DbConnection, uid: &str, password: Option<&str>) -> AppResult<usize> {
     let user = users::find_user(conn, uid)?.ok_or_else(|| AppError::not_found(format!("There is no user {uid}.")))?;

@@ -15,8 +15,9 @@ use crate::domain::people;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
-/// Sign-ups from one address in the login limits' window (15 minutes).
-const MAX_SIGNUPS_PER_ADDRESS: usize = 5;
+/// Sign-up attempts from one address in the login limits' window (15 minutes), whether they
+/// made an account or not: each costs a password hash.
+const MAX_SIGNUPS_PER_ADDRESS: usize = 10;
 /// How sign-ups are counted among the attempts of [`sessions`]: a name no uid can have.
 const SIGNUP_ATTEMPT: &str = "+signup";
 
@@ -101,20 +102,9 @@ pub async fn signup(
                 .with_details(serde_json::json!({"field": "password"})),
         );
     }
-    let hashed = web::block(move || session::hash_password(&password)).await.map_err(AppError::internal)?;
-    let password_hash = match hashed {
-        Ok(hash) => hash,
-        Err(error) => return again(error.with_details(serde_json::json!({"field": "password"}))),
-    };
-    let request = people::SignUp {
-        uid: uid.trim().to_owned(),
-        name: name.clone(),
-        email: email.clone(),
-        password_hash,
-        consent: consent.is_some(),
-    };
+    // Every attempt is counted before its password is hashed, so that failing ones are too.
     let from = address.clone();
-    let made = state
+    state
         .db
         .run(move |c| {
             crate::db::write_transaction(c, |c| {
@@ -124,18 +114,28 @@ pub async fn signup(
                     return Err(AppError::new(
                         StatusCode::TOO_MANY_REQUESTS,
                         "too_many_signups",
-                        "Too many accounts were made from your address; try again in 15 minutes.",
+                        "Too many sign-ups came from your address; try again in 15 minutes.",
                     )
                     .retry_after(15 * 60));
                 }
                 sessions::record_attempt(c, SIGNUP_ATTEMPT, &from)?;
-                people::sign_up(c, &request)
+                Ok(())
             })
         })
-        .await;
-    let user = match made {
+        .await?;
+    if let Err(error) = session::check_password_rules(&password) {
+        return again(error.with_details(serde_json::json!({"field": "password"})));
+    }
+    let password_hash = session::hash_chosen_password(&state, password).await?;
+    let request = people::SignUp {
+        uid: uid.trim().to_owned(),
+        name: name.clone(),
+        email: email.clone(),
+        password_hash,
+        consent: consent.is_some(),
+    };
+    let user = match state.db.run(move |c| people::sign_up(c, &request)).await {
         Ok(user) => user,
-        Err(error) if error.status == StatusCode::TOO_MANY_REQUESTS => return Err(error),
         Err(error) if error.status.is_client_error() => return again(error),
         Err(error) => return Err(error),
     };
@@ -258,10 +258,10 @@ pub async fn accept_invitation(
     if password != password2 {
         return refused("The two passwords differ.".to_owned(), StatusCode::UNPROCESSABLE_ENTITY);
     }
-    let hash = match web::block(move || session::hash_password(&password)).await.map_err(AppError::internal)? {
-        Ok(hash) => hash,
-        Err(error) => return refused(error.message, error.status),
-    };
+    if let Err(error) = session::check_password_rules(&password) {
+        return refused(error.message, error.status);
+    }
+    let hash = session::hash_chosen_password(&state, password).await?;
     let used = secret.clone();
     let user = state.db.run(move |c| people::accept_invitation(c, &used, &hash)).await?;
     Ok(see_other(&format!("/login?next=/account&uid={}", crate::url::encode_query_value(&user.uid))))
