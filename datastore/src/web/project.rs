@@ -10,7 +10,7 @@ use super::{Visitor, page, see_other};
 use crate::auth::session::CsrfForm;
 use crate::auth::{Action, Viewer, authz};
 use crate::domain::page::Page;
-use crate::domain::{directory, releases};
+use crate::domain::{directory, mail, releases};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -26,6 +26,9 @@ struct ProjectPage {
     may_start: bool,
     may_edit_policy: bool,
     notice: Option<&'static str>,
+    /// The mails of a release's life (vote, result, announcement): the project's own, or the
+    /// platform's default.
+    templates: Vec<shared_models::outbound::MailTemplate>,
 }
 
 #[derive(Serialize)]
@@ -59,9 +62,14 @@ pub async fn show(
     let name = Name::parse(&name).map_err(|_| AppError::not_found(format!("There is no project {name}.")))?;
     let user = Visitor::of(viewer.principal());
     let offset = query.offset;
-    let notice = (query.done.as_deref() == Some("policy")).then_some("The release policy is changed.");
+    let notice = match query.done.as_deref() {
+        Some("policy") => Some("The release policy is changed."),
+        Some("template") => Some("The mail template is changed; the next mail of its kind uses it."),
+        Some("reset_template") => Some("The mail template is the platform's default again."),
+        _ => None,
+    };
     let person = super::logged_in(viewer.clone());
-    let (project, policy, list) = state
+    let (project, policy, list, templates) = state
         .db
         .run(move |c| -> AppResult<_> {
             let (row, _) = directory::find_project(c, &name)?;
@@ -73,7 +81,8 @@ pub async fn show(
                 &name,
                 Page { limit: Some(RELEASES_PER_PAGE), offset },
             )?;
-            Ok((project, policy, list))
+            let templates = mail::list(c, &name)?.templates;
+            Ok((project, policy, list, templates))
         })
         .await?;
     let more = list
@@ -93,7 +102,8 @@ pub async fn show(
     phases.sort_by_key(|g| g.phase);
     let may = |action| person.as_ref().is_some_and(|p| authz::allowed(p, action, project.committee.as_str()));
     let (may_start, may_edit_policy) = (may(Action::ComposeRelease), may(Action::EditPolicy));
-    page("project.html", &ProjectPage { user, project, policy, phases, more, may_start, may_edit_policy, notice })
+    let context = ProjectPage { user, project, policy, phases, more, may_start, may_edit_policy, notice, templates };
+    page("project.html", &context)
 }
 
 /// The project page's forms: `start` (a new release: `version`, `product`) and `policy` (the
@@ -105,6 +115,9 @@ pub struct ProjectForm {
     product: Option<String>,
     min_vote_hours: Option<String>,
     binding_plus_required: Option<String>,
+    kind: Option<String>,
+    subject: Option<String>,
+    body: Option<String>,
 }
 
 /// `POST /projects/{project}`: through the API's domain functions, then to the new release's
@@ -151,6 +164,28 @@ pub async fn act(
                         ..directory::policy(&row)?
                     };
                     directory::set_policy(c, &principal, &name, &policy)
+                })
+                .await?;
+            Ok(see_other(&back))
+        }
+        action @ ("template" | "reset_template") => {
+            let kind = form.kind.as_deref().and_then(|k| shared_models::outbound::MailKind::parse(k).ok());
+            let kind = kind
+                .ok_or_else(|| invalid("Which mail? The form names none of vote, result and announce.".to_owned()))?;
+            let back = format!("/projects/{name}?done={action}");
+            let update = shared_models::outbound::MailTemplateUpdate {
+                subject: form.subject.unwrap_or_default(),
+                body: form.body.unwrap_or_default().replace("\r\n", "\n"),
+            };
+            let reset = action == "reset_template";
+            state
+                .db
+                .run(move |c| {
+                    if reset {
+                        mail::reset(c, &principal, &name, kind)
+                    } else {
+                        mail::set(c, &principal, &name, kind, &update).map(drop)
+                    }
                 })
                 .await?;
             Ok(see_other(&back))

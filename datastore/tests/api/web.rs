@@ -892,4 +892,38 @@ async fn committers_start_releases_and_the_pmc_changes_the_policy_on_the_project
     )
     .await;
     assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The mail templates: everyone reads them; the PMC writes its own, and goes back to the default.
+    let (_, html) = get_page(&app, Some(&dev.cookie), "/projects/httpd").await;
+    assert!(
+        html.contains(r#"data-kind="vote""#) && html.contains("(the default)") && !html.contains("template-form-vote")
+    );
+    let template = [
+        ("action", "template"),
+        ("kind", "vote"),
+        ("subject", "[VOTE] Release httpd {{ version }}"),
+        ("body", "Please vote on {{ version }}.\r\n"),
+    ];
+    let refused = post_form(&app, &dev, "/projects/httpd", &template).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "a committer does not write the project's mails");
+    let saved = post_form(&app, &pmc, "/projects/httpd", &template).await;
+    assert_eq!(saved.headers()[LOCATION], "/projects/httpd?done=template");
+    let (_, list) = app.send(app.client.get(app.url("/api/v1/projects/httpd/mail-templates"))).await;
+    let vote = list["templates"].as_array().unwrap().iter().find(|t| t["kind"] == "vote").unwrap().clone();
+    assert_eq!(
+        (vote["custom"].as_bool(), vote["body"].as_str()),
+        (Some(true), Some("Please vote on {{ version }}.\n"))
+    );
+    let broken = [("action", "template"), ("kind", "vote"), ("subject", "x"), ("body", "{{ oops")];
+    let broken = post_form(&app, &pmc, "/projects/httpd", &broken).await;
+    assert_eq!(broken.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(broken.text().await.unwrap().contains("does not render"));
+    let reset = post_form(&app, &pmc, "/projects/httpd", &[("action", "reset_template"), ("kind", "vote")]).await;
+    assert_eq!(reset.headers()[LOCATION], "/projects/httpd?done=reset_template");
+    let (_, html) = get_page(&app, Some(&pmc.cookie), "/projects/httpd?done=reset_template").await;
+    assert!(
+        html.contains("the platform&#x27;s default again") || html.contains("the platform's default again"),
+        "{html}"
+    );
+    assert!(html.contains(r#"id="template-form-vote""#), "{html}");
 }
