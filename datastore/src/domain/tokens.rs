@@ -128,3 +128,37 @@ pub fn register_runner_as(conn: &mut DbConnection, principal: &Principal, name: 
     authz::authorize_admin(principal)?;
     register_runner(conn, principal.actor(), name)
 }
+
+/// Disables a runner (its token stops working at once; the tasks it held are queued again when
+/// their leases run out) or enables it again (admins only).
+pub fn set_runner_disabled(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    name: &str,
+    disabled: bool,
+) -> AppResult<()> {
+    authz::authorize_admin(principal)?;
+    crate::db::write_transaction(conn, |conn| {
+        let changed = q::set_runner_disabled(conn, name, disabled)?
+            .ok_or_else(|| AppError::not_found(format!("There is no runner {name}.")))?;
+        if changed {
+            let action = if disabled { "runner.disabled" } else { "runner.enabled" };
+            events::record_unscoped(conn, principal.actor(), action, name, json!({}))?;
+        }
+        Ok(())
+    })
+}
+
+/// A new token for a runner (shown once), replacing its old one, which stops working (admins
+/// only): for a token that leaked, or a runner moved to another machine.
+pub fn replace_runner_token(conn: &mut DbConnection, principal: &Principal, name: &str) -> AppResult<String> {
+    authz::authorize_admin(principal)?;
+    crate::db::write_transaction(conn, |conn| {
+        let token = secrets::generate(RUNNER_TOKEN_PREFIX);
+        if !q::replace_runner_token(conn, name, &secrets::hash(&token))? {
+            return Err(AppError::not_found(format!("There is no runner {name}.")));
+        }
+        events::record_unscoped(conn, principal.actor(), "runner.token_replaced", name, json!({}))?;
+        Ok(token)
+    })
+}

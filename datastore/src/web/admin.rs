@@ -29,6 +29,7 @@ struct AdminPage {
     next: Option<String>,
     committees: Vec<Committee>,
     tasks: Vec<Task>,
+    runners: Vec<shared_models::api::RunnerInfo>,
     roles: [&'static str; 3],
     notice: Option<String>,
     /// A secret made by the last action (an invitation link, a runner token): shown once.
@@ -66,6 +67,8 @@ fn notice_of(done: &str) -> Option<&'static str> {
         "member" => "The foundation-member flag is changed.",
         "grant" => "The role is granted.",
         "cancel" => "The task is cancelled.",
+        "disable" => "The runner is disabled: its token no longer works.",
+        "enable" => "The runner is enabled again.",
         "retry" => "The task is queued again.",
         _ => return None,
     })
@@ -80,14 +83,15 @@ async fn render(
     imported: Option<AsfImportCounts>,
 ) -> AppResult<HttpResponse> {
     let user = Visitor::of(Some(&principal));
-    let (users, committees, tasks) = state
+    let (users, committees, tasks, runners) = state
         .db
         .run(move |c| -> AppResult<_> {
             let users = people::list(c, &principal, Page { limit: Some(USERS_PER_PAGE), offset }, "")?;
             let committees = directory::list_committees(c, Page { limit: Some(1000), offset: None })?.committees;
             let waiting = [TaskStatus::Failed, TaskStatus::Queued, TaskStatus::Leased];
             let tasks = tasks::list(c, Some(&principal), None, &waiting, Page { limit: Some(50), offset: None })?;
-            Ok((users, committees, tasks.tasks))
+            let runners = tokens::runners(c, &principal)?.runners;
+            Ok((users, committees, tasks.tasks, runners))
         })
         .await?;
     let next =
@@ -101,6 +105,7 @@ async fn render(
             next,
             committees,
             tasks,
+            runners,
             roles: [Role::Committer.as_str(), Role::ReleaseManager.as_str(), Role::PmcMember.as_str()],
             notice,
             shown_once,
@@ -212,6 +217,19 @@ pub async fn act(state: web::Data<AppState>, form: CsrfForm<AdminForm>) -> AppRe
             let shown = name.clone();
             let (_, token) = state.db.run(move |c| tokens::register_runner_as(c, &by, &name)).await?;
             let what = format!("The token of the runner {shown} (its RUNNER_TOKEN)");
+            render(&state, principal, None, None, Some(ShownOnce { what, value: token }), None).await
+        }
+        action @ ("disable" | "enable") => {
+            let name = field(&form.runner, "runner")?.to_owned();
+            let disabled = action == "disable";
+            state.db.run(move |c| tokens::set_runner_disabled(c, &by, &name, disabled)).await?;
+            Ok(see_other(&format!("{HERE}?done={action}")))
+        }
+        "new_token" => {
+            let name = field(&form.runner, "runner")?.to_owned();
+            let shown = name.clone();
+            let token = state.db.run(move |c| tokens::replace_runner_token(c, &by, &name)).await?;
+            let what = format!("The new token of the runner {shown} (its old one no longer works)");
             render(&state, principal, None, None, Some(ShownOnce { what, value: token }), None).await
         }
         action @ ("cancel" | "retry") => {

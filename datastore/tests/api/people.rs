@@ -286,6 +286,36 @@ async fn admins_invite_grant_and_register_at_the_admin_page(backend: Backend) {
     let registered =
         app.db(|c| datastore::domain::tasks::runner_by_token(c, &datastore::auth::secrets::hash(&token)).unwrap());
     assert_eq!(registered.map(|r| r.name).as_deref(), Some("runner-7"), "the token shown is the runner's");
+    // Disabled, its token stops working; enabled, it works again; replaced, only the new one does.
+    let claims = |token: String| {
+        let app = &app;
+        async move {
+            let body =
+                serde_json::json!({"runner": "r", "version": "0", "kinds": ["paths"], "capacity": 1, "wait_s": 0});
+            app.client
+                .post(app.url("/api/runner/v1/claim"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert!(claims(token.clone()).await.is_success());
+    let disabled = post_form(&app, &root, "/admin", &[("action", "disable"), ("runner", "runner-7")]).await;
+    assert_eq!(disabled.headers()[LOCATION], "/admin?done=disable");
+    assert_eq!(claims(token.clone()).await, StatusCode::UNAUTHORIZED);
+    post_form(&app, &root, "/admin", &[("action", "enable"), ("runner", "runner-7")]).await;
+    assert!(claims(token.clone()).await.is_success());
+    let replaced = post_form(&app, &root, "/admin", &[("action", "new_token"), ("runner", "runner-7")]).await;
+    let html = replaced.text().await.unwrap();
+    let new_token =
+        html.split(r#"id="secret" class="mono" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+    assert_eq!(claims(token.clone()).await, StatusCode::UNAUTHORIZED, "the old token is dead");
+    assert!(claims(new_token).await.is_success());
+    let unknown = post_form(&app, &root, "/admin", &[("action", "disable"), ("runner", "nobody")]).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
     let bad = post_form(
         &app,
         &root,
@@ -321,6 +351,8 @@ async fn the_admin_page_is_for_admins_only(backend: Backend) {
         vec![("action", "member"), ("uid", "pmc1"), ("member", "true")],
         vec![("action", "grant"), ("uid", "pmc1"), ("committee", "httpd"), ("role", "pmc_member")],
         vec![("action", "runner"), ("runner", "evil")],
+        vec![("action", "disable"), ("runner", "runner-0")],
+        vec![("action", "new_token"), ("runner", "runner-0")],
     ] {
         let refused = post_form(&app, &pmc, "/admin", &action).await;
         assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{action:?}");

@@ -245,6 +245,26 @@ pub fn queue_overview(conn: &mut DbConnection, now: i64, hours: i64) -> QueryRes
     Ok((depth, oldest, finished))
 }
 
+/// Disables or enables the runner `name`; `None` when there is none, else whether it changed.
+pub fn set_runner_disabled(conn: &mut DbConnection, name: &str, disabled: bool) -> QueryResult<Option<bool>> {
+    let Some(id) = runner::table.filter(runner::name.eq(name)).select(runner::id).first::<i64>(conn).optional()? else {
+        return Ok(None);
+    };
+    let changed = diesel::update(runner::table.find(id).filter(runner::disabled.ne(disabled)))
+        .set(runner::disabled.eq(disabled))
+        .execute(conn)?;
+    Ok(Some(changed > 0))
+}
+
+/// Gives the runner `name` a new token (by its hash); the old one stops working. `false` when
+/// there is no such runner.
+pub fn replace_runner_token(conn: &mut DbConnection, name: &str, token_hash: &str) -> QueryResult<bool> {
+    Ok(diesel::update(runner::table.filter(runner::name.eq(name)))
+        .set(runner::token_hash.eq(token_hash))
+        .execute(conn)?
+        > 0)
+}
+
 /// The runner holding this token, unless disabled.
 pub fn runner_by_token(conn: &mut DbConnection, token_hash: &str) -> QueryResult<Option<crate::db::models::RunnerRow>> {
     runner::table
