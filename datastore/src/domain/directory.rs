@@ -442,6 +442,16 @@ pub fn set_membership(
             .ok_or_else(|| AppError::not_found(format!("There is no user {}.", req.uid)))?;
         let committee = q::find_committee(conn, &req.committee)?
             .ok_or_else(|| AppError::not_found(format!("There is no committee {}.", req.committee)))?;
+        if row.visitor {
+            return Err(AppError::conflict(
+                "visitor_account",
+                format!(
+                    "{} is a visitor's own account (anyone may make one under a free uid): it gets no role. \
+                     Invite the person under their own uid.",
+                    req.uid
+                ),
+            ));
+        }
         if users::grant(conn, row.id, committee.id, req.role)? {
             events::record_unscoped(
                 conn,
@@ -595,6 +605,13 @@ impl AsfImporter<'_> {
         };
         let name = name.as_deref();
         let (user, created) = users::ensure_user(self.conn, uid, name)?;
+        if user.visitor {
+            // Anyone may make a visitor's account under any free uid: it never gets a role.
+            self.counts.skipped.push(format!(
+                "user {uid}: the uid is a visitor's own account, which gets no role; an admin resolves it"
+            ));
+            return Ok(());
+        }
         self.counts.users += u64::from(created);
         self.counts.memberships += u64::from(users::grant(self.conn, user.id, committee_id, role)?);
         Ok(())

@@ -92,6 +92,15 @@ fn ownership(principal: &Principal, cert: &Certificate, signature: Option<&str>)
         };
     }
     let emails = checks::openpgp::uid_emails(&cert.uids);
+    if principal.visitor {
+        // A visitor typed their address at sign-up and nobody checked it: it proves nothing.
+        return Err(format!(
+            "a visitor's address is not checked, so it does not prove the key is yours; sign the statement of \
+             GET /api/v1/keys/ownership-statement?fingerprint={} (gpg --armor --detach-sign) and send the \
+             signature as ownership_signature",
+            cert.fingerprint
+        ));
+    }
     match &principal.email {
         Some(mine) if emails.contains(&mine.to_ascii_lowercase()) => Ok(Proof::Address),
         Some(mine) => Err(format!(

@@ -158,6 +158,12 @@ pub fn invite(conn: &mut DbConnection, principal: &Principal, uid: &str) -> AppR
         if row.withdrawn_at.is_some() {
             return Err(AppError::conflict("withdrawn", format!("The account {uid} was withdrawn by its owner.")));
         }
+        if row.visitor {
+            return Err(AppError::conflict(
+                "visitor_account",
+                format!("{uid} is a visitor's own account, with its own password; invite people under their own uid."),
+            ));
+        }
         let secret = secrets::generate("inv_");
         let expires_at = now_ms() + INVITATION_DAYS * 24 * 3600 * 1000;
         q::insert_invitation(conn, row.id, &secrets::hash(&secret), principal.actor(), expires_at)?;
@@ -186,11 +192,13 @@ pub fn accept_invitation(conn: &mut DbConnection, secret: &str, password_hash: &
         let (id, user) = q::open_invitation(conn, &secrets::hash(secret))?.ok_or_else(|| {
             AppError::not_found("This invitation link is used, expired or wrong; ask an admin for a new one.")
         })?;
-        if !q::use_invitation(conn, id)? {
+        if !q::use_invitation(conn, id, user.id)? {
             return Err(AppError::conflict("invitation_used", "This invitation link was used meanwhile."));
         }
+        // Whoever held the account before the invitation keeps nothing of it: no session, no token.
         sessions::set_password(conn, user.id, Some(password_hash))?;
         sessions::revoke_sessions_of(conn, user.id)?;
+        q::delete_tokens_of(conn, user.id)?;
         events::record_unscoped(conn, &user.uid, "user.invitation_accepted", &user.uid, json!({}))?;
         Ok(user)
     })

@@ -427,7 +427,8 @@ pub fn cast(
                     "comment_sha256": comment.as_ref().filter(|_| principal.visitor)
                         .map(|c| checks::digest::sha256_hex(c.as_bytes())),
                     "replaces": earlier.as_ref().map(|b| b.value),
-                    "signed_by": signed_by,
+                    // A key's fingerprint leads to a name: a visitor's is not kept in the log.
+                    "signed_by": signed_by.as_ref().filter(|_| !principal.visitor),
                 }),
             },
         )?;

@@ -121,6 +121,61 @@ async fn visitors_sign_up_with_consent_vote_without_binding_and_withdraw(backend
         "{cast_event}"
     );
 
+    // A visitor's account never gets a role, by hand or by an import of Apache's rosters (anyone
+    // may take a free uid, a committer's too, before that committer is imported).
+    let grant = serde_json::json!({"uid": "vera", "committee": "httpd", "role": "pmc_member"});
+    app.expect_error(
+        app.client.put(app.url("/api/v1/admin/memberships")).bearer_auth(app.admin()).json(&grant),
+        StatusCode::CONFLICT,
+        "visitor_account",
+    )
+    .await;
+    let roster = serde_json::json!({"committees": {"httpd": {"display_name": "HTTP Server", "roster": {"vera": {"name": "Vera"}}}}});
+    let (status, counts) =
+        app.send(app.client.post(app.url("/api/v1/admin/import/asf")).bearer_auth(app.admin()).json(&roster)).await;
+    assert_eq!(status, StatusCode::OK, "{counts}");
+    assert!(counts["skipped"].to_string().contains("user vera: the uid is a visitor's own account"), "{counts}");
+    let vera = app.db(|c| datastore::db::queries::auth::find_user(c, "vera").unwrap().unwrap());
+    assert!(app.db(|c| datastore::db::queries::auth::memberships(c, vera.id).unwrap()).is_empty());
+    // Nobody checked a visitor's address: it proves no key theirs, and no mail ballot theirs.
+    let vera_token = app.db(|c| datastore::domain::tokens::create_token(c, "test", "vera", "keys").unwrap());
+    let vera_jwt = app.jwt_for("vera", &vera_token);
+    app.db(|c| {
+        use datastore::db::schema::users;
+        use diesel::prelude::*;
+        diesel::update(users::table.filter(users::uid.eq("vera")))
+            .set(users::email.eq("apache-tooling@example.invalid"))
+            .execute(c)
+            .unwrap();
+    });
+    let key = std::fs::read_to_string(testkit::fixture("atr-playwright/68FF2E20F02B070D73D416188DE8CC167FE2663A.asc"))
+        .unwrap();
+    let (status, body) = app
+        .send(
+            app.client.post(app.url("/api/v1/keys")).bearer_auth(&vera_jwt).json(&serde_json::json!({"armored": key})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("a visitor's address is not checked"), "{body}");
+    let by_address = app.db(|c| {
+        datastore::db::queries::auth::users_by_email(c, &["apache-tooling@example.invalid".to_owned()]).unwrap()
+    });
+    assert!(by_address.is_empty(), "a mail from that address is not vera's ballot");
+    // The data withdrawal must remove: a signed ballot's signature and signer, failed logins.
+    app.db(|c| {
+        use datastore::db::schema::vote;
+        use diesel::prelude::*;
+        diesel::update(vote::table.filter(vote::voter.eq("vera")))
+            .set((
+                vote::signature.eq("-----BEGIN PGP SIGNATURE-----"),
+                vote::signed_by.eq("68FF2E20F02B070D73D416188DE8CC167FE2663A"),
+            ))
+            .execute(c)
+            .unwrap();
+    });
+    let wrong = crate::web::post_login(&app, "vera", "not vera's password", "/").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+
     // Withdrawing needs the box ticked; then the data are gone and the session with them.
     let unconfirmed = post_form(&app, &browser, "/account", &[("action", "withdraw")]).await;
     assert_eq!(unconfirmed.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -130,6 +185,19 @@ async fn visitors_sign_up_with_consent_vote_without_binding_and_withdraw(backend
     let row = app.db(|c| datastore::db::queries::auth::find_user(c, "vera").unwrap().unwrap());
     assert_eq!((row.name, row.email, row.password_hash), (None, None, None));
     assert!(row.withdrawn_at.is_some());
+    let (signatures, failures) = app.db(|c| {
+        use datastore::db::schema::{login_failure, vote};
+        use diesel::prelude::*;
+        let signatures: i64 = vote::table
+            .filter(vote::voter.like("anonymous-%"))
+            .filter(vote::signature.is_not_null().or(vote::signed_by.is_not_null()))
+            .count()
+            .get_result(c)
+            .unwrap();
+        let failures: i64 = login_failure::table.filter(login_failure::uid.eq("vera")).count().get_result(c).unwrap();
+        (signatures, failures)
+    });
+    assert_eq!((signatures, failures), (0, 0), "no signature, signer or failed login of vera is left");
     let (_, votes) = app.send(app.client.get(app.url(&format!("{RELEASE}/votes")))).await;
     let ballots = votes["votes"].as_array().unwrap();
     assert!(!ballots.iter().any(|v| v["voter"] == "vera"), "{votes}");
@@ -241,6 +309,13 @@ async fn admins_invite_grant_and_register_at_the_admin_page(backend: Backend) {
     let path = link.strip_prefix("http://datastore.test").unwrap_or_else(|| panic!("{link}")).to_owned();
     assert!(path.starts_with("/invitations/inv_"), "{path}");
 
+    // A second link for the same person, and a token someone made for the account meanwhile.
+    let again = post_form(&app, &root, "/admin", &[("action", "invite"), ("uid", "newbie")]).await;
+    let html = again.text().await.unwrap();
+    let older = html.split(r#"id="secret" class="mono" value=""#).nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let older = older.strip_prefix("http://datastore.test").unwrap().to_owned();
+    app.db(|c| datastore::domain::tokens::create_token(c, "test", "newbie", "before").unwrap());
+
     // The invited person chooses a password and logs in with it.
     let form = app.client.get(app.url(&path)).send().await.unwrap();
     assert_eq!(form.status(), StatusCode::OK);
@@ -260,6 +335,16 @@ async fn admins_invite_grant_and_register_at_the_admin_page(backend: Backend) {
     assert_eq!(accepted.headers()[LOCATION], "/login?next=/account&uid=newbie");
     let reused = accept(PASSWORD).send().await.unwrap();
     assert_eq!(reused.status(), StatusCode::NOT_FOUND, "a link works once");
+    let (status, _) = app.send(app.client.get(app.url(&older))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "an older link of the same person died with it");
+    assert!(
+        app.db(|c| {
+            let user = datastore::db::queries::auth::find_user(c, "newbie").unwrap().unwrap();
+            datastore::db::queries::auth::list_api_tokens(c, user.id).unwrap()
+        })
+        .is_empty(),
+        "whoever held the account before keeps no token"
+    );
     let newbie = crate::web::post_login(&app, "newbie", PASSWORD, "/account").await;
     assert_eq!(newbie.status(), StatusCode::SEE_OTHER);
 

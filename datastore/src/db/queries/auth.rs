@@ -35,9 +35,13 @@ diesel::define_sql_function! {
 }
 
 /// The users whose registered address is one of `addresses` (given in lower case), compared
-/// without regard to case.
+/// without regard to case. Visitors are left out: nobody checked the address they typed.
 pub fn users_by_email(conn: &mut DbConnection, addresses: &[String]) -> QueryResult<Vec<UserRow>> {
-    users::table.filter(lower(users::email).eq_any(addresses)).select(UserRow::as_select()).load(conn)
+    users::table
+        .filter(lower(users::email).eq_any(addresses))
+        .filter(users::visitor.eq(false))
+        .select(UserRow::as_select())
+        .load(conn)
 }
 
 /// Creates a user, or returns `None` when the uid is taken.
@@ -116,6 +120,8 @@ pub fn jwt_subject(conn: &mut DbConnection, uid: &str, token_id: i64) -> QueryRe
         .inner_join(api_token::table)
         .filter(users::uid.eq(uid))
         .filter(api_token::id.eq(token_id))
+        // A withdrawn account's tokens are deleted with it; this holds even for a request racing that.
+        .filter(users::withdrawn_at.is_null())
         .select((UserRow::as_select(), api_token::token_hash))
         .first(conn)
         .optional()

@@ -5,7 +5,9 @@ use diesel::prelude::*;
 
 use super::insert_or_ignore;
 use crate::db::models::UserRow;
-use crate::db::schema::{api_token, committee_key, invitation, key_use, signing_key, users, vote, web_session};
+use crate::db::schema::{
+    api_token, committee_key, invitation, key_use, login_failure, signing_key, users, vote, web_session,
+};
 use crate::db::{DbConnection, now_ms};
 
 /// A page of users by uid, and how many there are.
@@ -85,12 +87,21 @@ pub fn open_invitation(conn: &mut DbConnection, secret_hash: &str) -> QueryResul
         .optional()
 }
 
-/// Marks an invitation used; `false` if it was used meanwhile (two tabs, one link).
-pub fn use_invitation(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
-    Ok(diesel::update(invitation::table.find(id).filter(invitation::used_at.is_null()))
+/// Marks an invitation used, and every other open one of its user (an older link that leaked
+/// can no longer set the password); `false` if this one was used meanwhile (two tabs, one link).
+pub fn use_invitation(conn: &mut DbConnection, id: i64, user_id: i64) -> QueryResult<bool> {
+    let this = diesel::update(invitation::table.find(id).filter(invitation::used_at.is_null()))
         .set(invitation::used_at.eq(now_ms()))
-        .execute(conn)?
-        > 0)
+        .execute(conn)?;
+    diesel::update(invitation::table.filter(invitation::user_id.eq(user_id)).filter(invitation::used_at.is_null()))
+        .set(invitation::used_at.eq(now_ms()))
+        .execute(conn)?;
+    Ok(this > 0)
+}
+
+/// Removes every personal access token of a user (their JWTs stop working with them).
+pub fn delete_tokens_of(conn: &mut DbConnection, user_id: i64) -> QueryResult<usize> {
+    diesel::delete(api_token::table.filter(api_token::user_id.eq(user_id))).execute(conn)
 }
 
 /// What a withdrawal did, for its event.
@@ -107,7 +118,13 @@ pub struct Withdrawn {
 pub fn withdraw(conn: &mut DbConnection, user: &UserRow) -> QueryResult<Withdrawn> {
     let pseudonym = format!("{}{}", crate::domain::people::ANONYMOUS_PREFIX, user.id);
     let ballots_anonymised = diesel::update(vote::table.filter(vote::voter_id.eq(user.id)))
-        .set((vote::voter_id.eq(None::<i64>), vote::voter.eq(&pseudonym), vote::comment.eq(None::<String>)))
+        .set((
+            vote::voter_id.eq(None::<i64>),
+            vote::voter.eq(&pseudonym),
+            vote::comment.eq(None::<String>),
+            vote::signature.eq(None::<String>),
+            vote::signed_by.eq(None::<String>),
+        ))
         .execute(conn)?;
     let owned = signing_key::table.filter(signing_key::owner_id.eq(user.id));
     let keys_removed = diesel::delete(
@@ -123,7 +140,8 @@ pub fn withdraw(conn: &mut DbConnection, user: &UserRow) -> QueryResult<Withdraw
     diesel::update(signing_key::table.filter(signing_key::owner_id.eq(user.id)))
         .set(signing_key::owner_id.eq(None::<i64>))
         .execute(conn)?;
-    let tokens_removed = diesel::delete(api_token::table.filter(api_token::user_id.eq(user.id))).execute(conn)?;
+    let tokens_removed = delete_tokens_of(conn, user.id)?;
+    diesel::delete(login_failure::table.filter(login_failure::uid.eq(&user.uid))).execute(conn)?;
     diesel::delete(web_session::table.filter(web_session::user_id.eq(user.id))).execute(conn)?;
     diesel::delete(invitation::table.filter(invitation::user_id.eq(user.id))).execute(conn)?;
     diesel::update(users::table.find(user.id))

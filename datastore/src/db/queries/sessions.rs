@@ -52,6 +52,7 @@ pub fn live_session(
         .inner_join(users::table)
         .filter(web_session::secret_hash.eq(secret_hash))
         .filter(web_session::revoked_at.is_null())
+        .filter(users::withdrawn_at.is_null())
         .filter(web_session::created_at.gt(created_after))
         .filter(web_session::last_seen_at.gt(seen_after))
         .select((web_session::id, web_session::csrf_token, web_session::last_seen_at, UserRow::as_select()))
