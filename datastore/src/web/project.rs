@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use shared_models::Name;
-use shared_models::api::{Phase, Project, ProjectPolicy, ReleaseSummary};
+use shared_models::api::{Phase, Project, ProjectPolicy, ReleaseSummary, VoteMode};
 
 use super::{Visitor, page, see_other};
 use crate::auth::session::CsrfForm;
@@ -115,6 +115,13 @@ pub struct ProjectForm {
     product: Option<String>,
     min_vote_hours: Option<String>,
     binding_plus_required: Option<String>,
+    mailing_list: Option<String>,
+    vote_mode: Option<String>,
+    unknown_header_severity: Option<String>,
+    /// Checkboxes: `on` when ticked, absent when not.
+    require_incubating_name: Option<String>,
+    warn_on_rsa_below_4096: Option<String>,
+    auto_resolve: Option<String>,
     kind: Option<String>,
     subject: Option<String>,
     body: Option<String>,
@@ -151,21 +158,22 @@ pub async fn act(
                     .parse::<u32>()
                     .map_err(|_| invalid(format!("The {what} is a whole number.")))
             };
-            let hours = number(form.min_vote_hours.as_deref(), "vote's minimum length")?;
-            let plus = number(form.binding_plus_required.as_deref(), "number of binding +1 votes")?;
+            // The form holds the whole policy, so what is saved is exactly what the PMC member saw
+            // and changed (no other field is read back and kept behind their back).
+            let checked = |value: &Option<String>| value.as_deref() == Some("on");
+            let policy = ProjectPolicy {
+                min_vote_hours: number(form.min_vote_hours.as_deref(), "vote's minimum length")?,
+                binding_plus_required: number(form.binding_plus_required.as_deref(), "number of binding +1 votes")?,
+                mailing_list: form.mailing_list.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()),
+                require_incubating_name: checked(&form.require_incubating_name),
+                unknown_header_severity: form.unknown_header_severity.unwrap_or_default(),
+                warn_on_rsa_below_4096: checked(&form.warn_on_rsa_below_4096),
+                vote_mode: VoteMode::parse(form.vote_mode.as_deref().unwrap_or_default())
+                    .map_err(|_| invalid("A vote is held on the platform, by mail, or recorded by hand.".to_owned()))?,
+                auto_resolve: checked(&form.auto_resolve),
+            };
             let back = format!("/projects/{name}?done=policy");
-            state
-                .db
-                .run(move |c| {
-                    let (row, _) = directory::find_project(c, &name)?;
-                    let policy = ProjectPolicy {
-                        min_vote_hours: hours,
-                        binding_plus_required: plus,
-                        ..directory::policy(&row)?
-                    };
-                    directory::set_policy(c, &principal, &name, &policy)
-                })
-                .await?;
+            state.db.run(move |c| directory::set_policy(c, &principal, &name, &policy)).await?;
             Ok(see_other(&back))
         }
         action @ ("template" | "reset_template") => {

@@ -126,6 +126,11 @@ struct Cell {
     last: bool,
 }
 
+/// A cell that allowed callers answer with 2xx (or a page's redirect onwards).
+fn cell(method: &'static str, pattern: &'static str, path: String, policy: Policy, body: Body) -> Cell {
+    Cell { method, pattern, path, policy, body, also_fine: &[], last: false }
+}
+
 /// The world the matrix runs in.
 struct World {
     app: TestApp,
@@ -306,15 +311,6 @@ const MBOX: &[u8] = b"From a@example.org Mon Jan  1 00:00:00 2026\nFrom: a@examp
 /// candidate's (`{project}/{product}/{version}`), whose policies differ where a phase matters.
 fn api_cells(w: &World) -> Vec<Cell> {
     use Policy::*;
-    let cell = |method, pattern: &'static str, path: String, policy, body| Cell {
-        method,
-        pattern,
-        path,
-        policy,
-        body,
-        also_fine: &[],
-        last: false,
-    };
     let mut cells = vec![
         cell(
             "GET",
@@ -684,15 +680,6 @@ fn page_cells(w: &World) -> Vec<Cell> {
     use Policy::*;
     let form =
         |fields: &[(&'static str, &str)]| Body::Form(fields.iter().map(|(k, v)| (*k, (*v).to_owned())).collect());
-    let cell = |method, pattern: &'static str, path: String, policy, body| Cell {
-        method,
-        pattern,
-        path,
-        policy,
-        body,
-        also_fine: &[],
-        last: false,
-    };
     vec![
         cell("GET", "/", "/".into(), PublicToPeople, Body::None),
         cell("GET", "/login", "/login".into(), PublicToPeople, Body::None),

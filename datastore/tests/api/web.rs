@@ -869,7 +869,15 @@ async fn committers_start_releases_and_the_pmc_changes_the_policy_on_the_project
     assert_eq!(again.status(), StatusCode::CONFLICT);
     let bad = post_form(&app, &dev, "/projects/httpd", &[("action", "start"), ("version", "../x")]).await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let policy = [("action", "policy"), ("min_vote_hours", "96"), ("binding_plus_required", "3")];
+    let policy = [
+        ("action", "policy"),
+        ("min_vote_hours", "96"),
+        ("binding_plus_required", "3"),
+        ("vote_mode", "mail"),
+        ("mailing_list", "dev@httpd.apache.org"),
+        ("unknown_header_severity", "failure"),
+        ("auto_resolve", "on"),
+    ];
     let refused = post_form(&app, &dev, "/projects/httpd", &policy).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN, "a committer does not change the policy");
 
@@ -882,6 +890,13 @@ async fn committers_start_releases_and_the_pmc_changes_the_policy_on_the_project
         (Some(96), Some(3)),
         "{body}"
     );
+    assert_eq!(
+        (body["vote_mode"].as_str(), body["mailing_list"].as_str()),
+        (Some("mail"), Some("dev@httpd.apache.org"))
+    );
+    assert_eq!(body["unknown_header_severity"], "failure");
+    // A box left unticked is false: the whole policy is what the form showed.
+    assert_eq!((body["auto_resolve"].as_bool(), body["warn_on_rsa_below_4096"].as_bool()), (Some(true), Some(false)));
     let (_, html) = get_page(&app, Some(&pmc.cookie), "/projects/httpd?done=policy").await;
     assert!(html.contains("The release policy is changed.") && html.contains("<td>96 hours</td>"), "{html}");
     let invalid = post_form(
