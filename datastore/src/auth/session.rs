@@ -115,8 +115,7 @@ static DECOY_HASH: std::sync::LazyLock<String> =
 /// async threads and counted among the password checks of [`login`]: at most one per core at
 /// once, and a 503 after 2 s of waiting for one.
 pub async fn hash_chosen_password(state: &AppState, password: String) -> AppResult<String> {
-    let permit = tokio::time::timeout(PERMIT_WAIT, state.password_checks.clone().acquire_owned()).await;
-    let Ok(Ok(permit)) = permit else {
+    let Some(permit) = password_permit(state).await else {
         return Err(AppError::unavailable(
             "Many passwords are being checked at this moment; try again in a few seconds.",
         )
@@ -125,6 +124,12 @@ pub async fn hash_chosen_password(state: &AppState, password: String) -> AppResu
     let hashed = web::block(move || hash_password(&password)).await.map_err(AppError::internal)?;
     drop(permit);
     hashed
+}
+
+/// One of the password checks that may run at once (one per core), waited for at most
+/// `PERMIT_WAIT`; `None` when none came free in that time.
+async fn password_permit(state: &AppState) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    tokio::time::timeout(PERMIT_WAIT, state.password_checks.clone().acquire_owned()).await.ok()?.ok()
 }
 
 /// Sets (or with `None` removes) a user's password and ends their sessions.
@@ -198,8 +203,7 @@ pub async fn login(state: &AppState, uid: String, password: String, address: Str
         .await?;
     // Only attempts within the limits wait for a check, and not for long; one that gives up
     // was never checked, and is not counted.
-    let permit = tokio::time::timeout(PERMIT_WAIT, state.password_checks.clone().acquire_owned()).await;
-    let Ok(Ok(permit)) = permit else {
+    let Some(permit) = password_permit(state).await else {
         state.db.run(move |c| sessions::forget_attempt(c, attempt).map_err(AppError::from)).await?;
         return Err(AppError::unavailable("Many logins are being checked at this moment; try again in a few seconds.")
             .retry_after(2));

@@ -574,15 +574,7 @@ pub fn view(conn: &mut DbConnection, rows: Vec<TaskRow>) -> AppResult<Vec<Task>>
     let mut release_keys: HashMap<i64, String> = HashMap::new();
     let mut tasks = Vec::with_capacity(rows.len());
     for row in rows {
-        let release = match row.release_id {
-            Some(id) => {
-                if let Entry::Vacant(slot) = release_keys.entry(id) {
-                    slot.insert(releases::context_by_id(conn, id)?.key());
-                }
-                release_keys.get(&id).cloned()
-            }
-            None => None,
-        };
+        let release = row.release_id.map(|id| releases::key_by_id(conn, &mut release_keys, id)).transpose()?;
         let kind = row.kind()?;
         tasks.push(Task {
             id: row.id,

@@ -76,15 +76,9 @@ pub fn runners(conn: &mut DbConnection, principal: &Principal) -> AppResult<shar
     for (r, work) in q::runners_with_work(conn)? {
         let mut current = Vec::with_capacity(work.leased.len());
         for (id, kind, release_id, path) in work.leased {
-            let release = match release_id {
-                Some(release_id) => Some(match release_keys.entry(release_id) {
-                    std::collections::hash_map::Entry::Occupied(known) => known.get().clone(),
-                    std::collections::hash_map::Entry::Vacant(slot) => {
-                        slot.insert(crate::db::queries::releases::context_by_id(conn, release_id)?.key()).clone()
-                    }
-                }),
-                None => None,
-            };
+            let release = release_id
+                .map(|id| crate::db::queries::releases::key_by_id(conn, &mut release_keys, id))
+                .transpose()?;
             current.push(RunningTask { id, kind, release, path });
         }
         runners.push(RunnerInfo {

@@ -28,8 +28,19 @@ struct LoginPage {
 
 /// The login page, with a fresh token in the form and in its cookie unless one is given.
 fn login_page(state: &AppState, page_context: LoginPage) -> AppResult<HttpResponse> {
-    let mut response = page("login.html", &page_context)?;
-    response.add_cookie(&session::login_cookie(state, &page_context.csrf)).map_err(AppError::internal)?;
+    tokened_page(state, "login.html", &page_context, &page_context.csrf)
+}
+
+/// A page whose form is posted before there is a session (login, sign-up, an invitation): its
+/// token `csrf` goes in the form and in the double-submit cookie.
+pub(super) fn tokened_page(
+    state: &AppState,
+    template: &str,
+    context: &impl Serialize,
+    csrf: &str,
+) -> AppResult<HttpResponse> {
+    let mut response = page(template, context)?;
+    response.add_cookie(&session::login_cookie(state, csrf)).map_err(AppError::internal)?;
     Ok(response)
 }
 

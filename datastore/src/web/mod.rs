@@ -200,17 +200,22 @@ pub fn page_templates() -> Vec<&'static str> {
 }
 
 /// The templates rendered so far by this process (the tests check that every one was).
-static RENDERED: LazyLock<std::sync::Mutex<std::collections::BTreeSet<String>>> = LazyLock::new(Default::default);
+/// One flag per template, set at its first render (a store without a lock on every page).
+static RENDERED: [std::sync::atomic::AtomicBool; TEMPLATE_SOURCES.len()] =
+    [const { std::sync::atomic::AtomicBool::new(false) }; TEMPLATE_SOURCES.len()];
 
 pub fn rendered_templates() -> std::collections::BTreeSet<String> {
-    RENDERED.lock().map(|set| set.clone()).unwrap_or_default()
+    TEMPLATE_SOURCES
+        .iter()
+        .zip(&RENDERED)
+        .filter(|(_, flag)| flag.load(std::sync::atomic::Ordering::Relaxed))
+        .map(|((name, _), _)| (*name).to_owned())
+        .collect()
 }
 
 fn rendered(template: &str) {
-    if let Ok(mut set) = RENDERED.lock()
-        && !set.contains(template)
-    {
-        set.insert(template.to_owned());
+    if let Some(index) = TEMPLATE_SOURCES.iter().position(|(name, _)| *name == template) {
+        RENDERED[index].store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

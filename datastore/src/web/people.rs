@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use shared_models::api::User;
 
+use super::account::tokened_page;
 use super::{Visitor, logged_in, page, see_other, to_login};
 use crate::auth::Viewer;
 use crate::auth::session::{self, CsrfForm};
@@ -32,13 +33,6 @@ struct SignUpPage {
     field: Option<String>,
     csrf: String,
     open: bool,
-}
-
-/// A page of a form posted before there is a session, with its token in the form and cookie.
-fn tokened_page(state: &AppState, template: &str, context: &impl Serialize, csrf: &str) -> AppResult<HttpResponse> {
-    let mut response = page(template, context)?;
-    response.add_cookie(&session::login_cookie(state, csrf)).map_err(AppError::internal)?;
-    Ok(response)
 }
 
 /// `GET /signup`: the consent, and the form.

@@ -51,6 +51,21 @@ pub fn lock_release(conn: &mut DbConnection, release_id: i64) -> QueryResult<()>
 }
 
 /// A release with its product, project and committee, by id.
+/// The `project/[product/]version` key of the release `release_id`, looked up once per release
+/// for a list of things that name releases (tasks, runners' work).
+pub fn key_by_id(
+    conn: &mut DbConnection,
+    known: &mut std::collections::HashMap<i64, String>,
+    release_id: i64,
+) -> QueryResult<String> {
+    if let Some(key) = known.get(&release_id) {
+        return Ok(key.clone());
+    }
+    let key = context_by_id(conn, release_id)?.key();
+    known.insert(release_id, key.clone());
+    Ok(key)
+}
+
 pub fn context_by_id(conn: &mut DbConnection, release_id: i64) -> QueryResult<ReleaseContext> {
     let (release, product, project, committee) = release::table
         .inner_join(product::table.inner_join(project::table.inner_join(committee::table)))
