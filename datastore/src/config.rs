@@ -83,6 +83,11 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_VISITOR_SIGNUP", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub visitor_signup: bool,
 
+    /// The bearer token Prometheus sends to scrape `/metrics` (admins may read it too). Unset:
+    /// admins only.
+    #[arg(long, env = "DATASTORE_METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Database connections in the pool.
     #[arg(long, env = "DATASTORE_DB_POOL_SIZE", default_value_t = 16, global = true)]
     pub db_pool_size: u32,
@@ -139,6 +144,7 @@ impl Config {
             session_idle_secs: 8 * 3600,
             session_max_secs: 7 * 24 * 3600,
             visitor_signup: true,
+            metrics_token: None,
             db_pool_size: 4,
             workers: Some(1),
             lease_secs: 60,

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod download;
 pub mod error;
 pub mod ingest;
+pub mod metrics;
 pub mod private;
 pub mod runner_api;
 pub mod server;

@@ -314,6 +314,7 @@ pub async fn reaper(state: AppState) {
         match db.run(tasks::reap).await {
             Ok(counts) if counts == ReapCounts::default() => {}
             Ok(counts) => {
+                state.metrics.reaped(counts.requeued, counts.failed);
                 tracing::info!(requeued = counts.requeued, failed = counts.failed, "reaper handled expired leases");
                 if counts.requeued > 0 {
                     state.wake_runners();

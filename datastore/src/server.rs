@@ -28,6 +28,8 @@ pub fn configure(state: web::Data<AppState>) -> impl FnOnce(&mut web::ServiceCon
             )
             .configure(crate::download::configure)
             .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(crate::metrics::show))
             .configure(crate::web::configure);
     }
 }
@@ -73,6 +75,40 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// `GET /readyz`: 200 when this process can serve: the database answers and the blob store
+/// takes a file (one staged and discarded); 503 naming what cannot, for a load balancer to
+/// send requests elsewhere meanwhile.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let database = state
+        .db
+        .run(|c| {
+            use diesel::connection::SimpleConnection;
+            c.batch_execute("SELECT 1").map_err(crate::db::DbError::from)
+        })
+        .await
+        .err()
+        .map(|e| e.to_string());
+    let blobs = state.blobs.clone();
+    let blob_store = match web::block(move || blobs.stage().map(drop)).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!("the blob store takes no file: {e}")),
+        Err(e) => Some(format!("the blob store check did not run: {e}")),
+    };
+    let check = |failure: &Option<String>| failure.as_deref().unwrap_or("ok").to_owned();
+    let body = serde_json::json!({
+        "status": if database.is_none() && blob_store.is_none() { "ready" } else { "unavailable" },
+        "database": check(&database),
+        "blob_store": check(&blob_store),
+    });
+    let mut response = if database.is_none() && blob_store.is_none() {
+        HttpResponse::Ok()
+    } else {
+        tracing::warn!(?database, ?blob_store, "not ready");
+        HttpResponse::ServiceUnavailable()
+    };
+    response.insert_header((header::CACHE_CONTROL, "no-store")).json(body)
+}
+
 /// A request path as the log shows it: an invitation link's secret is left out (whoever reads
 /// the log could otherwise set that account's password).
 fn logged_path(path: &str) -> &str {
@@ -89,10 +125,16 @@ async fn request_log(
     req.extensions_mut().insert(RequestId(id.clone()));
     let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %logged_path(req.path()));
     let started = Instant::now();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let method = req.method().clone();
     async move {
         let mut response = next.call(req).await?;
         let status = response.status().as_u16();
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let elapsed = started.elapsed();
+        if let Some(state) = state {
+            state.metrics.request(response.request().match_pattern().as_deref(), method.as_str(), status, elapsed);
+        }
+        let ms = elapsed.as_secs_f64() * 1000.0;
         if status >= 500 {
             tracing::error!(status, ms, "request failed");
         } else {

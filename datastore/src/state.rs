@@ -29,6 +29,8 @@ pub struct AppState {
     pub password_checks: Arc<tokio::sync::Semaphore>,
     /// What the outbox dispatcher puts in mails and webhook bodies.
     pub outbound: Arc<crate::domain::outbox::Settings>,
+    /// The process's metrics, for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// How many runner claims may wait for work at once.
@@ -69,6 +71,7 @@ impl AppState {
             .map_err(|e| anyhow::anyhow!("DATASTORE_MAIL_FROM: {e}"))?;
         Ok(Self {
             outbound: Arc::new(outbound),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
             config: Arc::new(config),
             db,
             blobs: Arc::new(blobs),

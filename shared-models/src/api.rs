@@ -860,6 +860,14 @@ pub struct CreateRunnerRequest {
     pub name: Name,
 }
 
+/// A change to a runner (admins only): `disabled` stops its token at once (the tasks it held
+/// are queued again when their leases run out); `false` lets it claim again.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRunnerRequest {
+    pub disabled: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RunnerCreated {
     pub id: i64,

@@ -6,8 +6,8 @@ use actix_web::{get, patch, post, put};
 use shared_models::Name;
 use shared_models::api::{
     AsfImportCounts, AsfImportRequest, Committee, CreateCommitteeRequest, CreateProductRequest, CreateProjectRequest,
-    CreateRunnerRequest, CreateUserRequest, Invitation, Project, RunnerCreated, SetMembershipRequest,
-    UpdateUserRequest, User, UserList,
+    CreateRunnerRequest, CreateUserRequest, Invitation, Project, RunnerCreated, RunnerInfo, SetMembershipRequest,
+    UpdateRunnerRequest, UpdateUserRequest, User, UserList,
 };
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -28,7 +28,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(set_membership)
         .service(import_asf)
         .service(create_runner)
-        .service(list_runners);
+        .service(list_runners)
+        .service(update_runner)
+        .service(replace_runner_token);
 }
 
 /// Create a committee (a PMC, or a podling with `podling: true`).
@@ -212,5 +214,64 @@ pub async fn create_runner(
     let name = body.into_inner().name;
     let runner_name = name.clone();
     let (id, token) = state.db.run(move |c| tokens::register_runner_as(c, &principal, &runner_name)).await?;
+    Ok(created(&RunnerCreated { id, name, token }))
+}
+
+/// The runner `name` as the runners list shows it.
+fn runner_named(list: shared_models::api::RunnerList, name: &str) -> AppResult<RunnerInfo> {
+    list.runners
+        .into_iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| crate::error::AppError::not_found(format!("There is no runner {name}.")))
+}
+
+/// Disable a runner (its token stops working at once; the tasks it held are queued again when
+/// their leases run out) or enable it again. An event records each change.
+#[utoipa::path(tag = "admin", operation_id = "update_runner", request_body = UpdateRunnerRequest,
+    params(("name" = String, Path, pattern = "^[a-z][a-z0-9-]*$", max_length = 64)), security(("bearer" = [])),
+    responses((status = 200, body = RunnerInfo), (status = 400, body = shared_models::ErrorBody), (status = 401, body = shared_models::ErrorBody),
+        (status = 403, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody)))]
+#[patch("/admin/runners/{name}")]
+pub async fn update_runner(
+    state: web::Data<AppState>,
+    principal: Principal,
+    name: web::Path<String>,
+    body: web::Json<UpdateRunnerRequest>,
+) -> AppResult<web::Json<RunnerInfo>> {
+    let name = url_name(Name::parse(&name))?;
+    let runner = state
+        .db
+        .run(move |c| {
+            tokens::set_runner_disabled(c, &principal, name.as_str(), body.disabled)?;
+            runner_named(tokens::runners(c, &principal)?, name.as_str())
+        })
+        .await?;
+    Ok(web::Json(runner))
+}
+
+/// Give a runner a new token, shown in this response only; its old token stops working (for a
+/// token that leaked, or a runner moved to another machine).
+#[utoipa::path(tag = "admin", operation_id = "replace_runner_token",
+    params(("name" = String, Path, pattern = "^[a-z][a-z0-9-]*$", max_length = 64)), security(("bearer" = [])),
+    responses((status = 201, body = RunnerCreated), (status = 400, body = shared_models::ErrorBody), (status = 401, body = shared_models::ErrorBody),
+        (status = 403, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody)))]
+#[post("/admin/runners/{name}/token")]
+pub async fn replace_runner_token(
+    state: web::Data<AppState>,
+    principal: Principal,
+    name: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let name = url_name(Name::parse(&name))?;
+    let runner_name = name.clone();
+    let (id, token) = state
+        .db
+        .run(move |c| {
+            let token = tokens::replace_runner_token(c, &principal, runner_name.as_str())?;
+            Ok::<_, crate::error::AppError>((
+                runner_named(tokens::runners(c, &principal)?, runner_name.as_str())?.id,
+                token,
+            ))
+        })
+        .await?;
     Ok(created(&RunnerCreated { id, name, token }))
 }

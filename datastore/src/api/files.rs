@@ -89,8 +89,10 @@ where
     ingest.finish().await.map_err(ingest_error)
 }
 
-async fn publish(received: Received) -> AppResult<BlobMeta> {
-    received.publish().await.map_err(ingest_error)
+async fn publish(state: &AppState, received: Received) -> AppResult<BlobMeta> {
+    let meta = received.publish().await.map_err(ingest_error)?;
+    state.metrics.uploaded(meta.size);
+    Ok(meta)
 }
 
 /// Upload one file (the raw request body) as a new revision. Replaces a file of the same path.
@@ -119,7 +121,7 @@ pub async fn put(
         return Err(ingest_error(IngestError::TooLarge { limit }));
     }
     let started = Instant::now();
-    let meta = publish(receive(&state, body, limit).await?).await?;
+    let meta = publish(&state, receive(&state, body, limit).await?).await?;
     let elapsed = started.elapsed();
     tracing::info!(
         release = %release, path = %path, size = meta.size, sha256 = %meta.sha256,
@@ -229,7 +231,7 @@ pub async fn post_revision(
     }
     let mut changes = Vec::with_capacity(received.len());
     for (path, file) in received {
-        changes.push(Change::Put { path, blob: publish(file).await? });
+        changes.push(Change::Put { path, blob: publish(&state, file).await? });
     }
     let description = format!("upload {} files", changes.len());
     let (revision, changes) = state

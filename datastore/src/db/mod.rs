@@ -258,6 +258,16 @@ impl Db {
         self.backend
     }
 
+    /// The pool's connections now: open, and idle among them.
+    pub fn pool_state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
+    /// The most connections the pool opens.
+    pub fn pool_max_size(&self) -> u32 {
+        self.pool.max_size()
+    }
+
     /// A connection from the pool, for blocking code (CLI commands, blocking threads).
     pub fn conn(&self) -> Result<PooledConnection, DbError> {
         Ok(self.pool.get()?)

@@ -138,50 +138,15 @@ pub struct Verified {
 /// against `trusted` (this datastore's key) when given. The error names the first event (by
 /// its place and id) or checkpoint that does not match; a chain no checkpoint vouches for fails.
 pub fn verify(conn: &mut DbConnection, trusted: Option<&[u8]>) -> Result<Verified, String> {
-    let db = |e: diesel::result::Error| format!("the database could not be read: {e}");
-    let (head_seq, head_hash) = q::head(conn).map_err(db)?;
-    let mut checkpoints = q::checkpoints(conn).map_err(db)?;
+    let mut checkpoints = q::checkpoints(conn).map_err(unreadable)?;
     checkpoints.sort_by_key(|c| c.seq);
     let mut at_seq: std::collections::BTreeMap<i64, String> = std::collections::BTreeMap::new();
     at_seq.insert(0, GENESIS.to_owned());
-    let (mut prev, mut expected_seq) = (GENESIS.to_owned(), 1i64);
-    loop {
-        let rows = q::chain_from(conn, expected_seq, BATCH).map_err(db)?;
-        if rows.is_empty() {
-            break;
+    let (events, prev) = walk(conn, 1, GENESIS.to_owned(), |seq, hash| {
+        if checkpoints.iter().any(|c| c.seq == seq) {
+            at_seq.insert(seq, hash.to_owned());
         }
-        for row in &rows {
-            let seq = row.seq.unwrap_or_default();
-            if seq != expected_seq {
-                return Err(format!("event {expected_seq} of the chain is missing (the next is {seq}, id {})", row.id));
-            }
-            if row.prev_hash.as_deref() != Some(prev.as_str()) {
-                return Err(format!("event {seq} (id {}) does not name the hash of the event before it", row.id));
-            }
-            let hash = event_hash(&prev, &Chained::of(row, seq));
-            if row.hash.as_deref() != Some(hash.as_str()) {
-                return Err(format!(
-                    "event {seq} (id {}, {} on {}) was changed: its content does not give its hash",
-                    row.id, row.action, row.target
-                ));
-            }
-            if checkpoints.iter().any(|c| c.seq == seq) {
-                at_seq.insert(seq, hash.clone());
-            }
-            prev = hash;
-            expected_seq += 1;
-        }
-    }
-    let events = expected_seq - 1;
-    if events != head_seq || prev != head_hash {
-        return Err(format!(
-            "the chain has {events} events ending in {prev}, but its head says {head_seq} ending in {head_hash}"
-        ));
-    }
-    let total = q::count(conn).map_err(db)?;
-    if total != events {
-        return Err(format!("{} events are outside the chain", total - events));
-    }
+    })?;
     if events > 0 && checkpoints.is_empty() {
         return Err(format!(
             "no checkpoint vouches for the {events} events (the server signs one when it starts and daily; \
@@ -214,6 +179,129 @@ pub fn verify(conn: &mut DbConnection, trusted: Option<&[u8]>) -> Result<Verifie
         }
     }
     Ok(Verified { events, head: prev, checkpoints: checkpoints.len() })
+}
+
+fn unreadable(e: diesel::result::Error) -> String {
+    format!("the database could not be read: {e}")
+}
+
+/// Recomputes the chain from event `from` (whose predecessor's hash is `prev`) to its head,
+/// calling `seen` with each event's place and hash; checks that the chain ends at the head
+/// and that no event is outside it. Returns the number of events and the head's hash.
+fn walk(
+    conn: &mut DbConnection,
+    from: i64,
+    mut prev: String,
+    mut seen: impl FnMut(i64, &str),
+) -> Result<(i64, String), String> {
+    let (head_seq, head_hash) = q::head(conn).map_err(unreadable)?;
+    let mut expected_seq = from;
+    loop {
+        let rows = q::chain_from(conn, expected_seq, BATCH).map_err(unreadable)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let seq = row.seq.unwrap_or_default();
+            if seq != expected_seq {
+                return Err(format!("event {expected_seq} of the chain is missing (the next is {seq}, id {})", row.id));
+            }
+            if row.prev_hash.as_deref() != Some(prev.as_str()) {
+                return Err(format!("event {seq} (id {}) does not name the hash of the event before it", row.id));
+            }
+            let hash = event_hash(&prev, &Chained::of(row, seq));
+            if row.hash.as_deref() != Some(hash.as_str()) {
+                return Err(format!(
+                    "event {seq} (id {}, {} on {}) was changed: its content does not give its hash",
+                    row.id, row.action, row.target
+                ));
+            }
+            seen(seq, &hash);
+            prev = hash;
+            expected_seq += 1;
+        }
+    }
+    let events = expected_seq - 1;
+    if events != head_seq || prev != head_hash {
+        return Err(format!(
+            "the chain has {events} events ending in {prev}, but its head says {head_seq} ending in {head_hash}"
+        ));
+    }
+    let total = q::count(conn).map_err(unreadable)?;
+    if total != events {
+        return Err(format!("{} events are outside the chain", total - events));
+    }
+    Ok((events, prev))
+}
+
+/// The chain's state as the audit page shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChainStatus {
+    /// Events in the chain.
+    pub events: i64,
+    /// Whether the whole chain was recomputed (otherwise only the events since the latest
+    /// checkpoint, and that checkpoint's signature).
+    pub whole: bool,
+    /// Events recomputed.
+    pub checked: i64,
+    /// Why the chain does not hold, if it does not.
+    pub broken: Option<String>,
+}
+
+/// Checks the chain for the audit page: the latest checkpoint's signature (against `trusted`,
+/// this datastore's key, when there is one) and every event since it, which is what changed
+/// since the last signature; with `whole`, every event and checkpoint, as `verify` does.
+pub fn status(conn: &mut DbConnection, trusted: Option<&[u8]>, whole: bool) -> ChainStatus {
+    let (events, _) = q::head(conn).unwrap_or_default();
+    let outcome = if whole { verify(conn, trusted).map(|verified| verified.events) } else { tail(conn, trusted) };
+    match outcome {
+        Ok(checked) => ChainStatus { events, whole, checked, broken: None },
+        Err(why) => ChainStatus { events, whole, checked: 0, broken: Some(why) },
+    }
+}
+
+/// Verifies the latest checkpoint and the events from its place to the head; returns how many
+/// events it recomputed.
+fn tail(conn: &mut DbConnection, trusted: Option<&[u8]>) -> Result<i64, String> {
+    let Some(checkpoint) = q::latest_checkpoint(conn).map_err(unreadable)? else {
+        // Nothing vouches for the chain yet: recompute it all.
+        return walk(conn, 1, GENESIS.to_owned(), |_, _| ()).map(|(events, _)| events);
+    };
+    if let Some(trusted) = trusted
+        && checkpoint.public_key != hex::encode(trusted)
+    {
+        return Err(format!(
+            "the latest checkpoint (at event {}) is signed by the key {}, not by this datastore's key",
+            checkpoint.seq, checkpoint.public_key
+        ));
+    }
+    if !signature_holds(&checkpoint) {
+        return Err(format!(
+            "the latest checkpoint (at event {}) has a signature that does not verify",
+            checkpoint.seq
+        ));
+    }
+    if checkpoint.seq == 0 {
+        return walk(conn, 1, GENESIS.to_owned(), |_, _| ()).map(|(events, _)| events);
+    }
+    let first = q::chain_from(conn, checkpoint.seq, 1).map_err(unreadable)?;
+    let prev =
+        first.first().filter(|row| row.seq == Some(checkpoint.seq)).and_then(|row| row.prev_hash.clone()).ok_or_else(
+            || format!("event {} of the chain, which the latest checkpoint signs, is missing", checkpoint.seq),
+        )?;
+    let mut signed = None;
+    let (events, _) = walk(conn, checkpoint.seq, prev, |seq, hash| {
+        if seq == checkpoint.seq {
+            signed = Some(hash.to_owned());
+        }
+    })?;
+    if signed.as_deref() != Some(checkpoint.hash.as_str()) {
+        return Err(format!(
+            "the latest checkpoint says event {} has the hash {}, which the chain does not give: history was rewritten",
+            checkpoint.seq, checkpoint.hash
+        ));
+    }
+    Ok(events - checkpoint.seq + 1)
 }
 
 #[cfg(test)]

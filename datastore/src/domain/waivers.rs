@@ -147,6 +147,16 @@ pub fn list(conn: &mut DbConnection, viewer: Option<&Principal>, release: &Relea
     Ok(WaiverList { waivers })
 }
 
+/// The live waivers of project `project_id` that apply to all its releases (public, as the
+/// project is: they name no release).
+pub fn project_wide(conn: &mut DbConnection, project_id: i64) -> AppResult<WaiverList> {
+    let waivers = q::project_wide(conn, project_id)?
+        .into_iter()
+        .map(|(row, author)| view(&row, author, None))
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(WaiverList { waivers })
+}
+
 /// `DELETE /api/v1/waivers/{id}`: the waiver ends (it stays in the record); failures it
 /// covered block again.
 pub fn revoke(conn: &mut DbConnection, principal: &Principal, id: i64) -> AppResult<()> {

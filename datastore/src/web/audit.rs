@@ -26,6 +26,8 @@ pub struct AuditForm {
     since: Option<String>,
     until: Option<String>,
     offset: Option<u64>,
+    /// `whole`: recompute the whole chain (for those who read every event).
+    verify: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -48,6 +50,9 @@ struct AuditPage {
     earlier: Option<String>,
     later: Option<String>,
     checkpoint: Option<AuditCheckpoint>,
+    chain: audit::ChainStatus,
+    /// Whether this reader may have the whole chain recomputed.
+    may_verify_whole: bool,
 }
 
 fn given(value: Option<String>) -> Option<String> {
@@ -69,15 +74,23 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, form: web::Query<A
     let (mut filter, again) = filter_of(&query)?;
     filter.newest_first = true;
     let user = Visitor::of(viewer.principal());
-    let (list, checkpoint) = state
+    // Recomputing every event costs a read of the whole log: only for those who read it all.
+    let may_verify_whole = viewer.principal().is_some_and(crate::auth::authz::reads_every_event);
+    let whole = may_verify_whole && form.verify.as_deref() == Some("whole");
+    let trusted = audit::trusted_key(&state.config.state_dir)?;
+    let (list, checkpoint, chain) = state
         .db
         .run(move |c| -> AppResult<_> {
             let page = Page { limit: Some(PER_PAGE), offset };
             let list = audit::events(c, viewer.principal(), &filter, page, "")?;
             let checkpoint = audit::latest(c).ok();
-            Ok((list, checkpoint))
+            let chain = audit::status(c, trusted.as_deref(), whole);
+            Ok((list, checkpoint, chain))
         })
         .await?;
+    if let Some(why) = &chain.broken {
+        tracing::error!(whole, why, "the audit chain does not verify");
+    }
     // Newest first: `offset` counts back from the newest event.
     let (first, total) = (list.page.offset, list.page.total);
     let link = |offset: u64| format!("/audit?{again}offset={offset}");
@@ -90,5 +103,8 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, form: web::Query<A
         .map(|event| EventRow { details_text: serde_json::to_string_pretty(&event.details).unwrap_or_default(), event })
         .collect();
     let (from, to) = (first + 1, first + shown);
-    page("audit.html", &AuditPage { user, form: query, events, total, from, to, earlier, later, checkpoint })
+    page(
+        "audit.html",
+        &AuditPage { user, form: query, events, total, from, to, earlier, later, checkpoint, chain, may_verify_whole },
+    )
 }

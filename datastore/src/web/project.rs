@@ -10,7 +10,7 @@ use super::{Visitor, page, see_other};
 use crate::auth::session::CsrfForm;
 use crate::auth::{Action, Viewer, authz};
 use crate::domain::page::Page;
-use crate::domain::{directory, mail, releases};
+use crate::domain::{directory, mail, releases, waivers};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -25,6 +25,10 @@ struct ProjectPage {
     /// What this person may do here: start a release (committers), change the policy (the PMC).
     may_start: bool,
     may_edit_policy: bool,
+    /// Whether this person may withdraw the project's waivers (its release managers and PMC).
+    may_waive: bool,
+    /// The waivers that apply to every release of the project.
+    waivers: Vec<shared_models::api::Waiver>,
     notice: Option<&'static str>,
     /// The mails of a release's life (vote, result, announcement): the project's own, or the
     /// platform's default.
@@ -66,10 +70,11 @@ pub async fn show(
         Some("policy") => Some("The release policy is changed."),
         Some("template") => Some("The mail template is changed; the next mail of its kind uses it."),
         Some("reset_template") => Some("The mail template is the platform's default again."),
+        Some("unwaive") => Some("The waiver is withdrawn: the failures it covered block votes again."),
         _ => None,
     };
     let person = super::logged_in(viewer.clone());
-    let (project, policy, list, templates) = state
+    let (project, policy, list, templates, waivers) = state
         .db
         .run(move |c| -> AppResult<_> {
             let (row, _) = directory::find_project(c, &name)?;
@@ -82,7 +87,8 @@ pub async fn show(
                 Page { limit: Some(RELEASES_PER_PAGE), offset },
             )?;
             let templates = mail::list(c, &name)?.templates;
-            Ok((project, policy, list, templates))
+            let waivers = waivers::project_wide(c, row.id)?.waivers;
+            Ok((project, policy, list, templates, waivers))
         })
         .await?;
     let more = list
@@ -102,7 +108,20 @@ pub async fn show(
     phases.sort_by_key(|g| g.phase);
     let may = |action| person.as_ref().is_some_and(|p| authz::allowed(p, action, project.committee.as_str()));
     let (may_start, may_edit_policy) = (may(Action::ComposeRelease), may(Action::EditPolicy));
-    let context = ProjectPage { user, project, policy, phases, more, may_start, may_edit_policy, notice, templates };
+    let may_waive = may(Action::ManageReleasePhase);
+    let context = ProjectPage {
+        user,
+        project,
+        policy,
+        phases,
+        more,
+        may_start,
+        may_edit_policy,
+        may_waive,
+        waivers,
+        notice,
+        templates,
+    };
     page("project.html", &context)
 }
 
@@ -125,6 +144,7 @@ pub struct ProjectForm {
     kind: Option<String>,
     subject: Option<String>,
     body: Option<String>,
+    waiver: Option<String>,
 }
 
 /// `POST /projects/{project}`: through the API's domain functions, then to the new release's
@@ -194,6 +214,23 @@ pub async fn act(
                     } else {
                         mail::set(c, &principal, &name, kind, &update).map(drop)
                     }
+                })
+                .await?;
+            Ok(see_other(&back))
+        }
+        "unwaive" => {
+            let id = form.waiver.as_deref().and_then(|w| w.trim().parse::<i64>().ok());
+            let id = id.ok_or_else(|| invalid("Which waiver? The form names none.".to_owned()))?;
+            let back = format!("/projects/{name}?done=unwaive#waivers");
+            // A waiver of another project is not withdrawn from this page.
+            state
+                .db
+                .run(move |c| {
+                    let (row, _) = directory::find_project(c, &name)?;
+                    if !waivers::project_wide(c, row.id)?.waivers.iter().any(|w| w.id == id) {
+                        return Err(AppError::not_found(format!("{name} has no live project-wide waiver {id}.")));
+                    }
+                    waivers::revoke(c, &principal, id)
                 })
                 .await?;
             Ok(see_other(&back))

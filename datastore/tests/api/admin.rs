@@ -11,6 +11,7 @@ on_both_backends!(
     only_admins_administer,
     apache_data_imports_idempotently,
     free_text_is_bounded,
+    admins_disable_and_rekey_runners,
 );
 
 async fn admins_build_the_directory(backend: Backend) {
@@ -86,6 +87,68 @@ async fn admins_build_the_directory(backend: Backend) {
         runner::table.select(runner::token_hash).first(c).unwrap()
     });
     assert_ne!(stored, runner["token"].as_str().unwrap(), "runner tokens are stored hashed");
+}
+
+/// The status of a claim (without waiting) by the runner holding `token`.
+async fn claim_status(app: &TestApp, token: &str) -> StatusCode {
+    let body = json!({"runner": "r", "version": "0", "kinds": ["paths"], "capacity": 1, "wait_s": 0});
+    app.client.post(app.url("/api/runner/v1/claim")).bearer_auth(token).json(&body).send().await.unwrap().status()
+}
+
+async fn admins_disable_and_rekey_runners(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let admin = app.admin();
+    let old = app.runner("runner-1").await;
+    assert_eq!(claim_status(&app, &old).await, StatusCode::NO_CONTENT, "nothing queued, but the token works");
+    let patch = |name: &str, body: Value| {
+        app.client.patch(app.url(&format!("/api/v1/admin/runners/{name}"))).bearer_auth(&admin).json(&body)
+    };
+
+    // Disabled, its token stops at once; enabled, it claims again. Each change is an event.
+    let (status, runner) = app.send(patch("runner-1", json!({"disabled": true}))).await;
+    assert_eq!(
+        (status, runner["disabled"].as_bool(), runner["name"].as_str()),
+        (StatusCode::OK, Some(true), Some("runner-1"))
+    );
+    assert_eq!(claim_status(&app, &old).await, StatusCode::UNAUTHORIZED);
+    let (status, runner) = app.send(patch("runner-1", json!({"disabled": false}))).await;
+    assert_eq!((status, runner["disabled"].as_bool()), (StatusCode::OK, Some(false)));
+    assert_eq!(claim_status(&app, &old).await, StatusCode::NO_CONTENT);
+
+    // A new token, shown once: the old one stops working.
+    let rekey = app.client.post(app.url("/api/v1/admin/runners/runner-1/token")).bearer_auth(&admin);
+    let (status, created) = app.send(rekey).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let new = created["token"].as_str().unwrap().to_owned();
+    assert!(new.starts_with("trr_") && new != old && created["name"] == "runner-1", "{created}");
+    assert_eq!(claim_status(&app, &old).await, StatusCode::UNAUTHORIZED, "the old token is dead");
+    assert_eq!(claim_status(&app, &new).await, StatusCode::NO_CONTENT);
+    let actions: Vec<String> = app.db(|c| {
+        use datastore::db::schema::event;
+        use diesel::prelude::*;
+        event::table.filter(event::target.eq("runner-1")).order(event::id).select(event::action).load(c).unwrap()
+    });
+    assert_eq!(actions, ["runner.registered", "runner.disabled", "runner.enabled", "runner.token_replaced"]);
+
+    // Unknown and malformed names; fields it does not know; and nobody but an admin.
+    app.expect_error(patch("runner-9", json!({"disabled": true})), StatusCode::NOT_FOUND, "not_found").await;
+    app.expect_error(patch("Runner_1", json!({"disabled": true})), StatusCode::BAD_REQUEST, "invalid_name").await;
+    let (status, _) = app.send(patch("runner-1", json!({"disabled": true, "name": "x"}))).await;
+    assert!(status.is_client_error() && claim_status(&app, &new).await == StatusCode::NO_CONTENT, "{status}");
+    let pmc = app.user("chair", false, &[]);
+    for request in [
+        app.client.patch(app.url("/api/v1/admin/runners/runner-1")).bearer_auth(&pmc).json(&json!({"disabled": true})),
+        app.client.post(app.url("/api/v1/admin/runners/runner-1/token")).bearer_auth(&pmc),
+    ] {
+        app.expect_error(request, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    for request in [
+        app.client.patch(app.url("/api/v1/admin/runners/runner-1")).bearer_auth(&new).json(&json!({"disabled": true})),
+        app.client.post(app.url("/api/v1/admin/runners/runner-1/token")).bearer_auth(&new),
+    ] {
+        app.expect_error(request, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+    assert_eq!(claim_status(&app, &new).await, StatusCode::NO_CONTENT, "none of that changed anything");
 }
 
 async fn only_admins_administer(backend: Backend) {

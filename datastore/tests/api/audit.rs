@@ -9,7 +9,11 @@ use crate::common::TestApp;
 use datastore::db::schema::{audit_head, event};
 use datastore::domain::audit;
 
-on_both_backends!(the_chain_and_its_checkpoints_catch_a_rewritten_history, the_whole_log_is_filtered_and_shown_by_role);
+on_both_backends!(
+    the_chain_and_its_checkpoints_catch_a_rewritten_history,
+    the_whole_log_is_filtered_and_shown_by_role,
+    the_audit_page_checks_the_chain_as_it_is_shown
+);
 
 /// `datastore audit verify` against the test's database: its exit status and what it said.
 fn verify_command(app: &TestApp) -> (bool, String) {
@@ -120,6 +124,69 @@ async fn the_chain_and_its_checkpoints_catch_a_rewritten_history(backend: Backen
     app.db(|c| diesel::delete(datastore::db::schema::audit_checkpoint::table).execute(c).unwrap());
     let (ok, said) = verify_command(&app);
     assert!(!ok && said.contains("no checkpoint vouches"), "{said}");
+}
+
+/// The chain status paragraph of the audit page `path`, as `cookie` sees it.
+async fn chain_status(app: &TestApp, cookie: Option<&str>, path: &str) -> String {
+    let (status, html) = crate::web::get_page(app, cookie, path).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let start = html.find(r#"id="chain-status""#).unwrap_or_else(|| panic!("no chain status: {html}"));
+    html[start..html[start..].find("</p>").map_or(html.len(), |end| start + end)].to_owned()
+}
+
+async fn the_audit_page_checks_the_chain_as_it_is_shown(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    let rm = app.user("rm", false, &[("httpd", shared_models::api::Role::ReleaseManager)]);
+    app.release(&rm, "httpd", "2.4.68").await;
+    app.upload(&rm, "httpd/2.4.68", "README", b"read me".to_vec()).await;
+    app.admin();
+    crate::web::password_for(&app, "root");
+    let root = crate::web::login(&app, "root").await;
+    let root = Some(root.cookie.as_str());
+
+    // Before any checkpoint the whole chain is recomputed; then only what follows the latest.
+    let said = chain_status(&app, None, "/audit").await;
+    assert!(said.contains("The chain holds"), "{said}");
+    let key = audit::signing_key(app.state_dir.path()).unwrap();
+    let signed = app.db(|c| audit::checkpoint(c, &key).unwrap()).seq;
+    app.upload(&rm, "httpd/2.4.68", "NOTICE", b"notice".to_vec()).await;
+    let said = chain_status(&app, None, "/audit").await;
+    let head = app.db(|c| audit_head::table.select(audit_head::seq).first::<i64>(c).unwrap());
+    assert!(head > signed, "the upload was chained after the checkpoint");
+    assert!(said.contains(&format!("the {} events from it to the head ({head} in all)", head - signed + 1)), "{said}");
+
+    // An event edited after the checkpoint: every reader's page says so, naming it.
+    let edit = |seq: i64| {
+        app.db(|c| {
+            let (id, original): (i64, String) =
+                event::table.filter(event::seq.eq(seq)).select((event::id, event::details)).first(c).unwrap();
+            diesel::update(event::table.find(id)).set(event::details.eq("{\"forged\":true}")).execute(c).unwrap();
+            (id, original)
+        })
+    };
+    let restore = |(id, original): (i64, String)| {
+        app.db(|c| diesel::update(event::table.find(id)).set(event::details.eq(original)).execute(c).unwrap());
+    };
+    let edited = edit(head);
+    let said = chain_status(&app, None, "/audit").await;
+    assert!(said.contains("does not verify") && said.contains(&format!("event {head} ")), "{said}");
+    restore(edited);
+
+    // One edited before it is past what the page recomputes for everyone; an administrator
+    // has the whole chain recomputed, and that finds it. Others asking for that get the tail.
+    let edited = edit(2);
+    let said = chain_status(&app, None, "/audit?verify=whole").await;
+    assert!(said.contains("The chain holds") && !said.contains("all "), "the tail only: {said}");
+    let (_, html) = crate::web::get_page(&app, None, "/audit").await;
+    assert!(!html.contains(r#"id="verify-whole""#), "{html}");
+    let (_, html) = crate::web::get_page(&app, root, "/audit").await;
+    assert!(html.contains(r#"id="verify-whole""#), "{html}");
+    let said = chain_status(&app, root, "/audit?verify=whole").await;
+    assert!(said.contains("does not verify") && said.contains("event 2 ") && said.contains("was changed"), "{said}");
+    restore(edited);
+    let said = chain_status(&app, root, "/audit?verify=whole").await;
+    assert!(said.contains(&format!("all {head} events recomputed")), "{said}");
 }
 
 /// `GET /api/v1/events{query}` as `jwt` (or anonymously): the events' targets, and the body.

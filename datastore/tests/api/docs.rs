@@ -5,7 +5,7 @@ use testkit::{Backend, on_both_backends};
 
 use crate::common::TestApp;
 
-on_both_backends!(openapi_describes_every_route, health_and_unknown_paths);
+on_both_backends!(openapi_describes_every_route, health_and_unknown_paths, metrics_and_readiness);
 
 async fn openapi_describes_every_route(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else { return };
@@ -72,6 +72,85 @@ async fn openapi_describes_every_route(backend: Backend) {
     assert!(html.contains("/api/v1/releases/{project}/{version}/files/{path}"), "every operation is on the page");
     assert!(html.contains("id=\"schema-FileUploaded\""), "schemas are listed");
     assert!(!html.contains("<script"), "the page needs no script and fetches nothing");
+}
+
+/// The value of the metric line `series` (its name and labels exactly) in `text`.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.split(' ').next()?.parse().ok())
+}
+
+async fn metrics_and_readiness(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |c| c.metrics_token = Some("scrape-secret".into())).await else {
+        return;
+    };
+    app.project("httpd", false).await;
+    let rm = app.user("rm", false, &[("httpd", shared_models::api::Role::ReleaseManager)]);
+    app.release(&rm, "httpd", "2.4.68").await;
+    app.upload(&rm, "httpd/2.4.68", "README", b"read me".to_vec()).await;
+    app.upload(&rm, "httpd/2.4.68", "NOTICE", b"notice!".to_vec()).await;
+    let scrape = |bearer: Option<&str>| {
+        let request = app.client.get(app.url("/metrics"));
+        match bearer {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    };
+
+    // Not for everyone: the token Prometheus is given, or an admin.
+    app.expect_error(scrape(None), StatusCode::UNAUTHORIZED, "unauthorized").await;
+    app.expect_error(scrape(Some("scrape-secreT")), StatusCode::UNAUTHORIZED, "unauthorized").await;
+    app.expect_error(scrape(Some(&rm)), StatusCode::FORBIDDEN, "forbidden").await;
+    let response = scrape(Some(&app.admin())).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = scrape(Some("scrape-secret")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
+    let text = response.text().await.unwrap();
+
+    // Requests by route pattern (never the path), method and status, with their latency.
+    let uploads = text
+        .lines()
+        .find(|l| {
+            l.starts_with("datastore_http_requests_total{")
+                && l.contains("files/{path")
+                && l.contains(r#"method="PUT""#)
+        })
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(uploads.contains(r#"status="201""#) && uploads.ends_with(" 2"), "{uploads}");
+    assert!(!text.contains("README"), "no path is a label: {text}");
+    assert!(metric(&text, r#"datastore_http_requests_total{route="unmatched",method="GET",status="404"}"#).is_none());
+    assert!(text.contains("datastore_http_request_duration_seconds_bucket{"), "{text}");
+    assert_eq!(metric(&text, "datastore_upload_bytes_total"), Some(14.0), "{text}");
+    // The queue as the database holds it: the path checks of the two files wait.
+    let queued = metric(&text, r#"datastore_tasks{kind="paths",status="queued"}"#);
+    assert_eq!(queued, Some(2.0), "{text}");
+    assert!(metric(&text, "datastore_oldest_queued_task_age_seconds").is_some_and(|age| age >= 0.0), "{text}");
+    assert!(metric(&text, r#"datastore_db_pool_connections{state="open"}"#).is_some_and(|n| n >= 1.0), "{text}");
+    assert!(metric(&text, "datastore_db_pool_max_connections").is_some_and(|n| n >= 1.0), "{text}");
+    assert_eq!(metric(&text, r#"datastore_reaped_leases_total{outcome="requeued"}"#), None, "no pass reaped yet");
+
+    // An unknown path counts as `unmatched`, whatever it was.
+    app.client.get(app.url("/no/such/page")).send().await.unwrap();
+    let text = scrape(Some("scrape-secret")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        metric(&text, r#"datastore_http_requests_total{route="unmatched",method="GET",status="404"}"#),
+        Some(1.0)
+    );
+    assert!(!text.contains("/no/such/page"), "{text}");
+
+    // Ready while the database answers and the blob store takes a file; not once it cannot.
+    let (status, ready) = app.send(app.client.get(app.url("/readyz"))).await;
+    assert_eq!((status, ready["status"].as_str()), (StatusCode::OK, Some("ready")), "{ready}");
+    let tmp = app.state_dir.path().join("tmp");
+    std::fs::rename(&tmp, app.state_dir.path().join("tmp-away")).unwrap();
+    std::fs::write(&tmp, b"not a directory").unwrap();
+    let (status, ready) = app.send(app.client.get(app.url("/readyz"))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{ready}");
+    assert!(ready["blob_store"].as_str().unwrap().contains("takes no file") && ready["database"] == "ok", "{ready}");
+    std::fs::remove_file(&tmp).unwrap();
+    std::fs::rename(app.state_dir.path().join("tmp-away"), &tmp).unwrap();
+    let (status, _) = app.send(app.client.get(app.url("/readyz"))).await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 async fn health_and_unknown_paths(backend: Backend) {

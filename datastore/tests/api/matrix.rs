@@ -188,6 +188,8 @@ async fn world(backend: Backend) -> Option<World> {
         app.jwt_for("vera", &token)
     });
     let runner = app.runner("runner-matrix").await;
+    // The runner the admin routes disable and re-key (not the one whose token the cells use).
+    app.runner("runner-spare").await;
 
     // The draft, and a candidate of another product with its vote open.
     let (status, body) = post_as(&app, &admin, "/api/v1/admin/projects/httpd/products", json!({"name": "docs"})).await;
@@ -390,6 +392,20 @@ fn api_cells(w: &World) -> Vec<Cell> {
             "/api/v1/admin/runners".into(),
             Admin,
             Body::Json(json!({"name": "r-new"})),
+        ),
+        cell(
+            "PATCH",
+            "/api/v1/admin/runners/{name}",
+            "/api/v1/admin/runners/runner-spare".into(),
+            Admin,
+            Body::Json(json!({"disabled": true})),
+        ),
+        cell(
+            "POST",
+            "/api/v1/admin/runners/{name}/token",
+            "/api/v1/admin/runners/runner-spare/token".into(),
+            Admin,
+            Body::None,
         ),
         cell("GET", "/api/v1/admin/users", "/api/v1/admin/users".into(), Admin, Body::None),
         cell("POST", "/api/v1/admin/users", "/api/v1/admin/users".into(), Admin, Body::Json(json!({"uid": "made"}))),

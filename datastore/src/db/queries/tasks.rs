@@ -115,6 +115,15 @@ pub fn live_checks_of_release(conn: &mut DbConnection, release_id: i64) -> Query
     .get_result(conn)
 }
 
+/// How many tasks there are of each kind and status (for the metrics).
+pub fn counts_by_kind_and_status(conn: &mut DbConnection) -> QueryResult<Vec<(String, String, i64)>> {
+    task::table
+        .group_by((task::kind, task::status))
+        .select((task::kind, task::status, diesel::dsl::count_star()))
+        .order((task::kind, task::status))
+        .load(conn)
+}
+
 pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<TaskRow>> {
     task::table.find(id).select(TaskRow::as_select()).first(conn).optional()
 }

@@ -57,6 +57,19 @@ pub fn applicable(
         .load(conn)
 }
 
+/// The live waivers of a project that apply to all its releases, with their authors' uids,
+/// oldest first.
+pub fn project_wide(conn: &mut DbConnection, project_id: i64) -> QueryResult<Vec<(WaiverRow, Option<String>)>> {
+    waiver::table
+        .left_join(users::table)
+        .filter(waiver::project_id.eq(project_id))
+        .filter(waiver::release_id.is_null())
+        .filter(waiver::revoked_at.is_null())
+        .order(waiver::id)
+        .select((WaiverRow::as_select(), users::uid.nullable()))
+        .load(conn)
+}
+
 pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<(WaiverRow, Option<String>)>> {
     waiver::table
         .left_join(users::table)
