@@ -295,6 +295,59 @@ testkit::on_both_backends!(
     a_release_goes_from_login_to_download_in_a_browser
 );
 
+/// A 1 GiB file chosen on the release page goes up as one streamed PUT, its progress shown,
+/// and arrives whole: the revision holds it with the size and SHA-512 of the file on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_1_gib_file_uploads_from_the_release_page() {
+    const SIZE: u64 = 1 << 30;
+    let options = StackOptions { runners: 0, ..StackOptions::default() };
+    let Some(stack) = Stack::start(Backend::Sqlite, options).await else { return };
+    stack.release("big", "1.0", false).await;
+    stack.person("rm", "big", "release_manager").await;
+    stack.password("rm", "the release manager's password");
+    // A file of 1 GiB that is not all zeros: a 1 MiB pattern, written 1,024 times.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big-1.0.bin");
+    {
+        use std::io::Write;
+        let block: Vec<u8> = (0..1u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        for n in 0..SIZE >> 20 {
+            file.write_all(&n.to_le_bytes()).unwrap();
+            file.write_all(&block[8..]).unwrap();
+        }
+        file.flush().unwrap();
+    }
+    let (sha512, size) = checks::digest::sha512_of(std::fs::File::open(&path).unwrap()).unwrap();
+    assert_eq!(size, SIZE);
+    let Some(browser) = Browser::start().await else { return };
+
+    log_in(&browser, &stack, "rm", "the release manager's password", "/releases/big/1.0").await;
+    browser.type_into("#upload-files", path.to_str().unwrap()).await;
+    browser.mark_page().await;
+    let started = std::time::Instant::now();
+    browser.click("#upload").await;
+    browser
+        .wait_for(
+            "the upload's progress bar",
+            Duration::from_secs(30),
+            "const bar = document.querySelector('#upload-total'); return !!bar && bar.max === 1073741824;",
+        )
+        .await;
+    browser.wait_for_new_page("#upload", Duration::from_secs(600)).await;
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(browser.text("#notice").await, "The files are uploaded; their checks are running.");
+    eprintln!("1 GiB uploaded from Chromium in {seconds:.1} s ({:.0} MiB/s)", 1024.0 / seconds);
+
+    let listing = stack.get("/api/v1/releases/big/1.0/files").await;
+    let file = listing["files"].as_array().unwrap().iter().find(|f| f["path"] == "big-1.0.bin");
+    let file = file.unwrap_or_else(|| panic!("{listing}"));
+    assert_eq!(file["size"].as_u64(), Some(SIZE), "{file}");
+    assert_eq!(file["sha512"].as_str(), Some(sha512.as_str()), "the bytes arrived unchanged");
+    let row = browser.text("#files").await;
+    assert!(row.contains("big-1.0.bin"), "{row}");
+}
+
 /// What the pages refuse, in the browser: a visitor's account sees no draft and no action, and
 /// gets the admin page's 403; a committer sees no "start vote"; a form without its CSRF token
 /// is refused with a page that says why. Also a release manager waiving a failure on the page,
