@@ -65,6 +65,11 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_UPLOAD_IDLE_SECS", default_value_t = 60, global = true)]
     pub upload_idle_secs: u64,
 
+    /// A resumable upload session (`POST …/uploads`) that receives nothing for this many
+    /// seconds is removed with its bytes.
+    #[arg(long, env = "DATASTORE_UPLOAD_SESSION_IDLE_SECS", default_value_t = 86_400, global = true)]
+    pub upload_session_idle_secs: u64,
+
     /// Lifetime of the JWTs issued by POST /api/v1/jwt, in seconds (at most 1800).
     #[arg(long, env = "DATASTORE_JWT_LIFETIME_SECS", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(1..=1800), global = true)]
@@ -140,6 +145,7 @@ impl Config {
             max_revision_files: 100,
             max_uploads: 64,
             upload_idle_secs: 60,
+            upload_session_idle_secs: 3_600,
             jwt_lifetime_secs: 900,
             session_idle_secs: 8 * 3600,
             session_max_secs: 7 * 24 * 3600,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod ingest;
 pub mod metrics;
 pub mod private;
+pub mod resumable;
 pub mod runner_api;
 pub mod server;
 pub mod state;

@@ -321,6 +321,7 @@ pub async fn run(state: AppState) -> anyhow::Result<()> {
     actix_web::rt::spawn(crate::runner_api::checkpoints(state.clone()));
     actix_web::rt::spawn(crate::runner_api::vote_closer(state.clone()));
     actix_web::rt::spawn(crate::runner_api::outbox(state.clone()));
+    actix_web::rt::spawn(crate::api::uploads::sweeper(state.clone()));
     let stopping = state.stopping.clone();
     let server = listen(state, &bind, workers, false)?;
     let handle = server.handle();

@@ -31,6 +31,8 @@ pub struct AppState {
     pub outbound: Arc<crate::domain::outbox::Settings>,
     /// The process's metrics, for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The bytes of resumable uploads, and what this process knows of each.
+    pub upload_sessions: Arc<crate::resumable::Sessions>,
 }
 
 /// How many runner claims may wait for work at once.
@@ -72,6 +74,9 @@ impl AppState {
         Ok(Self {
             outbound: Arc::new(outbound),
             metrics: Arc::new(crate::metrics::Metrics::new()),
+            upload_sessions: Arc::new(crate::resumable::Sessions::open(&config.state_dir).with_context(|| {
+                format!("cannot open the upload sessions' folder in {}", config.state_dir.display())
+            })?),
             config: Arc::new(config),
             db,
             blobs: Arc::new(blobs),

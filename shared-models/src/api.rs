@@ -387,6 +387,31 @@ pub struct FileUploaded {
     pub sha512: String,
 }
 
+/// `POST …/uploads`: a resumable upload of one file of a draft, of `size` bytes, to `path`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUploadRequest {
+    pub path: ReleasePath,
+    pub size: u64,
+}
+
+/// A resumable upload (`/api/v1/uploads/{id}`): `offset` bytes of `size` are stored and
+/// confirmed; the next `PATCH` sends the bytes from `offset` on. Only its creator uses it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UploadSession {
+    pub id: String,
+    /// The release, `project/version` or `project/product/version`.
+    pub release: String,
+    pub path: ReleasePath,
+    pub size: u64,
+    pub offset: u64,
+    pub created_at: DateTime<Utc>,
+    /// When it is removed, with its bytes, unless another byte arrives before.
+    pub expires_at: DateTime<Utc>,
+    /// Where to `PATCH` the bytes, `HEAD` the offset, `POST …/commit` and `DELETE`.
+    pub url: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct FileEntry {
     pub path: ReleasePath,

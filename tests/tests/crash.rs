@@ -58,3 +58,79 @@ testkit::on_both_backends!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     killed_mid_upload
 );
+
+fn patch(stack: &Stack, url: &str, offset: usize) -> reqwest::RequestBuilder {
+    stack
+        .client
+        .patch(url)
+        .bearer_auth(&stack.jwt)
+        .header("Upload-Offset", offset.to_string())
+        .header("Content-Type", "application/offset+octet-stream")
+}
+
+/// The confirmed offset of the upload at `url`, as `HEAD` tells it.
+async fn offset(stack: &Stack, url: &str) -> usize {
+    let response = stack.client.head(url).bearer_auth(&stack.jwt).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.headers()["upload-offset"].to_str().unwrap().parse().unwrap()
+}
+
+/// A resumable upload survives the datastore's crash: the bytes confirmed before it are kept,
+/// those of the `PATCH` it cut short (never confirmed) are not counted, and after the restart
+/// (whose process has lost the running digests) the client asks the offset, sends the rest,
+/// and the committed file has the digests of every byte.
+async fn a_resumable_upload_goes_on_after_a_crash(backend: Backend) {
+    let options = StackOptions { runners: 0, ..StackOptions::default() };
+    let Some(mut stack) = Stack::start(backend, options).await else { return };
+    stack.release("httpd", "2.4.68", false).await;
+    let bytes: Vec<u8> = (0..24u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 17) as u8).collect();
+    let (sha512, _) = checks::digest::sha512_of(&bytes[..]).unwrap();
+    let (status, session) = stack
+        .post("/api/v1/releases/httpd/2.4.68/uploads", json!({"path": "httpd-2.4.68.tar.gz", "size": bytes.len()}))
+        .await;
+    assert_eq!(status, 201, "{session}");
+    let id = session["id"].as_str().unwrap().to_owned();
+    let url = stack.url(&format!("/api/v1/uploads/{id}"));
+    assert_eq!(session["url"].as_str(), Some(url.as_str()), "{session}");
+    // 8 MiB confirmed; then a PATCH that sends 8 MiB more and stalls, and the server is killed.
+    let response = patch(&stack, &url, 0).body(bytes[..8 << 20].to_vec()).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|c| (c, rx))
+    }));
+    let cut_short = tokio::spawn(patch(&stack, &url, 8 << 20).body(body).send());
+    for chunk in bytes[8 << 20..16 << 20].chunks(256 << 10) {
+        tx.send(Ok(chunk.to_vec())).await.unwrap();
+    }
+    let held = stack.state.path().join("uploads").join(&id);
+    testkit::eventually(
+        "the second PATCH's bytes on disk",
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || async {
+            let len = std::fs::metadata(&held).map(|m| m.len()).unwrap_or(0);
+            if len > 12 << 20 { Ok(()) } else { Err(len.to_string()) }
+        },
+    )
+    .await;
+    stack.crash_and_restart_datastore().await;
+    drop(tx);
+    assert!(cut_short.await.unwrap().is_err(), "the client sees the connection die");
+
+    // The confirmed 8 MiB are what the session says it holds; the rest goes from there.
+    let resumed = offset(&stack, &url).await;
+    assert_eq!(resumed, 8 << 20, "only confirmed bytes count");
+    let response = patch(&stack, &url, resumed).body(bytes[resumed..].to_vec()).send().await.unwrap();
+    assert_eq!(response.status(), 204);
+    let (status, file) = stack.post(&format!("/api/v1/uploads/{id}/commit"), json!(null)).await;
+    assert_eq!(status, 201, "{file}");
+    assert_eq!(file["sha512"].as_str(), Some(sha512.as_str()), "the digests are of every byte sent: {file}");
+    assert_eq!(file["size"].as_u64(), Some(bytes.len() as u64));
+    assert!(!held.exists(), "the session's bytes became the blob");
+}
+
+testkit::on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_resumable_upload_goes_on_after_a_crash
+);

@@ -51,7 +51,7 @@ fn content_length(req: &HttpRequest) -> Option<u64> {
 }
 
 /// A place among the uploads received at once, or 503: the server is busy receiving others.
-fn upload_slot(state: &AppState) -> AppResult<tokio::sync::OwnedSemaphorePermit> {
+pub(crate) fn upload_slot(state: &AppState) -> AppResult<tokio::sync::OwnedSemaphorePermit> {
     state.uploads.clone().try_acquire_owned().map_err(|_| {
         AppError::unavailable(format!(
             "{} uploads are being received now, the most this server takes at once; try again in a moment.",

@@ -12,6 +12,7 @@ pub mod outbound;
 pub mod releases;
 pub mod tasks;
 pub mod tokens;
+pub mod uploads;
 pub mod waivers;
 
 use std::future::{Ready, ready};
@@ -62,6 +63,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(audit::routes)
             .configure(waivers::routes)
             .configure(outbound::routes)
+            .configure(uploads::routes)
             .service(releases::create)
             .service(releases::verify_sha512)
             .service(
@@ -86,6 +88,7 @@ fn release_routes(cfg: &mut ServiceConfig) {
         .service(files::put)
         .service(files::delete)
         .service(files::post_revision)
+        .service(uploads::create)
         .service(releases::revisions)
         .service(releases::revision)
         .service(releases::events)

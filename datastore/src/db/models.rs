@@ -419,3 +419,16 @@ pub struct NewDelivery {
     pub message_id: String,
     pub created_at: i64,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = upload_session)]
+pub struct UploadSessionRow {
+    pub id: String,
+    pub release_id: i64,
+    pub user_id: i64,
+    pub path: String,
+    pub size: i64,
+    pub received: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}

@@ -64,6 +64,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    upload_session (id) {
+        id -> Text,
+        release_id -> BigInt,
+        user_id -> BigInt,
+        path -> Text,
+        size -> BigInt,
+        received -> BigInt,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     membership (user_id, committee_id, role) {
         user_id -> BigInt,
         committee_id -> BigInt,
@@ -360,6 +373,8 @@ diesel::joinable!(project -> committee (committee_id));
 diesel::joinable!(product -> project (project_id));
 diesel::joinable!(membership -> users (user_id));
 diesel::joinable!(invitation -> users (user_id));
+diesel::joinable!(upload_session -> release (release_id));
+diesel::joinable!(upload_session -> users (user_id));
 diesel::joinable!(membership -> committee (committee_id));
 diesel::joinable!(signing_key -> users (owner_id));
 diesel::joinable!(committee_key -> committee (committee_id));
@@ -498,4 +513,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     web_session,
     login_failure,
     invitation,
+    upload_session,
 );

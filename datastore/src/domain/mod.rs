@@ -17,6 +17,7 @@ pub mod releases;
 pub mod tasks;
 pub mod text;
 pub mod tokens;
+pub mod uploads;
 pub mod verify;
 pub mod votes;
 pub mod waivers;

@@ -22,5 +22,6 @@ mod people;
 mod queue;
 mod runner_protocol;
 mod slow_clients;
+mod uploads;
 mod visibility;
 mod web;

@@ -73,6 +73,8 @@ enum Policy {
     TheReleaseManager,
     /// Admins.
     Admin,
+    /// Only the person who made it (an upload session: the release manager's), admins neither.
+    Owner,
     /// Runner tokens only.
     Runner,
 }
@@ -92,6 +94,7 @@ fn allowed(policy: Policy, caller: Caller) -> bool {
         Policy::Pmc => matches!(caller, PmcMember | Admin),
         Policy::TheReleaseManager => matches!(caller, ReleaseManager | Admin),
         Policy::Admin => caller == Admin,
+        Policy::Owner => caller == ReleaseManager,
         Policy::Runner => caller == Runner,
     }
 }
@@ -104,6 +107,8 @@ enum Body {
     Text(&'static [u8]),
     Mbox(&'static [u8]),
     Bytes(&'static [u8]),
+    /// Bytes of an upload session, from offset 0.
+    Upload(&'static [u8]),
     /// A page's form (its CSRF token is added).
     Form(Vec<(&'static str, String)>),
     Multipart,
@@ -149,6 +154,9 @@ struct World {
     sha512: String,
     invitation: String,
     asset: String,
+    /// The release manager's upload sessions: to read, to send bytes to, complete (to commit),
+    /// and to delete.
+    uploads: [String; 4],
 }
 
 impl World {
@@ -249,6 +257,24 @@ async fn world(backend: Backend) -> Option<World> {
         datastore::domain::people::invite(c, &root, "bystander").unwrap()
     });
 
+    let mut uploads = Vec::new();
+    for (path, size) in [("up-show", 1), ("up-patch", 4), ("up-commit", 4), ("up-delete", 1)] {
+        let url = app.url("/api/v1/releases/httpd/2.4.68/uploads");
+        let request = app.client.post(url).bearer_auth(&rm).json(&json!({"path": path, "size": size}));
+        let (status, session) = app.send(request).await;
+        assert_eq!(status, StatusCode::CREATED, "{session}");
+        uploads.push(session["id"].as_str().unwrap().to_owned());
+    }
+    let complete = app
+        .client
+        .patch(app.url(&format!("/api/v1/uploads/{}", uploads[2])))
+        .bearer_auth(&rm)
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body("four");
+    assert_eq!(complete.send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let uploads: [String; 4] = uploads.try_into().unwrap();
+
     let mut jwt = vec![(Anonymous, None), (Runner, Some(runner))];
     for (caller, token) in [
         (Visitor, visitor),
@@ -284,6 +310,7 @@ async fn world(backend: Backend) -> Option<World> {
         sha512,
         invitation,
         asset,
+        uploads,
     })
 }
 
@@ -423,6 +450,22 @@ fn api_cells(w: &World) -> Vec<Cell> {
             Admin,
             Body::None,
         ),
+        cell("GET", "/api/v1/uploads/{id}", format!("/api/v1/uploads/{}", w.uploads[0]), Owner, Body::None),
+        cell(
+            "PATCH",
+            "/api/v1/uploads/{id}",
+            format!("/api/v1/uploads/{}", w.uploads[1]),
+            Owner,
+            Body::Upload(b"four"),
+        ),
+        cell(
+            "POST",
+            "/api/v1/uploads/{id}/commit",
+            format!("/api/v1/uploads/{}/commit", w.uploads[2]),
+            Owner,
+            Body::None,
+        ),
+        cell("DELETE", "/api/v1/uploads/{id}", format!("/api/v1/uploads/{}", w.uploads[3]), Owner, Body::None),
         cell("GET", "/api/v1/audit/checkpoint", "/api/v1/audit/checkpoint".into(), Public, Body::None),
         cell("GET", "/api/v1/committees", "/api/v1/committees".into(), Public, Body::None),
         cell("GET", "/api/v1/committees/{committee}", "/api/v1/committees/httpd".into(), Public, Body::None),
@@ -644,6 +687,7 @@ fn api_cells(w: &World) -> Vec<Cell> {
                 ..write("POST", "/files/move", if draft { Committer } else { ReleaseManager }, Body::None)
             },
             write("PUT", "/files/{path}", Committer, Body::Bytes(b"matrix")),
+            write("POST", "/uploads", Committer, Body::Json(json!({"path": "matrix-upload.txt", "size": 1}))),
             Cell { also_fine: &[404, 409], ..write("DELETE", "/files/{path}", Committer, Body::None) },
             write("PUT", "/policy", Pmc, Body::Json(json!({}))),
             // The phase changes run after the other cells: a failed vote takes the candidate
@@ -848,6 +892,9 @@ async fn send_as(
         Body::Text(text) => request.header("Content-Type", "text/plain").body(*text),
         Body::Mbox(text) => request.header("Content-Type", "application/mbox").body(*text),
         Body::Bytes(bytes) => request.body(*bytes),
+        Body::Upload(bytes) => {
+            request.header("Upload-Offset", "0").header("Content-Type", "application/offset+octet-stream").body(*bytes)
+        }
         Body::Form(fields) => {
             let mut fields = fields.clone();
             if let Some((_, csrf)) = session {

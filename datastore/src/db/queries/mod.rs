@@ -10,6 +10,7 @@ pub mod people;
 pub mod releases;
 pub mod sessions;
 pub mod tasks;
+pub mod uploads;
 pub mod votes;
 pub mod waivers;
 
