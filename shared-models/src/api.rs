@@ -392,6 +392,7 @@ pub struct FileUploaded {
 #[serde(deny_unknown_fields)]
 pub struct CreateUploadRequest {
     pub path: ReleasePath,
+    #[serde(deserialize_with = "crate::whole::u64")]
     pub size: u64,
 }
 

@@ -51,6 +51,7 @@ macro_rules! whole {
 whole!(u32);
 whole!(i32);
 whole!(i64);
+whole!(u64);
 
 /// An optional whole number: absent or `null` is `None` (with `#[serde(default)]`).
 macro_rules! optional {

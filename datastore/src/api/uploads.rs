@@ -51,7 +51,7 @@ fn answer(mut response: actix_web::HttpResponseBuilder, session: &UploadSession)
 
 /// Open a resumable upload of one file of a draft: its path and size. Bytes follow with
 /// `PATCH` on the session's `url`.
-#[utoipa::path(tag = "files", request_body = CreateUploadRequest,
+#[utoipa::path(tag = "files", operation_id = "create_upload", request_body = CreateUploadRequest,
     params(("project" = String, Path), ("version" = String, Path)), security(("bearer" = [])),
     responses((status = 201, body = UploadSession, headers(("Location" = String, description = "The session's URL"))),
         (status = 400, body = shared_models::ErrorBody), (status = 401, body = shared_models::ErrorBody),
@@ -128,7 +128,7 @@ fn offset_of(req: &HttpRequest) -> AppResult<u64> {
 #[utoipa::path(tag = "files", operation_id = "append_upload",
     params(("id" = String, Path, pattern = "^[0-9a-f]{32}$"),
         ("Upload-Offset" = u64, Header, description = "Where these bytes begin: the session's offset")),
-    request_body(content = Vec<u8>, content_type = "application/offset+octet-stream"),
+    request_body(content((Vec<u8> = "application/offset+octet-stream"), (Vec<u8> = "application/octet-stream"))),
     security(("bearer" = [])),
     responses((status = 204, description = "stored and confirmed", headers(("Upload-Offset" = u64, description = "The new offset"))),
         (status = 400, body = shared_models::ErrorBody), (status = 401, body = shared_models::ErrorBody),
