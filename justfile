@@ -65,3 +65,9 @@ bench-read:
     cargo build --release -p datastore -p runner
     python3 tests/bench/read.py
     python3 tests/bench/read.py --postgres
+
+# Verify-by-hash with one blob, then a million (p99 under 10 ms), under wrk; --postgres too.
+bench-verify:
+    cargo build --release -p datastore
+    python3 tests/bench/verify.py
+    python3 tests/bench/verify.py --postgres

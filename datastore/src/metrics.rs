@@ -119,10 +119,12 @@ impl Metrics {
         Self { registry, requests, latency, upload_bytes, reaped, queue, oldest_queued, pool, pool_size }
     }
 
-    /// One answered request.
+    /// One answered request. The method is one of the standard ones or `other` (a client may
+    /// send any token as a method; none becomes a series of its own).
     pub fn request(&self, route: Option<&str>, method: &str, status: u16, elapsed: Duration) {
         let route = route.unwrap_or("unmatched").to_owned();
-        let method = method.to_owned();
+        let known = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+        let method = known.iter().find(|m| **m == method).map_or("other", |m| *m).to_owned();
         self.latency
             .get_or_create(&RouteLabels { route: route.clone(), method: method.clone() })
             .observe(elapsed.as_secs_f64());

@@ -99,18 +99,19 @@ impl Sessions {
         }
     }
 
-    /// Removes the files of sessions the database no longer has; returns how many.
-    pub fn remove_orphans(&self, known: &HashSet<String>) -> io::Result<usize> {
-        let mut removed = 0;
-        for entry in std::fs::read_dir(&self.dir)? {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !known.contains(&name) {
-                self.remove(&name);
-                removed += 1;
-            }
+    /// The names of the files in the sessions' folder now. Listed before the database is asked
+    /// which sessions exist, so that a session opened in between is never taken for an orphan.
+    pub fn files(&self) -> io::Result<Vec<String>> {
+        std::fs::read_dir(&self.dir)?.map(|entry| entry.map(|e| e.file_name().to_string_lossy().into_owned())).collect()
+    }
+
+    /// Removes those of `files` whose session the database does not have; returns how many.
+    pub fn remove_orphans(&self, files: Vec<String>, known: &HashSet<String>) -> usize {
+        let orphans: Vec<String> = files.into_iter().filter(|name| !known.contains(name)).collect();
+        for name in &orphans {
+            self.remove(name);
         }
-        Ok(removed)
+        orphans.len()
     }
 
     /// Appends what `body` sends to session `id`, whose confirmed offset is `offset`, up to
@@ -131,19 +132,28 @@ impl Sessions {
     {
         let path = self.path(id);
         let known = live.take().filter(|d| d.offset == offset);
-        let (file, digests) = tokio::task::spawn_blocking(move || -> io::Result<(File, Digests)> {
-            let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+        let session = id.to_owned();
+        let (file, digests) = tokio::task::spawn_blocking(move || -> AppResult<(File, Digests)> {
+            // The file exists once bytes were confirmed: it is never made again, empty, then.
+            let file = OpenOptions::new().read(true).write(true).create(offset == 0).truncate(false).open(&path);
+            let file = match file {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(lost(&session)),
+                other => other.map_err(stored)?,
+            };
+            exclusive(&file, &session)?;
+            if file.metadata().map_err(stored)?.len() < offset {
+                return Err(lost(&session));
+            }
             // Bytes past the confirmed offset were never confirmed: they go.
-            file.set_len(offset)?;
+            file.set_len(offset).map_err(stored)?;
             let digests = match known {
                 Some(digests) => digests,
-                None => rehash(&file, offset)?,
+                None => rehash(&file, offset).map_err(stored)?,
             };
             Ok((file, digests))
         })
         .await
-        .map_err(worker_failed)?
-        .map_err(stored)?;
+        .map_err(worker_failed)??;
 
         let (sender, mut receiver) = tokio::sync::mpsc::channel::<bytes::Bytes>(8);
         let writer = tokio::task::spawn_blocking(move || -> (Digests, io::Result<()>) {
@@ -214,24 +224,52 @@ impl Sessions {
     ) -> AppResult<BlobMeta> {
         let path = self.path(id);
         let known = live.take().filter(|d| d.offset == size);
-        tokio::task::spawn_blocking(move || -> io::Result<BlobMeta> {
+        let session = id.to_owned();
+        tokio::task::spawn_blocking(move || -> AppResult<BlobMeta> {
             // An empty file had no PATCH, so no file yet.
-            let file = OpenOptions::new().read(true).write(true).create(size == 0).truncate(false).open(&path)?;
-            if file.metadata()?.len() != size {
-                return Err(io::Error::other(format!("the upload's file does not hold its {size} bytes")));
+            let file = OpenOptions::new().read(true).write(true).create(size == 0).truncate(false).open(&path);
+            let file = match file {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(lost(&session)),
+                other => other.map_err(stored)?,
+            };
+            exclusive(&file, &session)?;
+            if file.metadata().map_err(stored)?.len() != size {
+                return Err(lost(&session));
             }
             let digests = match known {
                 Some(digests) => digests,
-                None => rehash(&file, size)?,
+                None => rehash(&file, size).map_err(stored)?,
             };
             let meta = BlobMeta { sha256: digests.sha256.finish_hex(), sha512: digests.sha512.finish_hex(), size };
-            file.sync_all()?;
-            blobs.commit(Staged::new(file, path), &meta.sha256)?;
+            file.sync_all().map_err(stored)?;
+            blobs.commit(Staged::new(file, path), &meta.sha256).map_err(stored)?;
             Ok(meta)
         })
         .await
         .map_err(worker_failed)?
-        .map_err(stored)
+    }
+}
+
+/// The session's bytes are not (all) on disk any more, whatever the database says: a lost
+/// state directory, a crash of the file system. Nothing of it can be trusted.
+fn lost(id: &str) -> AppError {
+    tracing::error!(upload = id, "an upload's confirmed bytes are missing from its file");
+    AppError::conflict(
+        "upload_lost",
+        format!("The bytes of upload {id} are gone from this server; delete it and upload the file again."),
+    )
+}
+
+/// An exclusive lock on a session's file, for as long as it is open: one request at a time
+/// appends or publishes, in this process and in any other sharing the state directory.
+fn exclusive(file: &File, id: &str) -> AppResult<()> {
+    match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(AppError::conflict(
+            "upload_busy",
+            format!("Another request is sending bytes of upload {id} now; wait for it."),
+        )),
+        Err(e) => Err(stored(e.into())),
     }
 }
 

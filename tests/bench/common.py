@@ -62,3 +62,26 @@ def start_datastore(binary, env, base):
         server.terminate()
         server.wait()
         raise
+
+
+POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def datastore_env(state, postgres):
+    """The environment of a benchmark's datastore with its state in `state`, on a free port,
+    on SQLite or (with `postgres`) in a schema of its own on the local PostgreSQL: returns
+    (env, base URL, schema or None). The caller drops the schema with `drop_schema`."""
+    port = free_port()
+    env = dict(os.environ, DATASTORE_STATE_DIR=state, DATASTORE_BIND=f"127.0.0.1:{port}",
+               RUST_LOG=os.environ.get("BENCH_LOG", "warn"))
+    schema = None
+    if postgres:
+        schema = f"bench_{os.getpid()}"
+        subprocess.run(["psql", "-q", POSTGRES, "-c", f"CREATE SCHEMA {schema}"], check=True)
+        env["DATABASE_URL"] = f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    return env, f"http://127.0.0.1:{port}", schema
+
+
+def drop_schema(schema):
+    if schema:
+        subprocess.run(["psql", "-q", POSTGRES, "-c", f"DROP SCHEMA {schema} CASCADE"], check=False)

@@ -25,12 +25,11 @@ import tempfile
 import time
 import urllib.request
 
-from common import free_port, request, start_datastore
+from common import POSTGRES, datastore_env, drop_schema, free_port, request, start_datastore
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATASTORE = os.path.join(ROOT, "target", "release", "datastore")
 RUNNER = os.path.join(ROOT, "target", "release", "runner")
-POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
 
 
 def ensure(tool, package):
@@ -41,9 +40,10 @@ def ensure(tool, package):
     return shutil.which(tool) or f"/usr/sbin/{tool}"
 
 
-def wrk(url, seconds, connections=32, threads=2):
-    """Requests/s and p50/p99 latency in ms of `url` under wrk."""
-    out = subprocess.run(["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+def wrk(url, seconds, connections=32, threads=2, extra=()):
+    """Requests/s and p50/p99 latency in ms of `url` under wrk (`extra`: more of its options)."""
+    out = subprocess.run(["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency",
+                          *extra, url],
                          check=True, capture_output=True, text=True).stdout
     unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -112,16 +112,8 @@ def main():
     work = tempfile.mkdtemp(prefix="tr-bench-read-", dir=os.path.join(ROOT, "target"))
     os.chmod(work, 0o755)  # nginx's workers run as another user
     state = os.path.join(work, "state")
-    port = free_port()
-    env = dict(os.environ, DATASTORE_STATE_DIR=state, DATASTORE_BIND=f"127.0.0.1:{port}",
-               RUST_LOG=os.environ.get("BENCH_LOG", "warn"))
-    schema = None
-    if args.postgres:
-        schema = f"bench_{os.getpid()}"
-        subprocess.run(["psql", "-q", POSTGRES, "-c", f"CREATE SCHEMA {schema}"], check=True)
-        env["DATABASE_URL"] = f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    env, base, schema = datastore_env(state, args.postgres)
     database_url = env.get("DATABASE_URL", "sqlite")
-    base = f"http://127.0.0.1:{port}"
     server, jwt = start_datastore(DATASTORE, env, base)
     nginx_proc = None
     try:
@@ -164,8 +156,7 @@ http {{ access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_re
         if nginx_proc:
             nginx_proc.terminate()
             nginx_proc.wait()
-        if schema:
-            subprocess.run(["psql", "-q", POSTGRES, "-c", f"DROP SCHEMA {schema} CASCADE"], check=False)
+        drop_schema(schema)
     os.makedirs(os.path.join(ROOT, "target", "bench"), exist_ok=True)
     name = "read-postgres.json" if args.postgres else "read.json"
     with open(os.path.join(ROOT, "target", "bench", name), "w") as out:

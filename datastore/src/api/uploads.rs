@@ -174,7 +174,18 @@ pub async fn append(
         )));
     }
     let slot = super::files::upload_slot(&state)?;
+    // Only a session of the caller's gets a lock (`own` above), so nobody fills the table of
+    // locks with ids of their making. Under it, the session is read again: another request may
+    // have moved its offset meanwhile; and the caller must still be allowed to add files.
     let mut live = state.upload_sessions.lock(&id)?;
+    let (check, lookup) = (principal.clone(), id.clone());
+    state
+        .db
+        .run(move |c| {
+            let (row, _) = uploads::writable(c, &check, &lookup)?;
+            uploads::resume_at(c, &row, offset)
+        })
+        .await?;
     let idle = Duration::from_secs(state.config.upload_idle_secs.max(1));
     // The work goes on in a task of its own: when the client goes away, the server drops this
     // request's handler, and the bytes that did arrive must still be synced and confirmed.
@@ -183,7 +194,11 @@ pub async fn append(
         let (reached, stopped) = state.upload_sessions.append(&id, &mut live, offset, session.size, body, idle).await?;
         if reached > offset {
             let record = id.clone();
-            state.db.run(move |c| uploads::advance(c, &record, offset, reached)).await?;
+            if let Err(e) = state.db.run(move |c| uploads::advance(c, &record, offset, reached)).await {
+                // The digests cover bytes the database does not hold as confirmed: forget them.
+                *live = None;
+                return Err(e);
+            }
             state.metrics.uploaded(reached - offset);
         }
         drop(live);
@@ -213,14 +228,14 @@ pub async fn commit(
     id: web::Path<String>,
 ) -> AppResult<HttpResponse> {
     let id = id.into_inner();
+    own(&state, &principal, &id).await?;
+    let mut live = state.upload_sessions.lock(&id)?;
     let (check, lookup) = (principal.clone(), id.clone());
     let (session, release) = state
         .db
         .run(move |c| {
-            let (row, ctx) = uploads::own(c, &check, &lookup)?;
             // The rights and the phase, as of now: they may have changed since the session opened.
-            crate::auth::authz::authorize(&check, crate::auth::Action::ComposeRelease, &ctx.committee.name)?;
-            releases::require_files_change(&ctx, "upload files")?;
+            let (row, ctx) = uploads::writable(c, &check, &lookup)?;
             Ok::<_, AppError>((row, uploads::release_of(&ctx)?))
         })
         .await?;
@@ -233,21 +248,23 @@ pub async fn commit(
         .with_details(serde_json::json!({"offset": session.received})));
     }
     let path = shared_models::ReleasePath::parse(&session.path).map_err(AppError::internal)?;
-    let mut live = state.upload_sessions.lock(&id)?;
     let meta = state.upload_sessions.publish(&id, &mut live, size, state.blobs.clone()).await?;
     let change = Change::Put { path: path.clone(), blob: meta.clone() };
     let description = format!("upload {path}");
     let ended = id.clone();
+    // The bytes are in the store now (under their digest, where nothing else refers to them
+    // unless a revision does): the session ends whether or not the revision is made.
     let revision = state
         .db
         .run(move |c| {
-            let revision = releases::commit_revision(c, &principal, &release, &[change], &description)?;
+            let revision = releases::commit_revision(c, &principal, &release, &[change], &description);
             uploads::end(c, &ended)?;
-            Ok::<_, AppError>(revision)
+            revision
         })
-        .await?;
+        .await;
     drop(live);
     state.upload_sessions.remove(&id);
+    let revision = revision?;
     if !revision.tasks.is_empty() {
         state.wake_runners();
     }
@@ -280,6 +297,8 @@ pub async fn remove(
 /// its sessions, a crash between the two); returns how many sessions and files went.
 pub async fn sweep(state: &AppState) -> AppResult<(usize, usize)> {
     let idle_secs = state.config.upload_session_idle_secs;
+    let sessions = state.upload_sessions.clone();
+    let files = web::block(move || sessions.files()).await.map_err(AppError::internal)?.map_err(AppError::internal)?;
     let (expired, known) = state
         .db
         .run(move |c| {
@@ -291,11 +310,9 @@ pub async fn sweep(state: &AppState) -> AppResult<(usize, usize)> {
     for id in &expired {
         state.upload_sessions.remove(id);
     }
+    let files: Vec<String> = files.into_iter().filter(|name| !expired.contains(name)).collect();
     let sessions = state.upload_sessions.clone();
-    let orphans = web::block(move || sessions.remove_orphans(&known))
-        .await
-        .map_err(AppError::internal)?
-        .map_err(AppError::internal)?;
+    let orphans = web::block(move || sessions.remove_orphans(files, &known)).await.map_err(AppError::internal)?;
     Ok((expired.len(), orphans))
 }
 

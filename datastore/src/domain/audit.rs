@@ -185,9 +185,10 @@ fn unreadable(e: diesel::result::Error) -> String {
     format!("the database could not be read: {e}")
 }
 
-/// Recomputes the chain from event `from` (whose predecessor's hash is `prev`) to its head,
-/// calling `seen` with each event's place and hash; checks that the chain ends at the head
-/// and that no event is outside it. Returns the number of events and the head's hash.
+/// Recomputes the chain from event `from` (whose predecessor's hash is `prev`) to the head as
+/// it was read first (events written meanwhile are left for the next look), calling `seen`
+/// with each event's place and hash; checks that the chain ends at that head and that no event
+/// is outside it. Returns the number of events and the head's hash.
 fn walk(
     conn: &mut DbConnection,
     from: i64,
@@ -196,13 +197,16 @@ fn walk(
 ) -> Result<(i64, String), String> {
     let (head_seq, head_hash) = q::head(conn).map_err(unreadable)?;
     let mut expected_seq = from;
-    loop {
+    'read: while expected_seq <= head_seq {
         let rows = q::chain_from(conn, expected_seq, BATCH).map_err(unreadable)?;
         if rows.is_empty() {
             break;
         }
         for row in &rows {
             let seq = row.seq.unwrap_or_default();
+            if seq > head_seq {
+                break 'read;
+            }
             if seq != expected_seq {
                 return Err(format!("event {expected_seq} of the chain is missing (the next is {seq}, id {})", row.id));
             }
@@ -227,9 +231,9 @@ fn walk(
             "the chain has {events} events ending in {prev}, but its head says {head_seq} ending in {head_hash}"
         ));
     }
-    let total = q::count(conn).map_err(unreadable)?;
-    if total != events {
-        return Err(format!("{} events are outside the chain", total - events));
+    let outside = q::count_unchained(conn).map_err(unreadable)?;
+    if outside > 0 {
+        return Err(format!("{outside} events are outside the chain"));
     }
     Ok((events, prev))
 }
@@ -246,26 +250,29 @@ pub struct ChainStatus {
     pub checked: i64,
     /// Why the chain does not hold, if it does not.
     pub broken: Option<String>,
+    /// No checkpoint was signed yet, and the whole chain was not asked for: nothing was checked.
+    pub unsigned: bool,
 }
 
 /// Checks the chain for the audit page: the latest checkpoint's signature (against `trusted`,
 /// this datastore's key, when there is one) and every event since it, which is what changed
 /// since the last signature; with `whole`, every event and checkpoint, as `verify` does.
+/// Before the first checkpoint only `whole` checks anything (it reads every event).
 pub fn status(conn: &mut DbConnection, trusted: Option<&[u8]>, whole: bool) -> ChainStatus {
     let (events, _) = q::head(conn).unwrap_or_default();
-    let outcome = if whole { verify(conn, trusted).map(|verified| verified.events) } else { tail(conn, trusted) };
+    let outcome = if whole { verify(conn, trusted).map(|verified| Some(verified.events)) } else { tail(conn, trusted) };
     match outcome {
-        Ok(checked) => ChainStatus { events, whole, checked, broken: None },
-        Err(why) => ChainStatus { events, whole, checked: 0, broken: Some(why) },
+        Ok(Some(checked)) => ChainStatus { events, whole, checked, broken: None, unsigned: false },
+        Ok(None) => ChainStatus { events, whole, checked: 0, broken: None, unsigned: true },
+        Err(why) => ChainStatus { events, whole, checked: 0, broken: Some(why), unsigned: false },
     }
 }
 
 /// Verifies the latest checkpoint and the events from its place to the head; returns how many
-/// events it recomputed.
-fn tail(conn: &mut DbConnection, trusted: Option<&[u8]>) -> Result<i64, String> {
+/// events it recomputed, or `None` before the first checkpoint.
+fn tail(conn: &mut DbConnection, trusted: Option<&[u8]>) -> Result<Option<i64>, String> {
     let Some(checkpoint) = q::latest_checkpoint(conn).map_err(unreadable)? else {
-        // Nothing vouches for the chain yet: recompute it all.
-        return walk(conn, 1, GENESIS.to_owned(), |_, _| ()).map(|(events, _)| events);
+        return Ok(None);
     };
     if let Some(trusted) = trusted
         && checkpoint.public_key != hex::encode(trusted)
@@ -282,7 +289,7 @@ fn tail(conn: &mut DbConnection, trusted: Option<&[u8]>) -> Result<i64, String> 
         ));
     }
     if checkpoint.seq == 0 {
-        return walk(conn, 1, GENESIS.to_owned(), |_, _| ()).map(|(events, _)| events);
+        return walk(conn, 1, GENESIS.to_owned(), |_, _| ()).map(|(events, _)| Some(events));
     }
     let first = q::chain_from(conn, checkpoint.seq, 1).map_err(unreadable)?;
     let prev =
@@ -301,7 +308,7 @@ fn tail(conn: &mut DbConnection, trusted: Option<&[u8]>) -> Result<i64, String> 
             checkpoint.seq, checkpoint.hash
         ));
     }
-    Ok(events - checkpoint.seq + 1)
+    Ok(Some(events - checkpoint.seq + 1))
 }
 
 #[cfg(test)]

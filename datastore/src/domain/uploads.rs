@@ -103,6 +103,33 @@ pub fn own(conn: &mut DbConnection, principal: &Principal, id: &str) -> AppResul
     Ok((row, ctx))
 }
 
+/// The session `id` if it is `principal`'s and its release takes files from them now (their
+/// rights and its phase may have changed since the session opened), with the release.
+pub fn writable(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: &str,
+) -> AppResult<(UploadSessionRow, ReleaseContext)> {
+    let (row, ctx) = own(conn, principal, id)?;
+    authz::authorize(principal, Action::ComposeRelease, &ctx.committee.name)?;
+    releases::require_files_change(&ctx, "upload files")?;
+    Ok((row, ctx))
+}
+
+/// The offset is `offset` still (409 with the right one otherwise), and the session is in use
+/// now: its idle time starts again.
+pub fn resume_at(conn: &mut DbConnection, row: &UploadSessionRow, offset: u64) -> AppResult<()> {
+    let at = i64::try_from(offset).map_err(AppError::internal)?;
+    if row.received != at || !q::advance(conn, &row.id, at, at)? {
+        return Err(AppError::conflict(
+            "offset_mismatch",
+            format!("The upload's offset is {}, not {offset}: send the bytes from {} on.", row.received, row.received),
+        )
+        .with_details(serde_json::json!({"offset": row.received})));
+    }
+    Ok(())
+}
+
 /// Confirms the bytes from `from` to `to`; a conflict if the offset moved meanwhile or the
 /// session is gone.
 pub fn advance(conn: &mut DbConnection, id: &str, from: u64, to: u64) -> AppResult<()> {

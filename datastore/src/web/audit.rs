@@ -88,8 +88,13 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer, form: web::Query<A
             Ok((list, checkpoint, chain))
         })
         .await?;
+    let mut chain = chain;
     if let Some(why) = &chain.broken {
         tracing::error!(whole, why, "the audit chain does not verify");
+        // The first event that does not match may be one this reader may not see.
+        if !may_verify_whole {
+            chain.broken = Some("an event or checkpoint does not match the chain (an administrator sees which)".into());
+        }
     }
     // Newest first: `offset` counts back from the newest event.
     let (first, total) = (list.page.offset, list.page.total);

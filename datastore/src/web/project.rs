@@ -27,8 +27,10 @@ struct ProjectPage {
     may_edit_policy: bool,
     /// Whether this person may withdraw the project's waivers (its release managers and PMC).
     may_waive: bool,
-    /// The waivers that apply to every release of the project.
+    /// The waivers that apply to every release of the project, for those who read its drafts
+    /// (a waiver is made on a draft, and may speak of it); others see each release's own.
     waivers: Vec<shared_models::api::Waiver>,
+    may_read_waivers: bool,
     notice: Option<&'static str>,
     /// The mails of a release's life (vote, result, announcement): the project's own, or the
     /// platform's default.
@@ -109,6 +111,8 @@ pub async fn show(
     let may = |action| person.as_ref().is_some_and(|p| authz::allowed(p, action, project.committee.as_str()));
     let (may_start, may_edit_policy) = (may(Action::ComposeRelease), may(Action::EditPolicy));
     let may_waive = may(Action::ManageReleasePhase);
+    let may_read_waivers = may(Action::ReadDraft);
+    let waivers = if may_read_waivers { waivers } else { Vec::new() };
     let context = ProjectPage {
         user,
         project,
@@ -119,6 +123,7 @@ pub async fn show(
         may_edit_policy,
         may_waive,
         waivers,
+        may_read_waivers,
         notice,
         templates,
     };

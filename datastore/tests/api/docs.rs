@@ -129,9 +129,14 @@ async fn metrics_and_readiness(backend: Backend) {
     assert!(metric(&text, "datastore_db_pool_max_connections").is_some_and(|n| n >= 1.0), "{text}");
     assert_eq!(metric(&text, r#"datastore_reaped_leases_total{outcome="requeued"}"#), None, "no pass reaped yet");
 
-    // An unknown path counts as `unmatched`, whatever it was.
+    // An unknown path counts as `unmatched`, whatever it was; a made-up method as `other`.
     app.client.get(app.url("/no/such/page")).send().await.unwrap();
+    for made_up in ["X1", "X2", "BREW"] {
+        let method = reqwest::Method::from_bytes(made_up.as_bytes()).unwrap();
+        app.client.request(method, app.url("/api/v1/projects")).send().await.unwrap();
+    }
     let text = scrape(Some("scrape-secret")).send().await.unwrap().text().await.unwrap();
+    assert!(!text.contains("X1") && !text.contains("BREW") && text.contains(r#"method="other""#), "{text}");
     assert_eq!(
         metric(&text, r#"datastore_http_requests_total{route="unmatched",method="GET",status="404"}"#),
         Some(1.0)

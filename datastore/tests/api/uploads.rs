@@ -14,6 +14,7 @@ on_both_backends!(
     an_upload_resumes_where_its_bytes_stopped,
     only_its_creator_uses_an_upload,
     idle_uploads_and_stray_bytes_are_swept,
+    one_request_at_a_time_appends_and_lost_bytes_are_never_zeros,
 );
 
 /// Bytes that are not all alike, `len` of them.
@@ -167,6 +168,54 @@ async fn an_upload_resumes_where_its_bytes_stopped(backend: Backend) {
     let (status, file) =
         app.send(app.client.post(app.url(&format!("/api/v1/uploads/{id}/commit"))).bearer_auth(&rm)).await;
     assert_eq!((status, file["size"].as_u64()), (StatusCode::CREATED, Some(0)), "{file}");
+}
+
+async fn one_request_at_a_time_appends_and_lost_bytes_are_never_zeros(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
+    app.release(&rm, "httpd", "2.4.68").await;
+    let (_, session) = open(&app, &rm, "httpd/2.4.68", "big.bin", 2 << 20).await;
+    let id = session["id"].as_str().unwrap().to_owned();
+
+    // A PATCH that is still sending holds the session: a second one from the same offset is
+    // told to wait, and changes nothing.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|c| (c, rx))
+    }));
+    let first = tokio::spawn(patch(&app, &rm, &id, 0).body(body).send());
+    tx.send(Ok(pattern(256 << 10))).await.unwrap();
+    let held = app.state_dir.path().join("uploads").join(&id);
+    testkit::eventually(
+        "the first PATCH's bytes on disk",
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_millis(10),
+        || async {
+            let len = std::fs::metadata(&held).map(|m| m.len()).unwrap_or(0);
+            if len > 0 { Ok(()) } else { Err(len.to_string()) }
+        },
+    )
+    .await;
+    let (status, body) = app.send(patch(&app, &rm, &id, 0).body(pattern(1 << 20))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("upload_busy")), "{body}");
+    drop(tx);
+    let response = first.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_eq!(offset(&app, &rm, &id).await, 256 << 10, "the first PATCH's bytes, and only those");
+
+    // The file gone from under the session (a lost state directory): never read as zeros.
+    std::fs::remove_file(&held).unwrap();
+    let (status, body) = app.send(patch(&app, &rm, &id, 256 << 10).body(pattern(1 << 10))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("upload_lost")), "{body}");
+    assert!(!held.exists(), "no file was made up for it");
+    // Shorter than the confirmed bytes: the same.
+    std::fs::write(&held, pattern(1000)).unwrap();
+    let (status, body) = app.send(patch(&app, &rm, &id, 256 << 10).body(pattern(1 << 10))).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("upload_lost")), "{body}");
+    assert_eq!(std::fs::metadata(&held).unwrap().len(), 1000, "nothing was padded");
+    let response = app.client.delete(app.url(&format!("/api/v1/uploads/{id}"))).bearer_auth(&rm).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT, "it can be given up");
 }
 
 async fn only_its_creator_uses_an_upload(backend: Backend) {

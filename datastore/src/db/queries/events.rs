@@ -141,6 +141,11 @@ pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
     event::table.count().get_result(conn)
 }
 
+/// How many events are outside the chain (no place in it).
+pub fn count_unchained(conn: &mut DbConnection) -> QueryResult<i64> {
+    event::table.filter(event::seq.is_null()).count().get_result(conn)
+}
+
 pub fn insert_checkpoint(
     conn: &mut DbConnection,
     seq: i64,
