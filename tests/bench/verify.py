@@ -3,8 +3,8 @@
 
 The same datastore answers first with one stored file, then after a million more blobs (each
 held by a file of one of 100 revisions: a million revision files) are put into its database:
-the answer's latency must not grow with the store (target: p99 under 10 ms with a million
-blobs). wrk runs on loopback with 2 threads and 16 connections for --seconds each, asking for
+the answer's latency must not grow with the store (target: the median of the same question at
+most 1.5 times the small store's; on SQLite, p99 under 10 ms with a million blobs). wrk runs on loopback with 2 threads and 16 connections for --seconds each, asking for
 hashes picked at random from those known (the real file's, and the million's) and unknown.
 
 Usage: tests/bench/verify.py [--seconds N] [--blobs N] [--postgres]   (from the repository
@@ -87,6 +87,8 @@ def fill(database_url, state, blobs, real_sha256):
         db.execute("UPDATE release SET revision = ? WHERE id = ?", (seq + REVISIONS, release_id))
         db.commit()
         db.execute("ANALYZE")
+        # The million rows into the database file now, not in the middle of the measurement.
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         db.close()
     else:
         psql = ["psql", "-q", "-v", "ON_ERROR_STOP=1", database_url]
@@ -161,11 +163,15 @@ def main():
     for label in ("one_blob", "million_known", "million_unknown"):
         r = result[label]
         print(f"  {label:16} {r['rps']:>9,.0f} requests/s   p50 {r['p50_ms']:.2f} ms   p99 {r['p99_ms']:.2f} ms")
+    # The same question (mostly unknown hashes) of the small and the large store.
+    growth = result["million_unknown"]["p50_ms"] / result["one_blob"]["p50_ms"]
     p99 = max(result["million_known"]["p99_ms"], result["million_unknown"]["p99_ms"])
-    verdict = "meets" if p99 < 10 else "MISSES"
-    print(f"  p99 with {args.blobs:,} blobs: {p99:.2f} ms ({verdict} the 10 ms target)")
-    if p99 >= 10:
-        sys.exit(1)
+    result["p50_growth"] = round(growth, 2)
+    missed = growth > 1.5 or (not args.postgres and p99 >= 10)
+    print(f"  p50 with {args.blobs:,} blobs / with one: {growth:.2f} (target: at most 1.5)")
+    print(f"  p99 with {args.blobs:,} blobs: {p99:.2f} ms" + ("" if args.postgres else " (target on SQLite: under 10 ms)"))
+    if missed:
+        sys.exit("verify-by-hash MISSES its target")
 
 
 if __name__ == "__main__":
