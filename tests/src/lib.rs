@@ -21,7 +21,7 @@ pub fn binary(name: &str) -> PathBuf {
     let dir = BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "--bins", "-p", "datastore", "-p", "runner"])
+            .args(["build", "--quiet", "--bins", "-p", "datastore", "-p", "runner", "-p", "trel"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
             .expect("cargo runs");
@@ -256,6 +256,11 @@ impl Stack {
         self.datastore.kill();
         self.datastore = self.launch.serve();
         wait_until_up(&self.client, &format!("{}/healthz", self.base)).await;
+    }
+
+    /// A new personal access token of `uid`.
+    pub fn token(&self, uid: &str) -> String {
+        self.launch.cli(&["token", "create", uid])
     }
 
     /// Registers and starts one more runner; returns its index.

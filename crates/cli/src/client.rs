@@ -1,0 +1,207 @@
+//! A typed client of the datastore's `/api/v1`, with the request and response types of
+//! `shared-models`: a personal access token is exchanged for a JWT, which is exchanged again
+//! when it expires (one retry on 401).
+
+use std::sync::Mutex;
+
+use anyhow::{Context, anyhow};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shared_models::ErrorBody;
+use shared_models::api::{
+    CreateReleaseRequest, CreateUploadRequest, FileUploaded, JwtRequest, JwtResponse, Release, UploadSession,
+    Verification,
+};
+use shared_models::checks::ChecksReport;
+
+/// What went wrong, with the exit code the CLI reports for it.
+#[derive(Debug)]
+pub enum Failure {
+    /// The server refused the credentials (401) or the action (403).
+    Auth(String),
+    /// The server answered with an error.
+    Api { status: StatusCode, body: ErrorBody },
+    /// The server could not be reached, or answered what no client understands.
+    Network(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Auth(message) | Self::Network(message) => f.write_str(message),
+            Self::Api { status, body } => write!(f, "{} ({}, {})", body.message, status.as_u16(), body.error),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Who the client is.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub uid: String,
+    pub token: String,
+}
+
+/// A client of one datastore.
+#[derive(Debug)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    credentials: Option<Credentials>,
+    jwt: Mutex<Option<String>>,
+}
+
+fn network(e: reqwest::Error) -> anyhow::Error {
+    anyhow!(Failure::Network(format!("the datastore did not answer: {e}")))
+}
+
+impl Client {
+    pub fn new(base: &str, credentials: Option<Credentials>) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("trel/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .context("cannot make an HTTP client")?;
+        Ok(Self { base: base.trim_end_matches('/').to_owned(), http, credentials, jwt: Mutex::new(None) })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn cached_jwt(&self) -> Option<String> {
+        self.jwt.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// A fresh JWT for the credentials (none without credentials).
+    async fn refresh(&self) -> anyhow::Result<Option<String>> {
+        let Some(credentials) = &self.credentials else { return Ok(None) };
+        let request = JwtRequest { uid: credentials.uid.clone(), token: credentials.token.clone() };
+        let response = self.http.post(self.url("/api/v1/jwt")).json(&request).send().await.map_err(network)?;
+        let answer: JwtResponse = decode(response).await?;
+        *self.jwt.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(answer.jwt.clone());
+        Ok(Some(answer.jwt))
+    }
+
+    /// Sends the request `build` makes, authenticated; once more with a new JWT on a 401.
+    pub async fn send(&self, build: impl Fn(&reqwest::Client) -> RequestBuilder) -> anyhow::Result<Response> {
+        let jwt = match self.cached_jwt() {
+            Some(jwt) => Some(jwt),
+            None => self.refresh().await?,
+        };
+        let with = |jwt: &Option<String>| {
+            let request = build(&self.http);
+            match jwt {
+                Some(jwt) => request.bearer_auth(jwt),
+                None => request,
+            }
+        };
+        let response = with(&jwt).send().await.map_err(network)?;
+        if response.status() == StatusCode::UNAUTHORIZED && self.credentials.is_some() {
+            let jwt = self.refresh().await?;
+            return with(&jwt).send().await.map_err(network);
+        }
+        Ok(response)
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> anyhow::Result<T> {
+        let url = self.url(path);
+        let response = self
+            .send(|http| {
+                let request = http.request(method.clone(), &url);
+                match body {
+                    Some(body) => request.json(body),
+                    None => request,
+                }
+            })
+            .await?;
+        decode(response).await
+    }
+
+    /// Checks the credentials: a JWT is issued for them.
+    pub async fn login(&self) -> anyhow::Result<()> {
+        self.refresh().await?.ok_or_else(|| anyhow!("no credentials to log in with")).map(drop)
+    }
+
+    pub async fn create_release(&self, request: &CreateReleaseRequest) -> anyhow::Result<Release> {
+        self.json(Method::POST, "/api/v1/releases", Some(request)).await
+    }
+
+    pub async fn release(&self, release: &str) -> anyhow::Result<Release> {
+        self.json(Method::GET, &format!("/api/v1/releases/{release}"), None::<&()>).await
+    }
+
+    pub async fn checks(&self, release: &str) -> anyhow::Result<ChecksReport> {
+        self.json(Method::GET, &format!("/api/v1/releases/{release}/checks"), None::<&()>).await
+    }
+
+    pub async fn verify(&self, sha512: &str) -> anyhow::Result<Verification> {
+        self.json(Method::GET, &format!("/api/v1/verify/sha512/{sha512}"), None::<&()>).await
+    }
+
+    pub async fn open_upload(&self, release: &str, request: &CreateUploadRequest) -> anyhow::Result<UploadSession> {
+        self.json(Method::POST, &format!("/api/v1/releases/{release}/uploads"), Some(request)).await
+    }
+
+    /// The session `id`, or `None` if the server no longer has it (committed, deleted, expired).
+    pub async fn upload(&self, id: &str) -> anyhow::Result<Option<UploadSession>> {
+        let url = self.url(&format!("/api/v1/uploads/{id}"));
+        let response = self.send(|http| http.get(&url)).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        decode(response).await.map(Some)
+    }
+
+    /// Sends `bytes` from `offset` on; the new offset.
+    pub async fn append(&self, id: &str, offset: u64, bytes: Vec<u8>) -> anyhow::Result<u64> {
+        let url = self.url(&format!("/api/v1/uploads/{id}"));
+        let response = self
+            .send(|http| {
+                http.patch(&url)
+                    .header("Upload-Offset", offset.to_string())
+                    .header("Content-Type", "application/offset+octet-stream")
+                    .body(bytes.clone())
+            })
+            .await?;
+        if !response.status().is_success() {
+            return Err(error_of(response).await);
+        }
+        let reached = response.headers().get("upload-offset").and_then(|v| v.to_str().ok()?.parse().ok());
+        reached.ok_or_else(|| anyhow!(Failure::Network("the datastore's answer names no Upload-Offset".into())))
+    }
+
+    pub async fn commit_upload(&self, id: &str) -> anyhow::Result<FileUploaded> {
+        self.json(Method::POST, &format!("/api/v1/uploads/{id}/commit"), None::<&()>).await
+    }
+}
+
+/// The body of a successful answer, or the error it names.
+async fn decode<T: DeserializeOwned>(response: Response) -> anyhow::Result<T> {
+    if !response.status().is_success() {
+        return Err(error_of(response).await);
+    }
+    let url = response.url().clone();
+    response.json().await.map_err(|e| anyhow!(Failure::Network(format!("{url} answered what trel cannot read: {e}"))))
+}
+
+async fn error_of(response: Response) -> anyhow::Error {
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    let body: ErrorBody = serde_json::from_str(&text).unwrap_or_else(|_| ErrorBody {
+        error: "unexpected".into(),
+        message: format!("the datastore answered {status}: {}", text.chars().take(200).collect::<String>()),
+        details: None,
+    });
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        return anyhow!(Failure::Auth(format!("{} ({})", body.message, status.as_u16())));
+    }
+    anyhow!(Failure::Api { status, body })
+}
