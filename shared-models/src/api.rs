@@ -394,6 +394,11 @@ pub struct CreateUploadRequest {
     pub path: ReleasePath,
     #[serde(deserialize_with = "crate::whole::u64")]
     pub size: u64,
+    /// The SHA-512 of the whole file, if the client knows it: a commit of other bytes is
+    /// refused (409 `digest_mismatch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9a-fA-F]{128}$")]
+    pub sha512: Option<String>,
 }
 
 /// A resumable upload (`/api/v1/uploads/{id}`): `offset` bytes of `size` are stored and

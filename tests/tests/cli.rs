@@ -21,6 +21,17 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 struct Proxy {
     port: u16,
     sent: Arc<AtomicU64>,
+    tasks: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Proxy {
+    /// Closes every connection and stops accepting: nothing a client wrote before it is
+    /// passed on afterwards.
+    fn close(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
 }
 
 async fn proxy(upstream: String, bytes_per_second: u64) -> Proxy {
@@ -28,13 +39,15 @@ async fn proxy(upstream: String, bytes_per_second: u64) -> Proxy {
     let port = listener.local_addr().unwrap().port();
     let sent = Arc::new(AtomicU64::new(0));
     let counter = sent.clone();
-    tokio::spawn(async move {
+    let tasks: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+    let registry = tasks.clone();
+    let accepting = tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
             let (mut client_read, mut client_write) = client.into_split();
             let (mut server_read, mut server_write) = server.into_split();
             let counter = counter.clone();
-            tokio::spawn(async move {
+            let upward = tokio::spawn(async move {
                 let mut buffer = vec![0; 16 << 10];
                 let pause = Duration::from_secs_f64(buffer.len() as f64 / bytes_per_second as f64);
                 while let Ok(n) = client_read.read(&mut buffer).await {
@@ -46,12 +59,14 @@ async fn proxy(upstream: String, bytes_per_second: u64) -> Proxy {
                 }
                 let _ = server_write.shutdown().await;
             });
-            tokio::spawn(async move {
+            let downward = tokio::spawn(async move {
                 let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
             });
+            registry.lock().unwrap().extend([upward.abort_handle(), downward.abort_handle()]);
         }
     });
-    Proxy { port, sent }
+    tasks.lock().unwrap().push(accepting.abort_handle());
+    Proxy { port, sent, tasks }
 }
 
 fn trel(server: &str, token: &str, home: &Path, args: &[&str]) -> Command {
@@ -94,11 +109,18 @@ async fn a_killed_upload_goes_on_where_it_stopped(backend: Backend) {
 
     // Logging in checks the token and keeps it, readable by its owner only.
     let mut login = trel(&stack.base, &token, home.path(), &["login", "--uid", "rm"]);
-    login.env_remove("TREL_TOKEN").env_remove("TREL_UID").stdin(Stdio::piped()).stdout(Stdio::piped());
+    login
+        .env_remove("TREL_TOKEN")
+        .env_remove("TREL_UID")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = login.spawn().unwrap();
     child.stdin.take().unwrap().write_all_sync(format!("{token}\n").as_bytes());
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains(&token), "the token is never shown: {said}");
     let kept = home.path().join(".config/trel/credentials.json");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&kept).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "the token is private");
@@ -132,6 +154,7 @@ async fn a_killed_upload_goes_on_where_it_stopped(backend: Backend) {
         .await;
     first.kill().unwrap();
     first.wait().unwrap();
+    slow.close(); // what the killed client had written goes no further
     assert!(confirmed < SIZE as u64, "killed before the end");
     // The datastore keeps what the cut-off request delivered; once it has confirmed it, an empty
     // PATCH at the offset is answered (before, the session is busy, or the offset moves on).
@@ -163,6 +186,7 @@ async fn a_killed_upload_goes_on_where_it_stopped(backend: Backend) {
     let second = trel(&via, &token, home.path(), &["upload", "big/1.0", dist_arg]).output().unwrap();
     let said = format!("{}{}", String::from_utf8_lossy(&second.stdout), String::from_utf8_lossy(&second.stderr));
     assert!(second.status.success(), "{said}");
+    assert!(!said.contains(&token), "the token is never shown: {said}");
     assert!(said.contains(&format!("resuming at byte {offset} of {SIZE}")), "{said}");
     let resent = counted.sent.load(Ordering::Relaxed);
     let rest = SIZE as u64 - offset;
@@ -176,17 +200,23 @@ async fn a_killed_upload_goes_on_where_it_stopped(backend: Backend) {
     assert!(stored.iter().any(|f| f["path"] == "big-1.0.bin" && f["sha512"] == sha512.as_str()), "{files}");
     assert!(stored.iter().any(|f| f["path"] == "docs/README"), "a folder's files keep their paths: {files}");
     let status = trel(&stack.base, &token, home.path(), &["status", "big/1.0", "--json"]).output().unwrap();
+    assert!(status.status.success(), "no check fails: {}", String::from_utf8_lossy(&status.stderr));
     let report: Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(report["release"]["phase"], "draft", "{report}");
     let verified = trel(&stack.base, &token, home.path(), &["verify", dist.join("big-1.0.bin").to_str().unwrap()])
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&verified.stdout);
-    assert!(verified.status.success() && said.contains("known") && said.contains("big/1.0 revision"), "{said}");
+    assert!(verified.status.success() && said.contains(": known") && said.contains("big/1.0 revision"), "{said}");
+    let mut draft_only =
+        trel(&stack.base, &token, home.path(), &["verify", "--released", dist.join("big-1.0.bin").to_str().unwrap()]);
+    assert_eq!(draft_only.output().unwrap().status.code(), Some(1), "a draft's bytes are not released");
     let stranger = home.path().join("stranger.bin");
     std::fs::write(&stranger, b"bytes nobody uploaded").unwrap();
     let verified = trel(&stack.base, &token, home.path(), &["verify", stranger.to_str().unwrap()]).output().unwrap();
     assert_eq!(verified.status.code(), Some(1), "unknown bytes: {}", String::from_utf8_lossy(&verified.stdout));
+    let typo = trel(&stack.base, &token, home.path(), &["upload", "big/1.0/../../admin", dist_arg]).output().unwrap();
+    assert_eq!(typo.status.code(), Some(2), "a malformed release: {}", String::from_utf8_lossy(&typo.stderr));
     let help = Command::new(binary("trel")).args(["upload", "--help"]).output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("Examples:"), "--help teaches by example");
 }

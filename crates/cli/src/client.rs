@@ -24,12 +24,14 @@ pub enum Failure {
     Api { status: StatusCode, body: ErrorBody },
     /// The server could not be reached, or answered what no client understands.
     Network(String),
+    /// The command line names something that cannot be (a malformed name, a missing file).
+    Usage(String),
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Auth(message) | Self::Network(message) => f.write_str(message),
+            Self::Auth(message) | Self::Network(message) | Self::Usage(message) => f.write_str(message),
             Self::Api { status, body } => write!(f, "{} ({}, {})", body.message, status.as_u16(), body.error),
         }
     }
@@ -38,14 +40,40 @@ impl std::fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 /// Who the client is.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Credentials {
     pub uid: String,
     pub token: String,
 }
 
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("uid", &self.uid).field("token", &"…").finish()
+    }
+}
+
+/// `project/version` or `project/product/version`, checked before it goes into a URL.
+pub fn release_path(release: &str) -> Result<&str, Failure> {
+    let parts: Vec<&str> = release.split('/').collect();
+    let names_ok = match parts.as_slice() {
+        [project, version] => {
+            shared_models::Name::parse(project).is_ok() && shared_models::Version::parse(version).is_ok()
+        }
+        [project, product, version] => {
+            shared_models::Name::parse(project).is_ok()
+                && shared_models::Name::parse(product).is_ok()
+                && shared_models::Version::parse(version).is_ok()
+        }
+        _ => false,
+    };
+    if names_ok {
+        Ok(release)
+    } else {
+        Err(Failure::Usage(format!("{release:?} is not a release: write project/version or project/product/version")))
+    }
+}
+
 /// A client of one datastore.
-#[derive(Debug)]
 pub struct Client {
     base: String,
     http: reqwest::Client,
@@ -57,11 +85,22 @@ fn network(e: reqwest::Error) -> anyhow::Error {
     anyhow!(Failure::Network(format!("the datastore did not answer: {e}")))
 }
 
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("credentials", &self.credentials)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Client {
     pub fn new(base: &str, credentials: Option<Credentials>) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("trel/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(std::time::Duration::from_secs(10))
+            // A server or middlebox that goes silent fails the request instead of hanging it.
+            .read_timeout(std::time::Duration::from_secs(120))
             .build()
             .context("cannot make an HTTP client")?;
         Ok(Self { base: base.trim_end_matches('/').to_owned(), http, credentials, jwt: Mutex::new(None) })
@@ -135,10 +174,12 @@ impl Client {
     }
 
     pub async fn release(&self, release: &str) -> anyhow::Result<Release> {
+        let release = release_path(release)?;
         self.json(Method::GET, &format!("/api/v1/releases/{release}"), None::<&()>).await
     }
 
     pub async fn checks(&self, release: &str) -> anyhow::Result<ChecksReport> {
+        let release = release_path(release)?;
         self.json(Method::GET, &format!("/api/v1/releases/{release}/checks"), None::<&()>).await
     }
 
@@ -147,6 +188,7 @@ impl Client {
     }
 
     pub async fn open_upload(&self, release: &str, request: &CreateUploadRequest) -> anyhow::Result<UploadSession> {
+        let release = release_path(release)?;
         self.json(Method::POST, &format!("/api/v1/releases/{release}/uploads"), Some(request)).await
     }
 
@@ -161,7 +203,7 @@ impl Client {
     }
 
     /// Sends `bytes` from `offset` on; the new offset.
-    pub async fn append(&self, id: &str, offset: u64, bytes: Vec<u8>) -> anyhow::Result<u64> {
+    pub async fn append(&self, id: &str, offset: u64, bytes: bytes::Bytes) -> anyhow::Result<u64> {
         let url = self.url(&format!("/api/v1/uploads/{id}"));
         let response = self
             .send(|http| {

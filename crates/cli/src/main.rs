@@ -82,11 +82,17 @@ enum Command {
         json: bool,
     },
     /// Were these exact bytes voted on and released, and who signed them? Hashes each file
-    /// here and asks the datastore; exit 1 if one is unknown to it.
-    #[command(after_help = "Example:\n  trel verify apache-tomcat-11.0.1.tar.gz")]
+    /// here and asks the datastore; exit 1 if one is unknown to it (with --released, also if
+    /// no release published it).
+    #[command(
+        after_help = "Examples:\n  trel verify apache-tomcat-11.0.1.tar.gz\n  trel verify --released dist/*.tar.gz"
+    )]
     Verify {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Exit 1 unless every file is in a published release.
+        #[arg(long)]
+        released: bool,
         #[arg(long)]
         json: bool,
     },
@@ -150,20 +156,22 @@ fn credentials(cli: &Cli) -> anyhow::Result<Option<Credentials>> {
     Ok(Some(Credentials { uid: stored.uid, token: stored.token }))
 }
 
+/// Writes the credentials to a new file of mode 0600 beside `path`, then renames it there: no
+/// moment holds a half-written file, or the token in a file others may read.
 fn keep(path: &Path, stored: &Stored) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
-    }
+    let dir = path.parent().ok_or_else(|| anyhow!("{} is not a file's path", path.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot make {}", dir.display()))?;
+    let fresh = dir.join(format!(".credentials-{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&fresh);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    // A file made earlier with a wider mode is narrowed too.
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        .open(&fresh)
+        .with_context(|| format!("cannot write {}", fresh.display()))?;
     file.write_all(&serde_json::to_vec_pretty(stored)?)?;
+    file.sync_all()?;
+    std::fs::rename(&fresh, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
 
@@ -194,11 +202,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Release(ReleaseCommand::Create { project, version, product }) => {
             let client = Client::new(&cli.server, credentials(&cli)?)?;
-            let name = |n: &str| shared_models::Name::parse(n).map_err(|e| anyhow!("{n}: {e}"));
+            let name =
+                |n: &str| shared_models::Name::parse(n).map_err(|e| anyhow!(Failure::Usage(format!("{n}: {e}"))));
             let request = CreateReleaseRequest {
                 project: name(project)?,
                 product: product.as_deref().map(name).transpose()?,
-                version: shared_models::Version::parse(version).map_err(|e| anyhow!("{version}: {e}"))?,
+                version: shared_models::Version::parse(version)
+                    .map_err(|e| anyhow!(Failure::Usage(format!("{version}: {e}"))))?,
             };
             let release = client.create_release(&request).await?;
             println!(
@@ -214,7 +224,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let client = Client::new(&cli.server, credentials(&cli)?)?;
             let files = trel::upload::plan(paths)?;
             if files.is_empty() {
-                return Err(anyhow!("there is no file to upload in {paths:?}"));
+                return Err(anyhow!(Failure::Usage(format!("there is no file to upload in {paths:?}"))));
             }
             let progress = indicatif::MultiProgress::new();
             let stored = trel::upload::upload(&client, &state_dir(&cli)?, release, files, *jobs, &progress).await?;
@@ -253,7 +263,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if failing > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
-        Command::Verify { files, json } => {
+        Command::Verify { files, released, json } => {
             let client = Client::new(&cli.server, credentials(&cli)?)?;
             let mut unknown = 0;
             let mut answers = Vec::new();
@@ -261,7 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let opened = std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
                 let (sha512, _) = checks::digest::sha512_of(opened)?;
                 let verification = client.verify(&sha512).await?;
-                if !verification.known {
+                if !verification.known || (*released && !verification.found.iter().any(|f| f.published)) {
                     unknown += 1;
                 }
                 if !*json {
@@ -318,6 +328,7 @@ async fn main() -> ExitCode {
             eprintln!("trel: {e:#}");
             match e.downcast_ref::<Failure>() {
                 Some(Failure::Auth(_)) => ExitCode::from(3),
+                Some(Failure::Usage(_)) => ExitCode::from(2),
                 _ => ExitCode::from(4),
             }
         }

@@ -18,8 +18,12 @@ use crate::client::{Client, Failure};
 
 /// Bytes sent per `PATCH`: what an interruption can cost at most.
 pub const PIECE: usize = 8 << 20;
-/// Attempts at one piece before giving up (with the offset asked again between them).
-const ATTEMPTS: u32 = 5;
+/// Attempts at one piece before giving up (with the offset asked again between them): with
+/// the waits between them, longer than a datastore holds a session for a request that went
+/// silent (60 s), so a rerun after a broken link outlasts the old request.
+const ATTEMPTS: u32 = 9;
+/// Files sent at once, at most (each holds a piece in memory).
+pub const MAX_JOBS: usize = 16;
 
 /// One local file and where it goes in the release.
 #[derive(Debug, Clone)]
@@ -34,7 +38,7 @@ struct Remembered {
     release: String,
     path: String,
     size: u64,
-    modified_ns: u128,
+    sha512: String,
     session: String,
 }
 
@@ -42,7 +46,8 @@ struct Remembered {
 pub fn plan(paths: &[PathBuf]) -> anyhow::Result<Vec<Planned>> {
     let mut planned = Vec::new();
     for path in paths {
-        let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| anyhow!(Failure::Usage(format!("cannot read {}: {e}", path.display()))))?;
         if meta.is_dir() {
             walk(path, path, &mut planned)?;
         } else {
@@ -52,6 +57,14 @@ pub fn plan(paths: &[PathBuf]) -> anyhow::Result<Vec<Planned>> {
         }
     }
     planned.sort_by(|a, b| a.path.cmp(&b.path));
+    if let Some(twice) = planned.windows(2).find(|w| w[0].path == w[1].path) {
+        return Err(anyhow!(Failure::Usage(format!(
+            "{} and {} would both be {}: upload them in separate commands",
+            twice[0].local.display(),
+            twice[1].local.display(),
+            twice[0].path
+        ))));
+    }
     Ok(planned)
 }
 
@@ -83,6 +96,7 @@ pub async fn upload(
     let total = progress.add(ProgressBar::new(sizes.iter().sum()));
     total.set_style(style("{prefix:>12} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}"));
     total.set_prefix("all files");
+    let jobs = jobs.clamp(1, MAX_JOBS);
     let dir = state_dir.join("uploads");
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot make {}", dir.display()))?;
     let results: Vec<anyhow::Result<FileUploaded>> = futures_util::stream::iter(files.into_iter().zip(sizes))
@@ -100,7 +114,7 @@ pub async fn upload(
                 stored.with_context(|| format!("{} was not uploaded", file.local.display()))
             }
         })
-        .buffer_unordered(jobs.max(1))
+        .buffer_unordered(jobs)
         .collect()
         .await;
     total.finish();
@@ -117,9 +131,11 @@ fn short(path: &str) -> String {
     chars[chars.len().saturating_sub(12)..].iter().collect()
 }
 
-fn state_file(dir: &Path, release: &str, path: &str, size: u64, modified_ns: u128) -> PathBuf {
+/// Where a file's session is remembered: by release, path and the file's SHA-512, so that a
+/// file rebuilt since (other bytes, whatever its size and time) starts a session of its own.
+fn state_file(dir: &Path, release: &str, path: &str, sha512: &str) -> PathBuf {
     let mut digest = checks::digest::Sha256::default();
-    digest.update(format!("{release}\0{path}\0{size}\0{modified_ns}").as_bytes());
+    digest.update(format!("{release}\0{path}\0{sha512}").as_bytes());
     dir.join(format!("{}.json", digest.finish_hex()))
 }
 
@@ -140,9 +156,18 @@ async fn one(
     bar: &ProgressBar,
     total: &ProgressBar,
 ) -> anyhow::Result<FileUploaded> {
-    let meta = std::fs::metadata(&file.local)?;
-    let modified_ns = meta.modified()?.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let state = state_file(dir, release, &file.path, size, modified_ns);
+    // The file's digest first: it names the session to resume, and the datastore refuses a
+    // commit of other bytes (a file that changes while it is sent).
+    bar.set_message("hashing");
+    let local = file.local.clone();
+    let (sha512, hashed) = tokio::task::spawn_blocking(move || checks::digest::sha512_of(std::fs::File::open(local)?))
+        .await
+        .map_err(|e| anyhow!("hashing failed: {e}"))??;
+    if hashed != size {
+        return Err(anyhow!("{} changed while it was read", file.local.display()));
+    }
+    bar.set_message("");
+    let state = state_file(dir, release, &file.path, &sha512);
     let session = match resumable(client, &state, &file.path, size).await? {
         Some(session) => {
             if session.offset > 0 {
@@ -153,15 +178,17 @@ async fn one(
         }
         None => {
             let request = CreateUploadRequest {
-                path: shared_models::ReleasePath::parse(&file.path).map_err(|e| anyhow!("{}: {e}", file.path))?,
+                path: shared_models::ReleasePath::parse(&file.path)
+                    .map_err(|e| anyhow!(Failure::Usage(format!("{}: {e}", file.path))))?,
                 size,
+                sha512: Some(sha512.clone()),
             };
             let session = client.open_upload(release, &request).await?;
             let remembered = Remembered {
                 release: release.to_owned(),
                 path: file.path.clone(),
                 size,
-                modified_ns,
+                sha512: sha512.clone(),
                 session: session.id.clone(),
             };
             std::fs::write(&state, serde_json::to_vec(&remembered)?)
@@ -179,7 +206,13 @@ async fn one(
         let mut piece = vec![0; length];
         local.seek(SeekFrom::Start(offset))?;
         local.read_exact(&mut piece).with_context(|| format!("{} changed while it was read", file.local.display()))?;
-        match client.append(&session.id, offset, piece).await {
+        match client.append(&session.id, offset, bytes::Bytes::from(piece)).await {
+            // The offset must move forward, by no more than was sent.
+            Ok(reached) if reached <= offset || reached > offset + length as u64 => {
+                return Err(anyhow!(Failure::Network(format!(
+                    "the datastore answered the offset {reached} to {length} bytes sent from {offset}"
+                ))));
+            }
             Ok(reached) => {
                 total.inc(reached.saturating_sub(offset));
                 offset = reached;
@@ -200,8 +233,19 @@ async fn one(
             Err(e) => return Err(e),
         }
     }
-    let stored = client.commit_upload(&session.id).await?;
-    let _ = std::fs::remove_file(&state);
+    let stored = client.commit_upload(&session.id);
+    let stored = stored.await;
+    // Committed, or refused for good (other bytes, the release left draft): nothing to resume.
+    if stored.is_ok() || !stored.as_ref().err().is_some_and(retryable) {
+        let _ = std::fs::remove_file(&state);
+    }
+    let stored = stored?;
+    if stored.sha512 != sha512 {
+        return Err(anyhow!(Failure::Network(format!(
+            "the datastore stored {} with the SHA-512 {}, not the {sha512} of the file here",
+            file.path, stored.sha512
+        ))));
+    }
     Ok(stored)
 }
 

@@ -249,6 +249,22 @@ pub async fn commit(
     }
     let path = shared_models::ReleasePath::parse(&session.path).map_err(AppError::internal)?;
     let meta = state.upload_sessions.publish(&id, &mut live, size, state.blobs.clone()).await?;
+    if let Some(expected) = session.expected_sha512.as_deref().filter(|e| *e != meta.sha512) {
+        // Bytes other than those the client meant (a file that changed while it was sent): no
+        // revision holds them, and the session ends; the file must be sent again.
+        let ended = id.clone();
+        state.db.run(move |c| uploads::end(c, &ended)).await?;
+        drop(live);
+        state.upload_sessions.remove(&id);
+        tracing::warn!(upload = %id, expected, got = %meta.sha512, "an upload's bytes are not those its client declared");
+        return Err(AppError::conflict(
+            "digest_mismatch",
+            format!(
+                "The bytes received have the SHA-512 {}, not the {expected} declared; nothing was added, and the upload has ended: send the file again.",
+                meta.sha512
+            ),
+        ));
+    }
     let change = Change::Put { path: path.clone(), blob: meta.clone() };
     let description = format!("upload {path}");
     let ended = id.clone();

@@ -428,6 +428,7 @@ pub struct UploadSessionRow {
     pub user_id: i64,
     pub path: String,
     pub size: i64,
+    pub expected_sha512: Option<String>,
     pub received: i64,
     pub created_at: i64,
     pub updated_at: i64,

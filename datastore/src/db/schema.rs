@@ -70,6 +70,7 @@ diesel::table! {
         user_id -> BigInt,
         path -> Text,
         size -> BigInt,
+        expected_sha512 -> Nullable<Text>,
         received -> BigInt,
         created_at -> BigInt,
         updated_at -> BigInt,

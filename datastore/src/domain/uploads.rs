@@ -67,6 +67,10 @@ pub fn create(
     request: &CreateUploadRequest,
     settings: &Settings,
 ) -> AppResult<(UploadSessionRow, ReleaseContext)> {
+    if request.sha512.as_deref().is_some_and(|h| h.len() != 128 || !h.bytes().all(|b| b.is_ascii_hexdigit())) {
+        return Err(AppError::unprocessable("invalid_request", "sha512 is 128 hex digits.")
+            .with_details(serde_json::json!({"field": "sha512"})));
+    }
     if request.size > settings.limit {
         return Err(AppError::too_large(format!(
             "The file is larger than this server's limit of {} bytes; no upload was opened.",
@@ -87,7 +91,9 @@ pub fn create(
         }
         let id = hex::encode(secrets::random_bytes::<16>());
         let size = i64::try_from(request.size).map_err(AppError::internal)?;
-        let row = q::insert(conn, &id, ctx.release.id, principal.user_id, request.path.as_str(), size)?;
+        let expected = request.sha512.as_deref().map(str::to_ascii_lowercase);
+        let row =
+            q::insert(conn, &id, ctx.release.id, principal.user_id, request.path.as_str(), size, expected.as_deref())?;
         Ok((row, ctx))
     })
 }

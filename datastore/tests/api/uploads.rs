@@ -35,6 +35,10 @@ fn patch(app: &TestApp, jwt: &str, id: &str, offset: usize) -> reqwest::RequestB
         .header("Content-Type", "application/offset+octet-stream")
 }
 
+async fn offset_status(app: &TestApp, jwt: &str, id: &str) -> StatusCode {
+    app.client.get(app.url(&format!("/api/v1/uploads/{id}"))).bearer_auth(jwt).send().await.unwrap().status()
+}
+
 async fn offset(app: &TestApp, jwt: &str, id: &str) -> u64 {
     let (status, session) = app.send(app.client.get(app.url(&format!("/api/v1/uploads/{id}"))).bearer_auth(jwt)).await;
     assert_eq!(status, StatusCode::OK, "{session}");
@@ -161,6 +165,27 @@ async fn an_upload_resumes_where_its_bytes_stopped(backend: Backend) {
     // Larger than the server takes: refused before any byte.
     let (status, body) = open(&app, &rm, "httpd/2.4.68", "huge.bin", usize::MAX >> 1).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")), "{body}");
+    // A session that declared the file's SHA-512 refuses to commit other bytes, and ends.
+    let url = app.url("/api/v1/releases/httpd/2.4.68/uploads");
+    let declared = json!({"path": "declared.txt", "size": 4, "sha512": "ab".repeat(64)});
+    let (status, session) = app.send(app.client.post(url).bearer_auth(&rm).json(&declared)).await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let declared_id = session["id"].as_str().unwrap().to_owned();
+    assert_eq!(patch(&app, &rm, &declared_id, 0).body("four").send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let (status, body) =
+        app.send(app.client.post(app.url(&format!("/api/v1/uploads/{declared_id}/commit"))).bearer_auth(&rm)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("digest_mismatch")), "{body}");
+    assert_eq!(offset_status(&app, &rm, &declared_id).await, StatusCode::NOT_FOUND, "the session ended");
+    let (_, listing) = app.send(app.client.get(app.url("/api/v1/releases/httpd/2.4.68/files")).bearer_auth(&rm)).await;
+    assert!(!listing.to_string().contains("declared.txt"), "no revision holds it: {listing}");
+    let bad = json!({"path": "bad.txt", "size": 1, "sha512": "not hex"});
+    let (status, body) =
+        app.send(app.client.post(app.url("/api/v1/releases/httpd/2.4.68/uploads")).bearer_auth(&rm).json(&bad)).await;
+    assert_eq!(
+        (status, body["details"]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("sha512")),
+        "{body}"
+    );
     // An empty file needs no PATCH.
     let (status, empty) = open(&app, &rm, "httpd/2.4.68", "EMPTY", 0).await;
     assert_eq!(status, StatusCode::CREATED, "{empty}");

@@ -10,6 +10,8 @@ CREATE TABLE upload_session (
     user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     path TEXT NOT NULL,
     size BIGINT NOT NULL,
+    -- The SHA-512 the client says the whole file has (optional): a commit of other bytes is refused.
+    expected_sha512 TEXT,
     received BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL

@@ -14,6 +14,7 @@ pub fn insert(
     user_id: i64,
     path: &str,
     size: i64,
+    expected_sha512: Option<&str>,
 ) -> QueryResult<UploadSessionRow> {
     let now = now_ms();
     diesel::insert_into(upload_session::table)
@@ -23,6 +24,7 @@ pub fn insert(
             upload_session::user_id.eq(user_id),
             upload_session::path.eq(path),
             upload_session::size.eq(size),
+            upload_session::expected_sha512.eq(expected_sha512),
             upload_session::received.eq(0i64),
             upload_session::created_at.eq(now),
             upload_session::updated_at.eq(now),
