@@ -157,14 +157,7 @@ pub async fn append(
     }
     let offset = offset_of(&req)?;
     if offset != session.offset {
-        return Err(AppError::conflict(
-            "offset_mismatch",
-            format!(
-                "The upload's offset is {}, not {offset}: send the bytes from {} on.",
-                session.offset, session.offset
-            ),
-        )
-        .with_details(serde_json::json!({"offset": session.offset})));
+        return Err(uploads::offset_mismatch(session.offset, offset));
     }
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| offset.saturating_add(length) > session.size) {
@@ -252,10 +245,7 @@ pub async fn commit(
     if let Some(expected) = session.expected_sha512.as_deref().filter(|e| *e != meta.sha512) {
         // Bytes other than those the client meant (a file that changed while it was sent): no
         // revision holds them, and the session ends; the file must be sent again.
-        let ended = id.clone();
-        state.db.run(move |c| uploads::end(c, &ended)).await?;
-        drop(live);
-        state.upload_sessions.remove(&id);
+        end(&state, &id, live).await?;
         tracing::warn!(upload = %id, expected, got = %meta.sha512, "an upload's bytes are not those its client declared");
         return Err(AppError::conflict(
             "digest_mismatch",
@@ -302,11 +292,17 @@ pub async fn remove(
     let id = id.into_inner();
     own(&state, &principal, &id).await?;
     let live = state.upload_sessions.lock(&id)?;
-    let ended = id.clone();
+    end(&state, &id, live).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Ends session `id`, whose lock `live` the caller holds: its row, then its bytes.
+async fn end(state: &AppState, id: &str, live: tokio::sync::OwnedMutexGuard<crate::resumable::Live>) -> AppResult<()> {
+    let ended = id.to_owned();
     state.db.run(move |c| uploads::end(c, &ended)).await?;
     drop(live);
-    state.upload_sessions.remove(&id);
-    Ok(HttpResponse::NoContent().finish())
+    state.upload_sessions.remove(id);
+    Ok(())
 }
 
 /// Removes idle sessions with their bytes, and bytes no session owns (a release deleted with

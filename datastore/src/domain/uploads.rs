@@ -127,13 +127,18 @@ pub fn writable(
 pub fn resume_at(conn: &mut DbConnection, row: &UploadSessionRow, offset: u64) -> AppResult<()> {
     let at = i64::try_from(offset).map_err(AppError::internal)?;
     if row.received != at || !q::advance(conn, &row.id, at, at)? {
-        return Err(AppError::conflict(
-            "offset_mismatch",
-            format!("The upload's offset is {}, not {offset}: send the bytes from {} on.", row.received, row.received),
-        )
-        .with_details(serde_json::json!({"offset": row.received})));
+        return Err(offset_mismatch(row.received, offset));
     }
     Ok(())
+}
+
+/// 409: bytes were sent from `sent`, but the session holds `held` (`details.offset`).
+pub fn offset_mismatch(held: impl std::fmt::Display + serde::Serialize, sent: u64) -> AppError {
+    AppError::conflict(
+        "offset_mismatch",
+        format!("The upload's offset is {held}, not {sent}: send the bytes from {held} on."),
+    )
+    .with_details(serde_json::json!({ "offset": held }))
 }
 
 /// Confirms the bytes from `from` to `to`; a conflict if the offset moved meanwhile or the
