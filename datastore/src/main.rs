@@ -198,34 +198,13 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
 
 /// A new password: asked twice without echo at a terminal, else the first line of stdin.
 fn read_password(uid: &str) -> anyhow::Result<String> {
-    use std::io::{BufRead, IsTerminal};
-    let stdin = std::io::stdin();
-    let mut read_line = || -> anyhow::Result<String> {
-        let mut line = String::new();
-        stdin.lock().read_line(&mut line)?;
-        Ok(line.trim_end_matches(['\n', '\r']).to_owned())
-    };
-    if !std::io::stdin().is_terminal() {
-        let password = read_line()?;
-        session::check_password_rules(&password)?;
-        return Ok(password);
-    }
-    let quietly = |prompt: &str, read: &mut dyn FnMut() -> anyhow::Result<String>| -> anyhow::Result<String> {
-        use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
-        let fd = std::io::stdin();
-        let before = tcgetattr(&fd)?;
-        let mut silent = before.clone();
-        silent.local_modes.remove(LocalModes::ECHO);
-        eprint!("{prompt}");
-        tcsetattr(&fd, OptionalActions::Now, &silent)?;
-        let line = read();
-        tcsetattr(&fd, OptionalActions::Now, &before)?;
-        eprintln!();
-        line
-    };
-    let first = quietly(&format!("New password for {uid}: "), &mut read_line)?;
+    use shared_models::terminal::read_secret_line;
+    let first = read_secret_line(&format!("New password for {uid}: "))?;
     session::check_password_rules(&first)?;
-    let second = quietly("Again: ", &mut read_line)?;
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Ok(first);
+    }
+    let second = read_secret_line("Again: ")?;
     anyhow::ensure!(first == second, "the two passwords differ; nothing was changed");
     Ok(first)
 }

@@ -5,7 +5,6 @@ pub mod client;
 pub mod config;
 pub mod execute;
 pub mod handlers;
-pub mod local;
 pub mod service;
 pub mod state;
 pub mod status;

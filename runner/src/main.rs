@@ -23,7 +23,7 @@ enum Command {
     Run,
     /// Run the release checks on a folder of release files, as the server would; exits 1 if
     /// any check fails. Example: `runner check ./dist --keys KEYS`.
-    Check(runner::local::CheckArgs),
+    Check(checks::local::CheckArgs),
 }
 
 #[expect(clippy::print_stdout, reason = "the check report is the command's output")]
@@ -32,7 +32,7 @@ fn main() -> std::process::ExitCode {
     shared_models::logging::init(cli.config.log_format);
     let outcome = match cli.command.unwrap_or(Command::Run) {
         Command::Run => actix_web::rt::System::new().block_on(runner::service::run(cli.config)).map(|()| false),
-        Command::Check(args) => runner::local::check(&args, cli.config.limits()).map(|(report, failed)| {
+        Command::Check(args) => checks::local::check(&args, cli.config.limits()).map(|(report, failed)| {
             println!("{report}");
             failed
         }),

@@ -74,6 +74,8 @@ pub mod logging;
 pub mod names;
 pub mod outbound;
 pub mod runner;
+#[cfg(feature = "terminal")]
+pub mod terminal;
 pub mod whole;
 
 /// The body of every error response: a stable code that clients switch on, and a sentence for people.

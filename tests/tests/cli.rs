@@ -1,7 +1,10 @@
 //! `trel`, the command line, against the real stack: logging in keeps the token private; an
 //! upload killed (SIGKILL) midway goes on when run again from the byte the datastore holds,
 //! and sends only the rest, as a proxy between the two counts; status and verify answer with
-//! their exit codes.
+//! their exit codes. A real signed release goes from `trel check` on the release manager's
+//! machine through keys, upload, the vote, resolution and publication to its revocation, each
+//! step a `trel` command with its documented exit code; a token typed at a terminal is not
+//! echoed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failing test should stop at the failure")]
 
@@ -70,11 +73,15 @@ async fn proxy(upstream: String, bytes_per_second: u64) -> Proxy {
 }
 
 fn trel(server: &str, token: &str, home: &Path, args: &[&str]) -> Command {
+    trel_as("rm", server, token, home, args)
+}
+
+fn trel_as(uid: &str, server: &str, token: &str, home: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(binary("trel"));
     command
         .args(args)
         .env("TREL_SERVER", server)
-        .env("TREL_UID", "rm")
+        .env("TREL_UID", uid)
         .env("TREL_TOKEN", token)
         .env("HOME", home)
         .env_remove("XDG_CONFIG_HOME")
@@ -234,4 +241,201 @@ impl WriteAllSync for std::process::ChildStdin {
     fn write_all_sync(mut self, bytes: &[u8]) {
         std::io::Write::write_all(&mut self, bytes).unwrap();
     }
+}
+
+/// What a finished `trel` command said (standard output, then standard error) and its exit code.
+fn said(command: &mut Command) -> (Option<i32>, String) {
+    let out = command.output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code(), text)
+}
+
+async fn trel_takes_a_release_from_check_to_revocation(backend: Backend) {
+    let Some(stack) = Stack::start(backend, StackOptions::default()).await else { return };
+    stack.release("tooling", "0.2", false).await;
+    stack.person_with_email("rm", Some("apache-tooling@example.invalid"), "tooling", "release_manager").await;
+    for uid in ["alice", "bob", "carol"] {
+        stack.person(uid, "tooling", "pmc_member").await;
+    }
+    stack.release("other", "1.0", false).await;
+    stack.person("mallory", "other", "pmc_member").await;
+    let token = |uid: &str| stack.token(uid);
+    let (rm, alice, bob, carol, mallory) =
+        (token("rm"), token("alice"), token("bob"), token("carol"), token("mallory"));
+    let home = tempfile::tempdir().unwrap();
+    let base = stack.base.as_str();
+    let as_rm = |args: &[&str]| trel(base, &rm, home.path(), args);
+    let key = testkit::fixture("atr-playwright/68FF2E20F02B070D73D416188DE8CC167FE2663A.asc");
+    let key = key.to_str().unwrap();
+    let dist = testkit::fixture("atr-playwright/apache-test-0.2");
+    let dist = dist.to_str().unwrap();
+
+    // On the release manager's machine first: the server's checks, and what a broken sum does.
+    let (code, text) = said(&mut as_rm(&["check", dist, "--keys", key]));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("1 of 1 signature(s) good") && text.contains(": 13 success, 4 warning"), "{text}");
+    assert!(!text.contains("FAIL"), "{text}");
+    let broken = home.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    for file in ["apache-test-0.2.tar.gz", "apache-test-0.2.tar.gz.asc"] {
+        std::fs::copy(format!("{dist}/{file}"), broken.join(file)).unwrap();
+    }
+    std::fs::write(
+        broken.join("apache-test-0.2.tar.gz.sha512"),
+        format!("{}  apache-test-0.2.tar.gz\n", "0".repeat(128)),
+    )
+    .unwrap();
+    let (code, text) = said(&mut as_rm(&["check", broken.to_str().unwrap(), "--keys", key]));
+    assert_eq!(code, Some(1), "a wrong checksum fails: {text}");
+    assert!(text.contains("FAIL"), "{text}");
+
+    // The signing key, then the files, then the checks on the server.
+    let (code, text) = said(&mut as_rm(&["keys", "add", key, "--committee", "tooling"]));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("1 added"), "{text}");
+    let (code, text) = said(&mut as_rm(&["keys", "list", "tooling"]));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.to_lowercase().contains("68ff2e20f02b070d73d416188de8cc167fe2663a"), "{text}");
+    assert!(text.contains("apache-tooling@example.invalid") && text.contains("tooling: 1 keys"), "{text}");
+    let (code, text) = said(&mut trel_as("mallory", base, &mallory, home.path(), &["upload", "tooling/0.2", dist]));
+    assert_eq!(code, Some(4), "another committee's member cannot upload: {text}");
+    assert!(text.contains("There is no release tooling/0.2. (404, not_found)"), "nor see the draft: {text}");
+    let (code, text) = said(&mut as_rm(&["upload", "tooling/0.2", dist]));
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = said(&mut as_rm(&["status", "tooling/0.2", "--wait", "--timeout", "180"]));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("draft at revision 3; checks complete: 13 success, 4 warning"), "{text}");
+
+    // The vote: opened by the release manager, cast by the PMC, tallied with its exit code.
+    let (code, text) = said(&mut as_rm(&["vote", "start", "tooling/0.2"]));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("The vote on tooling/0.2 is open: round 1, revision 3"), "{text}");
+    let (code, text) = said(&mut trel_as(
+        "alice",
+        base,
+        &alice,
+        home.path(),
+        &["vote", "cast", "tooling/0.2", "+1", "--comment", "ok"],
+    ));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("alice cast +1 on tooling/0.2 (binding)"), "{text}");
+    let (code, text) = said(&mut as_rm(&["vote", "tally", "tooling/0.2"]));
+    assert_eq!(code, Some(1), "one binding +1 does not pass: {text}");
+    assert!(text.contains("binding 1 +1, 0 0, 0 -1") && text.contains("It does not pass"), "{text}");
+    let (code, text) = said(&mut trel_as("bob", base, &bob, home.path(), &["vote", "cast", "tooling/0.2", "2"]));
+    assert_eq!(code, Some(2), "a ballot of 2 is refused before any request: {text}");
+    for (uid, secret, value) in [("bob", &bob, "-1"), ("carol", &carol, "+1"), ("bob", &bob, "1")] {
+        let (code, text) = said(&mut trel_as(uid, base, secret, home.path(), &["vote", "cast", "tooling/0.2", value]));
+        assert_eq!(code, Some(0), "{uid} {value}: {text}");
+    }
+    let (code, text) =
+        said(&mut trel_as("mallory", base, &mallory, home.path(), &["vote", "cast", "tooling/0.2", "+1"]));
+    assert_eq!(code, Some(0), "anyone may vote, not bindingly: {text}");
+    assert!(text.contains("not binding"), "{text}");
+    let (code, text) = said(&mut as_rm(&["vote", "tally", "tooling/0.2", "--json"]));
+    assert_eq!(code, Some(0), "three binding +1 pass: {text}");
+    let tally: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(tally["tally"]["binding_plus"], 3, "{tally}");
+    assert_eq!(tally["tally"]["binding_minus"], 0, "bob's later ballot replaced his -1: {tally}");
+    assert_eq!(tally["tally"]["non_binding_plus"], 1, "{tally}");
+    let (code, text) = said(&mut as_rm(&["resolve", "tooling/0.2", "passed"]));
+    assert_eq!(code, Some(4), "not before the vote's time is up: {text}");
+    assert!(text.contains("vote_open"), "{text}");
+    e2e::run_sql(stack.database_url(), "UPDATE release SET vote_closes_at = 0 WHERE version = '0.2'");
+    let (code, text) =
+        said(&mut trel_as("mallory", base, &mallory, home.path(), &["resolve", "tooling/0.2", "passed"]));
+    assert_eq!(code, Some(3), "another committee cannot resolve the vote: {text}");
+    let (code, text) = said(&mut as_rm(&["resolve", "tooling/0.2", "passed"]));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("tooling/0.2 is preview now"), "{text}");
+
+    // Published: the voted bytes, which verify finds released and signed.
+    let (code, text) = said(&mut as_rm(&["release", "tooling/0.2"]));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("tooling/0.2 is current now") && text.contains("the voted bytes"), "{text}");
+    let tarball = format!("{dist}/apache-test-0.2.tar.gz");
+    let mut anonymous = as_rm(&["verify", "--released", &tarball]);
+    let (code, text) = said(anonymous.env_remove("TREL_UID").env_remove("TREL_TOKEN"));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("(current, voted on: Passed, released)"), "{text}");
+    assert!(text.to_lowercase().contains("signed by 68ff2e20f02b070d73d416188de8cc167fe2663a"), "{text}");
+    let response = stack.client.get(stack.url("/current/tooling/0.2/apache-test-0.2.tar.gz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    // Revoked: refused to another committee, done by the release manager, and the old URL is gone.
+    let revoke = ["revoke", "tooling/0.2", "--reason", "a test revocation"];
+    let (code, text) = said(&mut trel_as("mallory", base, &mallory, home.path(), &revoke));
+    assert_eq!(code, Some(3), "{text}");
+    let (code, text) = said(&mut as_rm(&revoke));
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("tooling/0.2 is revoked now"), "{text}");
+    let response = stack.client.get(stack.url("/current/tooling/0.2/apache-test-0.2.tar.gz")).send().await.unwrap();
+    assert_eq!(response.status(), 410);
+
+    // Shell completions, for each shell a user may have.
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, text) = said(Command::new(binary("trel")).args(["completions", shell]));
+        assert_eq!(code, Some(0), "{shell}: {text}");
+        assert!(text.contains("vote") && text.contains("revoke"), "{shell} completes the commands: {text}");
+    }
+}
+
+testkit::on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    trel_takes_a_release_from_check_to_revocation
+);
+
+/// `trel login` at a terminal (a pseudo-terminal made by `script`): the token typed after the
+/// prompt is not echoed, and it is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_typed_at_a_terminal_is_not_shown() {
+    use std::io::{Read, Write};
+    let Some(stack) = Stack::start(Backend::Sqlite, StackOptions { runners: 0, ..StackOptions::default() }).await
+    else {
+        return;
+    };
+    let token = stack.token("root");
+    let home = tempfile::tempdir().unwrap();
+    let trel = binary("trel");
+    let mut child = Command::new("script")
+        .args(["--quiet", "--return", "--command"])
+        .arg(format!("{} login --uid root", trel.display()))
+        .arg("/dev/null")
+        .env("TREL_SERVER", &stack.base)
+        .env("HOME", home.path())
+        .env_remove("TREL_TOKEN")
+        .env_remove("TREL_UID")
+        .env_remove("XDG_CONFIG_HOME")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // What the terminal shows, read as it comes; the token is typed once the prompt is up.
+    let mut screen = child.stdout.take().unwrap();
+    let (shown_tx, shown_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buffer = [0; 4096];
+        while let Ok(n) = screen.read(&mut buffer) {
+            if n == 0 || shown_tx.send(buffer[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut shown = Vec::new();
+    while !String::from_utf8_lossy(&shown).contains("then press Enter") {
+        shown.extend(shown_rx.recv_timeout(Duration::from_secs(30)).expect("the prompt shows"));
+    }
+    let mut keyboard = child.stdin.take().unwrap();
+    keyboard.write_all(format!("{token}\r").as_bytes()).unwrap();
+    let status = child.wait().unwrap();
+    drop(keyboard);
+    reader.join().unwrap();
+    shown.extend(shown_rx.try_iter().flatten());
+    let shown = String::from_utf8_lossy(&shown);
+    assert!(status.success(), "{shown}");
+    assert!(shown.contains("Logged in to"), "{shown}");
+    assert!(!shown.contains(&token), "the token was echoed: {shown}");
+    let kept = std::fs::read_to_string(home.path().join(".config/trel/credentials.json")).unwrap();
+    assert!(kept.contains(&token), "the typed token is the one kept");
 }

@@ -6,6 +6,8 @@ pub mod artifacts;
 pub mod digest;
 pub mod hashing;
 pub mod license;
+#[cfg(feature = "local")]
+pub mod local;
 pub mod openpgp;
 pub mod paths;
 pub mod rat;

@@ -10,8 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared_models::ErrorBody;
 use shared_models::api::{
-    CreateReleaseRequest, CreateUploadRequest, FileUploaded, JwtRequest, JwtResponse, Release, UploadSession,
-    Verification,
+    AddKeysRequest, Ballot, CastVoteRequest, CreateReleaseRequest, CreateUploadRequest, FileUploaded, JwtRequest,
+    JwtResponse, KeyImportReport, KeyList, MailTally, Release, ResolveRequest, RevokeRequest, StartVoteRequest,
+    UploadSession, Verification, VoteStatus,
 };
 use shared_models::checks::ChecksReport;
 
@@ -185,6 +186,64 @@ impl Client {
 
     pub async fn verify(&self, sha512: &str) -> anyhow::Result<Verification> {
         self.json(Method::GET, &format!("/api/v1/verify/sha512/{sha512}"), None::<&()>).await
+    }
+
+    pub async fn start_vote(&self, release: &str, request: &StartVoteRequest) -> anyhow::Result<VoteStatus> {
+        let release = release_path(release)?;
+        self.json(Method::POST, &format!("/api/v1/releases/{release}/vote/start"), Some(request)).await
+    }
+
+    pub async fn cast_vote(&self, release: &str, request: &CastVoteRequest) -> anyhow::Result<Ballot> {
+        let release = release_path(release)?;
+        self.json(Method::POST, &format!("/api/v1/releases/{release}/votes"), Some(request)).await
+    }
+
+    /// The text a ballot's detached signature covers.
+    pub async fn ballot_text(&self, release: &str, value: i32) -> anyhow::Result<String> {
+        let url = self.url(&format!("/api/v1/releases/{}/votes/ballot-text?value={value}", release_path(release)?));
+        let response = self.send(|http| http.get(&url)).await?;
+        if !response.status().is_success() {
+            return Err(error_of(response).await);
+        }
+        response.text().await.map_err(network)
+    }
+
+    pub async fn votes(&self, release: &str) -> anyhow::Result<VoteStatus> {
+        let release = release_path(release)?;
+        self.json(Method::GET, &format!("/api/v1/releases/{release}/votes"), None::<&()>).await
+    }
+
+    /// Records the ballots of a vote thread (an mbox) and answers the tally they make.
+    pub async fn tally_mail(&self, release: &str, mbox: Vec<u8>) -> anyhow::Result<MailTally> {
+        let url = self.url(&format!("/api/v1/releases/{}/vote/tally", release_path(release)?));
+        let response =
+            self.send(|http| http.post(&url).header("Content-Type", "application/mbox").body(mbox.clone())).await?;
+        decode(response).await
+    }
+
+    pub async fn resolve(&self, release: &str, request: &ResolveRequest) -> anyhow::Result<Release> {
+        let release = release_path(release)?;
+        self.json(Method::POST, &format!("/api/v1/releases/{release}/resolve"), Some(request)).await
+    }
+
+    pub async fn publish(&self, release: &str) -> anyhow::Result<Release> {
+        let release = release_path(release)?;
+        self.json(Method::POST, &format!("/api/v1/releases/{release}/release"), None::<&()>).await
+    }
+
+    pub async fn revoke(&self, release: &str, request: &RevokeRequest) -> anyhow::Result<Release> {
+        let release = release_path(release)?;
+        self.json(Method::POST, &format!("/api/v1/releases/{release}/revoke"), Some(request)).await
+    }
+
+    pub async fn add_keys(&self, request: &AddKeysRequest) -> anyhow::Result<KeyImportReport> {
+        self.json(Method::POST, "/api/v1/keys", Some(request)).await
+    }
+
+    pub async fn committee_keys(&self, committee: &str) -> anyhow::Result<KeyList> {
+        let committee = shared_models::Name::parse(committee)
+            .map_err(|e| anyhow!(Failure::Usage(format!("{committee:?} is not a committee's name: {e}"))))?;
+        self.json(Method::GET, &format!("/api/v1/committees/{committee}/keys"), None::<&()>).await
     }
 
     pub async fn open_upload(&self, release: &str, request: &CreateUploadRequest) -> anyhow::Result<UploadSession> {

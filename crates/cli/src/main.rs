@@ -3,15 +3,20 @@
 
 #![allow(clippy::print_stdout, reason = "a command-line tool answers on standard output")]
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use clap::{Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
-use shared_models::api::CreateReleaseRequest;
+use shared_models::api::{
+    AddKeysRequest, CastVoteRequest, CreateReleaseRequest, Release, ResolveRequest, RevokeRequest, StartVoteRequest,
+    VoteOutcome, VoteStatus,
+};
+use shared_models::checks::ChecksReport;
 use trel::client::{Client, Credentials, Failure};
 
 const EXAMPLES: &str = "\
@@ -19,8 +24,15 @@ Examples:
   trel login --uid rjung                      # reads the token from standard input
   trel release create httpd 2.4.68
   trel upload httpd/2.4.68 dist/              # every file of dist/, resumably
-  trel status httpd/2.4.68                    # exit 1 while a check fails
+  trel status httpd/2.4.68 --wait             # exit 1 if a check fails
+  trel vote start httpd/2.4.68
+  trel vote cast httpd/2.4.68 +1 --comment 'checked sigs and build'
+  trel vote tally httpd/2.4.68                # exit 1 while the vote does not pass
+  trel resolve httpd/2.4.68 passed
+  trel release httpd/2.4.68                   # publish under /current/
   trel verify httpd-2.4.68.tar.gz             # were these bytes voted on and released?
+  trel check dist/ --keys KEYS                # the server's checks, on this machine
+  trel completions bash > ~/.local/share/bash-completion/completions/trel
 
 In CI, set TREL_SERVER, TREL_UID and TREL_TOKEN instead of logging in.
 
@@ -29,7 +41,8 @@ Exit codes: 0 done (or yes); 1 the answer is no (a check fails, the bytes are un
 refused the request or could not be reached.";
 
 /// The Trusted Releases command line: create releases, upload their files (resumably), read
-/// their checks, and verify files against what was voted on and released.
+/// their checks, hold the vote, publish, revoke, manage signing keys, and verify files against
+/// what was voted on and released.
 #[derive(Debug, Parser)]
 #[command(name = "trel", version, after_help = EXAMPLES)]
 struct Cli {
@@ -49,15 +62,20 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Keep a personal access token (made at /tokens) for the next commands; it is checked first.
-    #[command(after_help = "Example:\n  trel login --uid rjung < token.txt")]
+    /// At a terminal the token is asked for with the echo off; otherwise it is read from
+    /// standard input (or TREL_TOKEN).
+    #[command(after_help = "Examples:\n  trel login --uid rjung\n  trel login --uid rjung < token.txt")]
     Login {
         /// Your user id.
         #[arg(long)]
         uid: String,
     },
-    /// Releases.
-    #[command(subcommand)]
-    Release(ReleaseCommand),
+    /// Publish a release whose vote passed (`preview` → `current`, its files under /current/);
+    /// `trel release create` starts one.
+    #[command(
+        after_help = "Examples:\n  trel release create httpd 2.4.68      # a new draft\n  trel release httpd/2.4.68             # publish it, once its vote passed"
+    )]
+    Release(ReleaseArgs),
     /// Upload files to a draft: several at once, each resumable. Run it again after an
     /// interruption and it goes on from the last byte the datastore holds.
     #[command(
@@ -74,13 +92,53 @@ enum Command {
         jobs: usize,
     },
     /// A release's phase and its checks, in short; exit 1 while a check fails.
-    #[command(after_help = "Example:\n  trel status httpd/2.4.68 --json | jq .checks.summary")]
+    #[command(
+        after_help = "Examples:\n  trel status httpd/2.4.68 --json | jq .checks.summary\n  trel status httpd/2.4.68 --wait --timeout 600   # in CI, after the upload"
+    )]
     Status {
         release: String,
         /// The release and its check results as JSON.
         #[arg(long)]
         json: bool,
+        /// Wait until every check of the latest revision has reported.
+        #[arg(long)]
+        wait: bool,
+        /// With --wait: give up after this many seconds (exit 4).
+        #[arg(long, default_value_t = 1800, requires = "wait")]
+        timeout: u64,
     },
+    /// Run the server's release checks on a folder here, before uploading it (the same code as
+    /// `runner check`); exit 1 if a check fails.
+    #[command(after_help = "Example:\n  trel check dist/ --keys KEYS")]
+    Check(checks::local::CheckArgs),
+    /// The vote on a release: start it, cast a ballot, read or record the tally.
+    #[command(subcommand)]
+    Vote(VoteCommand),
+    /// End a vote whose time is up: `passed` moves the release to `preview`, `failed` back to
+    /// `draft` (the next vote is a new round).
+    #[command(
+        after_help = "Examples:\n  trel resolve httpd/2.4.68 passed\n  trel resolve httpd/2.4.68 failed --reason 'the NOTICE file is wrong'"
+    )]
+    Resolve {
+        release: String,
+        /// `passed` or `failed`.
+        outcome: VoteOutcome,
+        /// Why (required when the vote is recorded by hand).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Revoke a published release: its files move under /revoked/ and the old URLs answer 410
+    /// with the reason.
+    #[command(after_help = "Example:\n  trel revoke httpd/2.4.67 --reason 'CVE-2026-1234: use 2.4.68'")]
+    Revoke {
+        release: String,
+        /// Shown on the release page and in the 410 of its old URLs.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Signing keys: add yours, list a committee's.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Were these exact bytes voted on and released, and who signed them? Hashes each file
     /// here and asks the datastore; exit 1 if one is unknown to it (with --released, also if
     /// no release published it).
@@ -96,6 +154,112 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a shell's completion script for trel.
+    #[command(
+        after_help = "Examples:\n  trel completions bash > ~/.local/share/bash-completion/completions/trel\n  trel completions zsh > ~/.zfunc/_trel\n  trel completions fish > ~/.config/fish/completions/trel.fish"
+    )]
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct ReleaseArgs {
+    #[command(subcommand)]
+    command: Option<ReleaseCommand>,
+    /// The release to publish: `project/version` or `project/product/version`.
+    #[arg(required = true)]
+    release: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum VoteCommand {
+    /// Freeze the latest revision and open the vote (its checks must be complete, with no
+    /// failure that is not waived).
+    #[command(
+        after_help = "Examples:\n  trel vote start httpd/2.4.68\n  trel vote start httpd/2.4.68 --hours 24 --expedited 'fixes CVE-2026-1234'"
+    )]
+    Start {
+        release: String,
+        /// How long the vote runs (default and minimum: the project's policy, usually 72).
+        #[arg(long)]
+        hours: Option<u32>,
+        /// Why the vote is shorter than the policy's minimum (a security release).
+        #[arg(long)]
+        expedited: Option<String>,
+    },
+    /// Cast your ballot: +1, 0 or -1 (a later ballot replaces your earlier one).
+    #[command(
+        after_help = "Examples:\n  trel vote cast httpd/2.4.68 +1 --comment 'sigs, sums and build ok'\n  trel vote text httpd/2.4.68 +1 | gpg --armor --detach-sign > ballot.asc\n  trel vote cast httpd/2.4.68 +1 --signature ballot.asc"
+    )]
+    Cast {
+        release: String,
+        /// +1, 0 or -1.
+        #[arg(allow_negative_numbers = true, value_parser = ballot_value)]
+        value: i32,
+        #[arg(long)]
+        comment: Option<String>,
+        /// An armored detached signature over the ballot's text (`trel vote text`), by one of
+        /// your registered keys.
+        #[arg(long)]
+        signature: Option<PathBuf>,
+    },
+    /// Print the text a signed ballot covers, to sign it.
+    #[command(after_help = "Example:\n  trel vote text httpd/2.4.68 +1 | gpg --armor --detach-sign > ballot.asc")]
+    Text {
+        release: String,
+        #[arg(allow_negative_numbers = true, value_parser = ballot_value)]
+        value: i32,
+    },
+    /// The tally as it stands (exit 1 while the vote does not pass); with --mbox, first record
+    /// the ballots of the list's vote thread.
+    #[command(
+        after_help = "Examples:\n  trel vote tally httpd/2.4.68\n  trel vote tally httpd/2.4.68 --mbox vote-thread.mbox"
+    )]
+    Tally {
+        release: String,
+        /// The vote thread as an mbox file (a vote held on the mailing list).
+        #[arg(long)]
+        mbox: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add your OpenPGP public keys (ASCII-armored files) and put them in committees' KEYS.
+    /// Each key needs a user id with your registered email address, or --ownership-signature.
+    #[command(
+        after_help = "Example:\n  gpg --armor --export rjung@apache.org > me.asc\n  trel keys add me.asc --committee httpd"
+    )]
+    Add {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A committee whose KEYS the keys join (repeat for more).
+        #[arg(long = "committee")]
+        committees: Vec<String>,
+        /// A detached signature, made with the key, over the text of
+        /// /api/v1/keys/ownership-statement?fingerprint=… (for a key that does not name your address).
+        #[arg(long)]
+        ownership_signature: Option<PathBuf>,
+    },
+    /// A committee's keys.
+    #[command(after_help = "Example:\n  trel keys list httpd")]
+    List {
+        committee: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `+1`, `1`, `0`, `-0` or `-1`.
+fn ballot_value(text: &str) -> Result<i32, String> {
+    match text.trim() {
+        "+1" | "1" => Ok(1),
+        "0" | "+0" | "-0" => Ok(0),
+        "-1" => Ok(-1),
+        other => Err(format!("{other:?} is not a ballot: write +1, 0 or -1")),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,7 +308,8 @@ fn state_dir(cli: &Cli) -> anyhow::Result<PathBuf> {
 
 /// The credentials: TREL_UID and TREL_TOKEN, else those `trel login` kept for this server.
 fn credentials(cli: &Cli) -> anyhow::Result<Option<Credentials>> {
-    if let (Ok(uid), Ok(token)) = (std::env::var("TREL_UID"), std::env::var("TREL_TOKEN")) {
+    let set = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    if let (Some(uid), Some(token)) = (set("TREL_UID"), set("TREL_TOKEN")) {
         return Ok(Some(Credentials { uid, token }));
     }
     let path = config_path(cli)?;
@@ -180,15 +345,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Login { uid } => {
             let token = match std::env::var("TREL_TOKEN") {
                 Ok(token) => token,
-                Err(_) => {
-                    eprintln!(
-                        "Paste the token (made at {}/tokens), then press Enter:",
-                        cli.server.trim_end_matches('/')
-                    );
-                    let mut line = String::new();
-                    std::io::stdin().lock().read_line(&mut line)?;
-                    line.trim().to_owned()
-                }
+                Err(_) => shared_models::terminal::read_secret_line(&format!(
+                    "Paste the token made at {}/tokens (it is not shown), then press Enter: ",
+                    cli.server.trim_end_matches('/')
+                ))?
+                .trim()
+                .to_owned(),
             };
             if token.is_empty() {
                 return Err(anyhow!(Failure::Auth("no token was given".into())));
@@ -200,7 +362,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("Logged in to {} as {uid}; the token is kept in {} (mode 0600).", cli.server, path.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Release(ReleaseCommand::Create { project, version, product }) => {
+        Command::Release(ReleaseArgs { command: None, release }) => {
+            let release = release.as_deref().ok_or_else(|| anyhow!(Failure::Usage("name the release".into())))?;
+            let client = Client::new(&cli.server, credentials(&cli)?)?;
+            let published = client.publish(release).await?;
+            print_release(release, &published);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Release(ReleaseArgs {
+            command: Some(ReleaseCommand::Create { project, version, product }), ..
+        }) => {
             let client = Client::new(&cli.server, credentials(&cli)?)?;
             let name =
                 |n: &str| shared_models::Name::parse(n).map_err(|e| anyhow!(Failure::Usage(format!("{n}: {e}"))));
@@ -235,9 +406,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Status { release, json } => {
+        Command::Status { release, json, wait, timeout } => {
             let client = Client::new(&cli.server, credentials(&cli)?)?;
-            let (about, checks) = (client.release(release).await?, client.checks(release).await?);
+            let about = client.release(release).await?;
+            let checks = if *wait {
+                wait_for_checks(&client, release, Duration::from_secs(*timeout)).await?
+            } else {
+                client.checks(release).await?
+            };
             let failing =
                 checks.summary.get("failure").copied().unwrap_or(0) + checks.summary.get("error").copied().unwrap_or(0);
             if *json {
@@ -262,6 +438,84 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(if failing > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Check(args) => {
+            let (report, failed) = checks::local::check(args, checks::Limits::default())
+                .map_err(|e| anyhow!(Failure::Usage(format!("{e:#}"))))?;
+            println!("{report}");
+            Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        Command::Vote(command) => vote(&cli, command).await,
+        Command::Resolve { release, outcome, reason } => {
+            let client = Client::new(&cli.server, credentials(&cli)?)?;
+            let request = ResolveRequest { outcome: *outcome, reason: reason.clone() };
+            print_release(release, &client.resolve(release, &request).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Revoke { release, reason } => {
+            let client = Client::new(&cli.server, credentials(&cli)?)?;
+            print_release(release, &client.revoke(release, &RevokeRequest { reason: reason.clone() }).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(KeysCommand::Add { files, committees, ownership_signature }) => {
+            let client = Client::new(&cli.server, credentials(&cli)?)?;
+            let mut armored = String::new();
+            for file in files {
+                let text = std::fs::read_to_string(file)
+                    .map_err(|e| anyhow!(Failure::Usage(format!("cannot read {}: {e}", file.display()))))?;
+                armored.push_str(&text);
+                armored.push('\n');
+            }
+            let committees = committees
+                .iter()
+                .map(|c| shared_models::Name::parse(c).map_err(|e| anyhow!(Failure::Usage(format!("{c}: {e}")))))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let ownership_signature = match ownership_signature {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| anyhow!(Failure::Usage(format!("cannot read {}: {e}", path.display()))))?,
+                ),
+                None => None,
+            };
+            let report = client.add_keys(&AddKeysRequest { armored, committees, ownership_signature }).await?;
+            println!(
+                "{} added, {} updated, {} unchanged: {}",
+                report.added,
+                report.updated,
+                report.unchanged,
+                report.fingerprints.join(", ")
+            );
+            for skipped in &report.skipped {
+                println!("  skipped block {} ({}): {}", skipped.block, skipped.code, skipped.reason);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(KeysCommand::List { committee, json }) => {
+            let client = Client::new(&cli.server, credentials(&cli)?)?;
+            let list = client.committee_keys(committee).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for key in &list.keys {
+                    let state = match (key.revoked, key.expires) {
+                        (true, _) => " (revoked)".to_owned(),
+                        (false, Some(expires)) if expires < chrono::Utc::now() => " (expired)".to_owned(),
+                        (false, Some(expires)) => format!(" (expires {})", expires.date_naive()),
+                        (false, None) => String::new(),
+                    };
+                    let size = key.bits.map(|b| format!("{b} ")).unwrap_or_default();
+                    println!("{} {size}{}{state}", key.fingerprint, key.algorithm);
+                    for uid in &key.uids {
+                        println!("    {uid}");
+                    }
+                }
+                println!("{}: {} keys", committee, list.keys.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "trel", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Verify { files, released, json } => {
             let client = Client::new(&cli.server, credentials(&cli)?)?;
@@ -316,6 +570,135 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(if unknown > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
         }
+    }
+}
+
+async fn vote(cli: &Cli, command: &VoteCommand) -> anyhow::Result<ExitCode> {
+    let client = Client::new(&cli.server, credentials(cli)?)?;
+    match command {
+        VoteCommand::Start { release, hours, expedited } => {
+            let request =
+                StartVoteRequest { revision: None, duration_hours: *hours, expedited_reason: expedited.clone() };
+            let status = client.start_vote(release, &request).await?;
+            println!(
+                "The vote on {release} is open: round {}, revision {} (manifest {}), until {} at the earliest.",
+                status.vote.round, status.vote.revision, status.vote.manifest_digest, status.vote.closes_at
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        VoteCommand::Cast { release, value, comment, signature } => {
+            let signature = match signature {
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|e| anyhow!(Failure::Usage(format!("cannot read {}: {e}", path.display()))))?,
+                ),
+                None => None,
+            };
+            let request = CastVoteRequest { value: *value, comment: comment.clone(), signature };
+            let ballot = client.cast_vote(release, &request).await?;
+            println!(
+                "{} cast {:+} on {release} ({}{}).",
+                ballot.voter,
+                ballot.value,
+                if ballot.binding { "binding" } else { "not binding" },
+                ballot.signed_by.as_ref().map(|f| format!(", signed by {f}")).unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        VoteCommand::Text { release, value } => {
+            print!("{}", client.ballot_text(release, *value).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        VoteCommand::Tally { release, mbox, json } => {
+            if let Some(path) = mbox {
+                let thread = std::fs::read(path)
+                    .map_err(|e| anyhow!(Failure::Usage(format!("cannot read {}: {e}", path.display()))))?;
+                let tally = client.tally_mail(release, thread).await?;
+                if !*json {
+                    println!(
+                        "The thread held {} votes ({} skipped mails); {} ballots recorded.",
+                        tally.counted.len(),
+                        tally.skipped.len(),
+                        tally.recorded
+                    );
+                }
+            }
+            let status = client.votes(release).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print_tally(release, &status);
+            }
+            Ok(if status.passes { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+    }
+}
+
+fn print_tally(release: &str, status: &VoteStatus) {
+    let t = &status.tally;
+    println!(
+        "{release}, round {}: binding {} +1, {} 0, {} -1; not binding {} +1, {} 0, {} -1. {}{}",
+        status.vote.round,
+        t.binding_plus,
+        t.binding_zero,
+        t.binding_minus,
+        t.non_binding_plus,
+        t.non_binding_zero,
+        t.non_binding_minus,
+        if status.passes { "It passes" } else { "It does not pass" },
+        if status.closed {
+            "; its time is up.".to_owned()
+        } else {
+            format!("; it may be resolved in {} min.", status.seconds_left.div_ceil(60))
+        }
+    );
+    for ballot in &status.votes {
+        println!(
+            "  {:+} {}{}{}",
+            ballot.value,
+            ballot.voter,
+            if ballot.binding { " (binding)" } else { "" },
+            ballot.comment.as_ref().map(|c| format!(": {c}")).unwrap_or_default()
+        );
+    }
+}
+
+fn print_release(release: &str, about: &Release) {
+    let mut line = format!("{release} is {} now", about.phase);
+    if let Some(url) = &about.download_url {
+        line.push_str(&format!("; its files are at {url}"));
+    }
+    if let Some(published) = &about.published {
+        line.push_str(&format!(
+            " (revision {}, {})",
+            published.revision,
+            if published.content_matches_vote { "the voted bytes" } else { "NOT the voted bytes" }
+        ));
+    }
+    println!("{line}.");
+}
+
+/// Polls the checks until the latest revision's have all reported, showing how many have.
+async fn wait_for_checks(client: &Client, release: &str, timeout: Duration) -> anyhow::Result<ChecksReport> {
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let report = client.checks(release).await?;
+        if report.complete {
+            spinner.finish_and_clear();
+            return Ok(report);
+        }
+        spinner.set_message(format!("{release}: {} results so far, checks running…", report.results.len()));
+        spinner.tick();
+        if std::time::Instant::now() >= deadline {
+            spinner.finish_and_clear();
+            return Err(anyhow!(Failure::Network(format!(
+                "the checks of {release} did not finish within {} s",
+                timeout.as_secs()
+            ))));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
     }
 }
 

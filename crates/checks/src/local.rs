@@ -1,12 +1,13 @@
-//! `runner check DIR`: the server's checks on a folder of release files, on one's own machine,
-//! with the same planning and the same checkers, so the verdicts are the server's.
+//! `runner check DIR` and `trel check DIR`: the server's checks on a folder of release files, on
+//! one's own machine, with the same planning and the same checkers, so the verdicts are the
+//! server's. Behind the `local` feature (it brings clap and anyhow).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::run::{Context, check_directory};
 use anyhow::Context as _;
-use checks::run::{Context, check_directory};
 use shared_models::api::ProjectPolicy;
 use shared_models::checks::{CheckResult, CheckStatus};
 
@@ -37,7 +38,7 @@ pub struct CheckArgs {
 const SHOWN_PER_GROUP: usize = 5;
 
 /// Runs the checks; returns the report to print and whether anything failed.
-pub fn check(args: &CheckArgs, limits: checks::Limits) -> anyhow::Result<(String, bool)> {
+pub fn check(args: &CheckArgs, limits: crate::Limits) -> anyhow::Result<(String, bool)> {
     let keys = match &args.keys {
         Some(path) => std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
         None => Vec::new(),
