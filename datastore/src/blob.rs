@@ -2,8 +2,13 @@
 //!
 //! An upload is written to a private staging file; only a complete, hashed and fsynced file is
 //! renamed to `blobs/<aa>/<bb>/<sha256>`, and the database row is written after that. A crash at
-//! any moment therefore leaves no visible partial blob and no row without bytes; staging files
-//! left by a crash are removed at start ([`LocalBlobStore::open`]).
+//! any moment therefore leaves no visible partial blob and no row without bytes.
+//!
+//! Several processes may share one store (datastores behind a balancer, and the `datastore`
+//! operations commands beside a running server): each stages in a directory of its own,
+//! `tmp/<pid>-<random>`, which it holds an advisory lock (`flock`) on while the store is open.
+//! A process that opens the store removes the staging directories whose lock is free, those of
+//! processes that crashed, and never touches one that is in use ([`LocalBlobStore::open`]).
 
 use std::fmt;
 use std::fs::{self, File};
@@ -110,33 +115,86 @@ impl Seek for BlobReader {
     }
 }
 
-/// Blobs in a local directory: `<root>/blobs/<aa>/<bb>/<sha256>`, staging in `<root>/tmp`.
+/// Blobs in a local directory: `<root>/blobs/<aa>/<bb>/<sha256>`, staging in this process's
+/// `<root>/tmp/<pid>-<random>`.
 #[derive(Debug)]
 pub struct LocalBlobStore {
     blobs: PathBuf,
     tmp: PathBuf,
+    /// The staging directory, open and locked while the store is: the lock tells other
+    /// processes it is in use.
+    _held: File,
+}
+
+impl Drop for LocalBlobStore {
+    /// Removes the staging directory if it is empty (a sweep removes it otherwise).
+    fn drop(&mut self) {
+        let _ = fs::remove_dir(&self.tmp);
+    }
+}
+
+/// Takes the lock of the directory open as `dir`, if no other process holds it.
+fn try_lock(dir: &File) -> io::Result<bool> {
+    match rustix::fs::flock(dir, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether `path` still names the directory open as `dir` (a sweep may have removed it).
+fn still_there(path: &Path, dir: &File) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let held = dir.metadata()?;
+    match fs::metadata(path) {
+        Ok(named) => Ok(named.ino() == held.ino() && named.dev() == held.dev()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 impl LocalBlobStore {
-    /// Opens (creating if needed) the store under `root`, and removes staging files left by a
-    /// process that died mid-upload.
+    /// Opens (creating if needed) the store under `root` with a staging directory of this
+    /// process's, and removes what uploads interrupted by a crash left: the staging directories
+    /// no process holds, and loose staging files (where versions before per-process staging
+    /// put them; stop those before starting this one on the same store).
     pub fn open(root: &Path) -> io::Result<Self> {
         let blobs = root.join("blobs");
-        let tmp = root.join("tmp");
+        let staging = root.join("tmp");
         fs::create_dir_all(&blobs)?;
-        fs::create_dir_all(&tmp)?;
+        fs::create_dir_all(&staging)?;
         let mut removed = 0usize;
-        for entry in fs::read_dir(&tmp)? {
+        for entry in fs::read_dir(&staging)? {
             let entry = entry?;
-            if entry.file_type()?.is_file() {
+            let kind = entry.file_type()?;
+            if kind.is_file() {
                 fs::remove_file(entry.path())?;
                 removed += 1;
+            } else if kind.is_dir() {
+                let Ok(dir) = File::open(entry.path()) else { continue };
+                // Free: its process is gone (a lock dies with its process). The directory is
+                // removed while the lock is held, so its owner cannot have taken it meanwhile.
+                if try_lock(&dir)? && still_there(&entry.path(), &dir)? {
+                    removed += fs::read_dir(entry.path())?.count();
+                    fs::remove_dir_all(entry.path())?;
+                }
             }
         }
         if removed > 0 {
-            tracing::info!(removed, dir = %tmp.display(), "removed staging files of interrupted uploads");
+            tracing::info!(removed, dir = %staging.display(), "removed staging files of interrupted uploads");
         }
-        Ok(Self { blobs, tmp })
+        loop {
+            let mut random = [0u8; 8];
+            getrandom::fill(&mut random).map_err(|e| io::Error::other(e.to_string()))?;
+            let tmp = staging.join(format!("{}-{}", std::process::id(), hex::encode(random)));
+            fs::create_dir(&tmp)?;
+            let held = File::open(&tmp)?;
+            // Another process's sweep may have locked and removed it between the two calls:
+            // then try another.
+            if try_lock(&held)? && still_there(&tmp, &held)? {
+                return Ok(Self { blobs, tmp, _held: held });
+            }
+        }
     }
 
     /// The final location of a blob. `sha256` must be 64 lower-case hex characters: anything
@@ -217,7 +275,7 @@ mod tests {
         store.open_blob(sha).unwrap().read_to_string(&mut content).unwrap();
         assert_eq!(content, "abc");
         assert!(root.path().join("blobs/ba/78").join(sha).exists());
-        assert_eq!(fs::read_dir(root.path().join("tmp")).unwrap().count(), 0);
+        assert_eq!(fs::read_dir(&store.tmp).unwrap().count(), 0, "no staging file is left");
     }
 
     #[test]
@@ -231,9 +289,37 @@ mod tests {
     #[test]
     fn start_removes_leftover_staging_files() {
         let root = tempfile::tempdir().unwrap();
-        fs::create_dir_all(root.path().join("tmp")).unwrap();
-        fs::write(root.path().join("tmp/upload-dead"), b"partial").unwrap();
+        fs::create_dir_all(root.path().join("tmp/4242-dead")).unwrap();
+        fs::write(root.path().join("tmp/4242-dead/upload-1"), b"partial").unwrap();
+        fs::write(root.path().join("tmp/upload-dead"), b"partial, in the layout of earlier versions").unwrap();
         LocalBlobStore::open(root.path()).unwrap();
+        assert!(!root.path().join("tmp/4242-dead").exists(), "no process holds it");
         assert!(!root.path().join("tmp/upload-dead").exists());
+    }
+
+    /// A second process opening the store (an operator's `datastore token create` beside the
+    /// server, or a second datastore) leaves the first one's uploads alone.
+    #[test]
+    fn opening_the_store_again_leaves_uploads_in_flight_alone() {
+        let root = tempfile::tempdir().unwrap();
+        let serving = LocalBlobStore::open(root.path()).unwrap();
+        let mut staged = serving.stage().unwrap();
+        staged.file().unwrap().write_all(b"abc").unwrap();
+        let other = LocalBlobStore::open(root.path()).unwrap();
+        assert!(staged.path().exists(), "the staging file of an upload in flight is kept");
+        assert_ne!(serving.tmp, other.tmp, "each process stages in a directory of its own");
+        staged.file().unwrap().sync_all().unwrap();
+        let sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        serving.commit(staged, sha).unwrap();
+        let mut read = String::new();
+        other.open_blob(sha).unwrap().read_to_string(&mut read).unwrap();
+        assert_eq!(read, "abc", "and the other process reads what it committed");
+        let left = serving.tmp.join("upload-left-by-a-crash");
+        fs::write(&left, b"partial").unwrap();
+        drop(serving);
+        assert!(left.exists(), "a directory with a file in it stays until a sweep");
+        let _third = LocalBlobStore::open(root.path()).unwrap();
+        assert!(!left.exists(), "the sweep removed the directory no process holds");
+        assert_eq!(fs::read_dir(root.path().join("tmp")).unwrap().count(), 2, "those of the open stores stay");
     }
 }

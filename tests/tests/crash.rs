@@ -1,6 +1,7 @@
 //! Crash safety of uploads, with the real `datastore` binary: killed with SIGKILL in the middle
 //! of an upload, it leaves no visible partial blob and no row without bytes, and its next start
-//! removes the staging file and works normally.
+//! removes the staging file and works normally. An operations command run beside the server
+//! (`datastore token create`, which opens the same store) leaves an upload in flight alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failing test should stop at the failure")]
 
@@ -57,6 +58,47 @@ async fn killed_mid_upload(backend: Backend) {
 testkit::on_both_backends!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     killed_mid_upload
+);
+
+/// Before staging was per process, any `datastore` command removed every staging file at its
+/// start, those of the running server's uploads too: their commit then failed.
+async fn an_operators_command_leaves_uploads_in_flight_alone(backend: Backend) {
+    let options = StackOptions { runners: 0, ..StackOptions::default() };
+    let Some(stack) = Stack::start(backend, options).await else { return };
+    stack.release("httpd", "2.4.68", false).await;
+    let staging = stack.state.path().join("tmp");
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|c| (c, rx))
+    }));
+    let url = stack.url("/api/v1/releases/httpd/2.4.68/files/httpd-2.4.68.tar.gz");
+    let upload = tokio::spawn(stack.client.put(url).bearer_auth(&stack.jwt).body(body).send());
+    for _ in 0..16 {
+        tx.send(Ok(vec![7u8; 256 * 1024])).await.unwrap();
+    }
+    testkit::eventually("2 MiB in the staging file", Duration::from_secs(20), Duration::from_millis(20), || async {
+        let staged = files_in(&staging);
+        if staged.iter().map(|(_, n)| n).sum::<u64>() >= 2 << 20 { Ok(()) } else { Err(format!("{staged:?}")) }
+    })
+    .await;
+    let token = stack.token("root"); // a whole `datastore` process, on the same state directory
+    assert!(token.starts_with("trp_"), "{token}");
+    assert_eq!(files_in(&staging).len(), 1, "the upload's staging file is still there");
+    for _ in 0..16 {
+        tx.send(Ok(vec![7u8; 256 * 1024])).await.unwrap();
+    }
+    drop(tx);
+    let response = upload.await.unwrap().unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 201, "the upload completes: {text}");
+    let stored: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(stored["size"], 8 << 20, "{stored}");
+}
+
+testkit::on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    an_operators_command_leaves_uploads_in_flight_alone
 );
 
 fn patch(stack: &Stack, url: &str, offset: usize) -> reqwest::RequestBuilder {
