@@ -40,6 +40,16 @@ enum Command {
     /// Manage runners.
     #[command(subcommand)]
     Runner(RunnerCommand),
+    /// Copy the database, the blobs and the audit key into a new directory, while the server
+    /// runs: a consistent snapshot laid out as a state directory (docs/OPERATIONS.md "Backups").
+    /// SQLite is copied with VACUUM INTO; PostgreSQL with pg_dump, which must be installed.
+    #[command(
+        after_help = "Examples:\n  datastore backup /var/backups/trusted-releases/$(date +%F)\n  DATASTORE_STATE_DIR=/var/backups/trusted-releases/2026-12-02 datastore serve   # a restored copy"
+    )]
+    Backup {
+        /// A new (or empty) directory.
+        dir: std::path::PathBuf,
+    },
     /// Check and sign the audit log (docs/AUDIT.md).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -184,6 +194,19 @@ fn run(mut cli: Cli) -> anyhow::Result<()> {
             let checkpoint = audit::checkpoint(&mut *state.db.conn()?, &key)?;
             tracing::info!(events = checkpoint.seq, "audit checkpoint signed");
             output(&checkpoint.hash);
+            Ok(())
+        }
+        Command::Backup { dir } => {
+            let summary = datastore::backup::backup(&state, &dir)?;
+            tracing::info!(dir = %dir.display(), blobs = summary.blobs, bytes = summary.blob_bytes, "backup written");
+            output(&format!(
+                "{}: the database ({}), {} blobs ({} bytes){}",
+                dir.display(),
+                summary.database.display(),
+                summary.blobs,
+                summary.blob_bytes,
+                if summary.audit_key { ", the audit key" } else { "" }
+            ));
             Ok(())
         }
         Command::Runner(RunnerCommand::Add { name }) => {

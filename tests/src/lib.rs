@@ -263,6 +263,17 @@ impl Stack {
         self.launch.cli(&["token", "create", uid])
     }
 
+    /// Runs a `datastore` operations command on this stack's database and files, beside the
+    /// running server, as an operator would; its output, or its exit code and standard error.
+    pub fn operate(&self, args: &[&str]) -> Result<String, (Option<i32>, String)> {
+        let out = self.launch.command().args(args).output().unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8(out.stdout).unwrap().trim().to_owned())
+        } else {
+            Err((out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned()))
+        }
+    }
+
     /// Registers and starts one more runner; returns its index.
     pub async fn add_runner(&mut self, name: &str, capacity: u32) -> usize {
         let (_, created) = self.post("/api/v1/admin/runners", json!({"name": name})).await;

@@ -17,7 +17,7 @@ use crate::error::{AppError, AppResult};
 /// Events read per query when chaining or verifying.
 const BATCH: i64 = 1_000;
 /// The checkpoint key's file in the state directory.
-const KEY_FILE: &str = "audit-ed25519.pem";
+pub(crate) const KEY_FILE: &str = "audit-ed25519.pem";
 
 /// Chains the events written before the chain existed (in id order); returns how many.
 pub fn backfill(conn: &mut DbConnection) -> AppResult<usize> {
