@@ -10,7 +10,12 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use shared_models::api::{
+    CreateCommitteeRequest, CreateProjectRequest, CreateReleaseRequest, CreateUserRequest, FileUploaded,
+    KeyImportReport, Role, SetMembershipRequest,
+};
 use shared_models::checks::ChecksReport;
+use shared_models::{Name, Uid, Version};
 use testkit::{Backend, TestDatabase, eventually};
 
 pub mod webdriver;
@@ -315,21 +320,35 @@ impl Stack {
         self.client.get(self.url(path)).bearer_auth(&self.jwt).send().await.unwrap().json().await.unwrap()
     }
 
-    /// A committee and a project of the same name, and a draft release of it.
+    /// The typed API client (`trel-client`), as the administrator.
+    pub fn api(&self) -> trel_client::Client {
+        self.api_as(&self.jwt)
+    }
+
+    /// The typed API client, sending `jwt`.
+    pub fn api_as(&self, jwt: &str) -> trel_client::Client {
+        trel_client::Client::with_jwt(&self.base, jwt).unwrap()
+    }
+
+    /// A committee and a project of the same name (unless they exist), and a draft release of it.
     pub async fn release(&self, project: &str, version: &str, podling: bool) {
-        if self
-            .post("/api/v1/admin/committees", json!({"name": project, "display_name": project, "podling": podling}))
-            .await
-            .0
-            == 201
-        {
-            let (status, body) = self
-                .post("/api/v1/admin/projects", json!({"name": project, "committee": project, "display_name": project}))
-                .await;
-            assert_eq!(status, 201, "{body}");
+        let api = self.api();
+        let name = Name::parse(project).unwrap();
+        let committee = CreateCommitteeRequest { name: name.clone(), display_name: project.to_owned(), podling };
+        match api.create_committee(&committee).await {
+            Ok(_) => {
+                let request = CreateProjectRequest {
+                    name: name.clone(),
+                    committee: name.clone(),
+                    display_name: project.to_owned(),
+                };
+                api.create_project(&request).await.unwrap();
+            }
+            Err(e) if trel_client::Failure::status_of(&e) == Some(reqwest::StatusCode::CONFLICT) => {}
+            Err(e) => panic!("cannot create the committee {project}: {e:#}"),
         }
-        let (status, body) = self.post("/api/v1/releases", json!({"project": project, "version": version})).await;
-        assert_eq!(status, 201, "{body}");
+        let request = CreateReleaseRequest { project: name, product: None, version: Version::parse(version).unwrap() };
+        api.create_release(&request).await.unwrap();
     }
 
     /// A person with `role` in `committee` (and a display name), and a JWT for them.
@@ -339,31 +358,22 @@ impl Stack {
 
     /// Like [`Stack::person`], with a registered email address (a key naming it is theirs).
     pub async fn person_with_email(&self, uid: &str, email: Option<&str>, committee: &str, role: &str) -> String {
-        let (status, body) = self
-            .post("/api/v1/admin/users", json!({"uid": uid, "name": format!("Person {uid}"), "email": email}))
-            .await;
-        assert_eq!(status, 201, "{body}");
-        let response = self
-            .client
-            .put(self.url("/api/v1/admin/memberships"))
-            .bearer_auth(&self.jwt)
-            .json(&json!({"uid": uid, "committee": committee, "role": role}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        let api = self.api();
+        let user = CreateUserRequest {
+            uid: Uid::parse(uid).unwrap(),
+            name: Some(format!("Person {uid}")),
+            email: email.map(str::to_owned),
+            admin: false,
+        };
+        api.create_user(&user).await.unwrap();
+        let membership = SetMembershipRequest {
+            uid: user.uid,
+            committee: Name::parse(committee).unwrap(),
+            role: Role::parse(role).unwrap(),
+        };
+        api.set_membership(&membership).await.unwrap();
         let token = self.launch.cli(&["token", "create", uid]);
-        let jwt: Value = self
-            .client
-            .post(self.url("/api/v1/jwt"))
-            .json(&json!({"uid": uid, "token": token}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        jwt["jwt"].as_str().unwrap().to_owned()
+        api.jwt_for(uid, &token).await.unwrap()
     }
 
     /// Sets a person's web password with `datastore user passwd`, as an operator does.
@@ -372,38 +382,20 @@ impl Stack {
     }
 
     /// Imports a KEYS file into a committee.
-    pub async fn import_keys(&self, committee: &str, keys: Vec<u8>) -> Value {
-        let response = self
-            .client
-            .post(self.url(&format!("/api/v1/committees/{committee}/keys/import")))
-            .bearer_auth(&self.jwt)
-            .body(keys)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
+    pub async fn import_keys(&self, committee: &str, keys: Vec<u8>) -> KeyImportReport {
+        self.api().import_keys(committee, keys.into()).await.unwrap()
     }
 
     /// Uploads a file to `project/version`.
-    pub async fn upload(&self, release: &str, path: &str, bytes: Vec<u8>) -> Value {
-        let response = self
-            .client
-            .put(self.url(&format!("/api/v1/releases/{release}/files/{path}")))
-            .bearer_auth(&self.jwt)
-            .body(bytes)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201, "upload of {path}");
-        response.json().await.unwrap()
+    pub async fn upload(&self, release: &str, path: &str, bytes: Vec<u8>) -> FileUploaded {
+        self.api().put_file(release, path, bytes.into()).await.unwrap_or_else(|e| panic!("upload of {path}: {e:#}"))
     }
 
     /// Waits until every check of the release's latest revision has reported.
     pub async fn checks_done(&self, release: &str, timeout: Duration) -> ChecksReport {
+        let api = self.api();
         eventually(&format!("the checks of {release} finish"), timeout, Duration::from_millis(100), || async {
-            let report: ChecksReport =
-                serde_json::from_value(self.get(&format!("/api/v1/releases/{release}/checks")).await).unwrap();
+            let report = api.checks(release).await.map_err(|e| format!("{e:#}"))?;
             if report.complete { Ok(report) } else { Err(format!("{report:#?}")) }
         })
         .await

@@ -51,7 +51,7 @@ async fn killed_mid_upload(backend: Backend) {
     let files = stack.get("/api/v1/releases/httpd/2.4.68/files").await;
     assert_eq!(files, json!({"revision": 0, "files": []}), "no revision and no row refer to the lost bytes");
     let stored = stack.upload("httpd/2.4.68", "httpd-2.4.68.tar.gz", vec![42u8; 1 << 20]).await;
-    assert_eq!(stored["revision"], 1, "{stored}");
+    assert_eq!(stored.revision, 1, "{stored:?}");
     assert_eq!(files_in(&blobs).len(), 1);
 }
 

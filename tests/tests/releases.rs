@@ -13,7 +13,7 @@ async fn the_real_httpd_release_passes_and_a_changed_byte_fails(backend: Backend
     let Some(stack) = Stack::start(backend, StackOptions::default()).await else { return };
     stack.release("httpd", "2.4.68", false).await;
     let imported = stack.import_keys("httpd", std::fs::read(httpd("KEYS")).unwrap()).await;
-    assert_eq!(imported["added"], 41);
+    assert_eq!(imported.added, 41);
     let files = ["httpd-2.4.68.tar.gz", "httpd-2.4.68.tar.gz.asc", "httpd-2.4.68.tar.gz.sha512"];
     for file in files {
         stack.upload("httpd/2.4.68", file, std::fs::read(httpd(file)).unwrap()).await;

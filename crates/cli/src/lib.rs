@@ -1,5 +1,4 @@
-//! trel, the Trusted Releases command line, as a library: the typed API client the CLI and the
-//! end-to-end tests use, and resumable uploads.
+//! trel, the Trusted Releases command line, as a library: resumable uploads (the typed API
+//! client is the `trel-client` crate, which the end-to-end tests use too).
 
-pub mod client;
 pub mod upload;

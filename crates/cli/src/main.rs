@@ -17,7 +17,7 @@ use shared_models::api::{
     VoteOutcome, VoteStatus,
 };
 use shared_models::checks::ChecksReport;
-use trel::client::{Client, Credentials, Failure};
+use trel_client::{Client, Credentials, Failure};
 
 const EXAMPLES: &str = "\
 Examples:

@@ -14,7 +14,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use shared_models::api::{CreateUploadRequest, FileUploaded, UploadSession};
 
-use crate::client::{Client, Failure};
+use trel_client::{Client, Failure};
 
 /// Bytes sent per `PATCH`: what an interruption can cost at most.
 pub const PIECE: usize = 8 << 20;

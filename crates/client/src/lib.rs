@@ -1,6 +1,7 @@
 //! A typed client of the datastore's `/api/v1`, with the request and response types of
 //! `shared-models`: a personal access token is exchanged for a JWT, which is exchanged again
-//! when it expires (one retry on 401).
+//! when it expires (one retry on 401). `trel` is built on it, and the end-to-end tests use it
+//! for the steps they take as users do (their hostile requests are built by hand).
 
 use std::sync::Mutex;
 
@@ -10,9 +11,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared_models::ErrorBody;
 use shared_models::api::{
-    AddKeysRequest, Ballot, CastVoteRequest, CreateReleaseRequest, CreateUploadRequest, FileUploaded, JwtRequest,
-    JwtResponse, KeyImportReport, KeyList, MailTally, Release, ResolveRequest, RevokeRequest, StartVoteRequest,
-    UploadSession, Verification, VoteStatus,
+    AddKeysRequest, Ballot, CastVoteRequest, Committee, CreateCommitteeRequest, CreateProjectRequest,
+    CreateReleaseRequest, CreateUploadRequest, CreateUserRequest, FileList, FileUploaded, JwtRequest, JwtResponse,
+    KeyImportReport, KeyList, MailTally, Project, Release, ResolveRequest, RevokeRequest, SetMembershipRequest,
+    StartVoteRequest, UploadSession, User, Verification, VoteStatus,
 };
 use shared_models::checks::ChecksReport;
 
@@ -39,6 +41,16 @@ impl std::fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
+
+impl Failure {
+    /// The status of an error the datastore answered (other than 401 and 403), if `error` is one.
+    pub fn status_of(error: &anyhow::Error) -> Option<StatusCode> {
+        match error.downcast_ref::<Failure>() {
+            Some(Failure::Api { status, .. }) => Some(*status),
+            _ => None,
+        }
+    }
+}
 
 /// Who the client is.
 #[derive(Clone)]
@@ -105,6 +117,14 @@ impl Client {
             .build()
             .context("cannot make an HTTP client")?;
         Ok(Self { base: base.trim_end_matches('/').to_owned(), http, credentials, jwt: Mutex::new(None) })
+    }
+
+    /// A client that sends `jwt` (already issued, as a web session or a test has one), and has
+    /// no token to exchange for another when it expires.
+    pub fn with_jwt(base: &str, jwt: &str) -> anyhow::Result<Self> {
+        let client = Self::new(base, None)?;
+        *client.jwt.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(jwt.to_owned());
+        Ok(client)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -244,6 +264,50 @@ impl Client {
         let committee = shared_models::Name::parse(committee)
             .map_err(|e| anyhow!(Failure::Usage(format!("{committee:?} is not a committee's name: {e}"))))?;
         self.json(Method::GET, &format!("/api/v1/committees/{committee}/keys"), None::<&()>).await
+    }
+
+    pub async fn files(&self, release: &str) -> anyhow::Result<FileList> {
+        let release = release_path(release)?;
+        self.json(Method::GET, &format!("/api/v1/releases/{release}/files"), None::<&()>).await
+    }
+
+    /// Stores `bytes` as the file `path` of a draft, in one request: a new revision.
+    pub async fn put_file(&self, release: &str, path: &str, bytes: bytes::Bytes) -> anyhow::Result<FileUploaded> {
+        let url = self.url(&format!("/api/v1/releases/{}/files/{path}", release_path(release)?));
+        let response = self.send(|http| http.put(&url).body(bytes.clone())).await?;
+        decode(response).await
+    }
+
+    /// Imports a KEYS file into a committee's keys.
+    pub async fn import_keys(&self, committee: &str, keys: bytes::Bytes) -> anyhow::Result<KeyImportReport> {
+        let committee = shared_models::Name::parse(committee)
+            .map_err(|e| anyhow!(Failure::Usage(format!("{committee:?} is not a committee's name: {e}"))))?;
+        let url = self.url(&format!("/api/v1/committees/{committee}/keys/import"));
+        let response = self.send(|http| http.post(&url).body(keys.clone())).await?;
+        decode(response).await
+    }
+
+    pub async fn create_committee(&self, request: &CreateCommitteeRequest) -> anyhow::Result<Committee> {
+        self.json(Method::POST, "/api/v1/admin/committees", Some(request)).await
+    }
+
+    pub async fn create_project(&self, request: &CreateProjectRequest) -> anyhow::Result<Project> {
+        self.json(Method::POST, "/api/v1/admin/projects", Some(request)).await
+    }
+
+    pub async fn create_user(&self, request: &CreateUserRequest) -> anyhow::Result<User> {
+        self.json(Method::POST, "/api/v1/admin/users", Some(request)).await
+    }
+
+    pub async fn set_membership(&self, request: &SetMembershipRequest) -> anyhow::Result<User> {
+        self.json(Method::PUT, "/api/v1/admin/memberships", Some(request)).await
+    }
+
+    /// A JWT for `uid`'s personal access `token`.
+    pub async fn jwt_for(&self, uid: &str, token: &str) -> anyhow::Result<String> {
+        let request = JwtRequest { uid: uid.to_owned(), token: token.to_owned() };
+        let response = self.http.post(self.url("/api/v1/jwt")).json(&request).send().await.map_err(network)?;
+        decode::<JwtResponse>(response).await.map(|answer| answer.jwt)
     }
 
     pub async fn open_upload(&self, release: &str, request: &CreateUploadRequest) -> anyhow::Result<UploadSession> {
