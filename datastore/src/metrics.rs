@@ -174,8 +174,7 @@ impl Metrics {
 /// Whether the request carries the configured metrics token.
 fn has_metrics_token(req: &HttpRequest, state: &AppState) -> bool {
     let Some(expected) = state.config.metrics_token.as_deref().filter(|t| !t.is_empty()) else { return false };
-    let sent =
-        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let sent = crate::auth::principal::bearer(req).ok();
     sent.is_some_and(|sent| subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), expected.as_bytes()).into())
 }
 

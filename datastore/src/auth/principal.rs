@@ -65,7 +65,7 @@ impl Principal {
     }
 }
 
-fn bearer(req: &HttpRequest) -> AppResult<&str> {
+pub(crate) fn bearer(req: &HttpRequest) -> AppResult<&str> {
     let header = req.headers().get(actix_web::http::header::AUTHORIZATION).ok_or_else(|| {
         AppError::unauthorized("This needs `Authorization: Bearer <jwt>`; get a JWT from POST /api/v1/jwt.")
     })?;

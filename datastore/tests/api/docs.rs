@@ -102,6 +102,8 @@ async fn metrics_and_readiness(backend: Backend) {
     app.expect_error(scrape(Some(&rm)), StatusCode::FORBIDDEN, "forbidden").await;
     let response = scrape(Some(&app.admin())).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
+    let lower = app.client.get(app.url("/metrics")).header("Authorization", "bearer scrape-secret").send();
+    assert_eq!(lower.await.unwrap().status(), StatusCode::OK, "the scheme's case does not matter (RFC 9110)");
     let response = scrape(Some("scrape-secret")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/openmetrics-text"));
