@@ -10,11 +10,125 @@ document.addEventListener("click", (event) => {
   });
 });
 
-// Uploads: each chosen file is streamed with its own PUT (two at a time), with a progress bar
-// per file and one for all; once every file is in, the page reloads to show the new revisions.
+// Uploads: two files at a time, with a progress bar per file and one for all; once every file
+// is in, the page reloads to show the new revisions. A small file goes up in one PUT. A file of
+// a piece or more goes up in a resumable session (POST …/uploads, then PATCHes of a piece from
+// the confirmed offset, then the commit; docs/API-DESIGN.md "Uploads"): a dropped connection
+// or a restarted datastore costs a retry, not the file. The session is remembered in
+// localStorage by release, name, size and modification time, so choosing the same file again
+// after the page was closed goes on from the last confirmed byte.
 const UPLOADS_AT_ONCE = 2;
+const PIECE = 8 << 20;
+const RETRIES = 10;
 
-function uploadOne(api, csrf, file, bar, note) {
+function send(method, url, csrf, { headers = {}, body = null, onProgress = null } = {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, url);
+    xhr.setRequestHeader("X-CSRF-Token", csrf);
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+    if (onProgress) xhr.upload.addEventListener("progress", (e) => onProgress(e.loaded));
+    xhr.addEventListener("load", () => resolve(xhr));
+    xhr.addEventListener("error", () => reject(new Error("the connection failed")));
+    xhr.send(body);
+  });
+}
+
+function answer(xhr) {
+  try {
+    return JSON.parse(xhr.responseText);
+  } catch (_) {
+    return { error: "unexpected", message: `the datastore answered ${xhr.status}` };
+  }
+}
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function uploadResumably(api, csrf, file, bar, note) {
+  const key = `upload ${api} ${file.name} ${file.size} ${file.lastModified}`;
+  let session = null;
+  const remembered = localStorage.getItem(key);
+  if (remembered) {
+    const held = await send("GET", remembered, csrf).catch(() => null);
+    if (held && held.status === 200) session = answer(held);
+  }
+  if (!session) {
+    const opened = await send("POST", `${api}/uploads`, csrf, {
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ path: file.name, size: file.size }),
+    });
+    if (opened.status !== 201) throw new Error(answer(opened).message);
+    session = answer(opened);
+    localStorage.setItem(key, `/api/v1/uploads/${session.id}`);
+  } else if (session.offset > 0) {
+    note.textContent = `resuming at ${Math.floor((100 * session.offset) / file.size)} %`;
+  }
+  const url = `/api/v1/uploads/${session.id}`; // on this page's origin, whatever the public URL
+  let offset = session.offset;
+  let failures = 0;
+  while (offset < file.size) {
+    bar.value = offset;
+    let reason = "the connection failed";
+    try {
+      const piece = file.slice(offset, offset + PIECE);
+      const sent = await send("PATCH", url, csrf, {
+        headers: { "Upload-Offset": String(offset), "Content-Type": "application/offset+octet-stream" },
+        body: piece,
+        onProgress: (n) => { bar.value = offset + n; },
+      });
+      if (sent.status === 204) {
+        offset = Number(sent.getResponseHeader("Upload-Offset"));
+        failures = 0;
+        continue;
+      }
+      const error = answer(sent);
+      // Busy (an earlier request still holds the session), another offset, or the server
+      // unwell: ask where it stands and go on. Anything else is for the person to read.
+      if (!["upload_busy", "offset_mismatch"].includes(error.error) && sent.status < 500) {
+        throw Object.assign(new Error(error.message), { final: true });
+      }
+      reason = error.message;
+    } catch (e) {
+      if (e.final) throw e;
+    }
+    failures += 1;
+    if (failures > RETRIES) throw new Error(`${reason}; choose the file again to go on from here`);
+    note.textContent = `${reason}; trying again (${failures} of ${RETRIES})`;
+    await pause(Math.min(30000, 500 * 2 ** failures));
+    try {
+      const held = await send("GET", url, csrf);
+      if (held.status === 200) offset = answer(held).offset;
+      else if (held.status === 404) throw Object.assign(new Error("the upload session expired"), { final: true });
+    } catch (e) {
+      if (e.final) {
+        localStorage.removeItem(key);
+        throw e;
+      }
+    }
+  }
+  note.textContent = "storing";
+  const committed = await send("POST", `${url}/commit`, csrf);
+  localStorage.removeItem(key);
+  if (committed.status !== 201) throw new Error(answer(committed).message);
+  bar.value = file.size;
+  note.textContent = "done";
+  return file.size;
+}
+
+async function uploadOne(api, csrf, file, bar, note) {
+  if (file.size >= PIECE) {
+    try {
+      return await uploadResumably(api, csrf, file, bar, note);
+    } catch (e) {
+      note.textContent = e.message;
+      note.className = "status-failure";
+      throw e;
+    }
+  }
+  return uploadWhole(api, csrf, file, bar, note);
+}
+
+function uploadWhole(api, csrf, file, bar, note) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("PUT", `${api}/files/${encodeURIComponent(file.name)}`);
