@@ -37,20 +37,48 @@ pub struct Summary {
     pub audit_key: bool,
 }
 
-/// Backs the datastore of `state` up into `to`, a new (or empty) directory.
+/// Backs the datastore of `state` up into `to`, a new (or empty) directory. It is written
+/// beside it first (`.NAME.partial`) and renamed into place once whole: a `to` that exists is
+/// a complete backup.
 pub fn backup(state: &AppState, to: &Path) -> anyhow::Result<Summary> {
     if to.exists() && fs::read_dir(to).with_context(|| format!("cannot read {}", to.display()))?.next().is_some() {
         bail!("{} is not empty: a backup goes into a new directory", to.display());
     }
-    crate::private::dir(to).with_context(|| format!("cannot create {}", to.display()))?;
+    let name = to.file_name().context("name the backup's directory")?.to_string_lossy();
+    let work = to.with_file_name(format!(".{name}.partial"));
+    if work.exists() {
+        fs::remove_dir_all(&work)
+            .with_context(|| format!("cannot remove an interrupted backup, {}", work.display()))?;
+    }
+    crate::private::dir(&work).with_context(|| format!("cannot create {}", work.display()))?;
+    match write(state, &work) {
+        Ok(mut summary) => {
+            fs::rename(&work, to).with_context(|| format!("cannot rename {} to {}", work.display(), to.display()))?;
+            if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::File::open(parent)?.sync_all()?;
+            }
+            summary.database = to.join(summary.database.file_name().context("a database without a name")?);
+            Ok(summary)
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&work);
+            Err(e)
+        }
+    }
+}
+
+fn write(state: &AppState, to: &Path) -> anyhow::Result<Summary> {
     let database = match &mut *state.db.conn()? {
         DbConnection::Sqlite(conn) => {
             let file = to.join(SQLITE_FILE);
+            // VACUUM INTO fills an empty file: made first, so the copy of the secrets is 0600.
+            crate::private::file(&file)?;
             let path = file.to_str().context("the backup directory's path is not UTF-8")?;
             diesel::sql_query("VACUUM INTO ?")
                 .bind::<Text, _>(path)
                 .execute(conn)
                 .context("SQLite could not write the snapshot (VACUUM INTO)")?;
+            fs::File::open(&file)?.sync_all()?;
             file
         }
         DbConnection::Postgres(conn) => {
@@ -61,15 +89,26 @@ pub fn backup(state: &AppState, to: &Path) -> anyhow::Result<Summary> {
             }
             let schema: Schema = diesel::sql_query("SELECT current_schema() AS schema").get_result(conn)?;
             let file = to.join(PG_DUMP_FILE);
-            let out = Command::new("pg_dump")
-                .args(["--format=custom", "--no-owner", "--schema", &schema.schema, "--file"])
+            crate::private::file(&file)?;
+            // The password goes in pg_dump's environment, not on its command line (which every
+            // local user may read); the schema is quoted, so it is a name, not a pattern.
+            let (url, password) = without_password(&state.config.database_url());
+            let mut pg_dump = Command::new("pg_dump");
+            if let Some(password) = password {
+                pg_dump.env("PGPASSWORD", password);
+            }
+            let out = pg_dump
+                .args(["--format=custom", "--no-owner", "--strict-names"])
+                .arg(format!("--schema=\"{}\"", schema.schema.replace('"', "\"\"")))
+                .arg("--file")
                 .arg(&file)
-                .arg(state.config.database_url())
+                .arg(url)
                 .output()
                 .context("cannot run pg_dump (install PostgreSQL's client programs)")?;
             if !out.status.success() {
                 bail!("pg_dump failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
             }
+            fs::File::open(&file)?.sync_all()?;
             file
         }
     };
@@ -80,6 +119,17 @@ pub fn backup(state: &AppState, to: &Path) -> anyhow::Result<Summary> {
         copy_private(&key, &to.join(crate::domain::audit::KEY_FILE))?;
     }
     Ok(Summary { database, blobs, blob_bytes, audit_key })
+}
+
+/// `url` without its password, and the password (percent-decoded), if it has one.
+fn without_password(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else { return (url.to_owned(), None) };
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else { return (url.to_owned(), None) };
+    let Some((user, password)) = userinfo.split_once(':') else { return (url.to_owned(), None) };
+    let password = percent_encoding::percent_decode_str(password).decode_utf8_lossy().into_owned();
+    (format!("{scheme}://{user}@{host}{tail}"), Some(password))
 }
 
 /// Copies every blob under `from` (`aa/bb/<sha256>`) to the same place under `to`; each is
@@ -98,6 +148,7 @@ fn copy_blobs(from: &Path, to: &Path) -> anyhow::Result<(u64, u64)> {
                 let target = to.join(&relative).join(name);
                 let partial = target.with_extension("partial");
                 bytes += fs::copy(&blob, &partial).with_context(|| format!("cannot copy {}", blob.display()))?;
+                fs::File::open(&partial)?.sync_all()?;
                 fs::rename(&partial, &target)?;
                 count += 1;
             }
@@ -121,4 +172,20 @@ fn copy_private(from: &Path, to: &Path) -> io::Result<()> {
     let mut target = fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(to)?;
     io::copy(&mut source, &mut target)?;
     target.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn the_password_leaves_the_url() {
+        let (url, password) = without_password("postgres://tr:s%40cr%3At@db.example:5432/releases?sslmode=require");
+        assert_eq!(url, "postgres://tr@db.example:5432/releases?sslmode=require");
+        assert_eq!(password.as_deref(), Some("s@cr:t"));
+        let (url, password) = without_password("postgres://postgres@127.0.0.1:5432/postgres");
+        assert_eq!((url.as_str(), password), ("postgres://postgres@127.0.0.1:5432/postgres", None));
+        let (url, password) = without_password("postgres:///releases?host=/run/postgresql");
+        assert_eq!((url.as_str(), password), ("postgres:///releases?host=/run/postgresql", None));
+    }
 }

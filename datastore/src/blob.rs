@@ -164,20 +164,31 @@ impl LocalBlobStore {
         fs::create_dir_all(&blobs)?;
         fs::create_dir_all(&staging)?;
         let mut removed = 0usize;
+        // What cannot be removed is logged and left: it never stops this process from starting.
         for entry in fs::read_dir(&staging)? {
             let entry = entry?;
-            let kind = entry.file_type()?;
-            if kind.is_file() {
-                fs::remove_file(entry.path())?;
-                removed += 1;
-            } else if kind.is_dir() {
-                let Ok(dir) = File::open(entry.path()) else { continue };
-                // Free: its process is gone (a lock dies with its process). The directory is
-                // removed while the lock is held, so its owner cannot have taken it meanwhile.
-                if try_lock(&dir)? && still_there(&entry.path(), &dir)? {
-                    removed += fs::read_dir(entry.path())?.count();
-                    fs::remove_dir_all(entry.path())?;
+            let path = entry.path();
+            let swept = entry.file_type().and_then(|kind| {
+                if kind.is_file() {
+                    fs::remove_file(&path).map(|()| 1)
+                } else if kind.is_dir() {
+                    let dir = File::open(&path)?;
+                    // Free: its process is gone (a lock dies with its process). The directory
+                    // is removed while the lock is held, so its owner cannot have taken it.
+                    if try_lock(&dir)? && still_there(&path, &dir)? {
+                        let files = fs::read_dir(&path)?.count();
+                        fs::remove_dir_all(&path).map(|()| files)
+                    } else {
+                        Ok(0)
+                    }
+                } else {
+                    Ok(0) // a symbolic link or another kind: not ours, never followed
                 }
+            });
+            match swept {
+                Ok(n) => removed += n,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {} // another process swept it
+                Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot remove leftover staging"),
             }
         }
         if removed > 0 {
@@ -188,9 +199,13 @@ impl LocalBlobStore {
             getrandom::fill(&mut random).map_err(|e| io::Error::other(e.to_string()))?;
             let tmp = staging.join(format!("{}-{}", std::process::id(), hex::encode(random)));
             fs::create_dir(&tmp)?;
-            let held = File::open(&tmp)?;
-            // Another process's sweep may have locked and removed it between the two calls:
-            // then try another.
+            // Another process's sweep may lock and remove it before this one holds it: then
+            // try another.
+            let held = match File::open(&tmp) {
+                Ok(held) => held,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
             if try_lock(&held)? && still_there(&tmp, &held)? {
                 return Ok(Self { blobs, tmp, _held: held });
             }

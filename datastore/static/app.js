@@ -25,6 +25,10 @@ function send(method, url, csrf, { headers = {}, body = null, onProgress = null 
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(method, url);
+    // A connection that goes silent fails, and is retried, instead of hanging the upload.
+    xhr.timeout = 120000;
+    xhr.addEventListener("timeout", () => reject(new Error("the datastore stopped answering")));
+    xhr.addEventListener("abort", () => reject(new Error("the request was cut off")));
     xhr.setRequestHeader("X-CSRF-Token", csrf);
     for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
     if (onProgress) xhr.upload.addEventListener("progress", (e) => onProgress(e.loaded));
@@ -44,8 +48,17 @@ function answer(xhr) {
 
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// A file's first and last MiB, hashed: a rebuilt file of the same name, size and time (builds
+// that set every time to SOURCE_DATE_EPOCH) does not resume an upload of the other bytes.
+async function fingerprint(file) {
+  if (!window.crypto || !crypto.subtle) return "";
+  const ends = [file.slice(0, 1 << 20), file.slice(Math.max(0, file.size - (1 << 20)))];
+  const parts = await Promise.all(ends.map(async (part) => crypto.subtle.digest("SHA-256", await part.arrayBuffer())));
+  return parts.map((digest) => [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("")).join("");
+}
+
 async function uploadResumably(api, csrf, file, bar, note) {
-  const key = `upload ${api} ${file.name} ${file.size} ${file.lastModified}`;
+  const key = `upload ${api} ${file.name} ${file.size} ${file.lastModified} ${await fingerprint(file)}`;
   let session = null;
   const remembered = localStorage.getItem(key);
   if (remembered) {
@@ -107,9 +120,23 @@ async function uploadResumably(api, csrf, file, bar, note) {
     }
   }
   note.textContent = "storing";
-  const committed = await send("POST", `${url}/commit`, csrf);
+  for (let attempt = 1; ; attempt += 1) {
+    const committed = await send("POST", `${url}/commit`, csrf).catch(() => null);
+    if (committed && committed.status === 201) break;
+    // Gone after an answer that was lost: the session ends only when committed (or deleted,
+    // or expired), so the file is most likely in; the reloaded page shows it.
+    if (committed && committed.status === 404 && attempt > 1) break;
+    // Refused for good (or the session is gone): forget it. A cut connection or a server
+    // restarting: try again; the session keeps every byte meanwhile.
+    if (committed && committed.status < 500) {
+      localStorage.removeItem(key);
+      throw new Error(answer(committed).message);
+    }
+    if (attempt > RETRIES) throw new Error("the commit did not go through; choose the file again to finish it");
+    note.textContent = `storing: trying again (${attempt} of ${RETRIES})`;
+    await pause(Math.min(30000, 500 * 2 ** attempt));
+  }
   localStorage.removeItem(key);
-  if (committed.status !== 201) throw new Error(answer(committed).message);
   bar.value = file.size;
   note.textContent = "done";
   return file.size;

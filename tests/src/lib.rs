@@ -25,7 +25,21 @@ pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     let dir = BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
+        let mut build = Command::new(cargo);
+        // Without what cargo set for this test (the package's name and folder, ...): build
+        // scripts that watch those variables (ring's, cc's) would otherwise run again here, and
+        // again in the next ordinary build, each time.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let set_for_tests = ["CARGO_PKG_", "CARGO_BIN_", "CARGO_MANIFEST_", "CARGO_CRATE_", "CARGO_PRIMARY_"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+                || ["CARGO_TARGET_TMPDIR", "CARGO_RUSTC_CURRENT_DIR", "OUT_DIR"].contains(&name.as_ref());
+            if set_for_tests {
+                build.env_remove(name.as_ref());
+            }
+        }
+        let status = build
             .args(["build", "--quiet", "--bins", "-p", "datastore", "-p", "runner", "-p", "trel"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
@@ -226,19 +240,11 @@ impl Stack {
             .build()
             .unwrap();
         wait_until_up(&client, &format!("{base}/healthz")).await;
-        let jwt: Value = client
-            .post(format!("{base}/api/v1/jwt"))
-            .json(&json!({"uid": "root", "token": token}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let jwt = trel_client::Client::new(&base, None).unwrap().jwt_for("root", &token).await.unwrap();
         let mut stack = Stack {
             base,
             client,
-            jwt: jwt["jwt"].as_str().unwrap().to_owned(),
+            jwt,
             state,
             datastore,
             launch,

@@ -7,7 +7,6 @@
 use std::process::{Command, Stdio};
 
 use e2e::{Process, Stack, StackOptions, binary, free_port, run_sql, wait_until_up};
-use serde_json::Value;
 use testkit::Backend;
 
 async fn a_backup_of_a_running_datastore_serves_as_it_was(backend: Backend) {
@@ -23,7 +22,8 @@ async fn a_backup_of_a_running_datastore_serves_as_it_was(backend: Backend) {
     let backups = tempfile::tempdir().unwrap();
     let dir = backups.path().join("2026-12-02");
     let said = stack.operate(&["backup", dir.to_str().unwrap()]).unwrap();
-    assert!(said.contains("2 blobs") && said.contains("the audit key"), "{said}");
+    assert!(said.contains("), 2 blobs (") && said.ends_with(", the audit key"), "{said}");
+    assert!(!backups.path().join(".2026-12-02.partial").exists(), "written beside, then renamed into place");
     // Written after the backup: not in it.
     stack.upload("httpd/2.4.68", "LATER", b"after the backup\n".to_vec()).await;
     let (code, refused) = stack.operate(&["backup", dir.to_str().unwrap()]).unwrap_err();
@@ -31,6 +31,14 @@ async fn a_backup_of_a_running_datastore_serves_as_it_was(backend: Backend) {
     assert!(refused.contains("is not empty"), "a backup never writes over another: {refused}");
     let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&dir).unwrap().permissions());
     assert_eq!(mode & 0o077, 0, "the backup holds secrets: only its owner reads it");
+    for secret in ["datastore.db", "datastore.pgdump", "audit-ed25519.pem"] {
+        if let Ok(meta) = std::fs::metadata(dir.join(secret)) {
+            let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions());
+            assert_eq!(mode & 0o077, 0, "{secret} is its owner's only");
+        }
+    }
+    let database = if backend == Backend::Postgres { "datastore.pgdump" } else { "datastore.db" };
+    assert!(dir.join(database).exists(), "{database}");
 
     if backend == Backend::Postgres {
         let listed = Command::new("pg_restore").arg("--list").arg(dir.join("datastore.pgdump")).output().unwrap();
@@ -52,23 +60,17 @@ async fn a_backup_of_a_running_datastore_serves_as_it_was(backend: Backend) {
     };
     let verified = restored(&["audit", "verify"]).output().unwrap();
     assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+    // Before it serves: a connection of the test's own would meet the server's writes.
+    run_sql(&format!("sqlite://{}", dir.join("datastore.db").display()), "UPDATE release SET phase = 'candidate'");
     let child = restored(&["serve"]).stdout(Stdio::null()).spawn().unwrap();
     let _served = Process { child, name: "restored datastore".into() };
     let base = format!("http://127.0.0.1:{port}");
     wait_until_up(&stack.client, &format!("{base}/healthz")).await;
-    let files: Value = stack
-        .client
-        .get(format!("{base}/api/v1/releases/httpd/2.4.68/files"))
-        .bearer_auth(&stack.jwt) // its key is in the database: the copy accepts it too
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let paths: Vec<&str> = files["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
-    assert_eq!(paths, ["README", "httpd-2.4.68.tar.gz"], "{files}");
-    run_sql(&format!("sqlite://{}", dir.join("datastore.db").display()), "UPDATE release SET phase = 'candidate'");
+    // The JWT's key is in the database: the copy accepts the original's JWT too.
+    let copy = trel_client::Client::with_jwt(&base, &stack.jwt).unwrap();
+    let files = copy.files("httpd/2.4.68").await.unwrap();
+    let paths: Vec<&str> = files.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(paths, ["README", "httpd-2.4.68.tar.gz"], "{files:?}");
     let download = stack.client.get(format!("{base}/candidate/httpd/2.4.68/httpd-2.4.68.tar.gz")).send().await.unwrap();
     assert_eq!(download.status(), 200);
     assert_eq!(download.headers()["etag"], format!("\"{}\"", stored.sha256).as_str());

@@ -297,8 +297,27 @@ async fn passes_through(front: &Front, stack: &Stack, big: &Big, sha256: &str, c
     let unchanged = client.get(&url).header("If-None-Match", &etag).send().await.unwrap();
     assert_eq!(unchanged.status(), 304);
 
-    // The large file by range, with the datastore's headers.
+    // A conditional request first (`*` matches anything): a 304 for it, and none for the next
+    // reader, who gets the file (a 304 kept by the cache would be served to everyone).
+    let response = client.put(format!("{base}/api/v1/releases/big/1.0/files/NOTICE")).bearer_auth(&stack.jwt);
+    set_phase(stack.database_url(), "big", "1.0", "draft", None);
+    assert_eq!(response.body(README).send().await.unwrap().status(), 201);
+    set_phase(stack.database_url(), "big", "1.0", "candidate", None);
+    let url = format!("{base}/candidate/big/1.0/NOTICE");
+    for (conditional, expected) in [(true, 304), (false, 200), (true, 304), (false, 200)] {
+        let request = client.get(&url);
+        let request = if conditional { request.header("If-None-Match", "*") } else { request };
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), expected, "If-None-Match: * {conditional}");
+        if !conditional {
+            assert_eq!(response.bytes().await.unwrap(), README);
+        }
+    }
     let url = format!("{base}/candidate/big/1.0/big-1.0.bin");
+    let star = client.get(&url).header("If-None-Match", "*").send().await.unwrap();
+    assert_eq!(star.status(), 304);
+
+    // The large file by range, with the datastore's headers.
     let (from, len) = (BIG / 2 - 100, 4096);
     let part = client.get(&url).header("Range", format!("bytes={from}-{}", from + len - 1)).send().await.unwrap();
     assert_eq!(part.status(), 206);

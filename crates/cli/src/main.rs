@@ -252,6 +252,15 @@ enum KeysCommand {
     },
 }
 
+fn cannot_read(path: &Path, error: &std::io::Error) -> anyhow::Error {
+    anyhow!(Failure::Usage(format!("cannot read {}: {error}", path.display())))
+}
+
+/// A text file the command line names (a key, a signature): a usage error if it cannot be read.
+fn read_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).map_err(|e| cannot_read(path, &e))
+}
+
 /// `+1`, `1`, `0`, `-0` or `-1`.
 fn ballot_value(text: &str) -> Result<i32, String> {
     match text.trim() {
@@ -461,22 +470,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let client = Client::new(&cli.server, credentials(&cli)?)?;
             let mut armored = String::new();
             for file in files {
-                let text = std::fs::read_to_string(file)
-                    .map_err(|e| anyhow!(Failure::Usage(format!("cannot read {}: {e}", file.display()))))?;
-                armored.push_str(&text);
+                armored.push_str(&read_text(file)?);
                 armored.push('\n');
             }
             let committees = committees
                 .iter()
                 .map(|c| shared_models::Name::parse(c).map_err(|e| anyhow!(Failure::Usage(format!("{c}: {e}")))))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let ownership_signature = match ownership_signature {
-                Some(path) => Some(
-                    std::fs::read_to_string(path)
-                        .map_err(|e| anyhow!(Failure::Usage(format!("cannot read {}: {e}", path.display()))))?,
-                ),
-                None => None,
-            };
+            let ownership_signature = ownership_signature.as_deref().map(read_text).transpose()?;
             let report = client.add_keys(&AddKeysRequest { armored, committees, ownership_signature }).await?;
             println!(
                 "{} added, {} updated, {} unchanged: {}",
@@ -587,13 +588,7 @@ async fn vote(cli: &Cli, command: &VoteCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         VoteCommand::Cast { release, value, comment, signature } => {
-            let signature = match signature {
-                Some(path) => Some(
-                    std::fs::read_to_string(path)
-                        .map_err(|e| anyhow!(Failure::Usage(format!("cannot read {}: {e}", path.display()))))?,
-                ),
-                None => None,
-            };
+            let signature = signature.as_deref().map(read_text).transpose()?;
             let request = CastVoteRequest { value: *value, comment: comment.clone(), signature };
             let ballot = client.cast_vote(release, &request).await?;
             println!(
@@ -611,8 +606,7 @@ async fn vote(cli: &Cli, command: &VoteCommand) -> anyhow::Result<ExitCode> {
         }
         VoteCommand::Tally { release, mbox, json } => {
             if let Some(path) = mbox {
-                let thread = std::fs::read(path)
-                    .map_err(|e| anyhow!(Failure::Usage(format!("cannot read {}: {e}", path.display()))))?;
+                let thread = std::fs::read(path).map_err(|e| cannot_read(path, &e))?;
                 let tally = client.tally_mail(release, thread).await?;
                 if !*json {
                     println!(

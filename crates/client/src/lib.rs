@@ -86,6 +86,16 @@ pub fn release_path(release: &str) -> Result<&str, Failure> {
     }
 }
 
+/// `/api/v1/uploads/{id}`, for an id as the datastore makes them (read back from a file of
+/// trel's, so checked before it goes into a URL).
+fn session_path(id: &str) -> Result<String, Failure> {
+    if !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        Ok(format!("/api/v1/uploads/{id}"))
+    } else {
+        Err(Failure::Usage(format!("{id:?} is not an upload session's id")))
+    }
+}
+
 /// A client of one datastore.
 pub struct Client {
     base: String,
@@ -271,10 +281,17 @@ impl Client {
         self.json(Method::GET, &format!("/api/v1/releases/{release}/files"), None::<&()>).await
     }
 
-    /// Stores `bytes` as the file `path` of a draft, in one request: a new revision.
+    /// Stores `bytes` as the file `path` of a draft, in one request: a new revision. Each of the
+    /// path's segments is percent-encoded (a release path may hold `?` or `#`).
     pub async fn put_file(&self, release: &str, path: &str, bytes: bytes::Bytes) -> anyhow::Result<FileUploaded> {
-        let url = self.url(&format!("/api/v1/releases/{}/files/{path}", release_path(release)?));
-        let response = self.send(|http| http.put(&url).body(bytes.clone())).await?;
+        let path = shared_models::ReleasePath::normalise(path)
+            .map_err(|e| anyhow!(Failure::Usage(format!("{path:?} is not a release path: {e}"))))?;
+        let files = self.url(&format!("/api/v1/releases/{}/files", release_path(release)?));
+        let mut url = reqwest::Url::parse(&files).map_err(|e| anyhow!(Failure::Usage(format!("{files}: {e}"))))?;
+        url.path_segments_mut()
+            .map_err(|()| anyhow!(Failure::Usage(format!("{files} cannot hold a path"))))?
+            .extend(path.as_str().split('/'));
+        let response = self.send(|http| http.put(url.clone()).body(bytes.clone())).await?;
         decode(response).await
     }
 
@@ -317,7 +334,7 @@ impl Client {
 
     /// The session `id`, or `None` if the server no longer has it (committed, deleted, expired).
     pub async fn upload(&self, id: &str) -> anyhow::Result<Option<UploadSession>> {
-        let url = self.url(&format!("/api/v1/uploads/{id}"));
+        let url = self.url(&session_path(id)?);
         let response = self.send(|http| http.get(&url)).await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -327,7 +344,7 @@ impl Client {
 
     /// Sends `bytes` from `offset` on; the new offset.
     pub async fn append(&self, id: &str, offset: u64, bytes: bytes::Bytes) -> anyhow::Result<u64> {
-        let url = self.url(&format!("/api/v1/uploads/{id}"));
+        let url = self.url(&session_path(id)?);
         let response = self
             .send(|http| {
                 http.patch(&url)
@@ -344,7 +361,7 @@ impl Client {
     }
 
     pub async fn commit_upload(&self, id: &str) -> anyhow::Result<FileUploaded> {
-        self.json(Method::POST, &format!("/api/v1/uploads/{id}/commit"), None::<&()>).await
+        self.json(Method::POST, &format!("{}/commit", session_path(id)?), None::<&()>).await
     }
 }
 
