@@ -352,9 +352,9 @@ fn keep(path: &Path, stored: &Stored) -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Login { uid } => {
-            let token = match std::env::var("TREL_TOKEN") {
-                Ok(token) => token,
-                Err(_) => shared_models::terminal::read_secret_line(&format!(
+            let token = match std::env::var("TREL_TOKEN").ok().filter(|token| !token.is_empty()) {
+                Some(token) => token,
+                None => shared_models::terminal::read_secret_line(&format!(
                     "Paste the token made at {}/tokens (it is not shown), then press Enter: ",
                     cli.server.trim_end_matches('/')
                 ))?
@@ -678,7 +678,23 @@ async fn wait_for_checks(client: &Client, release: &str, timeout: Duration) -> a
     spinner.set_draw_target(indicatif::ProgressDrawTarget::stderr());
     let deadline = std::time::Instant::now() + timeout;
     loop {
-        let report = client.checks(release).await?;
+        // A datastore restarting or a connection that drops costs a poll, not the wait.
+        let report = match client.checks(release).await {
+            Ok(report) => report,
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && match e.downcast_ref::<Failure>() {
+                        Some(Failure::Network(_)) => true,
+                        Some(Failure::Api { status, .. }) => status.is_server_error(),
+                        _ => false,
+                    } =>
+            {
+                spinner.set_message(format!("{release}: {e:#}; asking again…"));
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         if report.complete {
             spinner.finish_and_clear();
             return Ok(report);
