@@ -133,9 +133,10 @@ impl Drop for LocalBlobStore {
     }
 }
 
-/// Takes the lock of the directory open as `dir`, if no other process holds it.
-fn try_lock(dir: &File) -> io::Result<bool> {
-    match rustix::fs::flock(dir, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+/// Takes the exclusive lock (`flock`) of `file` (or directory) open as `file`, if no other
+/// open file description holds it: `false` when one does. It lasts as long as `file` is open.
+pub(crate) fn try_lock(file: &File) -> io::Result<bool> {
+    match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(true),
         Err(rustix::io::Errno::WOULDBLOCK) => Ok(false),
         Err(e) => Err(e.into()),

@@ -263,13 +263,13 @@ fn lost(id: &str) -> AppError {
 /// An exclusive lock on a session's file, for as long as it is open: one request at a time
 /// appends or publishes, in this process and in any other sharing the state directory.
 fn exclusive(file: &File, id: &str) -> AppResult<()> {
-    match rustix::fs::flock(file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(()),
-        Err(rustix::io::Errno::WOULDBLOCK) => Err(AppError::conflict(
+    match crate::blob::try_lock(file) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(AppError::conflict(
             "upload_busy",
             format!("Another request is sending bytes of upload {id} now; wait for it."),
         )),
-        Err(e) => Err(stored(e.into())),
+        Err(e) => Err(stored(e)),
     }
 }
 

@@ -192,14 +192,15 @@ fn start_httpd(httpd: &Path, dir: &Path, upstream: &str) -> Front {
 const MIB: usize = 1 << 20;
 const BIG: usize = 1024 * MIB;
 
+#[derive(Clone)]
 struct Big {
-    block: Vec<u8>,
+    block: Arc<[u8]>,
     sha512: String,
 }
 
 impl Big {
     fn new() -> Self {
-        let block: Vec<u8> = (0..MIB).map(|i| ((i as u64).wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let block: Arc<[u8]> = (0..MIB).map(|i| ((i as u64).wrapping_mul(2_654_435_761) >> 13) as u8).collect();
         let mut big = Self { block, sha512: String::new() };
         let mut hasher = openssl::sha::Sha512::new();
         for index in 0..BIG / MIB {
@@ -210,7 +211,7 @@ impl Big {
     }
 
     fn mib(&self, index: usize) -> Vec<u8> {
-        let mut piece = self.block.clone();
+        let mut piece = self.block.to_vec();
         piece[..8].copy_from_slice(&(index as u64).to_le_bytes());
         piece
     }
@@ -227,13 +228,8 @@ impl Big {
 /// Streams the 1 GiB file up through `front`; returns what the datastore stored.
 async fn upload_big(front: &Front, jwt: &str, big: &Big) -> Value {
     let pieces = {
-        let (block, count) = (big.block.clone(), BIG / MIB);
-        let mib = move |index: usize| {
-            let mut piece = block.clone();
-            piece[..8].copy_from_slice(&(index as u64).to_le_bytes());
-            Ok::<_, std::io::Error>(piece)
-        };
-        futures_util::stream::iter((0..count).map(mib))
+        let big = big.clone(); // the stream outlives this borrow
+        futures_util::stream::iter((0..BIG / MIB).map(move |index| Ok::<_, std::io::Error>(big.mib(index))))
     };
     let started = std::time::Instant::now();
     let uploaded = front

@@ -330,6 +330,11 @@ fn credentials(cli: &Cli) -> anyhow::Result<Option<Credentials>> {
     Ok(Some(Credentials { uid: stored.uid, token: stored.token }))
 }
 
+/// A client of the datastore `cli` names, with the credentials it finds.
+fn client(cli: &Cli) -> anyhow::Result<Client> {
+    Client::new(&cli.server, credentials(cli)?)
+}
+
 /// Writes the credentials to a new file of mode 0600 beside `path`, then renames it there: no
 /// moment holds a half-written file, or the token in a file others may read.
 fn keep(path: &Path, stored: &Stored) -> anyhow::Result<()> {
@@ -373,7 +378,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Release(ReleaseArgs { command: None, release }) => {
             let release = release.as_deref().ok_or_else(|| anyhow!(Failure::Usage("name the release".into())))?;
-            let client = Client::new(&cli.server, credentials(&cli)?)?;
+            let client = client(&cli)?;
             let published = client.publish(release).await?;
             print_release(release, &published);
             Ok(ExitCode::SUCCESS)
@@ -381,7 +386,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Release(ReleaseArgs {
             command: Some(ReleaseCommand::Create { project, version, product }), ..
         }) => {
-            let client = Client::new(&cli.server, credentials(&cli)?)?;
+            let client = client(&cli)?;
             let name =
                 |n: &str| shared_models::Name::parse(n).map_err(|e| anyhow!(Failure::Usage(format!("{n}: {e}"))));
             let request = CreateReleaseRequest {
@@ -401,7 +406,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Upload { release, paths, jobs } => {
-            let client = Client::new(&cli.server, credentials(&cli)?)?;
+            let client = client(&cli)?;
             let files = trel::upload::plan(paths)?;
             if files.is_empty() {
                 return Err(anyhow!(Failure::Usage(format!("there is no file to upload in {paths:?}"))));
@@ -416,7 +421,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { release, json, wait, timeout } => {
-            let client = Client::new(&cli.server, credentials(&cli)?)?;
+            let client = client(&cli)?;
             let about = client.release(release).await?;
             let checks = if *wait {
                 wait_for_checks(&client, release, Duration::from_secs(*timeout)).await?
@@ -456,18 +461,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Vote(command) => vote(&cli, command).await,
         Command::Resolve { release, outcome, reason } => {
-            let client = Client::new(&cli.server, credentials(&cli)?)?;
+            let client = client(&cli)?;
             let request = ResolveRequest { outcome: *outcome, reason: reason.clone() };
             print_release(release, &client.resolve(release, &request).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Revoke { release, reason } => {
-            let client = Client::new(&cli.server, credentials(&cli)?)?;
+            let client = client(&cli)?;
             print_release(release, &client.revoke(release, &RevokeRequest { reason: reason.clone() }).await?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys(KeysCommand::Add { files, committees, ownership_signature }) => {
-            let client = Client::new(&cli.server, credentials(&cli)?)?;
+            let client = client(&cli)?;
             let mut armored = String::new();
             for file in files {
                 armored.push_str(&read_text(file)?);
@@ -492,7 +497,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys(KeysCommand::List { committee, json }) => {
-            let client = Client::new(&cli.server, credentials(&cli)?)?;
+            let client = client(&cli)?;
             let list = client.committee_keys(committee).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
@@ -519,7 +524,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify { files, released, json } => {
-            let client = Client::new(&cli.server, credentials(&cli)?)?;
+            let client = client(&cli)?;
             let mut unknown = 0;
             let mut answers = Vec::new();
             for file in files {
@@ -575,7 +580,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn vote(cli: &Cli, command: &VoteCommand) -> anyhow::Result<ExitCode> {
-    let client = Client::new(&cli.server, credentials(cli)?)?;
+    let client = client(cli)?;
     match command {
         VoteCommand::Start { release, hours, expedited } => {
             let request =

@@ -86,6 +86,12 @@ pub fn release_path(release: &str) -> Result<&str, Failure> {
     }
 }
 
+/// A committee's name, checked before it goes into a URL.
+fn committee_name(committee: &str) -> anyhow::Result<shared_models::Name> {
+    shared_models::Name::parse(committee)
+        .map_err(|e| anyhow!(Failure::Usage(format!("{committee:?} is not a committee's name: {e}"))))
+}
+
 /// `/api/v1/uploads/{id}`, for an id as the datastore makes them (read back from a file of
 /// trel's, so checked before it goes into a URL).
 fn session_path(id: &str) -> Result<String, Failure> {
@@ -271,8 +277,7 @@ impl Client {
     }
 
     pub async fn committee_keys(&self, committee: &str) -> anyhow::Result<KeyList> {
-        let committee = shared_models::Name::parse(committee)
-            .map_err(|e| anyhow!(Failure::Usage(format!("{committee:?} is not a committee's name: {e}"))))?;
+        let committee = committee_name(committee)?;
         self.json(Method::GET, &format!("/api/v1/committees/{committee}/keys"), None::<&()>).await
     }
 
@@ -297,8 +302,7 @@ impl Client {
 
     /// Imports a KEYS file into a committee's keys.
     pub async fn import_keys(&self, committee: &str, keys: bytes::Bytes) -> anyhow::Result<KeyImportReport> {
-        let committee = shared_models::Name::parse(committee)
-            .map_err(|e| anyhow!(Failure::Usage(format!("{committee:?} is not a committee's name: {e}"))))?;
+        let committee = committee_name(committee)?;
         let url = self.url(&format!("/api/v1/committees/{committee}/keys/import"));
         let response = self.send(|http| http.post(&url).body(keys.clone())).await?;
         decode(response).await
