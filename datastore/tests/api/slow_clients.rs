@@ -37,7 +37,16 @@ fn slow_put(app: &TestApp, jwt: &str, name: &str) -> TcpStream {
 }
 
 async fn reads_answer_while_64_slow_uploads_and_downloads_are_open(backend: Backend) {
-    let Some(app) = TestApp::start_with(backend, |c| c.max_uploads = 100).await else { return };
+    // The slow uploads are not cut off while the reads are timed: a read starved by them would
+    // wait as long as they are held.
+    let Some(app) = TestApp::start_with(backend, |c| {
+        c.max_uploads = 100;
+        c.upload_idle_secs = 120;
+    })
+    .await
+    else {
+        return;
+    };
     app.project("httpd", false).await;
     let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
     app.release(&rm, "httpd", "1.0").await;
@@ -51,17 +60,28 @@ async fn reads_answer_while_64_slow_uploads_and_downloads_are_open(backend: Back
         // A download whose client never reads: the server's sends fill the socket and wait.
         held.push(half_request(&app, "GET /candidate/httpd/1.0/big.bin HTTP/1.1\r\nHost: {host}\r\n\r\n"));
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut slowest = Duration::ZERO;
+    // Let the downloads fill their sockets (some 10 MiB each on loopback) and stall.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut took = Vec::new();
     for _ in 0..20 {
         let started = Instant::now();
         let (status, _) = app.send(app.client.get(app.url("/api/v1/projects"))).await;
         assert_eq!(status, StatusCode::OK);
         let (status, _) = app.send(app.client.get(app.url("/api/v1/releases/httpd/1.0/files"))).await;
         assert_eq!(status, StatusCode::OK);
-        slowest = slowest.max(started.elapsed());
+        took.push(started.elapsed());
     }
-    assert!(slowest < Duration::from_secs(1), "API reads took up to {slowest:?} with 128 slow clients open");
+    took.sort_unstable();
+    // Not a latency target (the benches measure those, on a quiet machine): on two cores shared
+    // with the other tests a pair of reads has taken 3.6 s here. A starved read takes as long
+    // as the slow clients stay, two minutes.
+    let slowest = took[took.len() - 1];
+    assert!(
+        slowest < Duration::from_secs(15),
+        "API reads starved with 128 slow clients open: median {:?}, slowest {slowest:?}",
+        took[took.len() / 2]
+    );
+    eprintln!("reads with 128 slow clients open: median {:?}, slowest {slowest:?}", took[took.len() / 2]);
     // And a new upload still goes through.
     app.release(&rm, "httpd", "2.0").await;
     let (status, body) = app.upload(&rm, "httpd/2.0", "NOTES.txt", b"notes".to_vec()).await;
