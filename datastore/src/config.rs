@@ -93,6 +93,24 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_METRICS_TOKEN", global = true, hide_env_values = true)]
     pub metrics_token: Option<String>,
 
+    /// The OpenID Connect issuers whose ID tokens trusted publishing accepts (comma-separated
+    /// `iss` URLs): a project's PMC may trust only identities of these. An issuer must serve
+    /// its discovery document at `<issuer>/.well-known/openid-configuration`.
+    #[arg(
+        long,
+        env = "DATASTORE_TRUSTED_ISSUERS",
+        value_delimiter = ',',
+        default_value = "https://token.actions.githubusercontent.com",
+        global = true
+    )]
+    pub trusted_issuers: Vec<String>,
+
+    /// An ID token signed with a key its issuer's cached key set lacks (a key rotation) makes
+    /// the datastore fetch the key set again, at most once per this many seconds per issuer.
+    /// Key sets are fetched again after an hour in any case.
+    #[arg(long, env = "DATASTORE_OIDC_KEYS_REFRESH_SECS", default_value_t = 60, global = true)]
+    pub oidc_keys_refresh_secs: u64,
+
     /// Database connections in the pool.
     #[arg(long, env = "DATASTORE_DB_POOL_SIZE", default_value_t = 16, global = true)]
     pub db_pool_size: u32,
@@ -151,6 +169,8 @@ impl Config {
             session_max_secs: 7 * 24 * 3600,
             visitor_signup: true,
             metrics_token: None,
+            trusted_issuers: vec!["https://ci.datastore.test".to_owned()],
+            oidc_keys_refresh_secs: 0,
             db_pool_size: 4,
             workers: Some(1),
             lease_secs: 60,

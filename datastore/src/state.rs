@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The bytes of resumable uploads, and what this process knows of each.
     pub upload_sessions: Arc<crate::resumable::Sessions>,
+    /// The OpenID Connect issuers trusted publishing accepts, and their cached keys.
+    pub issuers: Arc<crate::auth::oidc::Issuers>,
 }
 
 /// How many runner claims may wait for work at once.
@@ -71,7 +73,13 @@ impl AppState {
         let max_uploads = config.max_uploads.max(1);
         let outbound = crate::domain::outbox::Settings::new(config.public_url(), config.mail_from.clone())
             .map_err(|e| anyhow::anyhow!("DATASTORE_MAIL_FROM: {e}"))?;
+        let issuers = crate::auth::oidc::Issuers::new(
+            &config.trusted_issuers,
+            std::time::Duration::from_secs(config.oidc_keys_refresh_secs),
+        )
+        .context("cannot make the HTTP client that fetches the OpenID issuers' keys")?;
         Ok(Self {
+            issuers: Arc::new(issuers),
             outbound: Arc::new(outbound),
             metrics: Arc::new(crate::metrics::Metrics::new()),
             upload_sessions: Arc::new(crate::resumable::Sessions::open(&config.state_dir).with_context(|| {

@@ -73,6 +73,7 @@ pub mod checks;
 pub mod logging;
 pub mod names;
 pub mod outbound;
+pub mod publishing;
 pub mod runner;
 #[cfg(feature = "terminal")]
 pub mod terminal;

@@ -18,6 +18,7 @@ use shared_models::checks::ChecksReport;
 use shared_models::{Name, Uid, Version};
 use testkit::{Backend, TestDatabase, eventually};
 
+pub mod oidc;
 pub mod webdriver;
 
 /// The binaries under test, built once per test run (a no-op when `cargo test` built them).

@@ -34,7 +34,9 @@ Examples:
   trel check dist/ --keys KEYS                # the server's checks, on this machine
   trel completions bash > ~/.local/share/bash-completion/completions/trel
 
-In CI, set TREL_SERVER, TREL_UID and TREL_TOKEN instead of logging in.
+In CI, set TREL_SERVER, TREL_UID and TREL_TOKEN instead of logging in; or, where the project
+trusts the CI's identity (trusted publishing), exchange the job's ID token once and use the
+token it gives: export TREL_JWT=$(trel exchange httpd) (the ID token in TREL_ID_TOKEN).
 
 Exit codes: 0 done (or yes); 1 the answer is no (a check fails, the bytes are unknown);
 2 the command line is wrong; 3 the credentials or rights are refused; 4 the datastore
@@ -69,6 +71,18 @@ enum Command {
         /// Your user id.
         #[arg(long)]
         uid: String,
+    },
+    /// Exchange the CI job's OpenID Connect ID token (TREL_ID_TOKEN, else standard input) for a
+    /// trusted publisher's token of PROJECT, and print it: set it as TREL_JWT for the next
+    /// commands of the job. The project's PMC decides what it may do (docs/TRUSTED-PUBLISHING.md).
+    #[command(
+        after_help = "Examples:\n  export TREL_JWT=$(trel exchange httpd)\n  trel exchange httpd --json < id-token.txt"
+    )]
+    Exchange {
+        project: String,
+        /// The whole answer (expiry, actions, trusts matched) as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Publish a release whose vote passed (`preview` → `current`, its files under /current/);
     /// `trel release create` starts one.
@@ -330,8 +344,12 @@ fn credentials(cli: &Cli) -> anyhow::Result<Option<Credentials>> {
     Ok(Some(Credentials { uid: stored.uid, token: stored.token }))
 }
 
-/// A client of the datastore `cli` names, with the credentials it finds.
+/// A client of the datastore `cli` names: sending TREL_JWT if set (a trusted publisher's token
+/// from `trel exchange`), else with the credentials it finds.
 fn client(cli: &Cli) -> anyhow::Result<Client> {
+    if let Some(jwt) = std::env::var("TREL_JWT").ok().filter(|jwt| !jwt.trim().is_empty()) {
+        return Client::with_jwt(&cli.server, jwt.trim());
+    }
     Client::new(&cli.server, credentials(cli)?)
 }
 
@@ -374,6 +392,36 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let path = config_path(&cli)?;
             keep(&path, &Stored { server: cli.server.clone(), uid: uid.clone(), token })?;
             println!("Logged in to {} as {uid}; the token is kept in {} (mode 0600).", cli.server, path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Exchange { project, json } => {
+            let token = match std::env::var("TREL_ID_TOKEN").ok().filter(|token| !token.trim().is_empty()) {
+                Some(token) => token,
+                None => {
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)
+                        .context("cannot read the ID token from standard input")?;
+                    text
+                }
+            };
+            let token = token.trim();
+            if token.is_empty() {
+                return Err(anyhow!(Failure::Usage("no ID token: set TREL_ID_TOKEN or pipe it in".into())));
+            }
+            let answer = Client::new(&cli.server, None)?.exchange_id_token(token, project).await?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                println!("{}", answer.jwt);
+                let actions: Vec<&str> = answer.actions.iter().map(|a| a.as_str()).collect();
+                eprintln!(
+                    "A token of {} for {} until {} ({}).",
+                    answer.uid,
+                    answer.project,
+                    answer.expires_at.to_rfc3339(),
+                    actions.join(", ")
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Release(ReleaseArgs { command: None, release }) => {

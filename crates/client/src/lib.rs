@@ -331,6 +331,20 @@ impl Client {
         decode::<JwtResponse>(response).await.map(|answer| answer.jwt)
     }
 
+    /// Exchanges a CI job's OpenID Connect ID token for a trusted publisher's token of `project`
+    /// (`POST /api/v1/trusted-publishing/exchange`); each ID token is exchanged once.
+    pub async fn exchange_id_token(
+        &self,
+        token: &str,
+        project: &str,
+    ) -> anyhow::Result<shared_models::publishing::ExchangeResponse> {
+        let request =
+            shared_models::publishing::ExchangeRequest { token: token.to_owned(), project: project.to_owned() };
+        let url = self.url("/api/v1/trusted-publishing/exchange");
+        let response = self.http.post(url).json(&request).send().await.map_err(network)?;
+        decode(response).await
+    }
+
     pub async fn open_upload(&self, release: &str, request: &CreateUploadRequest) -> anyhow::Result<UploadSession> {
         let release = release_path(release)?;
         self.json(Method::POST, &format!("/api/v1/releases/{release}/uploads"), Some(request)).await

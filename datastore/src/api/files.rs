@@ -31,7 +31,7 @@ async fn check_can_compose(
         .db
         .run(move |c| {
             let ctx = releases::load_readable(c, Some(&principal), &release)?;
-            authz::authorize(&principal, Action::ComposeRelease, &ctx.committee.name)?;
+            authz::authorize_release(&principal, Action::ComposeRelease, &ctx)?;
             releases::require_files_change(&ctx, doing)
         })
         .await

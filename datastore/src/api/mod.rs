@@ -9,6 +9,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod openapi;
 pub mod outbound;
+pub mod publishers;
 pub mod releases;
 pub mod tasks;
 pub mod tokens;
@@ -64,6 +65,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(waivers::routes)
             .configure(outbound::routes)
             .configure(uploads::routes)
+            .configure(publishers::routes)
             .service(releases::create)
             .service(releases::verify_sha512)
             .service(

@@ -4,13 +4,19 @@
 //! ordered `committer < release_manager < pmc_member`; each includes the rights of those below.
 //! Admins may do everything.
 //!
+//! Trusted publishers (a CI job's token from `POST /api/v1/trusted-publishing/exchange`) have
+//! no role anywhere: they act on the releases of one project, and only as far as the trusts
+//! they matched grant ([`PublisherAction`]); everything owned by a committee is refused them.
+//!
 //! Reading: a release is public from `candidate` on (its files, checks, history and tasks);
 //! a draft belongs to its committee's members and the admins, and to everyone else it does not
 //! exist (404, not 403: the version of an embargoed security fix is itself a secret).
 
 use shared_models::api::{Phase, Role};
+use shared_models::publishing::PublisherAction;
 
 use super::Principal;
+use crate::db::queries::releases::ReleaseContext;
 use crate::domain::lifecycle;
 use crate::error::{AppError, AppResult};
 
@@ -18,7 +24,13 @@ use crate::error::{AppError, AppResult};
 pub enum Action {
     /// Create a release, and upload, move or delete its files while it is a draft.
     ComposeRelease,
-    /// Start and resolve votes, publish and revoke releases.
+    /// Start a draft's vote.
+    StartVote,
+    /// Resolve a vote (passed or failed).
+    ResolveVote,
+    /// Publish a preview's voted bytes.
+    Publish,
+    /// The rest of a release's phases: tally, cancel, archive, revoke, rename in preview.
     ManageReleasePhase,
     /// Add a key to a committee's KEYS.
     AddCommitteeKey,
@@ -37,7 +49,11 @@ impl Action {
     pub fn minimum_role(self) -> Option<Role> {
         match self {
             Action::ComposeRelease | Action::AddCommitteeKey | Action::ReadDraft => Some(Role::Committer),
-            Action::ManageReleasePhase | Action::ImportCommitteeKeys => Some(Role::ReleaseManager),
+            Action::StartVote
+            | Action::ResolveVote
+            | Action::Publish
+            | Action::ManageReleasePhase
+            | Action::ImportCommitteeKeys => Some(Role::ReleaseManager),
             Action::EditPolicy => Some(Role::PmcMember),
             Action::Administer => None,
         }
@@ -46,6 +62,9 @@ impl Action {
     fn describe(self) -> &'static str {
         match self {
             Action::ComposeRelease => "compose releases",
+            Action::StartVote => "start votes",
+            Action::ResolveVote => "resolve votes",
+            Action::Publish => "publish releases",
             Action::ManageReleasePhase => "change the phase of releases",
             Action::AddCommitteeKey => "add keys to the KEYS",
             Action::ImportCommitteeKeys => "import KEYS files",
@@ -54,10 +73,24 @@ impl Action {
             Action::Administer => "administer this server",
         }
     }
+
+    /// The publisher action that grants it, if any does.
+    fn publisher_action(self) -> Option<PublisherAction> {
+        match self {
+            Action::ComposeRelease => Some(PublisherAction::Compose),
+            Action::StartVote => Some(PublisherAction::VoteStart),
+            Action::ResolveVote | Action::Publish => Some(PublisherAction::Release),
+            _ => None,
+        }
+    }
 }
 
-/// Whether `principal` may do `action` on something owned by `committee`.
+/// Whether `principal` may do `action` on something owned by `committee` (not by one of its
+/// projects: see [`allowed_on_project`]). Trusted publishers may do nothing of the kind.
 pub fn allowed(principal: &Principal, action: Action, committee: &str) -> bool {
+    if principal.publisher.is_some() {
+        return false;
+    }
     if principal.is_admin {
         return true;
     }
@@ -67,10 +100,56 @@ pub fn allowed(principal: &Principal, action: Action, committee: &str) -> bool {
     }
 }
 
+/// Whether `principal` may do `action` on a release of `project` (owned by `committee`): by
+/// its role in the committee, or, for a trusted publisher, if it is its project's and one of
+/// its trusts grants the action (reading a draft needs none).
+pub fn allowed_on_project(principal: &Principal, action: Action, committee: &str, project: &str) -> bool {
+    match &principal.publisher {
+        Some(scope) => {
+            scope.project == project
+                && (action == Action::ReadDraft
+                    || action.publisher_action().is_some_and(|a| scope.actions.contains(&a)))
+        }
+        None => allowed(principal, action, committee),
+    }
+}
+
+/// Like [`allowed_on_project`] for the release `ctx`, as a 403 that says what was needed.
+pub fn authorize_release(principal: &Principal, action: Action, ctx: &ReleaseContext) -> AppResult<()> {
+    authorize_on_project(principal, action, &ctx.committee.name, &ctx.project.name)
+}
+
+/// Like [`allowed_on_project`], as a 403 that says what was needed.
+pub fn authorize_on_project(principal: &Principal, action: Action, committee: &str, project: &str) -> AppResult<()> {
+    if allowed_on_project(principal, action, committee, project) {
+        return Ok(());
+    }
+    if principal.publisher.is_some() {
+        return Err(publisher_refused(principal, action));
+    }
+    authorize(principal, action, committee)
+}
+
+fn publisher_refused(principal: &Principal, action: Action) -> AppError {
+    let scope = principal.publisher.as_ref().map_or("", |s| s.project.as_str());
+    let granted = match action.publisher_action() {
+        Some(needed) => format!("a trust of the project {scope} that grants {needed}"),
+        None => "a person's role: no trusted publisher may".to_owned(),
+    };
+    AppError::forbidden(format!(
+        "{} (a trusted publisher of {scope}) may not {} here: that needs {granted}.",
+        principal.uid,
+        action.describe()
+    ))
+}
+
 /// Like [`allowed`], as a 403 that says what was needed.
 pub fn authorize(principal: &Principal, action: Action, committee: &str) -> AppResult<()> {
     if allowed(principal, action, committee) {
         return Ok(());
+    }
+    if principal.publisher.is_some() {
+        return Err(publisher_refused(principal, action));
     }
     let needed = match action.minimum_role() {
         Some(role) => format!("the role {} or higher in the committee {committee}", role.as_str()),
@@ -119,6 +198,14 @@ pub fn key_removal(principal: &Principal, owner: Option<i64>, holders: &[String]
     Ok(KeyRemoval::From(mine))
 }
 
+/// Ballots are cast by people: a trusted publisher's token casts none.
+pub fn authorize_ballot(principal: &Principal) -> AppResult<()> {
+    if principal.publisher.is_some() {
+        return Err(AppError::forbidden(format!("{} is a trusted publisher: ballots are people's.", principal.uid)));
+    }
+    Ok(())
+}
+
 /// Whether a ballot `principal` casts now on a release of `committee` is binding: PMC members'
 /// are (the Apache voting rule), whatever else they are; an admin's is not, unless on the PMC.
 pub fn ballot_is_binding(principal: &Principal, committee: &str) -> bool {
@@ -133,19 +220,26 @@ pub fn binding_for(memberships: &[(String, Role)], committee: &str) -> bool {
 
 /// Who may rename and move files: in a draft its composers, in a preview (where only names
 /// may change before the release) those who manage its phases.
-pub fn authorize_move(principal: &Principal, committee: &str, phase: Phase) -> AppResult<()> {
-    let action = if phase == Phase::Draft { Action::ComposeRelease } else { Action::ManageReleasePhase };
-    authorize(principal, action, committee)
+pub fn authorize_move(principal: &Principal, ctx: &ReleaseContext) -> AppResult<()> {
+    let action = if ctx.release.phase()? == Phase::Draft { Action::ComposeRelease } else { Action::ManageReleasePhase };
+    authorize_release(principal, action, ctx)
 }
 
-/// Whether `viewer` (a person, or anonymous) may read a release of `committee` in `phase`.
-pub fn may_read_release(viewer: Option<&Principal>, committee: &str, phase: Phase) -> bool {
-    lifecycle::is_public(phase) || viewer.is_some_and(|p| allowed(p, Action::ReadDraft, committee))
+/// Whether `viewer` (a person, a trusted publisher, or anonymous) may read a release of
+/// `project` (owned by `committee`) in `phase`.
+pub fn may_read_release(viewer: Option<&Principal>, committee: &str, project: &str, phase: Phase) -> bool {
+    lifecycle::is_public(phase) || viewer.is_some_and(|p| allowed_on_project(p, Action::ReadDraft, committee, project))
 }
 
 /// Like [`may_read_release`], as the 404 that an unknown release gets: `what` names it.
-pub fn authorize_read_release(viewer: Option<&Principal>, committee: &str, phase: Phase, what: &str) -> AppResult<()> {
-    if may_read_release(viewer, committee, phase) {
+pub fn authorize_read_release(
+    viewer: Option<&Principal>,
+    committee: &str,
+    project: &str,
+    phase: Phase,
+    what: &str,
+) -> AppResult<()> {
+    if may_read_release(viewer, committee, project, phase) {
         return Ok(());
     }
     Err(AppError::not_found(format!("There is no release {what}.")))
@@ -194,7 +288,19 @@ mod tests {
             session: None,
             foundation_member: false,
             visitor: false,
+            publisher: None,
         }
+    }
+
+    fn publisher(project: &str, actions: &[PublisherAction]) -> Principal {
+        let mut ci = person(false, &[]);
+        ci.uid = format!("ci:{project}");
+        ci.publisher = Some(super::super::PublisherScope {
+            project: project.to_owned(),
+            actions: actions.to_vec(),
+            trusts: vec![1],
+        });
+        ci
     }
 
     /// The full matrix: every action against every role, in and out of the committee.
@@ -203,6 +309,9 @@ mod tests {
         use Action::*;
         let actions = [
             ComposeRelease,
+            StartVote,
+            ResolveVote,
+            Publish,
             ManageReleasePhase,
             AddCommitteeKey,
             ImportCommitteeKeys,
@@ -210,11 +319,11 @@ mod tests {
             ReadDraft,
             Administer,
         ];
-        let expected: [(Option<Role>, [bool; 7]); 4] = [
-            (None, [false, false, false, false, false, false, false]),
-            (Some(Role::Committer), [true, false, true, false, false, true, false]),
-            (Some(Role::ReleaseManager), [true, true, true, true, false, true, false]),
-            (Some(Role::PmcMember), [true, true, true, true, true, true, false]),
+        let expected: [(Option<Role>, [bool; 10]); 4] = [
+            (None, [false, false, false, false, false, false, false, false, false, false]),
+            (Some(Role::Committer), [true, false, false, false, false, true, false, false, true, false]),
+            (Some(Role::ReleaseManager), [true, true, true, true, true, true, true, false, true, false]),
+            (Some(Role::PmcMember), [true, true, true, true, true, true, true, true, true, false]),
         ];
         for (role, rights) in expected {
             let member = person(false, &role.map(|r| vec![("httpd", r)]).unwrap_or_default());
@@ -225,6 +334,39 @@ mod tests {
         }
         let admin = person(true, &[]);
         assert!(actions.into_iter().all(|a| allowed(&admin, a, "any")));
+    }
+
+    /// A trusted publisher: on its project only, only what its trusts grant, and never anything
+    /// a committee owns.
+    #[test]
+    fn publisher_matrix() {
+        use Action::*;
+        let composer = publisher("httpd", &[PublisherAction::Compose]);
+        let releaser = publisher("httpd", &[PublisherAction::VoteStart, PublisherAction::Release]);
+        for (who, action, right) in [
+            (&composer, ComposeRelease, true),
+            (&composer, ReadDraft, true),
+            (&composer, StartVote, false),
+            (&composer, Publish, false),
+            (&releaser, ComposeRelease, false),
+            (&releaser, StartVote, true),
+            (&releaser, ResolveVote, true),
+            (&releaser, Publish, true),
+            (&releaser, ReadDraft, true),
+            (&releaser, ManageReleasePhase, false),
+        ] {
+            assert_eq!(allowed_on_project(who, action, "httpd", "httpd"), right, "{action:?}");
+            assert!(!allowed_on_project(who, action, "httpd", "httpd-tools"), "another project of the committee");
+            assert!(!allowed_on_project(who, action, "tomcat", "tomcat"), "another committee's project");
+        }
+        for action in [AddCommitteeKey, ImportCommitteeKeys, EditPolicy, ReadDraft, ComposeRelease, Administer] {
+            assert!(!allowed(&releaser, action, "httpd"), "{action:?} of the committee");
+        }
+        assert!(!ballot_is_binding(&releaser, "httpd"));
+        assert_eq!(drafts_visible(Some(&composer)), DraftsVisible::OfCommittees(Vec::new()));
+        let refused = authorize_on_project(&composer, Publish, "httpd", "httpd").unwrap_err();
+        assert_eq!(refused.status.as_u16(), 403);
+        assert!(refused.message.contains("grants release"), "{}", refused.message);
     }
 
     #[test]
@@ -275,12 +417,16 @@ mod tests {
         let admin = person(true, &[]);
         for phase in Phase::ALL {
             let public = phase != Phase::Draft;
-            assert_eq!(may_read_release(None, "httpd", phase), public, "anonymous, {phase}");
-            assert_eq!(may_read_release(Some(&outsider), "httpd", phase), public, "another committee's PMC, {phase}");
-            assert!(may_read_release(Some(&committer), "httpd", phase), "a committer, {phase}");
-            assert!(may_read_release(Some(&admin), "httpd", phase), "an admin, {phase}");
+            assert_eq!(may_read_release(None, "httpd", "httpd", phase), public, "anonymous, {phase}");
+            let other = may_read_release(Some(&outsider), "httpd", "httpd", phase);
+            assert_eq!(other, public, "another committee's PMC, {phase}");
+            assert!(may_read_release(Some(&committer), "httpd", "httpd", phase), "a committer, {phase}");
+            assert!(may_read_release(Some(&admin), "httpd", "httpd", phase), "an admin, {phase}");
+            let ci = publisher("httpd", &[PublisherAction::Compose]);
+            assert!(may_read_release(Some(&ci), "httpd", "httpd", phase), "its project's publisher, {phase}");
+            assert_eq!(may_read_release(Some(&ci), "httpd", "httpd-tools", phase), public, "another project, {phase}");
         }
-        let hidden = authorize_read_release(None, "httpd", Phase::Draft, "httpd/2.4.69").unwrap_err();
+        let hidden = authorize_read_release(None, "httpd", "httpd", Phase::Draft, "httpd/2.4.69").unwrap_err();
         assert_eq!((hidden.status.as_u16(), hidden.code), (404, "not_found"), "a draft does not exist to outsiders");
         assert_eq!(drafts_visible(None), DraftsVisible::OfCommittees(Vec::new()));
         assert_eq!(drafts_visible(Some(&committer)), DraftsVisible::OfCommittees(vec!["httpd".to_owned()]));

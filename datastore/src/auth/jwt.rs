@@ -31,6 +31,28 @@ pub struct Claims {
     pub jti: String,
 }
 
+/// The audience of a trusted publisher's JWT, which a person's JWT never has.
+pub const PUBLISHER_AUDIENCE: &str = "trusted-publisher";
+
+/// What a trusted publisher's JWT says (issued by `POST /api/v1/trusted-publishing/exchange`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublisherClaims {
+    /// The project's CI user (`ci:<project>`).
+    pub sub: String,
+    /// The project it acts on.
+    pub prj: String,
+    /// The trusts the ID token matched.
+    pub pubs: Vec<i64>,
+    /// What they granted.
+    pub act: Vec<shared_models::publishing::PublisherAction>,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+    pub jti: String,
+}
+
 /// Why a JWT was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum JwtError {
@@ -90,31 +112,106 @@ impl JwtKeys {
         Ok((jwt, expires))
     }
 
-    /// Checks the signature, the issuer, `nbf` and `exp` (with a little clock leeway), and that
-    /// the JWT lives no longer than this server issues them: a JWT signed with a leaked
-    /// secret, or by a server configured otherwise, cannot grant itself a year.
-    pub fn verify(&self, jwt: &str) -> Result<Claims, JwtError> {
-        use jsonwebtoken::errors::ErrorKind;
+    /// A trusted publisher's JWT for `project`, granted `actions` by the trusts `trusts`.
+    pub fn issue_publisher(
+        &self,
+        project: &str,
+        uid: &str,
+        trusts: Vec<i64>,
+        actions: Vec<shared_models::publishing::PublisherAction>,
+    ) -> Result<(String, DateTime<Utc>), jsonwebtoken::errors::Error> {
+        let now = Utc::now();
+        let expires = now + self.lifetime;
+        let claims = PublisherClaims {
+            sub: uid.to_owned(),
+            prj: project.to_owned(),
+            pubs: trusts,
+            act: actions,
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: expires.timestamp(),
+            iss: ISSUER.to_owned(),
+            aud: PUBLISHER_AUDIENCE.to_owned(),
+            jti: hex::encode(super::secrets::random_bytes::<12>()),
+        };
+        let jwt = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
+        Ok((jwt, expires))
+    }
+
+    /// `None` if `jwt` is not a trusted publisher's (it does not name their audience); else
+    /// whether it holds, by the same rules as [`JwtKeys::verify`].
+    pub fn verify_publisher(&self, jwt: &str) -> Option<Result<PublisherClaims, JwtError>> {
+        #[derive(Deserialize)]
+        struct Audience {
+            aud: Option<serde_json::Value>,
+        }
+        // Only to route the token: what it says counts once its signature is checked below.
+        let peeked = jsonwebtoken::dangerous::insecure_decode::<Audience>(jwt).ok()?;
+        if peeked.claims.aud.as_ref().and_then(serde_json::Value::as_str) != Some(PUBLISHER_AUDIENCE) {
+            return None;
+        }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_S.unsigned_abs();
         validation.validate_nbf = true;
         validation.set_issuer(&[ISSUER]);
-        validation.set_required_spec_claims(&["exp", "nbf", "sub", "iss"]);
-        let claims = jsonwebtoken::decode::<Claims>(jwt, &self.decoding, &validation)
+        validation.set_audience(&[PUBLISHER_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "sub", "iss", "aud"]);
+        Some(self.checked::<PublisherClaims>(jwt, &validation))
+    }
+
+    /// Decodes `jwt` under `validation`, then applies the checks every JWT of this server gets.
+    fn checked<T: serde::de::DeserializeOwned + Lifetime>(
+        &self,
+        jwt: &str,
+        validation: &Validation,
+    ) -> Result<T, JwtError> {
+        use jsonwebtoken::errors::ErrorKind;
+        let claims = jsonwebtoken::decode::<T>(jwt, &self.decoding, validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => JwtError::Expired,
                 ErrorKind::ImmatureSignature => JwtError::NotYetValid,
                 _ => JwtError::Invalid(e.to_string()),
             })?
             .claims;
+        let (iat, nbf, exp) = claims.times();
         let now = Utc::now().timestamp();
-        if claims.iat > now + LEEWAY_S {
+        if iat > now + LEEWAY_S {
             return Err(JwtError::NotYetValid);
         }
-        if claims.exp - claims.iat.min(claims.nbf) > self.lifetime.num_seconds() + LEEWAY_S {
+        if exp - iat.min(nbf) > self.lifetime.num_seconds() + LEEWAY_S {
             return Err(JwtError::TooLong);
         }
         Ok(claims)
+    }
+
+    /// Checks the signature, the issuer, `nbf` and `exp` (with a little clock leeway), and that
+    /// the JWT lives no longer than this server issues them: a JWT signed with a leaked
+    /// secret, or by a server configured otherwise, cannot grant itself a year.
+    pub fn verify(&self, jwt: &str) -> Result<Claims, JwtError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_S.unsigned_abs();
+        validation.validate_nbf = true;
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "nbf", "sub", "iss"]);
+        self.checked::<Claims>(jwt, &validation)
+    }
+}
+
+/// The times of a JWT's claims.
+trait Lifetime {
+    /// `iat`, `nbf`, `exp`.
+    fn times(&self) -> (i64, i64, i64);
+}
+
+impl Lifetime for Claims {
+    fn times(&self) -> (i64, i64, i64) {
+        (self.iat, self.nbf, self.exp)
+    }
+}
+
+impl Lifetime for PublisherClaims {
+    fn times(&self) -> (i64, i64, i64) {
+        (self.iat, self.nbf, self.exp)
     }
 }
 

@@ -3,9 +3,10 @@
 
 pub mod authz;
 pub mod jwt;
+pub mod oidc;
 pub mod principal;
 pub mod secrets;
 pub mod session;
 
 pub use authz::Action;
-pub use principal::{Principal, Viewer};
+pub use principal::{Principal, PublisherScope, Viewer};

@@ -6,6 +6,7 @@ use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use shared_models::api::Role;
+use shared_models::publishing::PublisherAction;
 
 use super::jwt::{JwtError, TOKEN_HASH_PREFIX};
 use super::session::{self, SessionAuth};
@@ -31,6 +32,18 @@ pub struct Principal {
     pub foundation_member: bool,
     /// A visitor's own account (made at `/signup`).
     pub visitor: bool,
+    /// Set for a trusted publisher's token: the project's CI user, scoped to that project.
+    pub publisher: Option<PublisherScope>,
+}
+
+/// What a trusted publisher's token may do (`authz::allowed_on_project`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublisherScope {
+    pub project: String,
+    /// What the trusts it matched grant, those deleted since left out.
+    pub actions: Vec<PublisherAction>,
+    /// The trusts it matched.
+    pub trusts: Vec<i64>,
 }
 
 impl Principal {
@@ -51,6 +64,7 @@ impl Principal {
             session,
             foundation_member: user.foundation_member,
             visitor: user.visitor,
+            publisher: None,
         }
     }
 
@@ -103,8 +117,31 @@ impl FromRequest for Principal {
             });
         }
         let token = bearer(req).map(str::to_owned);
-        Box::pin(authenticate(token, state))
+        let path = req.path().to_owned();
+        Box::pin(async move {
+            let principal = authenticate(token, state).await?;
+            if principal.publisher.is_some() && !publisher_may_use(&path) {
+                return Err(AppError::forbidden(format!(
+                    "{} is a trusted publisher's token: it acts on its project's releases (/api/v1/releases/…, \
+                     /api/v1/uploads/…) and nowhere else.",
+                    principal.uid
+                )));
+            }
+            Ok(principal)
+        })
     }
+}
+
+/// Where a trusted publisher's token may act at all (what it may do there is `authz`'s): its
+/// releases and their uploads. Tokens, keys, votes cast, committees and administration are a
+/// person's.
+fn publisher_may_use(path: &str) -> bool {
+    let rest = path.strip_prefix("/api/v1").unwrap_or("");
+    rest == "/me"
+        || rest == "/releases"
+        || rest.starts_with("/releases/")
+        || rest == "/uploads"
+        || rest.starts_with("/uploads/")
 }
 
 /// The caller of a public read: a person if the request carries credentials, else anonymous.
@@ -147,10 +184,18 @@ impl FromRequest for Viewer {
 
 /// The principal of a bearer JWT: its signature, times and issuer hold, and the personal access
 /// token it was issued for still exists (its id and the prefix of its hash both match, so a
-/// deleted token never comes back to life through a new one).
+/// deleted token never comes back to life through a new one). A trusted publisher's JWT holds
+/// while one of the trusts it was issued under does.
 async fn authenticate(token: AppResult<String>, state: Option<web::Data<AppState>>) -> AppResult<Principal> {
     let token = token?;
     let state = state.ok_or_else(|| AppError::internal("application state missing"))?;
+    if let Some(claims) = state.jwt.verify_publisher(&token) {
+        let claims = claims.map_err(|e| AppError::unauthorized(format!("The trusted publisher's token: {e}.")))?;
+        let principal = state.db.run(move |conn| crate::domain::publishers::principal(conn, &claims)).await?;
+        return principal.ok_or_else(|| {
+            AppError::unauthorized("The trusts this token was issued under were deleted; exchange a new ID token.")
+        });
+    }
     let claims = state.jwt.verify(&token).map_err(|e| {
         let reason = match e {
             JwtError::Expired => "The JWT has expired; get a new one from POST /api/v1/jwt.",

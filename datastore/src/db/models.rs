@@ -420,6 +420,23 @@ pub struct NewDelivery {
     pub created_at: i64,
 }
 
+/// A CI identity a project trusts (`domain::publishers`).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = trusted_publisher)]
+pub struct TrustedPublisherRow {
+    pub id: i64,
+    pub project_id: i64,
+    pub issuer: String,
+    pub audience: String,
+    /// A JSON object: claim name -> glob.
+    pub claims: String,
+    /// A JSON array of `PublisherAction`s.
+    pub actions: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = upload_session)]
 pub struct UploadSessionRow {

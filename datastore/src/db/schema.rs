@@ -78,6 +78,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    trusted_publisher (id) {
+        id -> BigInt,
+        project_id -> BigInt,
+        issuer -> Text,
+        audience -> Text,
+        claims -> Text,
+        actions -> Text,
+        created_by -> Text,
+        created_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    oidc_token_used (token_sha256) {
+        token_sha256 -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     membership (user_id, committee_id, role) {
         user_id -> BigInt,
         committee_id -> BigInt,
@@ -376,6 +397,7 @@ diesel::joinable!(membership -> users (user_id));
 diesel::joinable!(invitation -> users (user_id));
 diesel::joinable!(upload_session -> release (release_id));
 diesel::joinable!(upload_session -> users (user_id));
+diesel::joinable!(trusted_publisher -> project (project_id));
 diesel::joinable!(membership -> committee (committee_id));
 diesel::joinable!(signing_key -> users (owner_id));
 diesel::joinable!(committee_key -> committee (committee_id));
@@ -515,4 +537,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_failure,
     invitation,
     upload_session,
+    trusted_publisher,
+    oidc_token_used,
 );

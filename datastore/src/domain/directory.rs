@@ -126,7 +126,7 @@ pub fn project_releases(
     page: Page,
 ) -> AppResult<wire::ReleaseList> {
     let (project, committee) = find_project(conn, name)?;
-    let with_drafts = authz::may_read_release(viewer, &committee.name, Phase::Draft);
+    let with_drafts = authz::may_read_release(viewer, &committee.name, &project.name, Phase::Draft);
     let (limit, offset) = page.sql();
     let (rows, total) = rq::list_releases(conn, project.id, with_drafts, limit, offset)?;
     let releases = rows

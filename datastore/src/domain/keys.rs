@@ -403,8 +403,12 @@ pub fn signed_by_keys_of(conn: &mut DbConnection, principal: &Principal) -> AppR
     for (fingerprint, release_id, path) in q::uses_of(conn, &fingerprints, 200)? {
         if let std::collections::hash_map::Entry::Vacant(slot) = releases.entry(release_id) {
             let ctx = crate::db::queries::releases::context_by_id(conn, release_id)?;
-            let readable =
-                crate::auth::authz::may_read_release(Some(principal), &ctx.committee.name, ctx.release.phase()?);
+            let readable = crate::auth::authz::may_read_release(
+                Some(principal),
+                &ctx.committee.name,
+                &ctx.project.name,
+                ctx.release.phase()?,
+            );
             slot.insert(readable.then_some(ctx));
         }
         let Some(Some(ctx)) = releases.get(&release_id) else { continue };

@@ -13,6 +13,7 @@ pub mod outbox;
 pub mod page;
 pub mod people;
 pub mod publish;
+pub mod publishers;
 pub mod releases;
 pub mod tasks;
 pub mod text;

@@ -40,7 +40,7 @@ pub fn same_content(a: &[(String, BlobRow)], b: &[(String, BlobRow)]) -> bool {
 pub fn release(conn: &mut DbConnection, principal: &Principal, release: &ReleaseRef) -> AppResult<ReleaseContext> {
     write_transaction(conn, |conn| {
         let ctx = releases::load_readable(conn, Some(principal), release)?;
-        authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
+        authz::authorize_release(principal, Action::Publish, &ctx)?;
         lifecycle::next(ctx.release.phase()?, Transition::Release)?;
         let voted_revision =
             ctx.release.vote_revision.ok_or_else(|| AppError::internal("a preview without a voted revision"))?;

@@ -57,7 +57,13 @@ pub fn load_readable(
     release: &ReleaseRef,
 ) -> AppResult<ReleaseContext> {
     let ctx = load(conn, release)?;
-    authz::authorize_read_release(viewer, &ctx.committee.name, ctx.release.phase()?, &release.to_string())?;
+    authz::authorize_read_release(
+        viewer,
+        &ctx.committee.name,
+        &ctx.project.name,
+        ctx.release.phase()?,
+        &release.to_string(),
+    )?;
     Ok(ctx)
 }
 
@@ -109,7 +115,7 @@ pub fn create(
     crate::db::write_transaction(conn, |conn| {
         let (project_row, committee) = directory::find_project(conn, project)?
             .ok_or_else(|| AppError::not_found(format!("There is no project {project}.")))?;
-        authz::authorize(principal, Action::ComposeRelease, &committee.name)?;
+        authz::authorize_on_project(principal, Action::ComposeRelease, &committee.name, &project_row.name)?;
         let product_name = product.map_or(project.as_str(), |p| p.as_str());
         let product_row = directory::find_product(conn, project_row.id, product_name)?
             .ok_or_else(|| AppError::not_found(format!("The project {project} has no product {product_name}.")))?;
@@ -180,9 +186,9 @@ pub fn commit_revision(
     crate::db::write_transaction(conn, |conn| {
         let ctx = load_readable(conn, Some(principal), release)?;
         if only_moves {
-            authz::authorize_move(principal, &ctx.committee.name, ctx.release.phase()?)?;
+            authz::authorize_move(principal, &ctx)?;
         } else {
-            authz::authorize(principal, Action::ComposeRelease, &ctx.committee.name)?;
+            authz::authorize_release(principal, Action::ComposeRelease, &ctx)?;
         }
         let seq = q::next_revision(conn, ctx.release.id)?;
         // Read the phase again after taking the lock: a vote may have started meanwhile.
@@ -268,7 +274,7 @@ pub fn restore(
 ) -> AppResult<NewRevision> {
     crate::db::write_transaction(conn, |conn| {
         let ctx = load_readable(conn, Some(principal), release)?;
-        authz::authorize(principal, Action::ComposeRelease, &ctx.committee.name)?;
+        authz::authorize_release(principal, Action::ComposeRelease, &ctx)?;
         // The latest revision cannot change under us while the changes are worked out.
         q::lock_release(conn, ctx.release.id)?;
         let ctx = load(conn, release)?;

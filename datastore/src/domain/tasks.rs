@@ -631,7 +631,7 @@ pub fn show(conn: &mut DbConnection, viewer: Option<&Principal>, id: i64) -> App
     let row = q::find(conn, id)?.ok_or_else(missing)?;
     if let Some(release_id) = row.release_id {
         let ctx = releases::context_by_id(conn, release_id)?;
-        if !authz::may_read_release(viewer, &ctx.committee.name, ctx.release.phase()?) {
+        if !authz::may_read_release(viewer, &ctx.committee.name, &ctx.project.name, ctx.release.phase()?) {
             return Err(missing());
         }
     } else if !viewer.is_some_and(|p| p.is_admin) {

@@ -79,7 +79,7 @@ pub fn create(
     }
     write_transaction(conn, |conn| {
         let ctx = releases::load_readable(conn, Some(principal), release)?;
-        authz::authorize(principal, Action::ComposeRelease, &ctx.committee.name)?;
+        authz::authorize_release(principal, Action::ComposeRelease, &ctx)?;
         releases::require_files_change(&ctx, "upload files")?;
         if q::open_of_user(conn, principal.user_id)? >= MAX_OPEN_PER_PERSON {
             return Err(AppError::conflict(
@@ -117,7 +117,7 @@ pub fn writable(
     id: &str,
 ) -> AppResult<(UploadSessionRow, ReleaseContext)> {
     let (row, ctx) = own(conn, principal, id)?;
-    authz::authorize(principal, Action::ComposeRelease, &ctx.committee.name)?;
+    authz::authorize_release(principal, Action::ComposeRelease, &ctx)?;
     releases::require_files_change(&ctx, "upload files")?;
     Ok((row, ctx))
 }

@@ -39,7 +39,7 @@ pub fn verify(
         for (release_id, seq, path) in rq::holders_of(c, &blob.sha256, MAX_FOUND)? {
             let ctx = rq::context_by_id(c, release_id)?;
             let phase = ctx.release.phase()?;
-            if !authz::may_read_release(viewer, &ctx.committee.name, phase) {
+            if !authz::may_read_release(viewer, &ctx.committee.name, &ctx.project.name, phase) {
                 continue;
             }
             let voted = ctx.release.vote_revision == Some(seq) && ctx.release.vote_round > 0;

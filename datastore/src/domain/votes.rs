@@ -84,7 +84,7 @@ pub fn start(
 ) -> AppResult<VoteStatus> {
     write_transaction(conn, |conn| {
         let ctx = releases::load_readable(conn, Some(principal), release)?;
-        authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
+        authz::authorize_release(principal, Action::StartVote, &ctx)?;
         lifecycle::next(ctx.release.phase()?, Transition::StartVote)?;
         let latest = ctx.release.revision;
         let revision = request.revision.unwrap_or(latest);
@@ -362,6 +362,7 @@ pub fn cast(
             .with_details(json!({"field": "value"})));
     }
     let comment = text::optional_comment("comment", request.comment.as_deref(), text::MAX_COMMENT)?;
+    authz::authorize_ballot(principal)?;
     write_transaction(conn, |conn| {
         // A draft does not exist for those outside its committee (404, never 409).
         let ctx = releases::load_readable(conn, Some(principal), release)?;
@@ -840,7 +841,7 @@ pub fn resolve(
     let reason = text::optional("reason", reason, text::MAX_NAME)?;
     write_transaction(conn, |conn| {
         let ctx = releases::load_readable(conn, Some(principal), release)?;
-        authz::authorize(principal, Action::ManageReleasePhase, &ctx.committee.name)?;
+        authz::authorize_release(principal, Action::ResolveVote, &ctx)?;
         let transition = match outcome {
             VoteOutcome::Passed => Transition::PassVote,
             VoteOutcome::Failed => Transition::FailVote,

@@ -150,6 +150,7 @@ struct World {
     spare_token: (String, i64),
     waiver: i64,
     webhook: i64,
+    trusted_publisher: i64,
     fingerprint: String,
     sha512: String,
     invitation: String,
@@ -231,6 +232,8 @@ async fn world(backend: Backend) -> Option<World> {
     let hook = json!({"url": "http://127.0.0.1:9/hook"});
     let (_, webhook) = post_as(&app, &pmc, "/api/v1/projects/httpd/webhooks", hook).await;
     let webhook = webhook["id"].as_i64().unwrap_or_else(|| panic!("{webhook}"));
+    let (_, trust) = post_as(&app, &pmc, "/api/v1/projects/httpd/trusted-publishers", trust_body()).await;
+    let trusted_publisher = trust["id"].as_i64().unwrap_or_else(|| panic!("{trust}"));
     let fingerprint = "65B2D44FE74BD5E3DE3AC3F082781DE46D5954FA".to_owned();
     let sha512 = checks::digest::sha512_of(&b"the docs"[..]).unwrap().0;
     // A task the runner is working on (its blob, its lease), and a signed audit checkpoint.
@@ -306,12 +309,19 @@ async fn world(backend: Backend) -> Option<World> {
         spare_token,
         waiver,
         webhook,
+        trusted_publisher,
         fingerprint,
         sha512,
         invitation,
         asset,
         uploads,
     })
+}
+
+/// A trust of a CI identity (the issuer is one `Config::for_tests` allows).
+fn trust_body() -> Value {
+    json!({"issuer": "https://ci.datastore.test", "audience": "trusted-releases", "actions": ["compose"],
+           "claims": {"repository": "apache/httpd"}})
 }
 
 async fn post_as(app: &TestApp, jwt: &str, path: &str, body: Value) -> (StatusCode, Value) {
@@ -534,6 +544,31 @@ fn api_cells(w: &World) -> Vec<Cell> {
         ),
         cell("GET", "/api/v1/projects/{project}/webhooks", "/api/v1/projects/httpd/webhooks".into(), Pmc, Body::None),
         cell(
+            "GET",
+            "/api/v1/projects/{project}/trusted-publishers",
+            "/api/v1/projects/httpd/trusted-publishers".into(),
+            Pmc,
+            Body::None,
+        ),
+        cell(
+            "POST",
+            "/api/v1/projects/{project}/trusted-publishers",
+            "/api/v1/projects/httpd/trusted-publishers".into(),
+            Pmc,
+            Body::Json(trust_body()),
+        ),
+        // The ID token is the credential, whoever sends it: a forged one is 401 for everyone.
+        Cell {
+            also_fine: &[401],
+            ..cell(
+                "POST",
+                "/api/v1/trusted-publishing/exchange",
+                "/api/v1/trusted-publishing/exchange".into(),
+                Public,
+                Body::Json(json!({"project": "httpd", "token": "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJ4In0.c2ln"})),
+            )
+        },
+        cell(
             "POST",
             "/api/v1/projects/{project}/webhooks",
             "/api/v1/projects/httpd/webhooks".into(),
@@ -613,6 +648,16 @@ fn api_cells(w: &World) -> Vec<Cell> {
                 "DELETE",
                 "/api/v1/projects/{project}/mail-templates/{kind}",
                 "/api/v1/projects/httpd/mail-templates/result".into(),
+                Pmc,
+                Body::None,
+            )
+        },
+        Cell {
+            also_fine: gone,
+            ..cell(
+                "DELETE",
+                "/api/v1/projects/{project}/trusted-publishers/{id}",
+                format!("/api/v1/projects/httpd/trusted-publishers/{}", w.trusted_publisher),
                 Pmc,
                 Body::None,
             )

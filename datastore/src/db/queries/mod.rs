@@ -7,6 +7,7 @@ pub mod events;
 pub mod keys;
 pub mod outbound;
 pub mod people;
+pub mod publishers;
 pub mod releases;
 pub mod sessions;
 pub mod tasks;

@@ -10,10 +10,12 @@ use crate::db::schema::{
 };
 use crate::db::{DbConnection, now_ms};
 
-/// A page of users by uid, and how many there are.
+/// A page of people by uid, and how many there are (projects' CI users, `ci:<project>`, are
+/// not people).
 pub fn list(conn: &mut DbConnection, limit: i64, offset: i64) -> QueryResult<(Vec<UserRow>, i64)> {
-    let total = users::table.count().get_result(conn)?;
-    let rows = users::table.order(users::uid).limit(limit).offset(offset).select(UserRow::as_select()).load(conn)?;
+    let people = || users::table.filter(users::uid.not_like("ci:%"));
+    let total = people().count().get_result(conn)?;
+    let rows = people().order(users::uid).limit(limit).offset(offset).select(UserRow::as_select()).load(conn)?;
     Ok((rows, total))
 }
 

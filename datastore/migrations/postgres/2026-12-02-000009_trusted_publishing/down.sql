@@ -1,0 +1,2 @@
+DROP TABLE oidc_token_used;
+DROP TABLE trusted_publisher;
