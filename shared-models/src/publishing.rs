@@ -29,15 +29,39 @@ pub struct NewTrustedPublisher {
     #[schema(min_length = 8, max_length = 500)]
     pub issuer: String,
     /// The audience (`aud`) the ID token must be issued for.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(min_length = 1, max_length = 200, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$")]
     pub audience: String,
     /// Claims the ID token must carry, each with a value matching the glob given (`*`, `?`,
     /// `[…]`; a value without them must be equal), e.g. `{"repository": "apache/httpd",
-    /// "ref": "refs/tags/v*", "environment": "release"}`. At least one.
+    /// "ref": "refs/tags/v*", "environment": "release"}`. At least one; a value that is not a
+    /// well-formed glob must be equal.
+    #[schema(schema_with = claims_schema)]
     pub claims: BTreeMap<String, String>,
     /// What a token exchanged under this trust may do.
     #[schema(min_items = 1, max_items = 3)]
     pub actions: Vec<PublisherAction>,
+}
+
+/// 1 to 16 claims: names of A-Z a-z 0-9 _ . : - (not `iss`, `aud`, `exp`, `iat`, `nbf`,
+/// `jti`), values of 1 to 500 printable characters, not only `*`.
+fn claims_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .min_properties(Some(1))
+        .max_properties(Some(16))
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^(?!(iss|aud|exp|iat|nbf|jti)$)[A-Za-z0-9_.:-]{1,64}$")),
+        ))
+        .additional_properties(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(500))
+                .pattern(Some("^(?!\\**$)[^\\u0000-\\u001f\\u007f-\\u009f]+$")),
+        ))
+        .build()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -67,7 +91,7 @@ pub struct ExchangeRequest {
     #[schema(min_length = 1, max_length = 16384)]
     pub token: String,
     /// The project whose trusts the token is matched against.
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[a-z][a-z0-9-]*$")]
     pub project: String,
 }
 

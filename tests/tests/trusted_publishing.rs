@@ -117,7 +117,7 @@ async fn ci_jobs_release_within_their_trusts(backend: Backend) {
     let mut elsewhere = compose.clone();
     elsewhere["issuer"] = json!(stranger.issuer());
     let (status, body) = send(&stack, reqwest::Method::POST, trusts, Some(&pmc[0]), Some(elsewhere)).await;
-    assert_eq!(status, 422, "an issuer the operator does not allow: {body}");
+    assert_eq!(status, 403, "an issuer the operator does not allow: {body}");
     assert!(body["message"].as_str().unwrap().contains(&provider.issuer()), "{body}");
     let mut anyone = compose.clone();
     anyone["claims"] = json!({});

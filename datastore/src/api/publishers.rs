@@ -41,11 +41,12 @@ pub async fn list(
 #[utoipa::path(operation_id = "create_trusted_publisher", tag = "trusted publishing",
     request_body = NewTrustedPublisher, params(("project" = String, Path)), security(("bearer" = [])),
     responses((status = 201, body = TrustedPublisher), (status = 400, body = shared_models::ErrorBody),
-        (status = 401, body = shared_models::ErrorBody), (status = 403, body = shared_models::ErrorBody),
+        (status = 401, body = shared_models::ErrorBody),
+        (status = 403, description = "not the project's PMC, or an issuer this server does not accept",
+            body = shared_models::ErrorBody),
         (status = 404, body = shared_models::ErrorBody),
         (status = 409, description = "`too_many_trusted_publishers`", body = shared_models::ErrorBody),
-        (status = 422, description = "an issuer this server does not accept, no claims, a bad glob",
-            body = shared_models::ErrorBody)))]
+        (status = 422, body = shared_models::ErrorBody)))]
 #[post("/projects/{project}/trusted-publishers")]
 pub async fn create(
     state: web::Data<AppState>,
