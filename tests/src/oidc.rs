@@ -119,17 +119,19 @@ impl Provider {
     /// with a PKCE challenge of `verifier`.
     pub fn authorize_url(&self, client: &Client, account: Option<&str>, verifier: &str, state: &str) -> String {
         let challenge = pkce_challenge(verifier);
-        let mut url = format!(
-            "{}/auth?client_id={}&redirect_uri={}&response_type=code&scope=openid&state={state}&nonce=n-{state}\
-             &code_challenge={challenge}&code_challenge_method=S256",
-            self.issuer(),
-            client.id,
-            percent(&client.redirect_uri),
-        );
-        if let Some(account) = account {
-            url.push_str(&format!("&login_hint={}", percent(account)));
-        }
-        url
+        let nonce = format!("n-{state}");
+        let mut query = vec![
+            ("client_id", client.id.as_str()),
+            ("redirect_uri", client.redirect_uri.as_str()),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", state),
+            ("nonce", nonce.as_str()),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+        ];
+        query.extend(account.map(|account| ("login_hint", account)));
+        reqwest::Url::parse_with_params(&format!("{}/auth", self.issuer()), &query).unwrap().to_string()
     }
 
     /// An ID token of `client` for `account`, through the whole code flow.
@@ -199,19 +201,6 @@ impl Provider {
 pub fn pkce_challenge(verifier: &str) -> String {
     use openssl::sha::sha256;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha256(verifier.as_bytes()))
-}
-
-fn percent(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 /// The claims of a JWT, unverified (for the tests to look at).

@@ -150,13 +150,20 @@ impl JwtKeys {
         if peeked.claims.aud.as_ref().and_then(serde_json::Value::as_str) != Some(PUBLISHER_AUDIENCE) {
             return None;
         }
+        let mut validation = Self::validation();
+        validation.set_audience(&[PUBLISHER_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "sub", "iss", "aud"]);
+        Some(self.checked::<PublisherClaims>(jwt, &validation))
+    }
+
+    /// What every JWT of this server is checked for: HS256, its issuer, `nbf` and `exp` with
+    /// a little clock leeway.
+    fn validation() -> Validation {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_S.unsigned_abs();
         validation.validate_nbf = true;
         validation.set_issuer(&[ISSUER]);
-        validation.set_audience(&[PUBLISHER_AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "nbf", "sub", "iss", "aud"]);
-        Some(self.checked::<PublisherClaims>(jwt, &validation))
+        validation
     }
 
     /// Decodes `jwt` under `validation`, then applies the checks every JWT of this server gets.
@@ -188,10 +195,7 @@ impl JwtKeys {
     /// the JWT lives no longer than this server issues them: a JWT signed with a leaked
     /// secret, or by a server configured otherwise, cannot grant itself a year.
     pub fn verify(&self, jwt: &str) -> Result<Claims, JwtError> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = LEEWAY_S.unsigned_abs();
-        validation.validate_nbf = true;
-        validation.set_issuer(&[ISSUER]);
+        let mut validation = Self::validation();
         validation.set_required_spec_claims(&["exp", "nbf", "sub", "iss"]);
         self.checked::<Claims>(jwt, &validation)
     }

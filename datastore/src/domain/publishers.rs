@@ -64,10 +64,22 @@ fn view(project: &str, row: &TrustedPublisherRow) -> AppResult<TrustedPublisher>
         issuer: row.issuer.clone(),
         audience: row.audience.clone(),
         claims: serde_json::from_str(&row.claims).map_err(AppError::internal)?,
-        actions: serde_json::from_str(&row.actions).map_err(AppError::internal)?,
+        actions: actions_of(row)?,
         created_by: row.created_by.clone(),
         created_at: to_time(row.created_at),
     })
+}
+
+/// The actions a trust grants, as stored.
+fn actions_of(row: &TrustedPublisherRow) -> AppResult<Vec<PublisherAction>> {
+    serde_json::from_str(&row.actions).map_err(AppError::internal)
+}
+
+/// `actions` sorted, each once.
+fn distinct(mut actions: Vec<PublisherAction>) -> Vec<PublisherAction> {
+    actions.sort_unstable();
+    actions.dedup();
+    actions
 }
 
 /// The project, after checking that `principal` may manage its trusts (its PMC).
@@ -132,9 +144,7 @@ fn checked(request: &NewTrustedPublisher, allowed_issuers: &[String]) -> AppResu
             return Err(invalid("claims", format!("The value of {name} matches everything; leave the claim out.")));
         }
     }
-    let mut actions = request.actions.clone();
-    actions.sort_unstable();
-    actions.dedup();
+    let actions = distinct(request.actions.clone());
     if actions.is_empty() {
         return Err(invalid("actions", "Name at least one action: compose, vote_start or release.".to_owned()));
     }
@@ -247,8 +257,7 @@ pub fn exchange(conn: &mut DbConnection, project: &str, token: &IdToken, token_s
         for trust in &trusts {
             if matches(trust, token)? {
                 matched.push(trust.id);
-                actions
-                    .extend(serde_json::from_str::<Vec<PublisherAction>>(&trust.actions).map_err(AppError::internal)?);
+                actions.extend(actions_of(trust)?);
             }
         }
         if matched.is_empty() {
@@ -262,8 +271,7 @@ pub fn exchange(conn: &mut DbConnection, project: &str, token: &IdToken, token_s
                  /api/v1/projects/{project}/trusted-publishers."
             )));
         }
-        actions.sort_unstable();
-        actions.dedup();
+        let actions = distinct(actions);
         // Kept until the token could no longer pass the time checks.
         if !q::use_token(c, token_sha256, (token.expires_at + 60) * 1000)? {
             return Err(AppError::unauthorized("This ID token was exchanged already; each is exchanged once."));
@@ -294,11 +302,9 @@ pub fn principal(conn: &mut DbConnection, claims: &PublisherClaims) -> AppResult
     let mut trusts = Vec::new();
     for trust in q::live_of(conn, &claims.prj, &claims.pubs)? {
         trusts.push(trust.id);
-        still.extend(serde_json::from_str::<Vec<PublisherAction>>(&trust.actions).map_err(AppError::internal)?);
+        still.extend(actions_of(&trust)?);
     }
-    let mut actions: Vec<PublisherAction> = claims.act.iter().copied().filter(|a| still.contains(a)).collect();
-    actions.sort_unstable();
-    actions.dedup();
+    let actions = distinct(claims.act.iter().copied().filter(|a| still.contains(a)).collect());
     if actions.is_empty() {
         return Ok(None);
     }
