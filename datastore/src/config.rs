@@ -111,6 +111,30 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_OIDC_KEYS_REFRESH_SECS", default_value_t = 60, global = true)]
     pub oidc_keys_refresh_secs: u64,
 
+    /// OpenID Connect login for people (optional): the issuer of the deployment's identity
+    /// provider. With it, the login page offers single sign-on (the authorization code flow
+    /// with PKCE); the client is registered there with the redirect URI
+    /// `<public URL>/login/oidc/callback`.
+    #[arg(long, env = "DATASTORE_OIDC_ISSUER", global = true)]
+    pub oidc_issuer: Option<String>,
+
+    /// The datastore's client id at the OpenID provider.
+    #[arg(long, env = "DATASTORE_OIDC_CLIENT_ID", global = true)]
+    pub oidc_client_id: Option<String>,
+
+    /// The client's secret (sent to the token endpoint with HTTP Basic authentication).
+    #[arg(long, env = "DATASTORE_OIDC_CLIENT_SECRET", global = true, hide_env_values = true)]
+    pub oidc_client_secret: Option<String>,
+
+    /// The ID token's claim that holds the person's uid here; the account must exist (admins
+    /// make them, or import them from Apache's data). No account is made at login.
+    #[arg(long, env = "DATASTORE_OIDC_UID_CLAIM", default_value = "preferred_username", global = true)]
+    pub oidc_uid_claim: String,
+
+    /// What the login page calls the provider ("Log in with …").
+    #[arg(long, env = "DATASTORE_OIDC_NAME", default_value = "single sign-on", global = true)]
+    pub oidc_name: String,
+
     /// Database connections in the pool.
     #[arg(long, env = "DATASTORE_DB_POOL_SIZE", default_value_t = 16, global = true)]
     pub db_pool_size: u32,
@@ -170,6 +194,11 @@ impl Config {
             visitor_signup: true,
             metrics_token: None,
             trusted_issuers: vec!["https://ci.datastore.test".to_owned()],
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_uid_claim: "preferred_username".to_owned(),
+            oidc_name: "single sign-on".to_owned(),
             oidc_keys_refresh_secs: 0,
             db_pool_size: 4,
             workers: Some(1),

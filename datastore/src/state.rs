@@ -35,6 +35,8 @@ pub struct AppState {
     pub upload_sessions: Arc<crate::resumable::Sessions>,
     /// The OpenID Connect issuers trusted publishing accepts, and their cached keys.
     pub issuers: Arc<crate::auth::oidc::Issuers>,
+    /// The OpenID Connect login of people, if configured.
+    pub sso: Option<Arc<crate::web::sso::SsoLogin>>,
 }
 
 /// How many runner claims may wait for work at once.
@@ -78,7 +80,9 @@ impl AppState {
             std::time::Duration::from_secs(config.oidc_keys_refresh_secs),
         )
         .context("cannot make the HTTP client that fetches the OpenID issuers' keys")?;
+        let sso = crate::web::sso::SsoLogin::from_config(&config)?.map(Arc::new);
         Ok(Self {
+            sso,
             issuers: Arc::new(issuers),
             outbound: Arc::new(outbound),
             metrics: Arc::new(crate::metrics::Metrics::new()),
@@ -99,3 +103,4 @@ impl AppState {
         })
     }
 }
+

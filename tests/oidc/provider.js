@@ -36,7 +36,8 @@ const provider = new Provider(issuer, {
     ...client,
   })),
   // Every claim of an account is in its ID token (the way CI providers issue theirs).
-  claims: { openid: ['sub', ...claimNames] },
+  // (profile and email are the scopes a web login asks for; the claims come with openid.)
+  claims: { openid: ['sub', ...claimNames], profile: [], email: [] },
   conformIdTokenClaims: false,
   findAccount: (_ctx, id) => (Object.hasOwn(accounts, id)
     ? { accountId: id, claims: () => ({ sub: id, ...accounts[id] }) }

@@ -67,9 +67,13 @@ impl Provider {
     /// Starts a provider signing with a new key named `kid`, with `clients`, and `accounts`
     /// (account id → the claims of its ID tokens).
     pub fn start(kid: &str, clients: &[Client], accounts: Value) -> Self {
+        Self::start_on(free_port(), kid, clients, accounts)
+    }
+
+    /// Like [`Provider::start`], on `port` (its issuer known before it starts).
+    pub fn start_on(port: u16, kid: &str, clients: &[Client], accounts: Value) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("provider.json");
-        let port = free_port();
         let process = Self::spawn(port, &config, kid, clients, &accounts);
         Self { process, port, config, _dir: dir, clients: clients.to_vec() }
     }

@@ -174,6 +174,12 @@ impl Browser {
         self.command(reqwest::Method::GET, "/cookie", None).await.as_array().cloned().unwrap_or_default()
     }
 
+    /// Forgets the cookies of the current page's host (as a person clearing them would; on
+    /// loopback every port shares them).
+    pub async fn delete_cookies(&self) {
+        self.command(reqwest::Method::DELETE, "/cookie", None).await;
+    }
+
     /// Saves the whole page (PNG) as a desktop shows it (1280 px wide) and as a phone does
     /// (390 px), as `<name>-1280.png` and `<name>-390.png` under `target/screenshots/` (or
     /// `$TR_SCREENSHOTS`): for people to look at the pages a test went through.

@@ -1,7 +1,8 @@
 //! OpenID Connect ID tokens from the issuers this server's operator allows: their discovery
 //! document and key set, fetched over HTTP and cached (fetched again after an hour, or at
 //! once, within a rate limit, when a token names a key the cached set lacks: a rotation), and
-//! the checks of signature, issuer, audience and times. Trusted publishing (CI jobs) uses it.
+//! the checks of signature, issuer, audience and times. Trusted publishing (CI jobs) and the
+//! OpenID Connect login of people (`web::sso`) use it.
 //!
 //! Only asymmetric signatures count: a token signed with `none` or an HMAC (whose key would be
 //! in the public key set) is refused, whatever the key set holds.
@@ -59,6 +60,8 @@ pub enum OidcError {
 pub struct Discovery {
     pub issuer: String,
     pub jwks_uri: String,
+    pub authorization_endpoint: Option<String>,
+    pub token_endpoint: Option<String>,
 }
 
 /// An ID token whose signature, issuer and times hold; its audience is the caller's to check.
@@ -73,6 +76,7 @@ pub struct IdToken {
 }
 
 struct Cached {
+    discovery: Discovery,
     keys: JwkSet,
     fetched: Instant,
 }
@@ -111,6 +115,23 @@ impl Issuers {
 
     pub fn allowed(&self) -> &[String] {
         &self.allowed
+    }
+
+    /// What `issuer` (one of those allowed) says of itself, fetched if it is not cached.
+    pub async fn discovery(&self, issuer: &str) -> Result<Discovery, OidcError> {
+        if !self.allows(issuer) {
+            return Err(OidcError::UntrustedIssuer(issuer.to_owned()));
+        }
+        let cached = || {
+            let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            cache.get(issuer).filter(|c| c.fetched.elapsed() <= KEYS_MAX_AGE).map(|c| c.discovery.clone())
+        };
+        if let Some(discovery) = cached() {
+            return Ok(discovery);
+        }
+        self.fetch(issuer).await?;
+        let cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.get(issuer).map(|c| c.discovery.clone()).ok_or_else(|| OidcError::Unreachable(issuer.to_owned()))
     }
 
     /// The issuer a token names, unverified: which key set to check it with.
@@ -212,8 +233,13 @@ impl Issuers {
         let keys: JwkSet = self.document(&discovery.jwks_uri).await?;
         tracing::info!(issuer, keys = keys.keys.len(), "fetched the issuer's signing keys");
         let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.insert(issuer.to_owned(), Cached { keys, fetched: Instant::now() });
+        cache.insert(issuer.to_owned(), Cached { discovery, keys, fetched: Instant::now() });
         Ok(())
+    }
+
+    /// The HTTP client the issuers are fetched with (10 s timeout, no redirects).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     async fn document<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, OidcError> {

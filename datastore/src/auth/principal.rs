@@ -137,11 +137,7 @@ impl FromRequest for Principal {
 /// person's.
 fn publisher_may_use(path: &str) -> bool {
     let rest = path.strip_prefix("/api/v1").unwrap_or("");
-    rest == "/me"
-        || rest == "/releases"
-        || rest.starts_with("/releases/")
-        || rest == "/uploads"
-        || rest.starts_with("/uploads/")
+    rest == "/releases" || rest.starts_with("/releases/") || rest == "/uploads" || rest.starts_with("/uploads/")
 }
 
 /// The caller of a public read: a person if the request carries credentials, else anonymous.

@@ -22,6 +22,8 @@ struct LoginPage {
     next: String,
     uid: String,
     error: Option<String>,
+    /// The single sign-on, where there is one ("Log in with …").
+    sso: Option<SsoLink>,
     /// The login form's CSRF token, also in its cookie (there is no session yet to hold it).
     csrf: String,
 }
@@ -44,6 +46,20 @@ pub(super) fn tokened_page(
     Ok(response)
 }
 
+#[derive(Serialize)]
+struct SsoLink {
+    name: String,
+    href: String,
+}
+
+/// The login page's link to the single sign-on, back to `next` after it.
+fn sso_link(state: &AppState, next: &str) -> Option<SsoLink> {
+    state.sso.as_ref().map(|sso| SsoLink {
+        name: sso.name.clone(),
+        href: format!("/login/oidc?next={}", crate::url::encode_query_value(next)),
+    })
+}
+
 /// Where to go after logging in: `next` if it is a path on this site, else the front page.
 fn next_or_front(next: Option<String>) -> String {
     next.filter(|n| local_path(n)).unwrap_or_else(|| "/".to_owned())
@@ -62,7 +78,8 @@ pub async fn login_form(
     }
     let csrf = crate::auth::secrets::generate("");
     let uid = uid.filter(|u| shared_models::Uid::parse(u).is_ok()).unwrap_or_default();
-    login_page(&state, LoginPage { user: None, next, uid, error: None, csrf })
+    let sso = sso_link(&state, &next);
+    login_page(&state, LoginPage { user: None, next, uid, error: None, sso, csrf })
 }
 
 #[derive(Deserialize)]
@@ -88,7 +105,8 @@ pub async fn login(
     match session::login(&state, uid.clone(), password, session::client_address(&req)).await {
         Ok(new) => logged_in_to(&req, &state, &new, &next).await,
         Err(error) if error.status == actix_web::http::StatusCode::UNAUTHORIZED => {
-            let context = LoginPage { user: None, next, uid, error: Some(error.message.clone()), csrf };
+            let sso = sso_link(&state, &next);
+            let context = LoginPage { user: None, next, uid, error: Some(error.message.clone()), sso, csrf };
             let mut response = login_page(&state, context)?;
             *response.status_mut() = error.status;
             Ok(response)

@@ -24,6 +24,7 @@ mod people;
 mod project;
 mod release;
 mod runners;
+pub mod sso;
 mod tokens;
 
 pub use api_docs::render_api_docs;
@@ -72,6 +73,8 @@ macro_rules! pages {
 pages! {
     "/" => { get: index },
     "/login" => { get: account::login_form, post: account::login },
+    "/login/oidc" => { get: sso::start },
+    "/login/oidc/callback" => { get: sso::callback },
     "/logout" => { post: account::logout },
     "/signup" => { get: people::signup_form, post: people::signup },
     "/account" => { get: people::account, post: people::account_act },

@@ -792,6 +792,12 @@ fn page_cells(w: &World) -> Vec<Cell> {
             also_fine: &[401, 403],
             ..cell("POST", "/login", "/login".into(), Public, form(&[("uid", "rm"), ("password", "wrong")]))
         },
+        // The tests' server has no single sign-on: both answer 404 to everyone, saying so.
+        Cell { also_fine: &[404], ..cell("GET", "/login/oidc", "/login/oidc".into(), Public, Body::None) },
+        Cell {
+            also_fine: &[404],
+            ..cell("GET", "/login/oidc/callback", "/login/oidc/callback?code=x&state=y".into(), Public, Body::None)
+        },
         Cell { last: true, ..cell("POST", "/logout", "/logout".into(), Person, form(&[])) },
         cell("GET", "/signup", "/signup".into(), PublicToPeople, Body::None),
         Cell {
