@@ -50,6 +50,11 @@ bench-store:
     cargo build --release -p datastore
     python3 tests/bench/store.py
 
+# 1 GiB up and down through the S3 store (Garage on loopback), against the local store and curl.
+bench-s3:
+    cargo build --release -p datastore
+    python3 tests/bench/s3.py
+
 # What CI runs.
 ci:
     .ci/run

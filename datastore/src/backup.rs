@@ -8,6 +8,9 @@
 //! there to be copied; blobs uploaded meanwhile are copied too, and are harmless without rows.
 //! Last, the audit signing key, without which checkpoints signed later could not be trusted
 //! against the same key.
+//!
+//! Blobs in an S3 bucket (`DATASTORE_BLOB_URL`) are not copied: the bucket is backed up (or
+//! versioned, or replicated) by the S3 server's own means; the backup says so.
 
 use std::fs;
 use std::io;
@@ -112,7 +115,13 @@ fn write(state: &AppState, to: &Path) -> anyhow::Result<Summary> {
             file
         }
     };
-    let (blobs, blob_bytes) = copy_blobs(&state.config.state_dir.join("blobs"), &to.join("blobs"))?;
+    let (blobs, blob_bytes) = match state.blobs.local_dir() {
+        Some(dir) => copy_blobs(dir, &to.join("blobs"))?,
+        None => {
+            tracing::warn!("the blobs are in an S3 bucket: back it up with the S3 server's tools, this copies none");
+            (0, 0)
+        }
+    };
     let key = state.config.state_dir.join(crate::domain::audit::KEY_FILE);
     let audit_key = key.exists();
     if audit_key {

@@ -36,6 +36,13 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_MAIL_ARCHIVE_URL", global = true)]
     pub mail_archive_url: Option<String>,
 
+    /// Where release file bytes live: unset for `<state dir>/blobs/`, or an S3-compatible
+    /// bucket, `s3://bucket` or `s3://bucket/prefix`, with the usual `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL` (and `AWS_ALLOW_HTTP=true` for
+    /// a plain-HTTP endpoint). Staging stays under the state dir either way.
+    #[arg(long, env = "DATASTORE_BLOB_URL", global = true)]
+    pub blob_url: Option<String>,
+
     /// With nginx in front: the prefix of its `internal` location that serves the blob
     /// directory (`<state dir>/blobs/`), e.g. `/_blobs/`. Files over 64 KiB are then handed to
     /// nginx (`X-Accel-Redirect`) on requests that ask for it (`X-Sendfile-Type:
@@ -182,6 +189,7 @@ impl Config {
             mail_from: Some("Trusted Releases <releases@datastore.test>".to_owned()),
             mail_archive_url: Some("https://lists.example.org/thread.mbox?id={message_id}".to_owned()),
             accel_redirect: None,
+            blob_url: None,
             max_upload_bytes: 64 << 20,
             max_revision_bytes: 128 << 20,
             max_revision_files: 100,

@@ -29,8 +29,6 @@ use crate::state::AppState;
 use crate::url;
 use crate::web::{human_size, render, wants_json};
 
-/// Bytes per read when streaming a file.
-const CHUNK: usize = 512 * 1024;
 /// Files up to this size are read whole and sent in one write with their headers; their bytes
 /// are kept in memory ([`Recent`]).
 const SMALL: u64 = 64 * 1024;
@@ -187,29 +185,12 @@ async fn serve_file(
     if !small && let Some(prefix) = accel_prefix(state, req) {
         return Ok(accel_redirect(req, &blob, cache, prefix));
     }
-    let store = state.blobs.clone();
-    let sha = blob.sha256.clone();
-    let body = web::block(move || -> io::Result<Body> {
-        let reader = store.open_blob(&sha)?;
-        if !small {
-            return Ok(Body::File(reader));
-        }
-        let len = usize::try_from(reader.len()).map_err(io::Error::other)?;
-        let file = reader.into_file();
-        let mut bytes = Vec::with_capacity(len);
-        while bytes.len() < len {
-            let at = bytes.len() as u64;
-            match rustix::io::pread(&file, rustix::buffer::spare_capacity(&mut bytes), at) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than recorded")),
-                Ok(_) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(Body::Bytes(Bytes::from(bytes)))
-    })
+    let body = async {
+        let reader = state.blobs.open_blob(&blob.sha256).await?;
+        if small { reader.read_all().await.map(Body::Bytes) } else { Ok(Body::File(reader)) }
+    }
     .await
-    .map_err(AppError::internal)?
-    .map_err(|e| AppError::internal(format!("blob {} unreadable: {e}", blob.sha256)))?;
+    .map_err(|e: io::Error| AppError::internal(format!("blob {} unreadable: {e}", blob.sha256)))?;
     if let Body::Bytes(bytes) = &body {
         recent.remember_bytes(&blob.sha256, bytes);
     }
@@ -423,7 +404,7 @@ pub fn serve(req: &HttpRequest, body: Body, blob: &BlobRow, cache: &str) -> Http
         return response.body(SizedStream::new(count, futures_util::stream::empty::<Result<Bytes, io::Error>>()));
     }
     match body {
-        Body::File(reader) => response.body(SizedStream::new(count, file_stream(reader, start, count))),
+        Body::File(reader) => response.body(SizedStream::new(count, reader.stream(start, count))),
         Body::Bytes(bytes) => {
             let (start, count) = (usize::try_from(start).unwrap_or(0), usize::try_from(count).unwrap_or(0));
             response.body(bytes.slice(start..start + count))
@@ -434,50 +415,6 @@ pub fn serve(req: &HttpRequest, body: Body, blob: &BlobRow, cache: &str) -> Http
 fn hex_to_base64(hex_digest: &str) -> String {
     use base64::Engine;
     hex::decode(hex_digest).map(|b| base64::engine::general_purpose::STANDARD.encode(b)).unwrap_or_default()
-}
-
-/// Reads `count` bytes from `start`, a chunk at a time, a few chunks ahead of the socket. Each
-/// chunk is read on a blocking thread held only for that read (a slow client holds no thread),
-/// into fresh, uninitialised memory that becomes the `Bytes` sent on without another copy:
-/// serving from the page cache costs one copy out of the kernel here, and what actix and the
-/// socket add.
-fn file_stream(
-    reader: BlobReader,
-    start: u64,
-    count: u64,
-) -> impl futures_util::Stream<Item = Result<Bytes, io::Error>> {
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
-    let file = std::sync::Arc::new(reader.into_file());
-    tokio::spawn(async move {
-        let (mut offset, end) = (start, start + count);
-        while offset < end {
-            let want = usize::try_from(end - offset).map_or(CHUNK, |r| r.min(CHUNK));
-            let file = file.clone();
-            let read = tokio::task::spawn_blocking(move || read_at(&file, want, offset)).await;
-            let item = read.unwrap_or_else(|e| Err(io::Error::other(format!("a read failed: {e}"))));
-            if let Ok(bytes) = &item {
-                offset += bytes.len() as u64;
-            }
-            let failed = item.is_err();
-            if tx.send(item).await.is_err() || failed {
-                return; // the client went away, or the read failed
-            }
-        }
-    });
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
-}
-
-/// Up to `want` bytes of `file` at `offset`, into a buffer of their own.
-fn read_at(file: &std::fs::File, want: usize, offset: u64) -> io::Result<Bytes> {
-    let mut buf = Vec::with_capacity(want);
-    loop {
-        match rustix::io::pread(file, rustix::buffer::spare_capacity(&mut buf), offset) {
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "blob shorter than recorded")),
-            Ok(_) => return Ok(Bytes::from(buf)),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(io::Error::from(e)),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -362,21 +362,20 @@ impl Received {
     /// are already stored. The database row is written by the caller after this returns.
     pub async fn publish(self) -> Result<BlobMeta, IngestError> {
         let Self { store, mut staged, meta } = self;
-        let sha256 = meta.sha256.clone();
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
-            let started = std::time::Instant::now();
-            let fresh = !store.contains(&sha256)?;
-            if fresh {
+        let started = std::time::Instant::now();
+        let fresh = store.head(&meta.sha256).await?.is_none();
+        if fresh {
+            staged = tokio::task::spawn_blocking(move || -> io::Result<Staged> {
                 let file = staged.file()?;
                 file.sync_all()?;
                 forget(file, 0)?;
-            }
-            store.commit(staged, &sha256)?;
-            tracing::debug!(sha256, fresh, ms = started.elapsed().as_millis(), "blob published");
-            Ok(())
-        })
-        .await
-        .map_err(worker_failed)??;
+                Ok(staged)
+            })
+            .await
+            .map_err(worker_failed)??;
+        }
+        store.commit(staged, &meta.sha256).await?;
+        tracing::debug!(sha256 = meta.sha256, fresh, ms = started.elapsed().as_millis(), "blob published");
         Ok(meta)
     }
 }
@@ -457,20 +456,25 @@ mod tests {
     #[derive(Debug)]
     struct ReadOnlyStaging(tempfile::TempDir);
 
+    use futures_util::future::BoxFuture;
+
     impl BlobStore for ReadOnlyStaging {
         fn stage(&self) -> io::Result<Staged> {
             let path = self.0.path().join("upload");
             File::create(&path)?;
             Ok(Staged::new(File::open(&path)?, path))
         }
-        fn contains(&self, _: &str) -> io::Result<bool> {
-            Ok(false)
+        fn head<'a>(&'a self, _: &'a str) -> BoxFuture<'a, io::Result<Option<u64>>> {
+            Box::pin(async { Ok(None) })
         }
-        fn commit(&self, _: Staged, _: &str) -> io::Result<()> {
-            Err(io::Error::other("nothing is committed in this test"))
+        fn commit<'a>(&'a self, _: Staged, _: &'a str) -> BoxFuture<'a, io::Result<()>> {
+            Box::pin(async { Err(io::Error::other("nothing is committed in this test")) })
         }
-        fn open_blob(&self, _: &str) -> io::Result<crate::blob::BlobReader> {
-            Err(io::ErrorKind::NotFound.into())
+        fn open_blob<'a>(&'a self, _: &'a str) -> BoxFuture<'a, io::Result<crate::blob::BlobReader>> {
+            Box::pin(async { Err(io::ErrorKind::NotFound.into()) })
+        }
+        fn check(&self) -> BoxFuture<'_, io::Result<()>> {
+            Box::pin(async { Ok(()) })
         }
     }
 

@@ -214,7 +214,10 @@ impl Sessions {
     }
 
     /// Publishes a complete session's bytes as a blob: the digests are those computed while
-    /// they arrived (or of one read of the file, after a restart).
+    /// they arrived (or of one read of the file, after a restart). The blob store commits a
+    /// second name of the session's file (a hard link in its staging), so that a commit that
+    /// fails (a bucket that does not answer) leaves the session's bytes in place for the next
+    /// try; the session's own name goes once the blob is stored.
     pub async fn publish(
         &self,
         id: &str,
@@ -225,28 +228,49 @@ impl Sessions {
         let path = self.path(id);
         let known = live.take().filter(|d| d.offset == size);
         let session = id.to_owned();
-        tokio::task::spawn_blocking(move || -> AppResult<BlobMeta> {
-            // An empty file had no PATCH, so no file yet.
-            let file = OpenOptions::new().read(true).write(true).create(size == 0).truncate(false).open(&path);
-            let file = match file {
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(lost(&session)),
-                other => other.map_err(stored)?,
-            };
-            exclusive(&file, &session)?;
-            if file.metadata().map_err(stored)?.len() != size {
-                return Err(lost(&session));
-            }
-            let digests = match known {
-                Some(digests) => digests,
-                None => rehash(&file, size).map_err(stored)?,
-            };
-            let meta = BlobMeta { sha256: digests.sha256.finish_hex(), sha512: digests.sha512.finish_hex(), size };
-            file.sync_all().map_err(stored)?;
-            blobs.commit(Staged::new(file, path), &meta.sha256).map_err(stored)?;
-            Ok(meta)
-        })
-        .await
-        .map_err(worker_failed)?
+        let store = blobs.clone();
+        let (staged, meta, linked) =
+            tokio::task::spawn_blocking(move || -> AppResult<(Staged, BlobMeta, Option<PathBuf>)> {
+                // An empty file had no PATCH, so no file yet.
+                let file = OpenOptions::new().read(true).write(true).create(size == 0).truncate(false).open(&path);
+                let file = match file {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(lost(&session)),
+                    other => other.map_err(stored)?,
+                };
+                exclusive(&file, &session)?;
+                if file.metadata().map_err(stored)?.len() != size {
+                    return Err(lost(&session));
+                }
+                let digests = match known {
+                    Some(digests) => digests,
+                    None => rehash(&file, size).map_err(stored)?,
+                };
+                let meta = BlobMeta { sha256: digests.sha256.finish_hex(), sha512: digests.sha512.finish_hex(), size };
+                file.sync_all().map_err(stored)?;
+                let mut staged = store.stage().map_err(stored)?;
+                std::fs::remove_file(staged.path()).map_err(stored)?;
+                match std::fs::hard_link(&path, staged.path()) {
+                    Ok(()) => {
+                        staged.restore(file);
+                        Ok((staged, meta, Some(path)))
+                    }
+                    // Another filesystem than the staging's: the session's file itself is committed.
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot link an upload's file into the staging");
+                        Ok((Staged::new(file, path), meta, None))
+                    }
+                }
+            })
+            .await
+            .map_err(worker_failed)??;
+        blobs.commit(staged, &meta.sha256).await.map_err(stored)?;
+        if let Some(path) = linked
+            && let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            tracing::warn!(upload = id, error = %e, "cannot remove a published upload's file (the sweep will)");
+        }
+        Ok(meta)
     }
 }
 

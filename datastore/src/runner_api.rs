@@ -217,11 +217,8 @@ async fn blob(state: web::Data<AppState>, runner: RunnerPrincipal, req: HttpRequ
     }
     let wanted = sha256.clone();
     let row = state.db.run(move |c| tasks::blob_for_runner(c, &runner.0, &wanted)).await?;
-    let store = state.blobs.clone();
-    let reader = web::block(move || store.open_blob(&sha256))
-        .await
-        .map_err(AppError::internal)?
-        .map_err(|e| AppError::internal(format!("blob unreadable: {e}")))?;
+    let reader =
+        state.blobs.open_blob(&sha256).await.map_err(|e| AppError::internal(format!("blob unreadable: {e}")))?;
     Ok(crate::download::serve(&req, crate::download::Body::File(reader), &row, "no-store"))
 }
 

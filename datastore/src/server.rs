@@ -88,12 +88,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .await
         .err()
         .map(|e| e.to_string());
-    let blobs = state.blobs.clone();
-    let blob_store = match web::block(move || blobs.stage().map(drop)).await {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(format!("the blob store takes no file: {e}")),
-        Err(e) => Some(format!("the blob store check did not run: {e}")),
-    };
+    let blob_store = state.blobs.check().await.err().map(|e| format!("the blob store takes no file: {e}"));
     let check = |failure: &Option<String>| failure.as_deref().unwrap_or("ok").to_owned();
     let body = serde_json::json!({
         "status": if database.is_none() && blob_store.is_none() { "ready" } else { "unavailable" },

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::jwt::JwtKeys;
-use crate::blob::{BlobStore, LocalBlobStore};
+use crate::blob::{BlobStore, LocalBlobStore, s3::S3BlobStore};
 use crate::config::Config;
 use crate::db::Db;
 
@@ -60,8 +60,7 @@ impl AppState {
         if !applied.is_empty() {
             tracing::info!(backend = db.backend().name(), migrations = ?applied, "applied database migrations");
         }
-        let blobs = LocalBlobStore::open(&config.state_dir)
-            .with_context(|| format!("cannot open the blob store in {}", config.state_dir.display()))?;
+        let blobs = open_blob_store(&config)?;
         let secret = crate::db::queries::auth::jwt_secret(&mut *db.conn()?)?;
         let backfilled = crate::domain::keys::backfill_digests(&mut *db.conn()?).map_err(|e| anyhow::anyhow!("{e}"))?;
         if backfilled > 0 {
@@ -91,7 +90,7 @@ impl AppState {
             })?),
             config: Arc::new(config),
             db,
-            blobs: Arc::new(blobs),
+            blobs,
             jwt,
             tasks_queued: Arc::new(tokio::sync::Notify::new()),
             waiting_claims: Arc::new(tokio::sync::Semaphore::new(MAX_WAITING_CLAIMS)),
@@ -104,3 +103,24 @@ impl AppState {
     }
 }
 
+/// The blob store `DATASTORE_BLOB_URL` names: the state directory's by default.
+fn open_blob_store(config: &Config) -> anyhow::Result<Arc<dyn BlobStore>> {
+    use anyhow::Context;
+    match config.blob_url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        None => {
+            let store = LocalBlobStore::open(&config.state_dir)
+                .with_context(|| format!("cannot open the blob store in {}", config.state_dir.display()))?;
+            Ok(Arc::new(store))
+        }
+        Some(url) => {
+            anyhow::ensure!(
+                config.accel_redirect.is_none(),
+                "DATASTORE_ACCEL_REDIRECT hands nginx files of the local blob directory, and with \
+                 DATASTORE_BLOB_URL={url} there is none: unset one of them"
+            );
+            let store = S3BlobStore::open(url, &config.state_dir)?;
+            tracing::info!(url, "release files are stored in an S3-compatible bucket");
+            Ok(Arc::new(store))
+        }
+    }
+}

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -18,6 +18,7 @@ use shared_models::checks::ChecksReport;
 use shared_models::{Name, Uid, Version};
 use testkit::{Backend, TestDatabase, eventually};
 
+pub mod garage;
 pub mod oidc;
 pub mod webdriver;
 
@@ -504,4 +505,57 @@ pub fn lines_with(report: &ChecksReport, statuses: &[&str]) -> Vec<String> {
         .filter(|r| statuses.contains(&r.status.as_str()))
         .map(|r| format!("{} {} {}: {}", r.checker, r.path, r.member.clone().unwrap_or_default(), r.message))
         .collect()
+}
+
+/// A 1 GiB file that is not all zeros, a MiB at a time: each MiB differs (its index in its first bytes).
+pub const MIB: usize = 1 << 20;
+pub const BIG: usize = 1024 * MIB;
+
+#[derive(Clone)]
+pub struct Big {
+    block: Arc<[u8]>,
+    pub sha512: String,
+}
+
+impl std::fmt::Debug for Big {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Big").field("size", &BIG).field("sha512", &self.sha512).finish()
+    }
+}
+
+impl Big {
+    /// The file, and its SHA-512 (hashing it takes a few seconds).
+    pub fn generate() -> Self {
+        let block: Arc<[u8]> = (0..MIB).map(|i| ((i as u64).wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let mut big = Self { block, sha512: String::new() };
+        let mut hasher = openssl::sha::Sha512::new();
+        for index in 0..BIG / MIB {
+            hasher.update(&big.mib(index));
+        }
+        big.sha512 = hex::encode(hasher.finish());
+        big
+    }
+
+    pub fn mib(&self, index: usize) -> Vec<u8> {
+        let mut piece = self.block.to_vec();
+        piece[..8].copy_from_slice(&(index as u64).to_le_bytes());
+        piece
+    }
+
+    /// The whole file as a request body, made a MiB at a time as it is sent.
+    pub fn body(&self) -> reqwest::Body {
+        let big = self.clone(); // the stream outlives this borrow
+        let pieces =
+            futures_util::stream::iter((0..BIG / MIB).map(move |index| Ok::<_, std::io::Error>(big.mib(index))));
+        reqwest::Body::wrap_stream(pieces)
+    }
+
+    /// `len` bytes of the file from `from`.
+    pub fn bytes(&self, from: usize, len: usize) -> Vec<u8> {
+        let byte = |at: usize| match at % MIB {
+            within @ 0..8 => ((at / MIB) as u64).to_le_bytes()[within],
+            within => self.block[within],
+        };
+        (from..from + len).map(byte).collect()
+    }
 }

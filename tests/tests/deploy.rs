@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use e2e::{Process, Stack, StackOptions, free_port, set_phase};
+use e2e::{BIG, Big, Process, Stack, StackOptions, free_port, set_phase};
 use serde_json::Value;
 use testkit::Backend;
 
@@ -188,56 +188,15 @@ fn start_httpd(httpd: &Path, dir: &Path, upstream: &str) -> Front {
     Front { process, https, http, error_log: dir.join("error.log"), client: client_trusting(&cert) }
 }
 
-/// The 1 GiB file, a MiB at a time: each MiB differs (its index in its first bytes).
-const MIB: usize = 1 << 20;
-const BIG: usize = 1024 * MIB;
-
-#[derive(Clone)]
-struct Big {
-    block: Arc<[u8]>,
-    sha512: String,
-}
-
-impl Big {
-    fn new() -> Self {
-        let block: Arc<[u8]> = (0..MIB).map(|i| ((i as u64).wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-        let mut big = Self { block, sha512: String::new() };
-        let mut hasher = openssl::sha::Sha512::new();
-        for index in 0..BIG / MIB {
-            hasher.update(&big.mib(index));
-        }
-        big.sha512 = hex::encode(hasher.finish());
-        big
-    }
-
-    fn mib(&self, index: usize) -> Vec<u8> {
-        let mut piece = self.block.to_vec();
-        piece[..8].copy_from_slice(&(index as u64).to_le_bytes());
-        piece
-    }
-
-    fn bytes(&self, from: usize, len: usize) -> Vec<u8> {
-        let byte = |at: usize| match at % MIB {
-            within @ 0..8 => ((at / MIB) as u64).to_le_bytes()[within],
-            within => self.block[within],
-        };
-        (from..from + len).map(byte).collect()
-    }
-}
-
 /// Streams the 1 GiB file up through `front`; returns what the datastore stored.
 async fn upload_big(front: &Front, jwt: &str, big: &Big) -> Value {
-    let pieces = {
-        let big = big.clone(); // the stream outlives this borrow
-        futures_util::stream::iter((0..BIG / MIB).map(move |index| Ok::<_, std::io::Error>(big.mib(index))))
-    };
     let started = std::time::Instant::now();
     let uploaded = front
         .client
         .put(format!("{}/api/v1/releases/big/1.0/files/big-1.0.bin", front.base()))
         .bearer_auth(jwt)
         .header("Content-Length", BIG.to_string())
-        .body(reqwest::Body::wrap_stream(pieces))
+        .body(big.body())
         .send()
         .await
         .unwrap();
@@ -351,7 +310,7 @@ async fn the_shipped_nginx_site_fronts_the_datastore(backend: Backend) {
     assert_eq!(plain.headers()["location"], "https://127.0.0.1/releases/big/1.0");
 
     // 1 GiB streamed up: nothing lands in nginx's request-body files meanwhile.
-    let big = Big::new();
+    let big = Big::generate();
     let buffered = Arc::new(AtomicUsize::new(0));
     let watch = {
         let (buffered, body_temp) = (buffered.clone(), dir.path().join("client_body"));
@@ -415,7 +374,7 @@ async fn the_shipped_httpd_site_fronts_the_datastore(backend: Backend) {
     let plain = front.client.get(format!("http://127.0.0.1:{}/releases/big/1.0", front.http)).send().await.unwrap();
     assert_eq!(plain.status(), 301);
     assert_eq!(plain.headers()["location"], "https://releases.example.org/releases/big/1.0");
-    let big = Big::new();
+    let big = Big::generate();
     let uploaded = upload_big(&front, &stack.jwt, &big).await;
     passes_through(&front, &stack, &big, uploaded["sha256"].as_str().unwrap(), "x-cache").await;
 }
