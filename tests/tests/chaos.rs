@@ -30,7 +30,10 @@ fn count(conn: &mut PgConnection, sql: &str) -> i64 {
 async fn runners_killed_at_random_lose_no_task_and_store_nothing_twice() {
     let Some(mut stack) = Stack::start(
         Backend::Postgres,
-        StackOptions { runners: 0, runner_capacity: 2, lease_secs: 3, ..StackOptions::default() },
+        // A lease of 6 s: a kill is still noticed within a few kills' time, and a runner starved of
+        // CPU for 3 s on two busy cores (eight rat checks at once) is not taken for a dead one, which
+        // at a task's third attempt would fail it as runner_lost.
+        StackOptions { runners: 0, runner_capacity: 2, lease_secs: 6, ..StackOptions::default() },
     )
     .await
     else {
