@@ -116,6 +116,11 @@ enum RunnerCommand {
 }
 
 fn main() -> std::process::ExitCode {
+    // OpenSSL initialised before libpq does, and without its exit handlers
+    // (OPENSSL_INIT_NO_ATEXIT): a pool connection still in its TLS handshake to PostgreSQL when
+    // the process exits would otherwise race libssl's cleanup and abort the process (SIGABRT)
+    // after a clean stop.
+    openssl::init();
     let cli = Cli::parse();
     shared_models::logging::init(cli.config.log_format);
     match run(cli) {
