@@ -133,10 +133,13 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_OIDC_CLIENT_SECRET", global = true, hide_env_values = true)]
     pub oidc_client_secret: Option<String>,
 
-    /// The ID token's claim that holds the person's uid here; the account must exist (admins
-    /// make them, or import them from Apache's data). No account is made at login.
-    #[arg(long, env = "DATASTORE_OIDC_UID_CLAIM", default_value = "preferred_username", global = true)]
-    pub oidc_uid_claim: String,
+    /// The ID token's claim that holds the person's uid here (needed with an issuer; no default):
+    /// one the provider sets and never reassigns, such as `sub` when its subject is the uid or a
+    /// directory claim like `uid`, never one people edit themselves (`preferred_username` or
+    /// `email` at many providers). The account must exist and have been made by an admin (or
+    /// imported from Apache's data); no account is made at login, and visitors' are refused.
+    #[arg(long, env = "DATASTORE_OIDC_UID_CLAIM", global = true)]
+    pub oidc_uid_claim: Option<String>,
 
     /// What the login page calls the provider ("Log in with …").
     #[arg(long, env = "DATASTORE_OIDC_NAME", default_value = "single sign-on", global = true)]
@@ -205,7 +208,7 @@ impl Config {
             oidc_issuer: None,
             oidc_client_id: None,
             oidc_client_secret: None,
-            oidc_uid_claim: "preferred_username".to_owned(),
+            oidc_uid_claim: None,
             oidc_name: "single sign-on".to_owned(),
             oidc_keys_refresh_secs: 0,
             db_pool_size: 4,

@@ -1,8 +1,9 @@
 //! OpenID Connect login for people, in a real headless Chromium against a real OpenID provider
 //! (`oidc-provider` on loopback): the login page offers the provider, the person signs in there
 //! and comes back logged in where they were going (the code flow with PKCE, state and nonce);
-//! someone the provider knows but this server does not gets no session, and an answer that is
-//! not for the login this browser started is refused.
+//! someone the provider knows but this server does not gets no session, nor does a visitor's
+//! self-made account; the uid comes from the configured claim, not from an editable one; and an
+//! answer that is not for the login this browser started is refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failing test should stop at the failure")]
 
@@ -26,14 +27,18 @@ async fn people_log_in_at_the_deployment_s_openid_provider(backend: Backend) {
             ("DATASTORE_OIDC_CLIENT_ID".into(), "trusted-releases-web".into()),
             ("DATASTORE_OIDC_CLIENT_SECRET".into(), "trusted-releases-web-secret".into()),
             ("DATASTORE_OIDC_NAME".into(), "Apache SSO".into()),
+            // A directory claim the provider sets; its editable `preferred_username` names
+            // someone else, and must not be what logs anyone in.
+            ("DATASTORE_OIDC_UID_CLAIM".into(), "uid".into()),
         ],
         ..StackOptions::default()
     };
     let Some(stack) = Stack::start(backend, options).await else { return };
     let web = Client::new("trusted-releases-web", &stack.url("/login/oidc/callback"));
     let accounts = json!({
-        "rjung": {"preferred_username": "rjung", "email": "rjung@example.org"},
-        "stranger": {"preferred_username": "nobody-here"},
+        "rjung": {"uid": "rjung", "preferred_username": "vera", "email": "rjung@example.org"},
+        "stranger": {"uid": "nobody-here", "preferred_username": "rjung"},
+        "vera": {"uid": "vera"},
     });
     let _provider = Provider::start_on(port, "web-key", &[web], accounts);
     stack.release("tooling", "0.1", false).await;
@@ -89,4 +94,26 @@ async fn people_log_in_at_the_deployment_s_openid_provider(backend: Backend) {
     assert!(page.contains("this server has no account nobody-here"), "{page}");
     browser.goto(&stack.url("/")).await;
     assert!(browser.try_find(".who").await.is_none(), "no session: {}", browser.source().await);
+
+    // A visitor's account: whoever signed up chose the uid, so the provider's vera is not
+    // necessarily them. Single sign-on refuses it; its password still works.
+    browser.delete_cookies().await;
+    browser.goto(&stack.url("/signup")).await;
+    browser.type_into("#uid", "vera").await;
+    browser.type_into("#name", "Vera Visitor").await;
+    browser.type_into("#email", "vera@example.org").await;
+    browser.type_into("#password", "a visitor's password").await;
+    browser.type_into("#password2", "a visitor's password").await;
+    browser.click("#consent").await;
+    browser.submit("#signup").await;
+    assert_eq!(browser.text(".who").await, "vera", "{}", browser.source().await);
+    browser.submit("#logout").await;
+    browser.goto(&stack.url("/login")).await;
+    browser.submit("#sso").await;
+    browser.type_into("#login", "vera").await;
+    browser.submit("#sign-in").await;
+    let page = browser.source().await;
+    assert!(page.contains("single sign-on opens only accounts an admin made"), "{page}");
+    browser.goto(&stack.url("/")).await;
+    assert!(browser.try_find(".who").await.is_none(), "no session for a visitor's account: {}", browser.source().await);
 }

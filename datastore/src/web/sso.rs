@@ -44,16 +44,17 @@ impl SsoLogin {
                 "DATASTORE_OIDC_ISSUER is set: DATASTORE_OIDC_CLIENT_ID and DATASTORE_OIDC_CLIENT_SECRET are needed too"
             );
         };
+        let uid_claim = config.oidc_uid_claim.clone().filter(|c| !c.trim().is_empty()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "DATASTORE_OIDC_ISSUER is set: DATASTORE_OIDC_UID_CLAIM must name the ID token's claim that holds \
+                 the uid here, one the provider sets and never reassigns (`sub` when its subject is the uid, or a \
+                 directory claim such as `uid`), never one people edit themselves (often `preferred_username` or \
+                 `email`)"
+            )
+        })?;
         let refresh = std::time::Duration::from_secs(config.oidc_keys_refresh_secs);
         let issuers = Issuers::new(std::slice::from_ref(&issuer), refresh)?;
-        Ok(Some(Self {
-            issuer,
-            client_id,
-            client_secret,
-            uid_claim: config.oidc_uid_claim.clone(),
-            name: config.oidc_name.clone(),
-            issuers,
-        }))
+        Ok(Some(Self { issuer, client_id, client_secret, uid_claim, name: config.oidc_name.clone(), issuers }))
     }
 }
 
@@ -160,6 +161,9 @@ pub async fn callback(
     let [expected_state, nonce, verifier, next] = parts[..] else {
         return Err(refused("the login's cookie is damaged"));
     };
+    if [expected_state, nonce, verifier].iter().any(|part| part.len() < 16) {
+        return Err(refused("the login's cookie is damaged"));
+    }
     let presented = query.state.as_deref().unwrap_or_default();
     if !bool::from(subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), expected_state.as_bytes())) {
         return Err(refused("the answer is not for the login this browser started"));
@@ -200,7 +204,8 @@ pub async fn callback(
     if !token.audiences.contains(&sso.client_id) {
         return Err(refused("its ID token is for another client"));
     }
-    if token.audiences.len() > 1 && token.claims.get("azp").and_then(|a| a.as_str()) != Some(sso.client_id.as_str()) {
+    let azp = token.claims.get("azp");
+    if (token.audiences.len() > 1 || azp.is_some()) && azp.and_then(|a| a.as_str()) != Some(sso.client_id.as_str()) {
         return Err(refused("its ID token was issued to another client (azp)"));
     }
     if token.claims.get("nonce").and_then(|n| n.as_str()) != Some(nonce) {
@@ -221,6 +226,20 @@ pub async fn callback(
             "You signed in at the provider as {uid}, but this server has no account {uid}; an admin makes accounts."
         ))
     })?;
+    // Only accounts an admin made: a visitor chose its own uid at sign-up, so the provider's
+    // person of that name is not the one who made it; a withdrawn account is closed.
+    if user.visitor || user.withdrawn_at.is_some() {
+        tracing::warn!(
+            uid,
+            issuer = sso.issuer,
+            visitor = user.visitor,
+            "single sign-on refused for an account not made by an admin"
+        );
+        return Err(AppError::forbidden(format!(
+            "You signed in at the provider as {uid}, but the account {uid} here is a visitor's or closed, and single \
+             sign-on opens only accounts an admin made; log in with its password, or ask an admin."
+        )));
+    }
     let new = session::start(&state, user.id, session::client_address(&req)).await?;
     tracing::info!(uid, issuer = sso.issuer, "logged in by single sign-on");
     let next = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -234,4 +253,22 @@ pub async fn callback(
     forget.make_removal();
     response.add_cookie(&forget).map_err(AppError::internal)?;
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SsoLogin;
+
+    #[test]
+    fn an_issuer_without_a_uid_claim_is_refused_at_start() {
+        let mut config = crate::config::Config::for_tests("/nonexistent".into(), "sqlite://:memory:".into());
+        config.oidc_issuer = Some("https://sso.example.org".to_owned());
+        config.oidc_client_id = Some("web".to_owned());
+        config.oidc_client_secret = Some("secret".to_owned());
+        let error = SsoLogin::from_config(&config).expect_err("no claim, no login").to_string();
+        assert!(error.contains("DATASTORE_OIDC_UID_CLAIM"), "{error}");
+        config.oidc_uid_claim = Some("uid".to_owned());
+        let login = SsoLogin::from_config(&config).expect("a complete configuration").expect("a login");
+        assert_eq!(login.uid_claim, "uid");
+    }
 }
