@@ -35,6 +35,31 @@ pub struct BlobMeta {
     pub size: u64,
 }
 
+/// A blob store that does not answer now (a bucket that is down, refuses the credentials or
+/// times out), as the source of an [`io::Error`]: the client gets 503 and comes back later.
+#[derive(Debug)]
+pub struct Unreachable(pub String);
+
+impl fmt::Display for Unreachable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the blob store does not answer: {}", self.0)
+    }
+}
+
+impl std::error::Error for Unreachable {}
+
+/// A failure of the blob store as the client sees it: 503 with `Retry-After` when the store
+/// does not answer, else 500; the cause (endpoint, bucket, key) goes to the log only.
+pub fn failure(doing: &str, e: &io::Error) -> crate::error::AppError {
+    if e.get_ref().is_some_and(|inner| inner.is::<Unreachable>()) {
+        tracing::error!(error = %e, "{doing}");
+        crate::error::AppError::unavailable("The file store does not answer now; nothing was lost, try again shortly.")
+            .retry_after(30)
+    } else {
+        crate::error::AppError::internal(format!("{doing}: {e}"))
+    }
+}
+
 /// Where blobs live: a local directory or an S3-compatible bucket. Every name is a SHA-256 in
 /// lower-case hex; anything else is refused with `InvalidInput`.
 pub trait BlobStore: Send + Sync + fmt::Debug {

@@ -190,7 +190,7 @@ async fn serve_file(
         if small { reader.read_all().await.map(Body::Bytes) } else { Ok(Body::File(reader)) }
     }
     .await
-    .map_err(|e: io::Error| AppError::internal(format!("blob {} unreadable: {e}", blob.sha256)))?;
+    .map_err(|e: io::Error| crate::blob::failure(&format!("reading blob {}", blob.sha256), &e))?;
     if let Body::Bytes(bytes) = &body {
         recent.remember_bytes(&blob.sha256, bytes);
     }

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -58,7 +58,7 @@ fn worker_failed(e: tokio::task::JoinError) -> AppError {
 }
 
 fn stored(e: io::Error) -> AppError {
-    AppError::internal(format!("storing an upload's bytes: {e}"))
+    crate::blob::failure("storing an upload's bytes", &e)
 }
 
 impl Sessions {
@@ -215,9 +215,10 @@ impl Sessions {
 
     /// Publishes a complete session's bytes as a blob: the digests are those computed while
     /// they arrived (or of one read of the file, after a restart). The blob store commits a
-    /// second name of the session's file (a hard link in its staging), so that a commit that
-    /// fails (a bucket that does not answer) leaves the session's bytes in place for the next
-    /// try; the session's own name goes once the blob is stored.
+    /// second name of the session's file (a hard link in its staging; a copy where the staging
+    /// is on another file system), so that a commit that fails (a bucket that does not answer)
+    /// leaves the session's bytes in place for the next try; the session's own name goes once
+    /// the blob is stored. The session's lock is held until then.
     pub async fn publish(
         &self,
         id: &str,
@@ -229,47 +230,47 @@ impl Sessions {
         let known = live.take().filter(|d| d.offset == size);
         let session = id.to_owned();
         let store = blobs.clone();
-        let (staged, meta, linked) =
-            tokio::task::spawn_blocking(move || -> AppResult<(Staged, BlobMeta, Option<PathBuf>)> {
-                // An empty file had no PATCH, so no file yet.
-                let file = OpenOptions::new().read(true).write(true).create(size == 0).truncate(false).open(&path);
-                let file = match file {
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(lost(&session)),
-                    other => other.map_err(stored)?,
-                };
-                exclusive(&file, &session)?;
-                if file.metadata().map_err(stored)?.len() != size {
+        let (staged, meta, locked) = tokio::task::spawn_blocking(move || -> AppResult<(Staged, BlobMeta, File)> {
+            // An empty file had no PATCH, so no file yet.
+            let file = OpenOptions::new().read(true).write(true).create(size == 0).truncate(false).open(&path);
+            let mut file = match file {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(lost(&session)),
+                other => other.map_err(stored)?,
+            };
+            exclusive(&file, &session)?;
+            if file.metadata().map_err(stored)?.len() != size {
+                return Err(lost(&session));
+            }
+            let digests = match known {
+                Some(digests) => digests,
+                None => rehash(&file, size).map_err(stored)?,
+            };
+            let meta = BlobMeta { sha256: digests.sha256.finish_hex(), sha512: digests.sha512.finish_hex(), size };
+            file.sync_all().map_err(stored)?;
+            let mut staged = store.stage().map_err(stored)?;
+            std::fs::remove_file(staged.path()).map_err(stored)?;
+            if let Err(e) = std::fs::hard_link(&path, staged.path()) {
+                // Another file system than the staging's: a copy, so that the session keeps its bytes.
+                tracing::warn!(upload = session, error = %e, "cannot link an upload's file into the staging; copying it");
+                let mut copy = OpenOptions::new().write(true).create_new(true).open(staged.path()).map_err(stored)?;
+                file.seek(io::SeekFrom::Start(0)).map_err(stored)?;
+                if io::copy(&mut file, &mut copy).map_err(stored)? != size {
                     return Err(lost(&session));
                 }
-                let digests = match known {
-                    Some(digests) => digests,
-                    None => rehash(&file, size).map_err(stored)?,
-                };
-                let meta = BlobMeta { sha256: digests.sha256.finish_hex(), sha512: digests.sha512.finish_hex(), size };
-                file.sync_all().map_err(stored)?;
-                let mut staged = store.stage().map_err(stored)?;
-                std::fs::remove_file(staged.path()).map_err(stored)?;
-                match std::fs::hard_link(&path, staged.path()) {
-                    Ok(()) => {
-                        staged.restore(file);
-                        Ok((staged, meta, Some(path)))
-                    }
-                    // Another filesystem than the staging's: the session's file itself is committed.
-                    Err(e) => {
-                        tracing::debug!(error = %e, "cannot link an upload's file into the staging");
-                        Ok((Staged::new(file, path), meta, None))
-                    }
-                }
-            })
-            .await
-            .map_err(worker_failed)??;
+                copy.sync_all().map_err(stored)?;
+                staged.restore(copy);
+            }
+            Ok((staged, meta, file))
+        })
+        .await
+        .map_err(worker_failed)??;
         blobs.commit(staged, &meta.sha256).await.map_err(stored)?;
-        if let Some(path) = linked
-            && let Err(e) = std::fs::remove_file(&path)
+        if let Err(e) = std::fs::remove_file(self.path(id))
             && e.kind() != io::ErrorKind::NotFound
         {
             tracing::warn!(upload = id, error = %e, "cannot remove a published upload's file (the sweep will)");
         }
+        drop(locked);
         Ok(meta)
     }
 }

@@ -218,7 +218,7 @@ async fn blob(state: web::Data<AppState>, runner: RunnerPrincipal, req: HttpRequ
     let wanted = sha256.clone();
     let row = state.db.run(move |c| tasks::blob_for_runner(c, &runner.0, &wanted)).await?;
     let reader =
-        state.blobs.open_blob(&sha256).await.map_err(|e| AppError::internal(format!("blob unreadable: {e}")))?;
+        state.blobs.open_blob(&sha256).await.map_err(|e| crate::blob::failure("reading a blob for a runner", &e))?;
     Ok(crate::download::serve(&req, crate::download::Body::File(reader), &row, "no-store"))
 }
 

@@ -550,6 +550,26 @@ impl Big {
         reqwest::Body::wrap_stream(pieces)
     }
 
+    /// PUTs the whole file to `url` as `jwt`'s; what the datastore says it stored (checked to be
+    /// these bytes), and how long it took.
+    pub async fn put(&self, client: &reqwest::Client, url: &str, jwt: &str) -> (serde_json::Value, Duration) {
+        let started = std::time::Instant::now();
+        let uploaded = client
+            .put(url)
+            .bearer_auth(jwt)
+            .header("Content-Length", BIG.to_string())
+            .body(self.body())
+            .send()
+            .await
+            .unwrap();
+        let took = started.elapsed();
+        assert_eq!(uploaded.status(), 201, "{}", uploaded.text().await.unwrap());
+        let uploaded: serde_json::Value = uploaded.json().await.unwrap();
+        assert_eq!(uploaded["size"], BIG as u64, "{uploaded}");
+        assert_eq!(uploaded["sha512"], self.sha512.as_str(), "the bytes stored are the bytes sent");
+        (uploaded, took)
+    }
+
     /// `len` bytes of the file from `from`.
     pub fn bytes(&self, from: usize, len: usize) -> Vec<u8> {
         let byte = |at: usize| match at % MIB {

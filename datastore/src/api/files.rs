@@ -42,7 +42,7 @@ fn ingest_error(e: IngestError) -> AppError {
         IngestError::TooLarge { limit } => AppError::too_large(format!(
             "The file is larger than this server's limit of {limit} bytes; nothing was stored."
         )),
-        IngestError::Io(e) => AppError::internal(format!("storing an upload: {e}")),
+        IngestError::Io(e) => crate::blob::failure("storing an upload", &e),
     }
 }
 

@@ -213,7 +213,8 @@ pub async fn append(
     params(("id" = String, Path, pattern = "^[0-9a-f]{32}$")), security(("bearer" = [])),
     responses((status = 201, body = FileUploaded), (status = 401, body = shared_models::ErrorBody),
         (status = 403, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody),
-        (status = 409, description = "not all bytes are in yet, or the release takes no files now", body = shared_models::ErrorBody)))]
+        (status = 409, description = "not all bytes are in yet, or the release takes no files now", body = shared_models::ErrorBody),
+        (status = 503, description = "the server is receiving its most uploads at once, or its file store does not answer; try again (`Retry-After`)", body = shared_models::ErrorBody)))]
 #[post("/uploads/{id}/commit")]
 pub async fn commit(
     state: web::Data<AppState>,
@@ -241,7 +242,19 @@ pub async fn commit(
         .with_details(serde_json::json!({"offset": session.received})));
     }
     let path = shared_models::ReleasePath::parse(&session.path).map_err(AppError::internal)?;
-    let meta = state.upload_sessions.publish(&id, &mut live, size, state.blobs.clone()).await?;
+    // Sending the bytes to the blob store (a bucket, maybe) counts among the uploads received
+    // at once, and goes on in a task of its own: a client that goes away mid-commit leaves the
+    // blob stored or the session whole, never a half-sent multipart upload dropped.
+    let slot = super::files::upload_slot(&state)?;
+    let (publishing, blobs, publish_id) = (state.clone(), state.blobs.clone(), id.clone());
+    let (meta, live) = actix_web::rt::spawn(async move {
+        let _slot = slot;
+        let meta = publishing.upload_sessions.publish(&publish_id, &mut live, size, blobs).await;
+        (meta, live)
+    })
+    .await
+    .map_err(AppError::internal)?;
+    let meta = meta?;
     if let Some(expected) = session.expected_sha512.as_deref().filter(|e| *e != meta.sha512) {
         // Bytes other than those the client meant (a file that changed while it was sent): no
         // revision holds them, and the session ends; the file must be sent again.

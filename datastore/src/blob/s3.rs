@@ -9,6 +9,10 @@
 //! upload atomically), and the database row is written after `commit` returns, so a crash
 //! leaves no row without bytes; the parts of a multipart upload a crash interrupted stay
 //! invisible until the bucket's lifecycle rule for incomplete uploads removes them.
+//!
+//! Every request is signed with SigV4 over the SHA-256 of its body (no `UNSIGNED-PAYLOAD`), so
+//! the server refuses a part damaged on the way. At most [`SENDS_AT_ONCE`] blobs are sent at
+//! once by the process, which bounds the memory the parts in flight take.
 
 use std::io;
 use std::path::Path;
@@ -27,6 +31,10 @@ use super::{BlobReader, BlobStore, Source, Staged, Staging, blocking, read_at, r
 pub const PART: usize = 16 * 1024 * 1024;
 /// Parts in flight at once, per upload.
 const PARTS_AT_ONCE: usize = 4;
+/// Blobs sent at once, by the whole process: with [`PARTS_AT_ONCE`] (and the part being read),
+/// at most 4 × 5 × 16 MiB = 320 MiB of parts are in memory whatever the number of uploads;
+/// a commit beyond these waits its turn.
+const SENDS_AT_ONCE: usize = 4;
 
 /// An S3-compatible bucket.
 #[derive(Debug)]
@@ -35,13 +43,22 @@ pub struct S3BlobStore {
     /// The key prefix, without a trailing `/`; empty for the bucket's root.
     prefix: String,
     staging: Staging,
+    sends: tokio::sync::Semaphore,
 }
 
-/// An object store failure as an I/O error: `NotFound` stays `NotFound`.
+/// An object store failure as an I/O error: `NotFound` stays `NotFound`; anything else is the
+/// bucket failing ([`super::Unreachable`], a 503 for the client, its details only in the log).
 pub(super) fn io_error(e: object_store::Error) -> io::Error {
     match e {
         object_store::Error::NotFound { .. } => io::Error::new(io::ErrorKind::NotFound, e.to_string()),
-        other => io::Error::other(other.to_string()),
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+            io::Error::other(super::Unreachable(format!(
+                "the bucket refuses these credentials ({e}); the datastore needs s3:GetObject, s3:PutObject, \
+                 s3:AbortMultipartUpload and s3:ListBucket on it (without ListBucket, S3 answers a HEAD of a \
+                 missing object with 403 instead of 404, and every new file fails)"
+            )))
+        }
+        other => io::Error::other(super::Unreachable(other.to_string())),
     }
 }
 
@@ -74,7 +91,7 @@ impl S3BlobStore {
             .build()
             .map_err(|e| anyhow::anyhow!("DATASTORE_BLOB_URL {url}: {e}"))?;
         let staging = Staging::open(state_dir)?;
-        Ok(Self { store: Arc::new(store), prefix, staging })
+        Ok(Self { store: Arc::new(store), prefix, staging, sends: tokio::sync::Semaphore::new(SENDS_AT_ONCE) })
     }
 
     fn object(&self, sha256: &str) -> io::Result<ObjectPath> {
@@ -152,13 +169,19 @@ impl BlobStore for S3BlobStore {
     fn commit<'a>(&'a self, mut staged: Staged, sha256: &'a str) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             let to = self.object(sha256)?;
-            if self.size(&to).await?.is_some() {
-                return Ok(()); // identical bytes are stored once; `staged` is deleted on drop
-            }
             drop(staged.take_file());
             let path = staged.path().to_owned();
             let file = blocking(move || std::fs::File::open(path)).await?;
             let len = file.metadata()?.len();
+            match self.size(&to).await? {
+                // Identical bytes are stored once; `staged` is deleted on drop.
+                Some(stored) if stored == len => return Ok(()),
+                Some(stored) => {
+                    tracing::warn!(object = %to, stored, len, "an object of another size under this digest; sending it again")
+                }
+                None => {}
+            }
+            let _turn = self.sends.acquire().await.map_err(io::Error::other)?;
             let started = std::time::Instant::now();
             self.send(Arc::new(file), len, &to).await?;
             tracing::debug!(object = %to, len, ms = started.elapsed().as_millis(), "blob sent to the bucket");
