@@ -391,6 +391,8 @@ pub struct FileUploaded {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUploadRequest {
+    /// The file's path, taken in Unicode NFC (as `PUT …/files/{path}` takes it).
+    #[serde(deserialize_with = "ReleasePath::deserialize_normalised")]
     pub path: ReleasePath,
     #[serde(deserialize_with = "crate::whole::u64")]
     pub size: u64,

@@ -113,7 +113,8 @@ pub struct MailTemplateList {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MailTemplateUpdate {
-    #[schema(min_length = 1, max_length = 400)]
+    /// One line, not only white space.
+    #[schema(min_length = 1, max_length = 400, pattern = "^[^\\r\\n]*[^\\s][^\\r\\n]*$")]
     pub subject: String,
     #[schema(min_length = 1, max_length = 20000)]
     pub body: String,

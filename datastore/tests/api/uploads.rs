@@ -69,6 +69,10 @@ async fn an_upload_resumes_where_its_bytes_stopped(backend: Backend) {
         (session["release"].as_str(), session["path"].as_str()),
         (Some("httpd/2.4.68"), Some("dist/httpd-2.4.68.tar.gz"))
     );
+    // A name in another Unicode form (macOS writes NFD) is taken in NFC, as `PUT` takes it.
+    let (status, nfd) = open(&app, &rm, "httpd/2.4.68", "notes/caf\u{65}\u{301}.txt", 1).await;
+    assert_eq!(status, StatusCode::CREATED, "{nfd}");
+    assert_eq!(nfd["path"], "notes/caf\u{e9}.txt");
 
     // The first MiB; then a PATCH from the wrong offset is told the right one.
     let response = patch(&app, &rm, &id, 0).body(bytes[..1 << 20].to_vec()).send().await.unwrap();
