@@ -92,6 +92,12 @@ pub fn phases_changed() {
     PHASES.fetch_add(1, Ordering::AcqRel);
 }
 
+/// How many phase changes this process has made: what was built before a change (a public
+/// document, a resolved URL) is built again after it.
+pub fn phase_generation() -> u64 {
+    PHASES.load(Ordering::Acquire)
+}
+
 const CACHE_VERSIONED: &str = "public, max-age=3600";
 const CACHE_CANDIDATE: &str = "public, max-age=60";
 const CACHE_LISTING: &str = "public, max-age=300";
@@ -102,6 +108,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/{stage:candidate|current|revoked}").route(
         web::route().guard(get_or_head()).to(|req: HttpRequest| async move { redirect(&format!("{}/", req.path())) }),
     ));
+    // The catalog of every current release, whole (`GET /api/v1/catalog` pages through it).
+    cfg.service(
+        web::resource("/current/catalog.json").route(web::route().guard(get_or_head()).to(crate::api::catalog::whole)),
+    );
     cfg.service(
         web::resource("/{stage:candidate|current|revoked}/{tail:.*}")
             .route(web::route().guard(get_or_head()).to(download)),

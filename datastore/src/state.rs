@@ -37,6 +37,8 @@ pub struct AppState {
     pub issuers: Arc<crate::auth::oidc::Issuers>,
     /// The OpenID Connect login of people, if configured.
     pub sso: Option<Arc<crate::web::sso::SsoLogin>>,
+    /// The public documents (catalog, OSV exports) built lately.
+    pub documents: Arc<crate::api::Documents>,
 }
 
 /// How many runner claims may wait for work at once.
@@ -99,6 +101,7 @@ impl AppState {
             password_checks: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
+            documents: Arc::default(),
         })
     }
 }

@@ -67,7 +67,9 @@ macro_rules! named_enum {
 }
 pub(crate) use named_enum;
 
+pub mod advisories;
 pub mod api;
+pub mod catalog;
 pub mod checks;
 #[cfg(feature = "logging")]
 pub mod logging;

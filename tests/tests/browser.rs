@@ -200,8 +200,9 @@ async fn a_release_goes_from_login_to_download_in_a_browser(backend: Backend) {
         assert_eq!(status, 201, "{body}");
     }
     stack.person_with_email("rm", Some("apache-tooling@example.invalid"), "tooling", "release_manager").await;
+    let mut pmc_jwt = String::new();
     for pmc in ["pmc1", "pmc2", "pmc3"] {
-        stack.person(pmc, "tooling", "pmc_member").await;
+        pmc_jwt = stack.person(pmc, "tooling", "pmc_member").await;
         stack.password(pmc, "a PMC member's password");
     }
     stack.password("rm", "the release manager's password");
@@ -278,11 +279,45 @@ async fn a_release_goes_from_login_to_download_in_a_browser(backend: Backend) {
     browser.submit("#release").await;
     assert_eq!(browser.text("#phase").await, "current");
 
+    // The PMC records a CVE this release fixes and where else it went: the catalog has both,
+    // and the key whose signature over the tarball the check verified.
+    for (path, body) in [
+        (
+            "/api/v1/projects/apache-test/cves",
+            json!({"id": "CVE-2026-31337", "title": "A test vulnerability", "severity": "low",
+                   "published": "2026-11-01T00:00:00Z", "fixed": ["apache-test/0.2"]}),
+        ),
+        (
+            "/api/v1/releases/apache-test/0.2/distributions",
+            json!({"channel": "maven_central", "url": "org.apache.test:apache-test:0.2"}),
+        ),
+    ] {
+        let response = stack.client.post(stack.url(path)).bearer_auth(&pmc_jwt).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), 201, "{path}: {}", response.text().await.unwrap());
+    }
+    let catalog: serde_json::Value =
+        stack.client.get(stack.url("/api/v1/catalog")).send().await.unwrap().json().await.unwrap();
+    let entry = &catalog["releases"][0];
+    assert_eq!(entry["release"], "apache-test/0.2", "{catalog}");
+    assert_eq!(entry["vote_outcome"], "passed");
+    assert_eq!(entry["cves_fixed"], json!(["CVE-2026-31337"]));
+    assert_eq!(entry["distributions"][0]["url"], "org.apache.test:apache-test:0.2");
+    let tarball = entry["files"].as_array().unwrap().iter().find(|f| f["path"] == "apache-test-0.2.tar.gz").unwrap();
+    assert_eq!(tarball["signers"], json!(["68FF2E20F02B070D73D416188DE8CC167FE2663A"]), "{entry}");
+
     // Anyone finds it in the directory and downloads a file.
     browser.submit("#logout").await;
     browser.goto(&stack.url("/?q=0.2")).await;
     let found = browser.text("#found-releases").await;
     assert!(found.contains("apache-test") && found.contains("0.2"), "{found}");
+    // The project and release pages say what the release fixes, and where else it is.
+    browser.goto(&stack.url("/projects/apache-test")).await;
+    let cves = browser.text("#cves").await;
+    assert!(cves.contains("CVE-2026-31337") && cves.contains("A test vulnerability"), "{cves}");
+    assert!(cves.contains("apache-test/0.2"), "{cves}");
+    browser.goto(&stack.url("/releases/apache-test/0.2")).await;
+    assert!(browser.text("#release-cves").await.contains("fixes it"), "{}", browser.source().await);
+    assert!(browser.text("#distributions").await.contains("org.apache.test:apache-test:0.2"));
     browser.goto(&stack.url("/current/apache-test/0.2/")).await;
     browser.submit(r#"a[href="apache-test-0.2.tar.gz.sha512"]"#).await;
     let expected = std::fs::read_to_string(fixture_path("apache-test-0.2.tar.gz.sha512")).unwrap();

@@ -83,14 +83,8 @@ async fn a_release_lives_in_the_bucket(backend: Backend) {
     let unready: serde_json::Value = unready.json().await.unwrap();
     assert_ne!(unready["blob_store"], "ok", "{unready}");
     assert_eq!(unready["database"], "ok", "{unready}");
-    let failed = stack.api().put_file("httpd/2.4.68", "NEW.txt", b"new bytes, nowhere to go".to_vec().into()).await;
-    let failure = failed.expect_err("no bucket, no upload");
-    assert_eq!(
-        trel_client::Failure::status_of(&failure),
-        Some(reqwest::StatusCode::SERVICE_UNAVAILABLE),
-        "{failure:#}"
-    );
     // A download says to come back later, and names neither the bucket nor its address.
+    set_phase(stack.database_url(), "httpd", "2.4.68", "candidate", None);
     let away = stack.client.get(&url).send().await.unwrap();
     assert_eq!(away.status(), 503);
     assert_eq!(away.headers()["retry-after"], "30");
@@ -98,6 +92,14 @@ async fn a_release_lives_in_the_bucket(backend: Backend) {
     assert!(page.contains("does not answer now"), "{page}");
     let endpoint = garage.datastore_env("").into_iter().find(|(name, _)| name == "AWS_ENDPOINT_URL").unwrap().1;
     assert!(!page.contains("trusted-releases/blobs") && !page.contains(&endpoint), "no internals: {page}");
+    set_phase(stack.database_url(), "httpd", "2.4.68", "draft", None);
+    let failed = stack.api().put_file("httpd/2.4.68", "NEW.txt", b"new bytes, nowhere to go".to_vec().into()).await;
+    let failure = failed.expect_err("no bucket, no upload");
+    assert_eq!(
+        trel_client::Failure::status_of(&failure),
+        Some(reqwest::StatusCode::SERVICE_UNAVAILABLE),
+        "{failure:#}"
+    );
     let staged: Vec<_> =
         files_in(&stack.state.path().join("tmp")).into_iter().filter(|(name, _)| name.contains("upload-")).collect();
     assert!(staged.is_empty(), "nothing is left staged: {staged:?}");

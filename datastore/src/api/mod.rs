@@ -2,7 +2,9 @@
 //! Handlers are thin: parse, call the domain layer in a blocking database task, render.
 
 pub mod admin;
+pub mod advisories;
 pub mod audit;
+pub mod catalog;
 pub mod directory;
 pub mod files;
 pub mod keys;
@@ -66,6 +68,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
             .configure(outbound::routes)
             .configure(uploads::routes)
             .configure(publishers::routes)
+            .configure(advisories::routes)
+            .configure(catalog::routes)
             .service(releases::create)
             .service(releases::verify_sha512)
             .service(
@@ -107,6 +111,8 @@ fn release_routes(cfg: &mut ServiceConfig) {
         .service(lifecycle::revoke_release)
         .service(waivers::create)
         .service(waivers::list)
+        .service(catalog::record)
+        .service(catalog::list)
         .service(outbound::release_policy)
         .service(outbound::set_release_policy)
         .service(outbound::release_mails);
@@ -155,6 +161,85 @@ fn query_config() -> web::QueryConfig {
 fn path_config() -> web::PathConfig {
     web::PathConfig::default()
         .error_handler(|err, _req| AppError::bad_request("invalid_path", format!("The URL is not valid: {err}")).into())
+}
+
+/// How long a public document (the catalog, an OSV export) may be cached.
+const DOCUMENT_MAX_AGE: &str = "public, max-age=300";
+/// How long this process serves a document it built without building it again (unless a
+/// change it made forgets it first): other processes' changes show within this time.
+const DOCUMENT_REBUILT_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+/// Documents kept at once (one per URL: each page of the catalog, each project's export).
+const DOCUMENTS_KEPT: usize = 256;
+
+/// The public documents this process built lately, by URL: a mirror polling the catalog, or a
+/// scanner polling an export, costs one build per [`DOCUMENT_REBUILT_AFTER`], not one per poll.
+#[derive(Debug, Default)]
+pub struct Documents {
+    built: std::sync::Mutex<std::collections::HashMap<String, Built>>,
+}
+
+#[derive(Debug, Clone)]
+struct Built {
+    at: std::time::Instant,
+    generation: u64,
+    body: web::Bytes,
+    etag: String,
+}
+
+impl Documents {
+    /// Something a document shows changed here: build each again when next asked.
+    pub fn forget(&self) {
+        self.built.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+    }
+
+    fn fresh(&self, url: &str) -> Option<Built> {
+        let built = self.built.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let found = built.get(url)?;
+        (found.at.elapsed() < DOCUMENT_REBUILT_AFTER && found.generation == crate::download::phase_generation())
+            .then(|| found.clone())
+    }
+
+    fn keep(&self, url: String, document: Built) {
+        let mut built = self.built.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if built.len() >= DOCUMENTS_KEPT {
+            built.clear();
+        }
+        built.insert(url, document);
+    }
+}
+
+/// A public JSON document: 200, cacheable for five minutes, its `ETag` the SHA-256 of the
+/// body, or 304 when the client's `If-None-Match` names it. `build` makes it (in a database
+/// task) unless this process built it lately.
+pub async fn public_document<T, F>(
+    state: &crate::state::AppState,
+    req: &HttpRequest,
+    build: F,
+) -> AppResult<HttpResponse>
+where
+    T: Serialize + Send + 'static,
+    F: FnOnce(&mut crate::db::DbConnection) -> AppResult<T> + Send + 'static,
+{
+    use actix_web::http::header;
+    let url = req.uri().to_string();
+    let document = match state.documents.fresh(&url) {
+        Some(document) => document,
+        None => {
+            let generation = crate::download::phase_generation();
+            let value = state.db.run(build).await?;
+            let body = web::Bytes::from(serde_json::to_vec(&value).map_err(AppError::internal)?);
+            let etag = format!("\"{}\"", hex::encode(&openssl::sha::sha256(&body)[..16]));
+            let document = Built { at: std::time::Instant::now(), generation, body, etag };
+            state.documents.keep(url, document.clone());
+            document
+        }
+    };
+    let matches = req.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+        v.split(',').any(|tag| [document.etag.as_str(), "*"].contains(&tag.trim().trim_start_matches("W/")))
+    });
+    let mut response = if matches { HttpResponse::NotModified() } else { HttpResponse::Ok() };
+    response.insert_header((header::CACHE_CONTROL, DOCUMENT_MAX_AGE)).insert_header((header::ETAG, document.etag));
+    Ok(if matches { response.finish() } else { response.content_type("application/json").body(document.body) })
 }
 
 /// 201 with a JSON body.

@@ -28,7 +28,7 @@ use crate::state::AppState;
     ),
     // The API's own paths are collected from its routes (see `collect`); the download tree is
     // served by guarded routes outside `/api`, described here.
-    paths(crate::download::download),
+    paths(crate::download::download, crate::api::catalog::whole),
     components(schemas(shared_models::ErrorBody, shared_models::checks::CheckResult, shared_models::checks::ChecksReport)),
     modifiers(&SecuritySchemes),
     tags(
@@ -39,6 +39,7 @@ use crate::state::AppState;
         (name = "keys", description = "OpenPGP signing keys and KEYS files"),
         (name = "tasks", description = "Work queued for the runners"),
         (name = "audit", description = "The audit log's signed checkpoints (docs/AUDIT.md)"),
+        (name = "advisories", description = "A project's CVE records and their OSV export (docs/CVES.md)"),
         (name = "admin", description = "Administration (admins only)"),
         (name = "downloads", description = "The public download tree"),
         (name = "runner", description = "The runner protocol (RUNNER-PROTOCOL.md): runner tokens only"),

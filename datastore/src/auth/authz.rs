@@ -40,6 +40,10 @@ pub enum Action {
     EditPolicy,
     /// Read a draft: its files, revisions, checks, history and tasks.
     ReadDraft,
+    /// Record, change and remove a project's CVE records, and read them while embargoed.
+    ManageAdvisories,
+    /// Record where a release was distributed (and remove such a record).
+    RecordDistribution,
     /// Create committees, projects, users, memberships and runners.
     Administer,
 }
@@ -54,7 +58,7 @@ impl Action {
             | Action::Publish
             | Action::ManageReleasePhase
             | Action::ImportCommitteeKeys => Some(Role::ReleaseManager),
-            Action::EditPolicy => Some(Role::PmcMember),
+            Action::EditPolicy | Action::ManageAdvisories | Action::RecordDistribution => Some(Role::PmcMember),
             Action::Administer => None,
         }
     }
@@ -70,6 +74,8 @@ impl Action {
             Action::ImportCommitteeKeys => "import KEYS files",
             Action::EditPolicy => "change the release policy",
             Action::ReadDraft => "read draft releases",
+            Action::ManageAdvisories => "manage CVE records",
+            Action::RecordDistribution => "record distributions",
             Action::Administer => "administer this server",
         }
     }
@@ -79,7 +85,7 @@ impl Action {
         match self {
             Action::ComposeRelease => Some(PublisherAction::Compose),
             Action::StartVote => Some(PublisherAction::VoteStart),
-            Action::ResolveVote | Action::Publish => Some(PublisherAction::Release),
+            Action::ResolveVote | Action::Publish | Action::RecordDistribution => Some(PublisherAction::Release),
             _ => None,
         }
     }
@@ -318,12 +324,14 @@ mod tests {
             EditPolicy,
             ReadDraft,
             Administer,
+            ManageAdvisories,
+            RecordDistribution,
         ];
-        let expected: [(Option<Role>, [bool; 10]); 4] = [
-            (None, [false, false, false, false, false, false, false, false, false, false]),
-            (Some(Role::Committer), [true, false, false, false, false, true, false, false, true, false]),
-            (Some(Role::ReleaseManager), [true, true, true, true, true, true, true, false, true, false]),
-            (Some(Role::PmcMember), [true, true, true, true, true, true, true, true, true, false]),
+        let expected: [(Option<Role>, [bool; 12]); 4] = [
+            (None, [false, false, false, false, false, false, false, false, false, false, false, false]),
+            (Some(Role::Committer), [true, false, false, false, false, true, false, false, true, false, false, false]),
+            (Some(Role::ReleaseManager), [true, true, true, true, true, true, true, false, true, false, false, false]),
+            (Some(Role::PmcMember), [true, true, true, true, true, true, true, true, true, false, true, true]),
         ];
         for (role, rights) in expected {
             let member = person(false, &role.map(|r| vec![("httpd", r)]).unwrap_or_default());
@@ -354,12 +362,17 @@ mod tests {
             (&releaser, Publish, true),
             (&releaser, ReadDraft, true),
             (&releaser, ManageReleasePhase, false),
+            (&releaser, RecordDistribution, true),
+            (&composer, RecordDistribution, false),
+            (&releaser, ManageAdvisories, false),
         ] {
             assert_eq!(allowed_on_project(who, action, "httpd", "httpd"), right, "{action:?}");
             assert!(!allowed_on_project(who, action, "httpd", "httpd-tools"), "another project of the committee");
             assert!(!allowed_on_project(who, action, "tomcat", "tomcat"), "another committee's project");
         }
-        for action in [AddCommitteeKey, ImportCommitteeKeys, EditPolicy, ReadDraft, ComposeRelease, Administer] {
+        for action in
+            [AddCommitteeKey, ImportCommitteeKeys, EditPolicy, ReadDraft, ComposeRelease, Administer, ManageAdvisories]
+        {
             assert!(!allowed(&releaser, action, "httpd"), "{action:?} of the committee");
         }
         assert!(!ballot_is_binding(&releaser, "httpd"));

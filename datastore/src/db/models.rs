@@ -450,3 +450,37 @@ pub struct UploadSessionRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+/// A CVE record of a project (`docs/CVES.md`); embargoed until `published_at` has passed.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = cve)]
+pub struct CveRow {
+    pub id: i64,
+    pub name: String,
+    pub project_id: i64,
+    pub title: String,
+    pub description: Option<String>,
+    pub severity: Option<String>,
+    pub cvss_vector: Option<String>,
+    pub advisory_url: Option<String>,
+    pub published_at: Option<i64>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Where a release was distributed, and what a check of the channel last found.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = distribution)]
+pub struct DistributionRow {
+    pub id: i64,
+    pub release_id: i64,
+    pub channel: String,
+    pub url: String,
+    pub status: String,
+    pub detail: Option<String>,
+    pub checked_at: Option<i64>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}

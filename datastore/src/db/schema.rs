@@ -312,8 +312,13 @@ diesel::table! {
         project_id -> BigInt,
         title -> Text,
         description -> Nullable<Text>,
+        severity -> Nullable<Text>,
+        cvss_vector -> Nullable<Text>,
+        advisory_url -> Nullable<Text>,
         published_at -> Nullable<BigInt>,
+        created_by -> Text,
         created_at -> BigInt,
+        updated_at -> BigInt,
     }
 }
 
@@ -332,6 +337,9 @@ diesel::table! {
         channel -> Text,
         url -> Text,
         status -> Text,
+        detail -> Nullable<Text>,
+        checked_at -> Nullable<BigInt>,
+        created_by -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
     }

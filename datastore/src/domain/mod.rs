@@ -1,7 +1,9 @@
 //! The domain layer: what the datastore does, independent of HTTP. Handlers parse, call one
 //! function here, and render; functions here run inside blocking database work.
 
+pub mod advisories;
 pub mod audit;
+pub mod catalog;
 pub mod checks;
 pub mod directory;
 pub mod downloads;

@@ -35,6 +35,9 @@ struct ProjectPage {
     /// The mails of a release's life (vote, result, announcement): the project's own, or the
     /// platform's default.
     templates: Vec<shared_models::outbound::MailTemplate>,
+    /// The project's CVE records, newest first (the embargoed ones for its PMC only).
+    cves: Vec<shared_models::advisories::Cve>,
+    more_cves: bool,
 }
 
 #[derive(Serialize)]
@@ -76,7 +79,7 @@ pub async fn show(
         _ => None,
     };
     let person = super::logged_in(viewer.clone());
-    let (project, policy, list, templates, waivers) = state
+    let (project, policy, list, templates, waivers, cves) = state
         .db
         .run(move |c| -> AppResult<_> {
             let (row, _) = directory::find_project(c, &name)?;
@@ -90,7 +93,8 @@ pub async fn show(
             )?;
             let templates = mail::list(c, &name)?.templates;
             let waivers = waivers::project_wide(c, row.id)?.waivers;
-            Ok((project, policy, list, templates, waivers))
+            let cves = crate::domain::advisories::list(c, viewer.principal(), &name, Page::default())?;
+            Ok((project, policy, list, templates, waivers, cves))
         })
         .await?;
     let more = list
@@ -126,6 +130,8 @@ pub async fn show(
         may_read_waivers,
         notice,
         templates,
+        more_cves: cves.page.next.is_some(),
+        cves: cves.cves,
     };
     page("project.html", &context)
 }

@@ -238,6 +238,11 @@ struct ReleasePage {
     waivers: Vec<shared_models::api::Waiver>,
     /// The checkers a waiver may name.
     checkers: Vec<&'static str>,
+    /// The CVE records that name this release, as the reader may see them, and whether it
+    /// fixes each (else it is affected).
+    cves: Vec<(shared_models::advisories::Cve, bool)>,
+    /// Where the release was distributed besides this server.
+    distributions: Vec<shared_models::catalog::Distribution>,
     vote: Option<VoteStatus>,
     /// This person's own ballot in the open vote.
     my_ballot: Option<i32>,
@@ -332,82 +337,91 @@ pub async fn show(
     let outbound = state.outbound.clone();
     let back_here = here.clone();
     let asked = query.from.zip(query.to);
-    let (detail, files, report, waivers, vote, events, revisions, announcement, binding, actions, comparison) = state
-        .db
-        .run(move |c| -> AppResult<_> {
-            crate::db::read_transaction(c, |c| {
-                let viewer = principal.as_ref();
-                let ctx = releases::load_readable(c, viewer, &release)?;
-                let detail = releases::detail(c, &ctx, &public_url)?;
-                let download = releases::download_path(&ctx);
-                let manifest = releases::manifest(c, &ctx, None)?;
-                let files = manifest
-                    .files
-                    .into_iter()
-                    .map(|f| {
-                        let href = download.as_ref().map(|dir| {
-                            let segments: Vec<&str> = f.path.split('/').collect();
-                            format!("{}{}", dir.trim_end_matches('/'), crate::url::path(&segments, false))
-                        });
-                        FileRow {
-                            human_size: human_size(f.size),
-                            path: f.path.to_string(),
-                            size: f.size,
-                            sha512: f.sha512,
-                            href,
-                        }
-                    })
-                    .collect::<Vec<_>>();
-                let report = checks::report(c, &ctx)?;
-                let waivers = waivers::list(c, viewer, &release)?.waivers;
-                let comparison = match asked {
-                    Some((from, to)) => Some(Comparison { from, to, diff: releases::compare(c, &ctx, from, to)? }),
-                    None => None,
-                };
-                let vote = if detail.vote.is_some() { Some(votes::status(c, viewer, &release)?) } else { None };
-                let events = releases::events(c, &ctx, Page { limit: Some(EVENTS_SHOWN), offset: None })?;
-                let actions = actions(viewer, &detail, vote.as_ref(), &back_here);
-                let revisions = if actions.compose {
-                    let mut diffs = releases::recent_diffs(c, &ctx, DIFFS_SHOWN)?.into_iter();
-                    let mut all = releases::revisions(c, &ctx)?;
-                    all.reverse();
-                    all.into_iter()
-                        .take(usize::try_from(DIFFS_SHOWN).unwrap_or(20))
-                        .map(|summary| {
-                            let diff = diffs.next().filter(|(seq, _)| *seq == summary.revision).map(|(_, d)| d);
-                            RevisionView { summary, diff }
+    let (detail, files, report, waivers, vote, events, revisions, announcement, binding, actions, comparison, security) =
+        state
+            .db
+            .run(move |c| -> AppResult<_> {
+                crate::db::read_transaction(c, |c| {
+                    let viewer = principal.as_ref();
+                    let ctx = releases::load_readable(c, viewer, &release)?;
+                    let detail = releases::detail(c, &ctx, &public_url)?;
+                    let download = releases::download_path(&ctx);
+                    let manifest = releases::manifest(c, &ctx, None)?;
+                    let files = manifest
+                        .files
+                        .into_iter()
+                        .map(|f| {
+                            let href = download.as_ref().map(|dir| {
+                                let segments: Vec<&str> = f.path.split('/').collect();
+                                format!("{}{}", dir.trim_end_matches('/'), crate::url::path(&segments, false))
+                            });
+                            FileRow {
+                                human_size: human_size(f.size),
+                                path: f.path.to_string(),
+                                size: f.size,
+                                sha512: f.sha512,
+                                href,
+                            }
                         })
-                        .filter(|r| r.summary.revision > 0)
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                let announcement = match viewer {
-                    Some(p) if actions.release => {
-                        Some(crate::domain::outbox::announcement_preview(c, &outbound, &ctx, p)?)
-                    }
-                    _ => None,
-                };
-                let binding = match (&vote, viewer) {
-                    (Some(status), Some(p)) => votes::would_bind(&ctx, &status.vote, p),
-                    _ => false,
-                };
-                Ok((
-                    detail,
-                    files,
-                    report,
-                    waivers,
-                    vote,
-                    events,
-                    revisions,
-                    announcement,
-                    binding,
-                    actions,
-                    comparison,
-                ))
+                        .collect::<Vec<_>>();
+                    let report = checks::report(c, &ctx)?;
+                    let waivers = waivers::list(c, viewer, &release)?.waivers;
+                    let key = ctx.key();
+                    let cves = crate::domain::advisories::naming_release(c, viewer, &ctx)?;
+                    let fixing = cves.into_iter().map(|cve| {
+                        let fixes = cve.fixed.contains(&key);
+                        (cve, fixes)
+                    });
+                    let security = (fixing.collect(), crate::domain::catalog::list(c, viewer, &release)?.distributions);
+                    let comparison = match asked {
+                        Some((from, to)) => Some(Comparison { from, to, diff: releases::compare(c, &ctx, from, to)? }),
+                        None => None,
+                    };
+                    let vote = if detail.vote.is_some() { Some(votes::status(c, viewer, &release)?) } else { None };
+                    let events = releases::events(c, &ctx, Page { limit: Some(EVENTS_SHOWN), offset: None })?;
+                    let actions = actions(viewer, &detail, vote.as_ref(), &back_here);
+                    let revisions = if actions.compose {
+                        let mut diffs = releases::recent_diffs(c, &ctx, DIFFS_SHOWN)?.into_iter();
+                        let mut all = releases::revisions(c, &ctx)?;
+                        all.reverse();
+                        all.into_iter()
+                            .take(usize::try_from(DIFFS_SHOWN).unwrap_or(20))
+                            .map(|summary| {
+                                let diff = diffs.next().filter(|(seq, _)| *seq == summary.revision).map(|(_, d)| d);
+                                RevisionView { summary, diff }
+                            })
+                            .filter(|r| r.summary.revision > 0)
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    let announcement = match viewer {
+                        Some(p) if actions.release => {
+                            Some(crate::domain::outbox::announcement_preview(c, &outbound, &ctx, p)?)
+                        }
+                        _ => None,
+                    };
+                    let binding = match (&vote, viewer) {
+                        (Some(status), Some(p)) => votes::would_bind(&ctx, &status.vote, p),
+                        _ => false,
+                    };
+                    Ok((
+                        detail,
+                        files,
+                        report,
+                        waivers,
+                        vote,
+                        events,
+                        revisions,
+                        announcement,
+                        binding,
+                        actions,
+                        comparison,
+                        security,
+                    ))
+                })
             })
-        })
-        .await?;
+            .await?;
     let seconds_left = vote.as_ref().map_or(0, |v| v.seconds_left);
     let my_ballot =
         viewer.principal().and_then(|p| vote.as_ref()?.votes.iter().find(|b| b.voter == p.uid).map(|b| b.value));
@@ -425,6 +439,8 @@ pub async fn show(
         comparison,
         waivers,
         checkers: TaskKind::ALL.iter().map(|k| k.as_str()).collect(),
+        cves: security.0,
+        distributions: security.1,
         my_ballot,
         binding,
         hours_left: seconds_left / 3600,

@@ -6,6 +6,7 @@
 mod common;
 
 mod admin;
+mod advisories;
 mod audit;
 mod auth;
 mod directory;

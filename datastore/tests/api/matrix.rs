@@ -151,6 +151,8 @@ struct World {
     waiver: i64,
     webhook: i64,
     trusted_publisher: i64,
+    /// A distribution record of the candidate (made in the database: a candidate takes none).
+    distribution: i64,
     fingerprint: String,
     sha512: String,
     invitation: String,
@@ -234,6 +236,16 @@ async fn world(backend: Backend) -> Option<World> {
     let webhook = webhook["id"].as_i64().unwrap_or_else(|| panic!("{webhook}"));
     let (_, trust) = post_as(&app, &pmc, "/api/v1/projects/httpd/trusted-publishers", trust_body()).await;
     let trusted_publisher = trust["id"].as_i64().unwrap_or_else(|| panic!("{trust}"));
+    let cve = json!({"id": "CVE-2026-0100", "title": "the matrix", "published": "2026-01-01T00:00:00Z"});
+    let (status, body) = post_as(&app, &pmc, "/api/v1/projects/httpd/cves", cve).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let distribution = app.db(|c| {
+        let ctx = datastore::db::queries::releases::find_release(c, "httpd", "docs", "1.0").unwrap().unwrap();
+        datastore::db::queries::distributions::insert(c, ctx.release.id, "npm", "https://registry.npmjs.org/x", "pmc")
+            .unwrap()
+            .unwrap()
+            .id
+    });
     let fingerprint = "65B2D44FE74BD5E3DE3AC3F082781DE46D5954FA".to_owned();
     let sha512 = checks::digest::sha512_of(&b"the docs"[..]).unwrap().0;
     // A task the runner is working on (its blob, its lease), and a signed audit checkpoint.
@@ -310,6 +322,7 @@ async fn world(backend: Backend) -> Option<World> {
         waiver,
         webhook,
         trusted_publisher,
+        distribution,
         fingerprint,
         sha512,
         invitation,
@@ -478,6 +491,43 @@ fn api_cells(w: &World) -> Vec<Cell> {
         cell("DELETE", "/api/v1/uploads/{id}", format!("/api/v1/uploads/{}", w.uploads[3]), Owner, Body::None),
         cell("GET", "/api/v1/audit/checkpoint", "/api/v1/audit/checkpoint".into(), Public, Body::None),
         cell("GET", "/api/v1/committees", "/api/v1/committees".into(), Public, Body::None),
+        cell("GET", "/api/v1/catalog", "/api/v1/catalog".into(), Public, Body::None),
+        cell("GET", "/current/catalog.json", "/current/catalog.json".into(), Public, Body::None),
+        cell(
+            "GET",
+            "/api/v1/projects/{project}/cves/{id}",
+            "/api/v1/projects/httpd/cves/CVE-2026-0100".into(),
+            PublicToPeople,
+            Body::None,
+        ),
+        cell(
+            "PUT",
+            "/api/v1/projects/{project}/cves/{id}",
+            "/api/v1/projects/httpd/cves/CVE-2026-0100".into(),
+            Pmc,
+            Body::Json(
+                json!({"id": "CVE-2026-0100", "title": "the matrix, again", "published": "2026-01-01T00:00:00Z"}),
+            ),
+        ),
+        cell(
+            "GET",
+            "/api/v1/projects/{project}/cves",
+            "/api/v1/projects/httpd/cves".into(),
+            PublicToPeople,
+            Body::None,
+        ),
+        // The PMC member makes it; the admin, after, finds it made.
+        Cell {
+            also_fine: &[409],
+            ..cell(
+                "POST",
+                "/api/v1/projects/{project}/cves",
+                "/api/v1/projects/httpd/cves".into(),
+                Pmc,
+                Body::Json(json!({"id": "CVE-2026-0101", "title": "the matrix"})),
+            )
+        },
+        cell("GET", "/api/v1/projects/{project}/osv", "/api/v1/projects/httpd/osv".into(), Public, Body::None),
         cell("GET", "/api/v1/committees/{committee}", "/api/v1/committees/httpd".into(), Public, Body::None),
         cell("GET", "/api/v1/committees/{committee}/KEYS", "/api/v1/committees/httpd/KEYS".into(), Public, Body::None),
         cell("GET", "/api/v1/committees/{committee}/keys", "/api/v1/committees/httpd/keys".into(), Public, Body::None),
@@ -686,6 +736,26 @@ fn api_cells(w: &World) -> Vec<Cell> {
             also_fine: gone,
             ..cell(
                 "DELETE",
+                "/api/v1/projects/{project}/cves/{id}",
+                "/api/v1/projects/httpd/cves/CVE-2026-0101".into(),
+                Pmc,
+                Body::None,
+            )
+        },
+        Cell {
+            also_fine: gone,
+            ..cell(
+                "DELETE",
+                "/api/v1/distributions/{id}",
+                format!("/api/v1/distributions/{}", w.distribution),
+                Pmc,
+                Body::None,
+            )
+        },
+        Cell {
+            also_fine: gone,
+            ..cell(
+                "DELETE",
                 "/api/v1/waivers/{id}",
                 format!("/api/v1/waivers/{}", w.waiver),
                 ReleaseManager,
@@ -706,7 +776,9 @@ fn api_cells(w: &World) -> Vec<Cell> {
         let path = |tail: &str| format!("/api/v1{release}{tail}");
         // Reads: a draft is its committee's; a candidate is everyone's.
         let read = if draft { Committer } else { PublicToPeople };
-        for tail in ["", "/checks", "/events", "/files", "/mails", "/policy", "/revisions", "/waivers"] {
+        for tail in
+            ["", "/checks", "/distributions", "/events", "/files", "/mails", "/policy", "/revisions", "/waivers"]
+        {
             cells.push(cell("GET", pattern(tail), path(tail), read, Body::None));
         }
         // A draft has had no vote: its readers are told so (a 404 that is not "no release").
@@ -735,6 +807,8 @@ fn api_cells(w: &World) -> Vec<Cell> {
             write("POST", "/uploads", Committer, Body::Json(json!({"path": "matrix-upload.txt", "size": 1}))),
             Cell { also_fine: &[404, 409], ..write("DELETE", "/files/{path}", Committer, Body::None) },
             write("PUT", "/policy", Pmc, Body::Json(json!({}))),
+            // Neither a draft nor a candidate is distributed yet: 409 for the PMC.
+            write("POST", "/distributions", Pmc, Body::Json(json!({"channel": "pypi", "url": "https://pypi.org/x"}))),
             // The phase changes run after the other cells: a failed vote takes the candidate
             // back to draft, which would hide it from the cells that read it as public.
             Cell { last: true, ..write("POST", "/release", ReleaseManager, Body::None) },

@@ -95,6 +95,14 @@ pub fn find_project(conn: &mut DbConnection, name: &str) -> QueryResult<Option<(
         .optional()
 }
 
+pub fn project_by_id(conn: &mut DbConnection, id: i64) -> QueryResult<(ProjectRow, CommitteeRow)> {
+    project::table
+        .inner_join(committee::table)
+        .filter(project::id.eq(id))
+        .select((ProjectRow::as_select(), CommitteeRow::as_select()))
+        .first(conn)
+}
+
 /// A page of projects (optionally those whose name or display name contains `search`).
 pub fn list_projects(
     conn: &mut DbConnection,

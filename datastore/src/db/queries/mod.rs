@@ -1,8 +1,10 @@
 //! Every SQL statement of the datastore, grouped by what it is about. Functions take a
 //! connection and run on either backend; callers decide about transactions.
 
+pub mod advisories;
 pub mod auth;
 pub mod directory;
+pub mod distributions;
 pub mod events;
 pub mod keys;
 pub mod outbound;

@@ -156,6 +156,19 @@ pub fn list_releases(
     Ok((rows, total))
 }
 
+/// A page of the ids of releases in `phase`, the latest released first, and how many there are.
+pub fn ids_in_phase(conn: &mut DbConnection, phase: &str, limit: i64, offset: i64) -> QueryResult<(Vec<i64>, i64)> {
+    let total = release::table.filter(release::phase.eq(phase)).count().get_result(conn)?;
+    let ids = release::table
+        .filter(release::phase.eq(phase))
+        .order((release::released_at.desc(), release::id.desc()))
+        .limit(limit)
+        .offset(offset)
+        .select(release::id)
+        .load(conn)?;
+    Ok((ids, total))
+}
+
 /// Creates a release in `draft` with its empty revision 0; `None` if the version exists.
 pub fn insert_release(
     conn: &mut DbConnection,
