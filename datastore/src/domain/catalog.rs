@@ -190,9 +190,20 @@ fn entry(
     distributions: Vec<DistributionRow>,
 ) -> AppResult<CatalogRelease> {
     let folder = format!("{public_url}{}", releases::download_path(ctx).unwrap_or_default());
+    // The signers of these bytes: what the signature checks of this revision verified (a key
+    // that signed an earlier draft's file of the same name is not one of them).
     let mut signers: HashMap<String, Vec<String>> = HashMap::new();
-    for (path, fingerprint) in crate::db::queries::keys::signers_of_release(conn, ctx.release.id)? {
-        signers.entry(path).or_default().push(fingerprint);
+    let verified = super::checks::report(conn, ctx)?.results.into_iter().filter(|r| {
+        r.checker == shared_models::runner::TaskKind::Signature
+            && r.status == shared_models::checks::CheckStatus::Success
+    });
+    for result in verified {
+        if let Some(signer) = result.data.as_ref().and_then(|d| d.get("signer")).and_then(|s| s.as_str()) {
+            let known = signers.entry(result.path.clone()).or_default();
+            if !known.iter().any(|k| k == signer) {
+                known.push(signer.to_owned());
+            }
+        }
     }
     let revision = rq::find_revision(conn, ctx.release.id, ctx.release.revision)?
         .ok_or_else(|| AppError::internal(format!("{} has no revision {}", ctx.key(), ctx.release.revision)))?;

@@ -37,6 +37,8 @@ async fn world(app: &TestApp) -> People {
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
     app.release(&people.admin, "tomcat", "11.0.1").await;
+    let (status, body) = app.upload(&people.pmc, "httpd/2.4.67", "README.asc", b"a signature".to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     app.set_phase("httpd", "2.4.67", "current");
     people
 }
@@ -253,23 +255,21 @@ async fn distributions_and_the_catalog_describe_current_releases(backend: Backen
     let (status, _) =
         app.send(app.client.post(app.url("/api/v1/projects/httpd/cves")).bearer_auth(&p.pmc).json(&embargoed)).await;
     assert_eq!(status, StatusCode::CREATED);
-    let keys = std::fs::read(testkit::httpd("KEYS")).unwrap();
-    let import = app.client.post(app.url("/api/v1/committees/httpd/keys/import")).bearer_auth(&p.admin).body(keys);
-    assert_eq!(app.send(import).await.0, StatusCode::OK);
-    app.db(|c| {
-        use datastore::db::schema::key_use;
-        use diesel::prelude::*;
-        let ctx = datastore::db::queries::releases::find_release(c, "httpd", "httpd", "2.4.67").unwrap().unwrap();
-        diesel::insert_into(key_use::table)
-            .values((
-                key_use::fingerprint.eq("65B2D44FE74BD5E3DE3AC3F082781DE46D5954FA"),
-                key_use::release_id.eq(ctx.release.id),
-                key_use::path.eq("README"),
-                key_use::seen_at.eq(0_i64),
-            ))
-            .execute(c)
-            .unwrap();
-    });
+    // The runner's signature check verified README.asc with a key: the catalog names it.
+    let runner = app.runner("runner-signature").await;
+    let mut verified = 0;
+    for order in app.claim(&runner, &["signature"]).await {
+        let inputs = order["inputs"].as_array().unwrap();
+        let signed = inputs.iter().find(|i| i["path"] == "README").unwrap_or_else(|| panic!("{order}"));
+        let result = json!({"checker": "signature", "checker_version": "1", "path": signed["path"], "status": "success",
+                            "message": "good signature", "data": {"signer": "65B2D44FE74BD5E3DE3AC3F082781DE46D5954FA"}});
+        let body = json!({"lease_token": order["lease_token"], "status": "completed", "results": [result]});
+        let url = app.url(&format!("/api/runner/v1/tasks/{}/result", order["id"]));
+        let (code, answer) = app.send(app.client.post(url).bearer_auth(&runner).json(&body)).await;
+        assert_eq!(code, StatusCode::OK, "{answer}");
+        verified += 1;
+    }
+    assert_eq!(verified, 1, "one signature to check");
 
     // The catalog: the current release only, with its files, signers, CVEs and distributions.
     let response = app.client.get(app.url("/api/v1/catalog")).send().await.unwrap();
@@ -284,7 +284,9 @@ async fn distributions_and_the_catalog_describe_current_releases(backend: Backen
     assert_eq!(entry["files"][0]["path"], "README");
     assert_eq!(entry["files"][0]["sha512"], sha512.as_str());
     assert_eq!(entry["files"][0]["size"], 6);
-    assert_eq!(entry["files"][0]["signers"], json!(["65B2D44FE74BD5E3DE3AC3F082781DE46D5954FA"]));
+    assert_eq!(entry["files"][0]["signers"], json!(["65B2D44FE74BD5E3DE3AC3F082781DE46D5954FA"]), "{entry}");
+    assert_eq!(entry["files"][1]["path"], "README.asc");
+    assert_eq!(entry["files"][1]["signers"], json!([]), "a signature is not signed");
     assert!(entry["files"][0]["url"].as_str().unwrap().ends_with("/current/httpd/2.4.67/README"), "{entry}");
     assert_eq!(entry["cves_affecting"], json!(["CVE-2026-24010"]), "the embargoed one is not in it: {entry}");
     assert_eq!(entry["cves_fixed"], json!([]));

@@ -154,16 +154,6 @@ pub fn signers_of(conn: &mut DbConnection, release_id: i64, path: &str) -> Query
         .load(conn)
 }
 
-/// Every file of a release whose signature was verified, with the key's fingerprint:
-/// `(path, fingerprint)`, by path.
-pub fn signers_of_release(conn: &mut DbConnection, release_id: i64) -> QueryResult<Vec<(String, String)>> {
-    key_use::table
-        .filter(key_use::release_id.eq(release_id))
-        .order((key_use::path, key_use::fingerprint))
-        .select((key_use::path, key_use::fingerprint))
-        .load(conn)
-}
-
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
 /// Keys whose fingerprint holds `hex` (upper case), or whose user ids hold `term`.
