@@ -104,8 +104,9 @@ def main():
         procs.append(garage)
         # Garage wants the body's digest header on every signed request; curl leaves the body
         # unsigned, so it hashes nothing (the datastore signs each part's SHA-256: slower, safer).
+        # (A time limit: one PUT of three once stalled for good.)
         sigv4 = ["--aws-sigv4", "aws:amz:garage:s3", "--user", f"{KEY_ID}:{SECRET}",
-                 "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
+                 "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD", "--max-time", "120"]
         servers = {}
         for name, extra in [("local", {}), ("s3", {
             "DATASTORE_BLOB_URL": "s3://bench/datastore", "AWS_ACCESS_KEY_ID": KEY_ID,

@@ -121,6 +121,17 @@ impl Browser {
         answer["value"][ELEMENT].as_str().map(|id| Element(id.to_owned()))
     }
 
+    /// Fills in the sign-up page (`/signup`, already open) for a visitor, gives consent and sends it.
+    pub async fn sign_up(&self, uid: &str, name: &str, email: &str, password: &str) {
+        self.type_into("#uid", uid).await;
+        self.type_into("#name", name).await;
+        self.type_into("#email", email).await;
+        self.type_into("#password", password).await;
+        self.type_into("#password2", password).await;
+        self.click("#consent").await;
+        self.submit("#signup").await;
+    }
+
     /// Types `text` into a field, as keystrokes.
     pub async fn type_into(&self, css: &str, text: &str) {
         let element = self.find(css).await;

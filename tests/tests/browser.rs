@@ -428,13 +428,7 @@ async fn the_pages_refuse_in_a_browser_and_waivers_show_who_and_why(backend: Bac
     // A visitor makes an account, with consent.
     browser.goto(&stack.url("/signup")).await;
     assert!(browser.text("#consent-text").await.contains("audit log"));
-    browser.type_into("#uid", "vera").await;
-    browser.type_into("#name", "Vera Visitor").await;
-    browser.type_into("#email", "vera@example.org").await;
-    browser.type_into("#password", "a visitor's password").await;
-    browser.type_into("#password2", "a visitor's password").await;
-    browser.click("#consent").await;
-    browser.submit("#signup").await;
+    browser.sign_up("vera", "Vera Visitor", "vera@example.org", "a visitor's password").await;
     assert_eq!(browser.text("#kind").await, "visitor (your ballots are non-binding)");
     browser.goto(&draft).await;
     assert!(browser.text("h1").await.contains("404"), "a draft does not exist for a visitor");

@@ -99,13 +99,7 @@ async fn people_log_in_at_the_deployment_s_openid_provider(backend: Backend) {
     // necessarily them. Single sign-on refuses it; its password still works.
     browser.delete_cookies().await;
     browser.goto(&stack.url("/signup")).await;
-    browser.type_into("#uid", "vera").await;
-    browser.type_into("#name", "Vera Visitor").await;
-    browser.type_into("#email", "vera@example.org").await;
-    browser.type_into("#password", "a visitor's password").await;
-    browser.type_into("#password2", "a visitor's password").await;
-    browser.click("#consent").await;
-    browser.submit("#signup").await;
+    browser.sign_up("vera", "Vera Visitor", "vera@example.org", "a visitor's password").await;
     assert_eq!(browser.text(".who").await, "vera", "{}", browser.source().await);
     browser.submit("#logout").await;
     browser.goto(&stack.url("/login")).await;
