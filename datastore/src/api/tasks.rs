@@ -29,18 +29,12 @@ pub struct TaskFilter {
 }
 
 pub fn parse_release(value: &str) -> AppResult<ReleaseRef> {
-    let parts: Vec<&str> = value.split('/').collect();
-    let name = |s: &str| super::url_name(shared_models::Name::parse(s));
-    let version = |s: &str| super::url_name(shared_models::Version::parse(s));
-    match parts.as_slice() {
-        [project, v] => Ok(ReleaseRef { project: name(project)?, product: None, version: version(v)? }),
-        [project, product, v] => {
-            Ok(ReleaseRef { project: name(project)?, product: Some(name(product)?), version: version(v)? })
-        }
-        _ => {
+    ReleaseRef::parse_key(value).or_else(|error| match error {
+        Some(error) => super::url_name(Err(error)),
+        None => {
             Err(AppError::bad_request("invalid_release", "release is `project/version` or `project/product/version`."))
         }
-    }
+    })
 }
 
 /// Tasks, newest first; filter by release and status. Tasks of a draft are shown to its

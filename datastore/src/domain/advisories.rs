@@ -6,12 +6,12 @@
 
 use std::collections::HashMap;
 
+use super::releases::ReleaseRef;
 use serde_json::json;
 pub use shared_models::advisories::is_cve_id;
 use shared_models::advisories::{
     Cve, CveList, CveRequest, MAX_LINKED, OsvAffected, OsvExport, OsvRecord, OsvReference, OsvSeverity, Severity,
 };
-use shared_models::api::Phase;
 
 use super::page::Page;
 use super::text;
@@ -94,21 +94,14 @@ fn check(conn: &mut DbConnection, project: &ProjectRow, request: &CveRequest) ->
         }
         let mut ids = Vec::new();
         for key in keys {
-            let parts: Vec<&str> = key.split('/').collect();
-            let well_formed = |name: &str| shared_models::Name::parse(name).is_ok();
-            let (named, product, version) = match parts[..] {
-                [p, version] => (p, p, version),
-                [p, product, version] => (p, product, version),
-                _ => ("", "", ""),
-            };
-            if !well_formed(named) || !well_formed(product) || shared_models::Version::parse(version).is_err() {
+            let Ok(named) = ReleaseRef::parse_key(key) else {
                 return Err(invalid(field, format!("{key:?} does not name a release (project/version).")));
-            }
+            };
             let missing = || AppError::not_found(format!("The project {} has no release {key}.", project.name));
-            if named != project.name {
+            if named.project.as_str() != project.name {
                 return Err(missing());
             }
-            let id = q::release_id(conn, project.id, product, version)?.ok_or_else(missing)?;
+            let id = q::release_id(conn, project.id, named.product_name(), &named.version)?.ok_or_else(missing)?;
             if !ids.contains(&id) {
                 ids.push(id);
             }
@@ -352,12 +345,8 @@ fn osv_record(conn: &mut DbConnection, cve: &Cve, public_url: &str) -> AppResult
     }
     for (relation, keys) in [("affected", &cve.affected), ("fixed", &cve.fixed)] {
         for key in keys {
-            let parts: Vec<&str> = key.split('/').collect();
-            let (product, version) = match parts[..] {
-                [project, version] => (project.to_owned(), version.to_owned()),
-                [_, product, version] => (product.to_owned(), version.to_owned()),
-                _ => continue,
-            };
+            let Ok(release) = ReleaseRef::parse_key(key) else { continue };
+            let (product, version) = (release.product_name().to_owned(), release.version.to_string());
             let index = match products.iter().position(|(p, _, _)| *p == product) {
                 Some(index) => index,
                 None => {
@@ -370,9 +359,8 @@ fn osv_record(conn: &mut DbConnection, cve: &Cve, public_url: &str) -> AppResult
             } else {
                 let ctx = rq::find_release(conn, &cve.project, &product, &version)?;
                 products[index].2.push(version);
-                if let Some(dir) = ctx.as_ref().and_then(super::releases::download_path)
-                    && ctx.as_ref().is_some_and(|c| c.release.phase().is_ok_and(|p| p != Phase::Draft))
-                {
+                // (A draft has no download folder.)
+                if let Some(dir) = ctx.as_ref().and_then(super::releases::download_path) {
                     references.push(OsvReference { kind: "PACKAGE".to_owned(), url: format!("{public_url}{dir}") });
                 }
             }

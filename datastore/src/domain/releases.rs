@@ -32,6 +32,20 @@ impl ReleaseRef {
     pub fn product_name(&self) -> &str {
         self.product.as_deref().unwrap_or(&self.project)
     }
+
+    /// The release a key names (`project/version` or `project/product/version`, as `Display`
+    /// writes it), its parts checked in that order. `Err(None)`: the key has neither shape.
+    pub fn parse_key(key: &str) -> Result<Self, Option<shared_models::NameError>> {
+        let parts: Vec<&str> = key.split('/').collect();
+        let (project, product, version) = match parts[..] {
+            [project, version] => (project, None, version),
+            [project, product, version] => (project, Some(product), version),
+            _ => return Err(None),
+        };
+        let project = Name::parse(project)?;
+        let product = product.map(Name::parse).transpose()?;
+        Ok(Self { project, product, version: Version::parse(version)? })
+    }
 }
 
 impl std::fmt::Display for ReleaseRef {
