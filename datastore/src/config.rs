@@ -118,6 +118,12 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_OIDC_KEYS_REFRESH_SECS", default_value_t = 60, global = true)]
     pub oidc_keys_refresh_secs: u64,
 
+    /// A directory of OSV JSON documents (for example osv.dev's per-ecosystem `all.zip`,
+    /// unzipped): the known vulnerabilities `GET …/sbom` lists for a release's components. Read
+    /// again when the directory changes and at least every ten minutes; no network is used.
+    #[arg(long, env = "DATASTORE_OSV_DIR", global = true)]
+    pub osv_dir: Option<PathBuf>,
+
     /// OpenID Connect login for people (optional): the issuer of the deployment's identity
     /// provider. With it, the login page offers single sign-on (the authorization code flow
     /// with PKCE); the client is registered there with the redirect URI
@@ -205,6 +211,7 @@ impl Config {
             visitor_signup: true,
             metrics_token: None,
             trusted_issuers: vec!["https://ci.datastore.test".to_owned()],
+            osv_dir: None,
             oidc_issuer: None,
             oidc_client_id: None,
             oidc_client_secret: None,

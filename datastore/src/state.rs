@@ -39,6 +39,8 @@ pub struct AppState {
     pub sso: Option<Arc<crate::web::sso::SsoLogin>>,
     /// The public documents (catalog, OSV exports) built lately.
     pub documents: Arc<crate::api::Documents>,
+    /// The operator's OSV data (`DATASTORE_OSV_DIR`), read when first needed.
+    pub osv: Arc<crate::domain::sbom::OsvDump>,
 }
 
 /// How many runner claims may wait for work at once.
@@ -74,6 +76,7 @@ impl AppState {
         }
         let jwt = JwtKeys::new(&secret, config.jwt_lifetime());
         let max_uploads = config.max_uploads.max(1);
+        let config_osv_dir = config.osv_dir.clone();
         let outbound = crate::domain::outbox::Settings::new(config.public_url(), config.mail_from.clone())
             .map_err(|e| anyhow::anyhow!("DATASTORE_MAIL_FROM: {e}"))?;
         let issuers = crate::auth::oidc::Issuers::new(
@@ -102,6 +105,7 @@ impl AppState {
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             )),
             documents: Arc::default(),
+            osv: Arc::new(crate::domain::sbom::OsvDump::new(config_osv_dir)),
         })
     }
 }

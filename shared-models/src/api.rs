@@ -791,6 +791,57 @@ pub struct KeyList {
     pub keys: Vec<KeyInfo>,
 }
 
+crate::named_enum! {
+    /// How bad a KEYS lint finding is: a `blocking` one stops a vote from starting (a key that
+    /// signed the release would stop verifying before the vote closes).
+    pub enum KeyFindingSeverity as "key finding severity" {
+        Warning = "warning",
+        Blocking = "blocking",
+    }
+}
+
+crate::named_enum! {
+    /// What a KEYS lint finding is about.
+    pub enum KeyFindingCode as "key finding code" {
+        /// The key expires within the vote window or within 30 days.
+        ExpiresSoon = "expires_soon",
+        Expired = "expired",
+        Revoked = "revoked",
+        /// RSA below 4096 bits, or DSA.
+        Weak = "weak",
+        /// A signing subkey expired, or no key or subkey can sign any more.
+        SubkeyExpired = "subkey_expired",
+        SubkeyRevoked = "subkey_revoked",
+        /// No user id of the key is a project member's registered address.
+        NoMemberUid = "no_member_uid",
+        /// The same key twice in KEYS.
+        Duplicate = "duplicate",
+        /// Two keys share a 64-bit key id.
+        KeyIdCollision = "key_id_collision",
+    }
+}
+
+/// One thing wrong with one key of a committee's KEYS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeyFinding {
+    /// The key's fingerprint (upper-case hex).
+    pub fingerprint: String,
+    pub code: KeyFindingCode,
+    pub severity: KeyFindingSeverity,
+    pub message: String,
+}
+
+/// `GET /api/v1/committees/{c}/keys/lint`: what is wrong with a committee's signing keys, so a
+/// release manager learns it before voters do.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct KeysLint {
+    pub committee: String,
+    /// Keys examined.
+    pub keys: u32,
+    /// Blocking findings first.
+    pub findings: Vec<KeyFinding>,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Admin
 

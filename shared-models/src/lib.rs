@@ -77,6 +77,7 @@ pub mod names;
 pub mod outbound;
 pub mod publishing;
 pub mod runner;
+pub mod sbom;
 #[cfg(feature = "terminal")]
 pub mod terminal;
 pub mod whole;

@@ -22,6 +22,10 @@ crate::named_enum! {
         License = "license",
         /// R1-R5: the licence headers of a source archive's files.
         Rat = "rat",
+        /// B1: a CycloneDX SBOM against its schema and the NTIA minimum elements.
+        Sbom = "sbom",
+        /// T1: the source archives of one release in several formats hold the same tree.
+        Trees = "trees",
         /// One mail of a vote or a release, sent over SMTP (only by runners with `RUNNER_SMTP_URL`).
         Mail = "mail",
         /// One webhook delivery: a signed JSON POST to a project's receiver.
@@ -42,6 +46,8 @@ impl TaskKind {
                 | TaskKind::Archive
                 | TaskKind::License
                 | TaskKind::Rat
+                | TaskKind::Sbom
+                | TaskKind::Trees
         )
     }
 }

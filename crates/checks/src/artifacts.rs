@@ -157,8 +157,10 @@ pub mod checker {
     pub const ARCHIVE: Checker = Checker { kind: TaskKind::Archive, version: "2" };
     pub const LICENSE: Checker = Checker { kind: TaskKind::License, version: "2" };
     pub const RAT: Checker = Checker { kind: TaskKind::Rat, version: "2" };
+    pub const SBOM: Checker = Checker { kind: TaskKind::Sbom, version: "1" };
+    pub const TREES: Checker = Checker { kind: TaskKind::Trees, version: "1" };
 
-    pub const ALL: [Checker; 6] = [PATHS, HASHING, SIGNATURE, ARCHIVE, LICENSE, RAT];
+    pub const ALL: [Checker; 8] = [PATHS, HASHING, SIGNATURE, ARCHIVE, LICENSE, RAT, SBOM, TREES];
 
     /// The checker a task kind runs, if it is a check.
     pub fn of(kind: TaskKind) -> Option<Checker> {
@@ -168,7 +170,8 @@ pub mod checker {
 
 /// Plans every check of a revision from its file paths: one `paths` check for the whole
 /// release, then per artifact `hashing` (one per `.sha512`/`.sha256`), `signature` (with its
-/// `.asc`), `archive` (archives), `license` and `rat` (source archives). Deterministic: the same
+/// `.asc`), `archive` (archives), `license` and `rat` (source archives), `sbom` (CycloneDX
+/// JSON); then `trees` per source shipped in several archive formats. Deterministic: the same
 /// paths always give the same plan, in the same order.
 pub fn plan<S: AsRef<str>>(paths: &[S]) -> Vec<PlannedCheck> {
     let mut sorted: Vec<&str> = paths.iter().map(AsRef::as_ref).collect();
@@ -209,6 +212,15 @@ pub fn plan<S: AsRef<str>>(paths: &[S]) -> Vec<PlannedCheck> {
                 checks.push(single(checker::RAT, path));
             }
         }
+        if crate::sbom::is_sbom(path) {
+            checks.push(single(checker::SBOM, path));
+        }
+    }
+    for group in crate::trees::groups(&sorted) {
+        checks.push(PlannedCheck {
+            inputs: group.iter().map(|p| (*p).to_owned()).collect(),
+            ..single(checker::TREES, group[0])
+        });
     }
     checks
 }
@@ -256,6 +268,17 @@ mod tests {
         );
         assert_eq!(plan[2].inputs, ["httpd-2.4.68.tar.gz", "httpd-2.4.68.tar.gz.asc"]);
         assert_eq!(plan[0].inputs.len(), 3);
+    }
+
+    #[test]
+    fn plans_sboms_and_one_tree_comparison_per_source_in_several_formats() {
+        let plan = plan(&["x-1.0-src.zip", "x-1.0-src.tar.gz", "x-1.0.cdx.json", "x-1.0-bin.zip", "x-1.0-bin.tar.gz"]);
+        let sboms: Vec<&str> = plan.iter().filter(|c| c.checker == TaskKind::Sbom).map(|c| c.path.as_str()).collect();
+        assert_eq!(sboms, ["x-1.0.cdx.json"]);
+        let trees: Vec<&PlannedCheck> = plan.iter().filter(|c| c.checker == TaskKind::Trees).collect();
+        assert_eq!(trees.len(), 1, "binary builds are not compared: {trees:?}");
+        assert_eq!(trees[0].path, "x-1.0-src.tar.gz");
+        assert_eq!(trees[0].inputs, ["x-1.0-src.tar.gz", "x-1.0-src.zip"]);
     }
 
     #[test]

@@ -9,10 +9,13 @@ pub mod license;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod openpgp;
+pub mod osv;
 pub mod paths;
 pub mod rat;
 pub mod report;
 pub mod run;
+pub mod sbom;
 pub mod signature;
+pub mod trees;
 
 pub use report::{Input, Limits, Report};

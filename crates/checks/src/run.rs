@@ -61,6 +61,11 @@ pub fn run(kind: TaskKind, inputs: &[Input], context: &Context) -> Result<Vec<Ch
         TaskKind::Rat => {
             Ok(crate::rat::check(subject.ok_or("no input")?, &context.policy.unknown_header_severity, &context.limits))
         }
+        TaskKind::Sbom => Ok(crate::sbom::check(subject.ok_or("no input")?)),
+        TaskKind::Trees => {
+            need(2)?;
+            Ok(crate::trees::check(inputs, &context.limits))
+        }
         TaskKind::Mail | TaskKind::Webhook | TaskKind::VoteThread => Err(format!("{kind} is not a check")),
     }
 }

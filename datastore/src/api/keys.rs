@@ -4,7 +4,7 @@ use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, web};
 use actix_web::{delete, get, post};
 use shared_models::Name;
-use shared_models::api::{AddKeysRequest, KeyImportReport, KeyList};
+use shared_models::api::{AddKeysRequest, KeyImportReport, KeyList, KeysLint};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::{created, url_name};
@@ -15,7 +15,13 @@ use crate::state::AppState;
 
 /// The KEYS import body (text) is bounded by the application's `PayloadConfig` (`TEXT_LIMIT`).
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(add).service(ownership_statement).service(delete).service(list).service(keys_file).service(import);
+    cfg.service(add)
+        .service(ownership_statement)
+        .service(delete)
+        .service(list)
+        .service(lint)
+        .service(keys_file)
+        .service(import);
 }
 
 /// Add your own public keys, optionally to the KEYS of committees you belong to. Keys that
@@ -95,6 +101,25 @@ pub async fn list(state: web::Data<AppState>, committee: web::Path<String>) -> A
     let committee = url_name(Name::parse(&committee))?;
     let keys = state.db.run(move |c| keys::committee_keys(c, &committee)).await?;
     Ok(web::Json(KeyList { keys }))
+}
+
+/// What is wrong with a committee's keys (KEYS lint), for its members: keys that expire within
+/// 30 days, revoked or weak keys still in KEYS, expired signing subkeys, keys whose user ids
+/// name no member's registered address. A vote start runs the same lint with the release's
+/// signers and refuses (409 `vote_blocked`) what would break its vote.
+#[utoipa::path(operation_id = "lint_committee_keys", tag = "keys", params(("committee" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = KeysLint), (status = 403, body = shared_models::ErrorBody),
+        (status = 404, body = shared_models::ErrorBody)))]
+#[get("/committees/{committee}/keys/lint")]
+pub async fn lint(
+    state: web::Data<AppState>,
+    principal: Principal,
+    committee: web::Path<String>,
+) -> AppResult<web::Json<KeysLint>> {
+    let committee = url_name(Name::parse(&committee))?;
+    let lint = state.db.run(move |c| keys::lint_committee(c, &principal, &committee)).await?;
+    Ok(web::Json(lint))
 }
 
 /// A committee's KEYS file, generated from the database.

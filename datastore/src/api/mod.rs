@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod outbound;
 pub mod publishers;
 pub mod releases;
+pub mod sbom;
 pub mod tasks;
 pub mod tokens;
 pub mod uploads;
@@ -113,6 +114,7 @@ fn release_routes(cfg: &mut ServiceConfig) {
         .service(waivers::list)
         .service(catalog::record)
         .service(catalog::list)
+        .service(sbom::show)
         .service(outbound::release_policy)
         .service(outbound::set_release_policy)
         .service(outbound::release_mails);

@@ -36,6 +36,8 @@ pub enum Action {
     AddCommitteeKey,
     /// Import a whole KEYS file into a committee.
     ImportCommitteeKeys,
+    /// Read what is wrong with a committee's keys (the KEYS lint names members' addresses).
+    LintKeys,
     /// Change a project's release policy.
     EditPolicy,
     /// Read a draft: its files, revisions, checks, history and tasks.
@@ -52,7 +54,9 @@ impl Action {
     /// The least role that allows the action; `None` means admins only.
     pub fn minimum_role(self) -> Option<Role> {
         match self {
-            Action::ComposeRelease | Action::AddCommitteeKey | Action::ReadDraft => Some(Role::Committer),
+            Action::ComposeRelease | Action::AddCommitteeKey | Action::LintKeys | Action::ReadDraft => {
+                Some(Role::Committer)
+            }
             Action::StartVote
             | Action::ResolveVote
             | Action::Publish
@@ -72,6 +76,7 @@ impl Action {
             Action::ManageReleasePhase => "change the phase of releases",
             Action::AddCommitteeKey => "add keys to the KEYS",
             Action::ImportCommitteeKeys => "import KEYS files",
+            Action::LintKeys => "read the KEYS lint",
             Action::EditPolicy => "change the release policy",
             Action::ReadDraft => "read draft releases",
             Action::ManageAdvisories => "manage CVE records",
@@ -326,12 +331,19 @@ mod tests {
             Administer,
             ManageAdvisories,
             RecordDistribution,
+            LintKeys,
         ];
-        let expected: [(Option<Role>, [bool; 12]); 4] = [
-            (None, [false, false, false, false, false, false, false, false, false, false, false, false]),
-            (Some(Role::Committer), [true, false, false, false, false, true, false, false, true, false, false, false]),
-            (Some(Role::ReleaseManager), [true, true, true, true, true, true, true, false, true, false, false, false]),
-            (Some(Role::PmcMember), [true, true, true, true, true, true, true, true, true, false, true, true]),
+        let expected: [(Option<Role>, [bool; 13]); 4] = [
+            (None, [false, false, false, false, false, false, false, false, false, false, false, false, false]),
+            (
+                Some(Role::Committer),
+                [true, false, false, false, false, true, false, false, true, false, false, false, true],
+            ),
+            (
+                Some(Role::ReleaseManager),
+                [true, true, true, true, true, true, true, false, true, false, false, false, true],
+            ),
+            (Some(Role::PmcMember), [true, true, true, true, true, true, true, true, true, false, true, true, true]),
         ];
         for (role, rights) in expected {
             let member = person(false, &role.map(|r| vec![("httpd", r)]).unwrap_or_default());
@@ -370,9 +382,16 @@ mod tests {
             assert!(!allowed_on_project(who, action, "httpd", "httpd-tools"), "another project of the committee");
             assert!(!allowed_on_project(who, action, "tomcat", "tomcat"), "another committee's project");
         }
-        for action in
-            [AddCommitteeKey, ImportCommitteeKeys, EditPolicy, ReadDraft, ComposeRelease, Administer, ManageAdvisories]
-        {
+        for action in [
+            AddCommitteeKey,
+            ImportCommitteeKeys,
+            LintKeys,
+            EditPolicy,
+            ReadDraft,
+            ComposeRelease,
+            Administer,
+            ManageAdvisories,
+        ] {
             assert!(!allowed(&releaser, action, "httpd"), "{action:?} of the committee");
         }
         assert!(!ballot_is_binding(&releaser, "httpd"));

@@ -5,10 +5,11 @@ use std::fmt::Write as _;
 
 use std::collections::BTreeSet;
 
+use checks::openpgp::lint::LintContext;
 use checks::openpgp::{Certificate, KeyringParse, parse_keyring};
 use serde_json::json;
 use shared_models::Name;
-use shared_models::api::{KeyImportReport, KeyInfo, SkippedKey};
+use shared_models::api::{KeyImportReport, KeyInfo, KeysLint, SkippedKey};
 
 use crate::auth::authz::KeyRemoval;
 use crate::auth::{Action, Principal, authz};
@@ -525,5 +526,33 @@ pub fn delete_key(conn: &mut DbConnection, principal: &Principal, fingerprint: &
             },
         )?;
         Ok(())
+    })
+}
+
+/// The KEYS lint of a committee (`GET /committees/{c}/keys/lint`), for its members.
+pub fn lint_committee(conn: &mut DbConnection, principal: &Principal, committee_name: &Name) -> AppResult<KeysLint> {
+    let committee = committee(conn, committee_name)?;
+    authz::authorize(principal, Action::LintKeys, &committee.name)?;
+    lint(conn, &committee, None, &BTreeSet::new())
+}
+
+/// Lints the keys of `committee`: `vote_closes` and `signers` (primary and signing-key
+/// fingerprints that signed the release about to be voted on) make the findings that would
+/// break that vote blocking.
+pub fn lint(
+    conn: &mut DbConnection,
+    committee: &CommitteeRow,
+    vote_closes: Option<chrono::DateTime<chrono::Utc>>,
+    signers: &BTreeSet<String>,
+) -> AppResult<KeysLint> {
+    let rows = q::of_committee(conn, committee.id)?;
+    let members: BTreeSet<String> = q::member_emails(conn, committee.id)?.into_iter().collect();
+    let certificates: Vec<Certificate> =
+        rows.iter().flat_map(|row| parse_keyring(row.armored.as_bytes()).certificates).collect();
+    let context = LintContext { now: chrono::Utc::now(), vote_closes, member_emails: &members, signers };
+    Ok(KeysLint {
+        committee: committee.name.clone(),
+        keys: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+        findings: checks::openpgp::lint::lint(&certificates, &context),
     })
 }

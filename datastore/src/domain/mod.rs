@@ -17,6 +17,7 @@ pub mod people;
 pub mod publish;
 pub mod publishers;
 pub mod releases;
+pub mod sbom;
 pub mod tasks;
 pub mod text;
 pub mod tokens;

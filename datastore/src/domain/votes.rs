@@ -2,13 +2,13 @@
 //! under a snapshot of the project's policy; people cast ballots; the release manager resolves
 //! it. The rules of CHECKS.md V1 (quorum) and V2 (minimum time) are here.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use checks::digest::Sha256;
 use serde_json::json;
 use shared_models::api::{
-    Ballot, CastVoteRequest, CountedMail, MailTally, Phase, ProjectPolicy, SkippedMail, StartVoteRequest, Tally,
-    VoteMode, VoteOutcome, VoteStage, VoteStatus, VoteSummary,
+    Ballot, CastVoteRequest, CountedMail, KeyFindingSeverity, MailTally, Phase, ProjectPolicy, SkippedMail,
+    StartVoteRequest, Tally, VoteMode, VoteOutcome, VoteStage, VoteStatus, VoteSummary,
 };
 use shared_models::checks::CheckStatus;
 use shared_models::runner::{TaskKind, VoteThreadOrder};
@@ -49,7 +49,7 @@ pub fn manifest_digest<'a>(files: impl IntoIterator<Item = (&'a str, &'a BlobRow
 
 /// What keeps a draft's latest revision from going to the vote: checks still to run, checks
 /// that could not run, failures, and an empty revision.
-fn blockers(conn: &mut DbConnection, ctx: &ReleaseContext, files: usize) -> AppResult<Vec<String>> {
+fn blockers(conn: &mut DbConnection, ctx: &ReleaseContext, files: usize, closes_at: i64) -> AppResult<Vec<String>> {
     let mut blockers = Vec::new();
     if files == 0 {
         blockers.push("the revision has no files".to_owned());
@@ -57,6 +57,25 @@ fn blockers(conn: &mut DbConnection, ctx: &ReleaseContext, files: usize) -> AppR
     let report = super::checks::report(conn, ctx)?;
     if !report.complete {
         blockers.push("checks are still running: wait until GET …/checks says \"complete\": true".to_owned());
+    }
+    // KEYS lint: a key that signed this revision and would stop verifying (expired, revoked)
+    // before the vote closes. Its other findings are warnings on the keys pages.
+    let signers: BTreeSet<String> = report
+        .results
+        .iter()
+        .filter(|r| r.checker == TaskKind::Signature && r.status == CheckStatus::Success)
+        .filter_map(|r| r.data.as_ref())
+        .flat_map(|d| ["signer", "signing_key"].map(|k| d.get(k).and_then(|v| v.as_str()).map(str::to_owned)))
+        .flatten()
+        .collect();
+    if !signers.is_empty() {
+        let lint = super::keys::lint(conn, &ctx.committee, Some(to_time(closes_at)), &signers)?;
+        blockers.extend(
+            lint.findings
+                .into_iter()
+                .filter(|f| f.severity == KeyFindingSeverity::Blocking)
+                .map(|f| format!("KEYS: {} (key {})", f.message, f.fingerprint)),
+        );
     }
     for result in &report.results {
         let what = match result.status {
@@ -101,7 +120,11 @@ pub fn start(
             .with_details(json!({"latest": latest})));
         }
         let files = releases::revision_files(conn, &ctx, revision)?;
-        let blockers = blockers(conn, &ctx, files.len())?;
+        let policy = super::checks::policy_of(&ctx)?;
+        let hours = request.duration_hours.unwrap_or(policy.min_vote_hours).max(1);
+        let opened_at = now_ms();
+        let closes_at = opened_at + i64::from(hours) * HOUR_MS;
+        let blockers = blockers(conn, &ctx, files.len(), closes_at)?;
         if !blockers.is_empty() {
             let total = blockers.len();
             return Err(AppError::conflict(
@@ -113,8 +136,6 @@ pub fn start(
                 "total": total,
             })));
         }
-        let policy = super::checks::policy_of(&ctx)?;
-        let hours = request.duration_hours.unwrap_or(policy.min_vote_hours).max(1);
         let expedited = if hours < policy.min_vote_hours {
             let reason = text::optional("expedited_reason", request.expedited_reason.as_deref(), text::MAX_NAME)?;
             Some(reason.ok_or_else(|| {
@@ -132,7 +153,6 @@ pub fn start(
             None
         };
         let digest = manifest_digest(files.iter().map(|(p, b)| (p.as_str(), b)));
-        let opened_at = now_ms();
         let round = ctx.release.vote_round + 1;
         let snapshot = serde_json::to_string(&policy).map_err(AppError::internal)?;
         let started = q::start(
@@ -144,7 +164,7 @@ pub fn start(
                 policy: &snapshot,
                 manifest_digest: &digest,
                 opened_at,
-                closes_at: opened_at + i64::from(hours) * HOUR_MS,
+                closes_at,
                 expedited_reason: expedited.as_deref(),
                 stage: ctx.committee.podling.then_some(VoteStage::Podling.as_str()),
             },

@@ -1,11 +1,11 @@
 //! `/keys`: a person's own signing keys, and adding one (armored, checked on submit with the
-//! same reasons as the API: `domain::keys`); `/committees/{c}`: a committee, its projects and
-//! the keys of its KEYS file.
+//! same reasons as the API: `domain::keys`); `/committees/{c}`: a committee, its projects, the
+//! keys of its KEYS file and, for its members, what the KEYS lint finds wrong with them.
 
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use shared_models::Name;
-use shared_models::api::{Committee, KeyImportReport, KeyInfo};
+use shared_models::api::{Committee, KeyImportReport, KeyInfo, KeysLint};
 
 use super::{Visitor, logged_in, page, to_login};
 use crate::auth::session::CsrfForm;
@@ -124,15 +124,21 @@ struct CommitteePage {
     user: Option<Visitor>,
     committee: Committee,
     keys: Vec<KeyInfo>,
+    /// The KEYS lint, for the committee's members only.
+    lint: Option<KeysLint>,
 }
 
 /// `GET /committees/{c}`.
 pub async fn committee(state: web::Data<AppState>, viewer: Viewer, name: web::Path<String>) -> AppResult<HttpResponse> {
     let name = Name::parse(&name).map_err(|_| AppError::not_found(format!("There is no committee {name}.")))?;
     let user = Visitor::of(viewer.principal());
-    let (committee, keys) = state
+    let principal = viewer.principal().filter(|p| authz::allowed(p, Action::LintKeys, name.as_str())).cloned();
+    let (committee, keys, lint) = state
         .db
-        .run(move |c| -> AppResult<_> { Ok((directory::committee(c, &name)?, keys::committee_keys(c, &name)?)) })
+        .run(move |c| -> AppResult<_> {
+            let lint = principal.map(|p| keys::lint_committee(c, &p, &name)).transpose()?;
+            Ok((directory::committee(c, &name)?, keys::committee_keys(c, &name)?, lint))
+        })
         .await?;
-    page("committee.html", &CommitteePage { user, committee, keys })
+    page("committee.html", &CommitteePage { user, committee, keys, lint })
 }

@@ -33,6 +33,8 @@ async fn openapi_describes_every_route(backend: Backend) {
         ("/api/v1/keys", "post"),
         ("/api/v1/committees/{committee}/keys/import", "post"),
         ("/api/v1/committees/{committee}/keys", "get"),
+        ("/api/v1/committees/{committee}/keys/lint", "get"),
+        ("/api/v1/releases/{project}/{version}/sbom", "get"),
         ("/api/v1/committees/{committee}/KEYS", "get"),
         ("/api/v1/keys/{fingerprint}", "delete"),
         ("/api/v1/admin/committees", "post"),

@@ -532,6 +532,13 @@ fn api_cells(w: &World) -> Vec<Cell> {
         cell("GET", "/api/v1/committees/{committee}/KEYS", "/api/v1/committees/httpd/KEYS".into(), Public, Body::None),
         cell("GET", "/api/v1/committees/{committee}/keys", "/api/v1/committees/httpd/keys".into(), Public, Body::None),
         cell(
+            "GET",
+            "/api/v1/committees/{committee}/keys/lint",
+            "/api/v1/committees/httpd/keys/lint".into(),
+            Committer,
+            Body::None,
+        ),
+        cell(
             "POST",
             "/api/v1/committees/{committee}/keys/import",
             "/api/v1/committees/httpd/keys/import".into(),
@@ -787,6 +794,8 @@ fn api_cells(w: &World) -> Vec<Cell> {
             ..cell("GET", pattern("/votes"), path("/votes"), read, Body::None)
         });
         cells.push(cell("GET", pattern("/revisions/{revision}"), path("/revisions/1"), read, Body::None));
+        // Neither release has an SBOM: its readers are told so (a 404 that names the release).
+        cells.push(Cell { also_fine: &[404], ..cell("GET", pattern("/sbom"), path("/sbom"), read, Body::None) });
         let in_phase: &'static [u16] = &[409, 422];
         let write = |method, tail: &'static str, policy, body| Cell {
             also_fine: in_phase,

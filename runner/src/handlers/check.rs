@@ -1,4 +1,5 @@
-//! The release checks (`paths`, `hashing`, `signature`, `archive`, `license`, `rat`): fetch the
+//! The release checks (`paths`, `hashing`, `signature`, `archive`, `license`, `rat`, `sbom`,
+//! `trees`): fetch the
 //! inputs verified by SHA-256, fetch the committee's KEYS for a signature check, and run the
 //! checker of the `checks` library on a blocking thread within the task's limits.
 

@@ -7,6 +7,7 @@
 
 pub mod armor;
 pub mod keys;
+pub mod lint;
 pub mod verify;
 
 pub use keys::{Certificate, KeyringParse, Subkey, merge, parse_keyring, parse_keys, uid_emails};

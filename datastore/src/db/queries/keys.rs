@@ -168,3 +168,16 @@ pub fn search(conn: &mut DbConnection, hex: Option<&str>, term: &str, limit: i64
     };
     query.order(signing_key::fingerprint).limit(limit).select(SigningKeyRow::as_select()).load(conn)
 }
+
+/// The registered addresses of a committee's members (any role), lower case, for the KEYS lint.
+pub fn member_emails(conn: &mut DbConnection, committee_id: i64) -> QueryResult<Vec<String>> {
+    use crate::db::schema::membership;
+    let emails: Vec<Option<String>> = membership::table
+        .inner_join(users::table)
+        .filter(membership::committee_id.eq(committee_id))
+        .filter(users::withdrawn_at.is_null())
+        .select(users::email)
+        .distinct()
+        .load(conn)?;
+    Ok(emails.into_iter().flatten().map(|e| e.to_ascii_lowercase()).collect())
+}

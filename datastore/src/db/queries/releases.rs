@@ -348,3 +348,22 @@ pub fn holders_of(conn: &mut DbConnection, sha256: &str, limit: i64) -> QueryRes
         .select((revision::release_id, revision::seq, revision_file::path))
         .load(conn)
 }
+
+/// The releases of a product in `phases` created before `before` (epoch ms), newest first; at
+/// most `limit`.
+pub fn earlier_releases(
+    conn: &mut DbConnection,
+    product_id: i64,
+    phases: &[&str],
+    before: i64,
+    limit: i64,
+) -> QueryResult<Vec<ReleaseRow>> {
+    release::table
+        .filter(release::product_id.eq(product_id))
+        .filter(release::phase.eq_any(phases))
+        .filter(release::created_at.lt(before))
+        .order((release::created_at.desc(), release::id.desc()))
+        .limit(limit)
+        .select(ReleaseRow::as_select())
+        .load(conn)
+}

@@ -1,0 +1,340 @@
+//! The `trees` checker. T1: when a release ships the same source in several archive formats
+//! (`x-1.0-src.tar.gz` and `x-1.0-src.zip`), every one holds the same tree, so a voter who
+//! checked one has checked them all.
+//!
+//! Each archive is read to its end with the safe walker; the trees are compared below their
+//! single top-level directory (which may be named differently), file by file: files only in one
+//! archive and files whose bytes differ are failures. A file that differs only in line endings
+//! (a zip built with CRLF for Windows users, as Maven's assembly plugin can) is a warning, and
+//! so is a symlink that the other archive stores as a file naming the same target.
+//! Directories are not compared: zip tools often omit entries for them.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::ops::ControlFlow;
+
+use shared_models::checks::CheckResult;
+
+use crate::archive::{self, MemberKind};
+use crate::artifacts::{self, checker};
+use crate::digest::Sha256;
+use crate::report::{Input, Limits, Report};
+
+/// Paths listed per difference before the rest are only counted.
+const LISTED: usize = 20;
+
+/// What one member holds, for comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Entry {
+    File {
+        sha256: String,
+        lf_sha256: String,
+        size: u64,
+    },
+    Symlink {
+        target: String,
+    },
+    /// Hard links and special files: compared by kind only.
+    Other(MemberKind),
+}
+
+/// One archive's tree: member path (below the common top-level directory) → entry.
+#[derive(Debug, Default)]
+struct Tree {
+    entries: BTreeMap<String, Entry>,
+}
+
+/// Source archives grouped for T1: archives in the same directory with the same base name in
+/// different formats. Each group has at least two members, sorted, `.tar.gz` first when present.
+pub fn groups<'a>(paths: &[&'a str]) -> Vec<Vec<&'a str>> {
+    let mut by_base: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+    for path in paths.iter().copied().filter(|p| artifacts::is_source_archive(p)) {
+        let dir = path.rfind('/').map_or("", |i| &path[..i]);
+        by_base.entry((dir, artifacts::archive_base_name(path))).or_default().push(path);
+    }
+    by_base
+        .into_values()
+        .filter(|group| group.len() > 1)
+        .map(|mut group| {
+            group.sort_by_key(|p| (!p.to_ascii_lowercase().ends_with(".tar.gz"), p.to_owned()));
+            group
+        })
+        .collect()
+}
+
+/// Runs T1 on `inputs` (the archives of one group, the subject first).
+pub fn check(inputs: &[Input], limits: &Limits) -> Vec<CheckResult> {
+    let Some(subject) = inputs.first() else { return Vec::new() };
+    let mut report = Report::new(checker::TREES, &subject.path);
+    let mut trees = Vec::new();
+    for input in inputs {
+        match read_tree(input, limits) {
+            Ok(tree) => trees.push(tree),
+            Err(error) if error.is_release_problem() => {
+                // The archive check reports the fault itself; here it only stops the comparison.
+                report
+                    .warning("T1", format!("`{}` was not compared: it does not read to the end ({error})", input.path))
+                    .data("other", input.path.clone());
+                return report.finish();
+            }
+            Err(error) => {
+                report
+                    .error("T1", format!("could not read `{}`: {error}", input.path))
+                    .data("other", input.path.clone());
+                return report.finish();
+            }
+        }
+    }
+    let base = &trees[0];
+    for (input, tree) in inputs.iter().zip(&trees).skip(1) {
+        compare(&mut report, &subject.path, base, &input.path, tree);
+    }
+    report.finish()
+}
+
+fn read_tree(input: &Input, limits: &Limits) -> Result<Tree, archive::ArchiveError> {
+    let mut tree = Tree::default();
+    let mut buffer = vec![0u8; 64 << 10];
+    archive::walk(input, limits, |member, reader| {
+        if member.path_problem.is_some() || member.path.is_empty() || member.is_apple_double() {
+            return ControlFlow::Continue(());
+        }
+        let entry = match member.kind {
+            MemberKind::Dir => return ControlFlow::Continue(()),
+            MemberKind::Symlink => Entry::Symlink { target: member.link_target.clone().unwrap_or_default() },
+            MemberKind::File => match hash(reader, &mut buffer) {
+                Ok(entry) => entry,
+                // The walker reports the read error itself once the visitor returns.
+                Err(_) => return ControlFlow::Continue(()),
+            },
+            kind => Entry::Other(kind),
+        };
+        tree.entries.insert(member.path.clone(), entry);
+        ControlFlow::Continue(())
+    })?;
+    tree.strip_top_level();
+    Ok(tree)
+}
+
+/// The SHA-256 of a file's bytes and of the same bytes with every CRLF as LF.
+fn hash(reader: &mut dyn Read, buffer: &mut [u8]) -> std::io::Result<Entry> {
+    let (mut raw, mut lf) = (Sha256::default(), Sha256::default());
+    let mut size = 0u64;
+    // A CR at the end of one chunk: written once the next byte shows whether an LF follows.
+    let mut pending_cr = false;
+    loop {
+        let n = reader.read(buffer)?;
+        if n == 0 {
+            break;
+        }
+        let chunk = &buffer[..n];
+        size += n as u64;
+        raw.update(chunk);
+        let mut start = 0;
+        if pending_cr {
+            if chunk[0] != b'\n' {
+                lf.update(b"\r");
+            }
+            pending_cr = false;
+        }
+        for i in memchr_all(chunk, b'\r') {
+            if i + 1 == chunk.len() {
+                lf.update(&chunk[start..i]);
+                start = chunk.len();
+                pending_cr = true;
+            } else if chunk[i + 1] == b'\n' {
+                lf.update(&chunk[start..i]);
+                start = i + 1;
+            }
+        }
+        lf.update(&chunk[start..]);
+    }
+    if pending_cr {
+        lf.update(b"\r");
+    }
+    Ok(Entry::File { sha256: raw.finish_hex(), lf_sha256: lf.finish_hex(), size })
+}
+
+fn memchr_all(haystack: &[u8], needle: u8) -> impl Iterator<Item = usize> + '_ {
+    haystack.iter().enumerate().filter(move |(_, b)| **b == needle).map(|(i, _)| i)
+}
+
+impl Tree {
+    /// Drops the single top-level directory every entry sits in, if there is one, so that
+    /// `x-1.0/` in one archive and `x-1.0-src/` in another compare equal.
+    fn strip_top_level(&mut self) {
+        let first = |p: &str| p.split_once('/').map(|(top, _)| top.to_owned());
+        let Some(top) = self.entries.keys().next().and_then(|p| first(p)) else { return };
+        if !self.entries.keys().all(|p| first(p).as_deref() == Some(top.as_str())) {
+            return;
+        }
+        let prefix = top.len() + 1;
+        self.entries =
+            std::mem::take(&mut self.entries).into_iter().map(|(p, e)| (p[prefix..].to_owned(), e)).collect();
+    }
+}
+
+/// Compares `tree` (of `other`) with `base` (of `subject`) and reports each class of difference.
+fn compare(report: &mut Report, subject: &str, base: &Tree, other: &str, tree: &Tree) {
+    let mut only_subject = Vec::new();
+    let mut only_other = Vec::new();
+    let mut differ = Vec::new();
+    let mut line_endings = Vec::new();
+    let mut link_as_file = Vec::new();
+    for (path, entry) in &base.entries {
+        match tree.entries.get(path) {
+            None => only_subject.push(path.as_str()),
+            Some(theirs) => match (entry, theirs) {
+                _ if entry == theirs => {}
+                (Entry::File { lf_sha256: a, .. }, Entry::File { lf_sha256: b, .. }) if a == b => {
+                    line_endings.push(path.as_str());
+                }
+                (Entry::Symlink { target }, Entry::File { sha256, .. })
+                | (Entry::File { sha256, .. }, Entry::Symlink { target })
+                    if *sha256 == crate::digest::sha256_hex(target.as_bytes()) =>
+                {
+                    link_as_file.push(path.as_str());
+                }
+                _ => differ.push(path.as_str()),
+            },
+        }
+    }
+    only_other.extend(tree.entries.keys().filter(|p| !base.entries.contains_key(*p)).map(String::as_str));
+
+    let shown = |paths: &[&str]| {
+        let mut text: Vec<String> = paths.iter().take(LISTED).map(|p| format!("`{p}`")).collect();
+        if paths.len() > LISTED {
+            text.push(format!("and {} more", paths.len() - LISTED));
+        }
+        text.join(", ")
+    };
+    let mut add = |failure: bool, paths: &[&str], what: String| {
+        if paths.is_empty() {
+            return;
+        }
+        let message = format!("{what} ({}): {}", paths.len(), shown(paths));
+        let handle = if failure { report.failure("T1", message) } else { report.warning("T1", message) };
+        handle
+            .data("other", other.to_owned())
+            .data("count", paths.len())
+            .data("paths", paths.iter().take(LISTED).map(|p| serde_json::Value::from(*p)).collect::<Vec<_>>());
+    };
+    add(true, &differ, format!("files whose content differs between `{subject}` and `{other}`"));
+    add(true, &only_subject, format!("files in `{subject}` that `{other}` lacks"));
+    add(true, &only_other, format!("files in `{other}` that `{subject}` lacks"));
+    add(false, &line_endings, format!("files that differ only in line endings between `{subject}` and `{other}`"));
+    add(false, &link_as_file, format!("symlinks that one of `{subject}` and `{other}` stores as a file"));
+    if differ.is_empty() && only_subject.is_empty() && only_other.is_empty() {
+        let files = base.entries.values().filter(|e| matches!(e, Entry::File { .. })).count();
+        report
+            .success("T1", format!("`{other}` holds the same tree as `{subject}` ({files} files)"))
+            .data("other", other.to_owned())
+            .data("files", files);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_models::checks::CheckStatus;
+    use testkit::archives::{Entry as Member, gzip, tar_bytes, zip_bytes};
+
+    #[test]
+    fn groups_source_archives_by_base_name_and_directory() {
+        let paths = [
+            "x-1.0-src.zip",
+            "x-1.0-src.tar.gz",
+            "x-1.0-src.tar.gz.asc",
+            "x-1.0-bin.tar.gz",
+            "x-1.0-bin.zip",
+            "sub/x-1.0-src.tar.bz2",
+            "lib.jar",
+            "y-2.0.tar.xz",
+        ];
+        assert_eq!(groups(&paths), [vec!["x-1.0-src.tar.gz", "x-1.0-src.zip"]]);
+        assert!(groups(&["a.tar.gz", "a.tgz.asc"]).is_empty());
+    }
+
+    #[test]
+    fn crlf_normalisation_spans_chunk_boundaries() {
+        let digest = |bytes: &[u8], chunk: usize| {
+            let mut buffer = vec![0u8; chunk];
+            match hash(&mut &bytes[..], &mut buffer).unwrap() {
+                Entry::File { lf_sha256, .. } => lf_sha256,
+                other => panic!("{other:?}"),
+            }
+        };
+        let unix = b"one\ntwo\r three\n\r".as_slice();
+        let windows = b"one\r\ntwo\r three\r\n\r".as_slice();
+        for chunk in 1..8 {
+            assert_eq!(digest(windows, chunk), digest(unix, 64), "chunk {chunk}");
+            assert_eq!(digest(unix, chunk), digest(unix, 64), "chunk {chunk}");
+        }
+        assert_ne!(digest(b"a\rb", 2), digest(b"ab", 2));
+    }
+
+    /// A `.tar.gz` of `tar` and a `.zip` of `zip`, compared.
+    fn run(tar: &[(&str, &[u8])], zip: &[(&str, &[u8])]) -> Vec<(CheckStatus, String)> {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = write(dir.path(), tar, zip);
+        check(&inputs, &Limits::default()).into_iter().map(|r| (r.status, r.message)).collect()
+    }
+
+    fn write(dir: &std::path::Path, tar: &[(&str, &[u8])], zip: &[(&str, &[u8])]) -> [Input; 2] {
+        let (a, b) = (dir.join("a.tar.gz"), dir.join("a.zip"));
+        let entries: Vec<Member> = tar.iter().map(|(p, d)| Member::File(p, d)).collect();
+        std::fs::write(&a, gzip(&tar_bytes(&entries))).unwrap();
+        std::fs::write(&b, zip_bytes(zip, zip::CompressionMethod::Deflated)).unwrap();
+        [Input::new("x-1.0-src.tar.gz", a), Input::new("x-1.0-src.zip", b)]
+    }
+
+    #[test]
+    fn the_same_tree_under_differently_named_roots_passes() {
+        let results = run(
+            &[("x-1.0/README", b"hi\n"), ("x-1.0/src/a.c", b"int a;\n")],
+            &[("x-1.0-src/src/a.c", b"int a;\n"), ("x-1.0-src/README", b"hi\n")],
+        );
+        assert_eq!(results.len(), 1, "{results:?}");
+        assert_eq!(results[0].0, CheckStatus::Success);
+        assert!(results[0].1.contains("(2 files)"), "{results:?}");
+    }
+
+    #[test]
+    fn each_difference_is_reported_with_its_paths() {
+        let results = run(
+            &[("x/README", b"hi\n"), ("x/changed.c", b"int a;\n"), ("x/only-in-tar", b"1"), ("x/dos.txt", b"a\nb\n")],
+            &[
+                ("x/README", b"hi\n"),
+                ("x/changed.c", b"int b;\n"),
+                ("x/only-in-zip", b"2"),
+                ("x/dos.txt", b"a\r\nb\r\n"),
+            ],
+        );
+        let find = |status: CheckStatus, text: &str| results.iter().any(|(s, m)| *s == status && m.contains(text));
+        let differs = "content differs between `x-1.0-src.tar.gz` and `x-1.0-src.zip` (1): `changed.c`";
+        assert!(find(CheckStatus::Failure, differs), "{results:?}");
+        assert!(find(CheckStatus::Failure, "that `x-1.0-src.zip` lacks (1): `only-in-tar`"), "{results:?}");
+        assert!(find(CheckStatus::Failure, "that `x-1.0-src.tar.gz` lacks (1): `only-in-zip`"), "{results:?}");
+        assert!(
+            find(
+                CheckStatus::Warning,
+                "only in line endings between `x-1.0-src.tar.gz` and `x-1.0-src.zip` (1): `dos.txt`"
+            ),
+            "{results:?}"
+        );
+        assert_eq!(results.len(), 4, "{results:?}");
+    }
+
+    #[test]
+    fn a_corrupt_archive_stops_the_comparison_without_a_second_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let inputs = write(dir.path(), &[("x/a", b"1")], &[("x/a", b"1")]);
+        let mut broken = std::fs::read(&inputs[1].file).unwrap();
+        broken.truncate(broken.len() / 2);
+        std::fs::write(&inputs[1].file, broken).unwrap();
+        let results = check(&inputs, &Limits::default());
+        assert_eq!(results.len(), 1, "{results:?}");
+        assert_eq!(results[0].status, CheckStatus::Warning, "{results:?}");
+        assert!(results[0].message.contains("`x-1.0-src.zip` was not compared"), "{results:?}");
+    }
+}

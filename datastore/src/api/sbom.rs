@@ -1,0 +1,65 @@
+//! A release's SBOM as data: its components, the diff against the previous release's SBOM, and
+//! the known vulnerabilities of its components (`docs/SBOM.md`).
+
+use actix_web::{get, web};
+use serde::Deserialize;
+use shared_models::sbom::ReleaseSbom;
+use utoipa::IntoParams;
+
+use crate::auth::Viewer;
+use crate::blob;
+use crate::domain::releases::ReleaseRef;
+use crate::domain::sbom::{self, Located};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SbomQuery {
+    /// The SBOM file, when the release has several (default: the first `*.cdx.json` or
+    /// `bom.json` of its latest revision, in path order).
+    #[param(max_length = 1024)]
+    pub file: Option<String>,
+}
+
+/// The release's CycloneDX SBOM as data: its components; what was added, removed, or changed
+/// version or licence since the SBOM of the newest earlier release of the product whose vote
+/// passed; and the known vulnerabilities of its components in the operator's OSV data. As
+/// public as the release.
+#[utoipa::path(security((), ("bearer" = [])), operation_id = "show_sbom", tag = "releases",
+    params(("project" = String, Path), ("version" = String, Path), SbomQuery),
+    responses((status = 200, body = ReleaseSbom),
+        (status = 404, description = "no such release, or it has no SBOM", body = shared_models::ErrorBody),
+        (status = 422, description = "`invalid_sbom`: the SBOM is not CycloneDX JSON, or too large", body = shared_models::ErrorBody),
+        (status = 503, description = "the blob store cannot be reached", body = shared_models::ErrorBody)))]
+#[get("/sbom")]
+pub async fn show(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    release: ReleaseRef,
+    query: web::Query<SbomQuery>,
+) -> AppResult<web::Json<ReleaseSbom>> {
+    let file = query.into_inner().file;
+    let (current, previous) =
+        state.db.run(move |c| sbom::locate(c, viewer.principal(), &release, file.as_deref())).await?;
+    sbom::require_readable(&current)?;
+    let bytes = read(&state, &current).await?;
+    let previous = match previous {
+        Some(located) if sbom::require_readable(&located).is_ok() => {
+            let bytes = read(&state, &located).await?;
+            Some((located, bytes))
+        }
+        _ => None,
+    };
+    let osv = state.osv.clone();
+    let described = web::block(move || sbom::describe(&current, &bytes, previous, &osv))
+        .await
+        .map_err(|e| AppError::internal(format!("the SBOM work stopped: {e}")))??;
+    Ok(web::Json(described))
+}
+
+async fn read(state: &AppState, located: &Located) -> AppResult<Vec<u8>> {
+    let reader = state.blobs.open_blob(&located.file.sha256).await.map_err(|e| blob::failure("reading an SBOM", &e))?;
+    let bytes = reader.read_all().await.map_err(|e| blob::failure("reading an SBOM", &e))?;
+    Ok(bytes.to_vec())
+}
