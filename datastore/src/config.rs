@@ -118,6 +118,11 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_OIDC_KEYS_REFRESH_SECS", default_value_t = 60, global = true)]
     pub oidc_keys_refresh_secs: u64,
 
+    /// Distribution records are checked again (does the channel still serve the voted bytes?)
+    /// once this many seconds have passed since their last check; 0 turns the schedule off.
+    #[arg(long, env = "DATASTORE_DISTRIBUTION_RECHECK_SECS", default_value_t = 86_400, global = true)]
+    pub distribution_recheck_secs: u64,
+
     /// A directory of OSV JSON documents (for example osv.dev's per-ecosystem `all.zip`,
     /// unzipped): the known vulnerabilities `GET …/sbom` lists for a release's components. Read
     /// again when the directory changes and at least every ten minutes; no network is used.
@@ -212,6 +217,7 @@ impl Config {
             metrics_token: None,
             trusted_issuers: vec!["https://ci.datastore.test".to_owned()],
             osv_dir: None,
+            distribution_recheck_secs: 86_400,
             oidc_issuer: None,
             oidc_client_id: None,
             oidc_client_secret: None,

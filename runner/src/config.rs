@@ -65,8 +65,9 @@ pub struct Config {
     #[arg(long, env = "RUNNER_WEBHOOKS", default_value_t = true, action = clap::ArgAction::Set)]
     pub webhooks: bool,
 
-    /// Let webhooks reach loopback, private and link-local addresses (the runner's own
-    /// network). Off by default: a webhook URL is chosen by a project, not by the operator.
+    /// Let webhooks, vote-thread fetches and distribution checks reach loopback, private and
+    /// link-local addresses (the runner's own network). Off by default: those URLs are chosen
+    /// by projects, not by the operator.
     #[arg(long, env = "RUNNER_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub webhook_allow_private: bool,
 

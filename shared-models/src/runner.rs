@@ -32,6 +32,8 @@ crate::named_enum! {
         Webhook = "webhook",
         /// Fetch a mail vote's thread from the list archive, for the datastore to tally.
         VoteThread = "vote_thread",
+        /// Fetch what a distribution channel serves and compare it with the voted bytes.
+        Distribution = "distribution",
     }
 }
 
@@ -249,6 +251,27 @@ pub struct WebhookOrder {
     pub body: String,
     /// `X-TRL-Signature`: `sha256=<hex of HMAC-SHA256(secret, body)>`.
     pub signature: String,
+}
+
+/// One voted file, as a `distribution` task compares with what a channel serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct VotedFile {
+    pub path: String,
+    pub sha512: String,
+    pub size: u64,
+}
+
+/// The `args` of a `distribution` task. The runner answers with one result whose
+/// `data.outcome` is `verified`, `mismatch` or `unreachable` (a channel that cannot be read is
+/// an outcome of the verification, not a failed task), `data.detail` a sentence, and, when it
+/// read bytes, `data.sha512` and `data.size`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DistributionOrder {
+    /// The distribution record.
+    pub distribution: i64,
+    pub url: String,
+    /// The files of the voted revision.
+    pub files: Vec<VotedFile>,
 }
 
 /// The `args` of a `vote_thread` task. The runner answers with one `success` result whose

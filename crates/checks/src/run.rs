@@ -66,7 +66,9 @@ pub fn run(kind: TaskKind, inputs: &[Input], context: &Context) -> Result<Vec<Ch
             need(2)?;
             Ok(crate::trees::check(inputs, &context.limits))
         }
-        TaskKind::Mail | TaskKind::Webhook | TaskKind::VoteThread => Err(format!("{kind} is not a check")),
+        TaskKind::Mail | TaskKind::Webhook | TaskKind::VoteThread | TaskKind::Distribution => {
+            Err(format!("{kind} is not a check"))
+        }
     }
 }
 

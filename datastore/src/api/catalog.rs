@@ -12,7 +12,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(list_catalog).service(remove);
+    cfg.service(list_catalog).service(remove).service(verify);
 }
 
 /// Record where a release was distributed (Maven Central, PyPI, …): its PMC, or a trusted
@@ -32,6 +32,7 @@ pub async fn record(
 ) -> AppResult<HttpResponse> {
     let recorded = state.db.run(move |c| catalog::record(c, &principal, &release, &body)).await?;
     state.documents.forget();
+    state.wake_runners(); // a web address is checked at once
     Ok(created(&recorded))
 }
 
@@ -55,14 +56,35 @@ pub async fn list(
         (status = 403, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody)))]
 #[delete("/distributions/{id}")]
 pub async fn remove(state: web::Data<AppState>, principal: Principal, req: HttpRequest) -> AppResult<HttpResponse> {
-    let id = req
-        .match_info()
-        .get("id")
-        .and_then(|n| n.parse::<i64>().ok())
-        .ok_or_else(|| AppError::bad_request("invalid_id", "A distribution record's id is a number."))?;
+    let id = distribution_id(&req)?;
     state.db.run(move |c| catalog::remove(c, &principal, id)).await?;
     state.documents.forget();
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Check now that a distribution serves the voted bytes (as for recording one): a runner fetches
+/// the URL and records `verified`, `mismatch` or `unreachable` on the record, as an event too.
+/// Records are checked when made and again every `DATASTORE_DISTRIBUTION_RECHECK_SECS`.
+#[utoipa::path(operation_id = "verify_distribution", tag = "releases",
+    params(("id" = i64, Path)), security(("bearer" = [])),
+    responses((status = 202, description = "a check is queued", body = Distribution),
+        (status = 400, body = shared_models::ErrorBody),
+        (status = 403, body = shared_models::ErrorBody), (status = 404, body = shared_models::ErrorBody),
+        (status = 409, description = "`wrong_phase`: the release is revoked", body = shared_models::ErrorBody),
+        (status = 422, description = "`invalid_request`: coordinates, which cannot be fetched", body = shared_models::ErrorBody)))]
+#[post("/distributions/{id}/verify")]
+pub async fn verify(state: web::Data<AppState>, principal: Principal, req: HttpRequest) -> AppResult<HttpResponse> {
+    let id = distribution_id(&req)?;
+    let queued = state.db.run(move |c| crate::domain::parity::verify(c, &principal, id)).await?;
+    state.wake_runners();
+    Ok(HttpResponse::Accepted().json(queued))
+}
+
+fn distribution_id(req: &HttpRequest) -> AppResult<i64> {
+    req.match_info()
+        .get("id")
+        .and_then(|n| n.parse::<i64>().ok())
+        .ok_or_else(|| AppError::bad_request("invalid_id", "A distribution record's id is a number."))
 }
 
 /// Every current release, the latest released first: its files with their digests, download

@@ -25,7 +25,7 @@ use crate::url;
 /// The phases whose bytes may have gone elsewhere: voted and passed.
 const DISTRIBUTABLE: [Phase; 3] = [Phase::Preview, Phase::Current, Phase::Archived];
 
-fn view(row: DistributionRow, release: String) -> AppResult<Distribution> {
+pub(crate) fn view(row: DistributionRow, release: String) -> AppResult<Distribution> {
     Ok(Distribution {
         id: row.id,
         release,
@@ -97,6 +97,8 @@ pub fn record(
                 details: json!({"distribution": row.id, "channel": request.channel, "url": url}),
             },
         )?;
+        // A web address is checked at once: does it serve the voted bytes?
+        super::parity::queue(c, &ctx, &row, crate::db::now_ms())?;
         view(row, ctx.key())
     })
 }

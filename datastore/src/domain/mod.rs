@@ -13,6 +13,7 @@ pub mod mail;
 pub mod mailtally;
 pub mod outbox;
 pub mod page;
+pub mod parity;
 pub mod people;
 pub mod publish;
 pub mod publishers;

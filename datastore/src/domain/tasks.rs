@@ -385,8 +385,10 @@ pub fn submit(
             TaskOutcome::Completed => match q::finish(c, id, runner.id, token, TaskStatus::Completed, None)? {
                 Some(task) => {
                     validate(&task, request)?;
-                    if task.kind()? == TaskKind::VoteThread {
-                        tally_fetched_thread(c, &task, &request.results)?;
+                    match task.kind()? {
+                        TaskKind::VoteThread => tally_fetched_thread(c, &task, &request.results)?,
+                        TaskKind::Distribution => super::parity::apply(c, &task, &runner.name, &request.results)?,
+                        _ => {}
                     }
                     let stored = if task.kind()?.is_check() { store_results(c, &task, &request.results)? } else { 0 };
                     record_signers(c, &task, &request.results)?;

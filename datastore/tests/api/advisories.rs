@@ -12,7 +12,10 @@ use testkit::{Backend, on_both_backends};
 use crate::common::TestApp;
 
 on_both_backends!(cve_records_are_the_pmc_s_and_stay_embargoed_until_published);
-on_both_backends!(distributions_and_the_catalog_describe_current_releases);
+on_both_backends!(
+    distributions_and_the_catalog_describe_current_releases,
+    a_runner_checks_that_a_channel_serves_the_voted_bytes
+);
 
 struct People {
     admin: String,
@@ -315,4 +318,87 @@ async fn distributions_and_the_catalog_describe_current_releases(backend: Backen
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, listed) = get(&app, None, current).await;
     assert_eq!(listed["distributions"].as_array().unwrap().len(), 1);
+}
+
+/// Answers a `distribution` task as the runner would, with `outcome` (or none at all).
+async fn report_outcome(app: &TestApp, runner: &str, order: &Value, outcome: Option<&str>) -> (StatusCode, Value) {
+    let data = match outcome {
+        Some(outcome) => json!({"outcome": outcome, "detail": format!("the channel: {outcome}"), "sha512": "ab"}),
+        None => json!({}),
+    };
+    let result = json!({"checker": "distribution", "checker_version": "", "path": "", "status": "failure",
+                        "message": "checked", "data": data});
+    let body = json!({"lease_token": order["lease_token"], "status": "completed", "results": [result]});
+    let url = app.url(&format!("/api/runner/v1/tasks/{}/result", order["id"]));
+    app.send(app.client.post(url).bearer_auth(runner).json(&body)).await
+}
+
+async fn a_runner_checks_that_a_channel_serves_the_voted_bytes(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    let p = world(&app).await;
+    let current = "/api/v1/releases/httpd/2.4.67/distributions";
+    let web =
+        json!({"channel": "github_releases", "url": "https://github.com/apache/httpd/releases/download/2.4.67/README"});
+    let coordinates = json!({"channel": "maven_central", "url": "org.apache.httpd:httpd:2.4.67"});
+    let (status, recorded) = app.send(app.client.post(app.url(current)).bearer_auth(&p.pmc).json(&web)).await;
+    assert_eq!(status, StatusCode::CREATED, "{recorded}");
+    let (_, coords) = app.send(app.client.post(app.url(current)).bearer_auth(&p.pmc).json(&coordinates)).await;
+    let id = recorded["id"].as_i64().unwrap();
+
+    // A web address is checked at once, against the voted files; coordinates are not fetched.
+    let runner = app.runner("runner-parity").await;
+    let orders = app.claim(&runner, &["distribution"]).await;
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    let args = &orders[0]["args"];
+    assert_eq!((args["distribution"].as_i64(), args["url"].clone()), (Some(id), web["url"].clone()), "{args}");
+    let sha512 = checks::digest::sha512_of(&b"2.4.67"[..]).unwrap().0;
+    let readme = args["files"].as_array().unwrap().iter().find(|f| f["path"] == "README").unwrap();
+    assert_eq!((readme["sha512"].as_str(), readme["size"].as_u64()), (Some(sha512.as_str()), Some(6)));
+
+    // A report without an outcome is refused and changes nothing; a mismatch is recorded.
+    let (status, body) = report_outcome(&app, &runner, &orders[0], None).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_result")), "{body}");
+    let (status, body) = report_outcome(&app, &runner, &orders[0], Some("mismatch")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, listed) = get(&app, None, current).await;
+    let record = listed["distributions"].as_array().unwrap().iter().find(|d| d["id"] == id).unwrap().clone();
+    assert_eq!(
+        (record["status"].as_str(), record["detail"].as_str()),
+        (Some("mismatch"), Some("the channel: mismatch"))
+    );
+    assert!(record["checked_at"].is_string(), "{record}");
+    let (_, events) = get(&app, Some(&p.pmc), "/api/v1/releases/httpd/2.4.67/events").await;
+    let mismatch = events["events"].as_array().unwrap().iter().find(|e| e["action"] == "distribution.mismatch");
+    let mismatch = mismatch.unwrap_or_else(|| panic!("no mismatch event in {events}"));
+    assert_eq!(mismatch["actor"], "runner:runner-parity");
+    let page = app.client.get(app.url("/releases/httpd/2.4.67")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("distribution-mismatch status-failure"), "the release page shows it");
+
+    // Checked again on request (by whoever may record it), and on the schedule.
+    let verify = format!("/api/v1/distributions/{id}/verify");
+    let (status, _) = app.send(app.client.post(app.url(&verify))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for jwt in [&p.committer, &p.other_pmc] {
+        let (status, body) = app.send(app.client.post(app.url(&verify)).bearer_auth(jwt)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    }
+    let coords_verify = format!("/api/v1/distributions/{}/verify", coords["id"]);
+    let (status, body) = app.send(app.client.post(app.url(&coords_verify)).bearer_auth(&p.pmc)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_request")), "{body}");
+    let (status, body) = app.send(app.client.post(app.url(&verify)).bearer_auth(&p.pmc)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let again = app.claim(&runner, &["distribution"]).await;
+    assert_eq!(again.len(), 1, "{again:?}");
+    let (status, _) = report_outcome(&app, &runner, &again[0], Some("verified")).await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let queued = app.db(|c| datastore::domain::parity::recheck_due(c, 1).unwrap());
+    assert_eq!(queued, 1, "the web address is due again; the coordinates never are");
+    let (status, _) =
+        report_outcome(&app, &runner, &app.claim(&runner, &["distribution"]).await[0], Some("verified")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(app.db(|c| datastore::domain::parity::recheck_due(c, 3_600_000).unwrap()), 0, "checked just now");
+    let (_, listed) = get(&app, None, current).await;
+    let record = listed["distributions"].as_array().unwrap().iter().find(|d| d["id"] == id).unwrap().clone();
+    assert_eq!(record["status"], "verified", "{record}");
 }

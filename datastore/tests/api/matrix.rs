@@ -752,6 +752,16 @@ fn api_cells(w: &World) -> Vec<Cell> {
         Cell {
             also_fine: gone,
             ..cell(
+                "POST",
+                "/api/v1/distributions/{id}/verify",
+                format!("/api/v1/distributions/{}/verify", w.distribution),
+                Pmc,
+                Body::None,
+            )
+        },
+        Cell {
+            also_fine: gone,
+            ..cell(
                 "DELETE",
                 "/api/v1/distributions/{id}",
                 format!("/api/v1/distributions/{}", w.distribution),

@@ -3,6 +3,7 @@
 //! handler to [`Handlers::new`], without touching the claim loop or the lease keeping.
 
 mod check;
+mod distribution;
 mod mail;
 mod vote_thread;
 mod webhook;
@@ -67,7 +68,8 @@ impl Handlers {
         Self(handlers)
     }
 
-    /// What `config` enables: the checks and fetching vote threads; webhooks unless turned off;
+    /// What `config` enables: the checks, fetching vote threads and verifying distributions;
+    /// webhooks unless turned off;
     /// mail when an SMTP server is configured (a runner without one never claims mail tasks).
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         let mut handlers = Self::checks();
@@ -78,6 +80,8 @@ impl Handlers {
         }
         let fetcher = vote_thread::VoteThread { allow_private: config.webhook_allow_private };
         handlers.0.insert(TaskKind::VoteThread, Arc::new(fetcher));
+        let verifier = distribution::Distribution { allow_private: config.webhook_allow_private };
+        handlers.0.insert(TaskKind::Distribution, Arc::new(verifier));
         if let Some(url) = &config.smtp_url {
             let password = match &config.smtp_password_file {
                 Some(path) => Some(

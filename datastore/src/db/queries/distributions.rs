@@ -58,3 +58,36 @@ pub fn of_releases(conn: &mut DbConnection, release_ids: &[i64]) -> QueryResult<
 pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
     diesel::delete(distribution::table.find(id)).execute(conn).map(|n| n == 1)
 }
+
+/// Records what a check of the channel found; `false` if the record is gone.
+pub fn set_outcome(conn: &mut DbConnection, id: i64, status: &str, detail: &str) -> QueryResult<bool> {
+    let now = now_ms();
+    diesel::update(distribution::table.find(id))
+        .set((
+            distribution::status.eq(status),
+            distribution::detail.eq(Some(detail)),
+            distribution::checked_at.eq(Some(now)),
+            distribution::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|n| n == 1)
+}
+
+/// Records of web addresses last checked before `before` (or recorded before it and never
+/// checked), of releases in `phases`, oldest check first; at most `limit`.
+pub fn due(conn: &mut DbConnection, before: i64, phases: &[&str], limit: i64) -> QueryResult<Vec<DistributionRow>> {
+    use crate::db::schema::release;
+    distribution::table
+        .inner_join(release::table)
+        .filter(release::phase.eq_any(phases))
+        .filter(distribution::url.like("http%"))
+        .filter(
+            distribution::checked_at
+                .lt(before)
+                .or(distribution::checked_at.is_null().and(distribution::created_at.lt(before))),
+        )
+        .order((distribution::checked_at.asc(), distribution::id.asc()))
+        .limit(limit)
+        .select(DistributionRow::as_select())
+        .load(conn)
+}

@@ -1,0 +1,259 @@
+//! `distribution` tasks: fetch what a channel serves at a distribution record's URL and compare
+//! it with the voted bytes (`docs/DISTRIBUTION.md`). The bytes' SHA-512 equal to a voted file's
+//! is `verified`; so is a small text (a channel's published `.sha512`) that names a voted file's
+//! SHA-512. Anything else read is a `mismatch`; a channel that cannot be read is `unreachable`.
+//! The network rules of webhooks hold: public addresses only unless allowed, and each redirect
+//! (GitHub's release downloads redirect to a CDN) is checked again before it is followed.
+
+use std::time::Duration;
+
+use checks::digest::Sha512;
+use futures_util::future::BoxFuture;
+use serde_json::json;
+use shared_models::checks::{CheckResult, CheckStatus};
+use shared_models::runner::{DistributionOrder, TaskKind, VotedFile};
+
+use super::webhook::checked_address;
+use super::{Handler, Job, TaskError};
+
+const TIMEOUT: Duration = Duration::from_secs(300);
+const MAX_REDIRECTS: usize = 5;
+/// A body this small is also read as a published checksum file.
+const CHECKSUM_BYTES: usize = 4096;
+
+#[derive(Debug)]
+pub struct Distribution {
+    pub allow_private: bool,
+}
+
+/// What a fetch found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// `verified`, `mismatch` or `unreachable`.
+    pub outcome: &'static str,
+    pub detail: String,
+    pub sha512: Option<String>,
+    pub size: Option<u64>,
+}
+
+impl Distribution {
+    /// Fetches `order.url` and compares what it serves with the voted files.
+    pub async fn verify(&self, order: &DistributionOrder) -> Outcome {
+        let unreachable = |detail: String| Outcome { outcome: "unreachable", detail, sha512: None, size: None };
+        let limit = order.files.iter().map(|f| f.size).max().unwrap_or(0);
+        let mut url = order.url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let (host, address) = match checked_address(&url, self.allow_private).await {
+                Ok(found) => found,
+                Err(e) => return unreachable(e),
+            };
+            let client = match reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(TIMEOUT)
+                .resolve(&host, address)
+                .user_agent(concat!("trusted-releases-runner/", env!("CARGO_PKG_VERSION")))
+                .build()
+            {
+                Ok(client) => client,
+                Err(e) => return unreachable(format!("cannot make an HTTP client: {e}")),
+            };
+            let mut response = match client.get(&url).send().await {
+                Ok(response) => response,
+                Err(e) => return unreachable(format!("GET {url}: {e}")),
+            };
+            if response.status().is_redirection() {
+                let next = response
+                    .headers()
+                    .get("location")
+                    .and_then(|l| l.to_str().ok())
+                    .and_then(|l| reqwest::Url::parse(&url).ok().and_then(|base| base.join(l).ok()));
+                match next {
+                    Some(next) if matches!(next.scheme(), "http" | "https") => {
+                        url = next.to_string();
+                        continue;
+                    }
+                    _ => {
+                        return unreachable(format!("GET {url}: HTTP {} without a usable Location", response.status()));
+                    }
+                }
+            }
+            if !response.status().is_success() {
+                return unreachable(format!("GET {url}: HTTP {}", response.status()));
+            }
+            let mut hasher = Sha512::default();
+            let mut size = 0u64;
+            let mut head = Vec::new();
+            loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        size += chunk.len() as u64;
+                        if size > limit.max(CHECKSUM_BYTES as u64) {
+                            return Outcome {
+                                outcome: "mismatch",
+                                detail: format!(
+                                    "{url} serves more than {} bytes, more than any voted file",
+                                    limit.max(CHECKSUM_BYTES as u64)
+                                ),
+                                sha512: None,
+                                size: Some(size),
+                            };
+                        }
+                        if head.len() < CHECKSUM_BYTES {
+                            head.extend_from_slice(&chunk[..chunk.len().min(CHECKSUM_BYTES - head.len())]);
+                        }
+                        hasher.update(&chunk);
+                    }
+                    Ok(None) => break,
+                    Err(e) => return unreachable(format!("GET {url}: {e}")),
+                }
+            }
+            return compare(&order.files, &url, hasher.finish_hex(), size, &head);
+        }
+        unreachable(format!("{} redirects and no file", MAX_REDIRECTS + 1))
+    }
+}
+
+/// Compares what `url` served (its SHA-512, size and first bytes) with the voted files.
+fn compare(files: &[VotedFile], url: &str, sha512: String, size: u64, head: &[u8]) -> Outcome {
+    if let Some(file) = files.iter().find(|f| f.sha512.eq_ignore_ascii_case(&sha512) && f.size == size) {
+        return Outcome {
+            outcome: "verified",
+            detail: format!("{url} serves the voted bytes of {}", file.path),
+            sha512: Some(sha512),
+            size: Some(size),
+        };
+    }
+    if head.len() as u64 == size && size as usize <= CHECKSUM_BYTES {
+        let text = String::from_utf8_lossy(head);
+        let named = text
+            .split(|c: char| !c.is_ascii_hexdigit())
+            .filter(|word| word.len() == 128)
+            .find_map(|word| files.iter().find(|f| f.sha512.eq_ignore_ascii_case(word)));
+        if let Some(file) = named {
+            return Outcome {
+                outcome: "verified",
+                detail: format!("{url} publishes the SHA-512 of the voted {}", file.path),
+                sha512: Some(sha512),
+                size: Some(size),
+            };
+        }
+    }
+    Outcome {
+        outcome: "mismatch",
+        detail: format!("{url} serves {size} bytes with SHA-512 {}…, which are none of the voted files", &sha512[..16]),
+        sha512: Some(sha512),
+        size: Some(size),
+    }
+}
+
+impl Handler for Distribution {
+    fn run<'a>(&'a self, job: Job<'a>) -> BoxFuture<'a, Result<Vec<CheckResult>, TaskError>> {
+        Box::pin(async move {
+            let order: DistributionOrder = serde_json::from_value(job.order.args.clone())
+                .map_err(|e| TaskError::Failed(format!("the distribution task's order does not parse: {e}")))?;
+            (job.stage)(format!("fetching {}", order.url));
+            let found = self.verify(&order).await;
+            tracing::info!(url = %order.url, outcome = found.outcome, detail = %found.detail, "distribution checked");
+            let status = match found.outcome {
+                "verified" => CheckStatus::Success,
+                "mismatch" => CheckStatus::Failure,
+                _ => CheckStatus::Warning,
+            };
+            Ok(vec![CheckResult {
+                checker: TaskKind::Distribution,
+                checker_version: String::new(),
+                path: String::new(),
+                member: None,
+                status,
+                message: found.detail.clone(),
+                data: Some(json!({
+                    "distribution": order.distribution, "url": order.url, "outcome": found.outcome,
+                    "detail": found.detail, "sha512": found.sha512, "size": found.size
+                })),
+            }])
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn sha512(bytes: &[u8]) -> String {
+        let mut hasher = Sha512::default();
+        hasher.update(bytes);
+        hasher.finish_hex()
+    }
+
+    /// A loopback HTTP server answering each request by its path.
+    async fn serve(routes: Vec<(&'static str, String, Vec<u8>)>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else { return };
+                let mut request = vec![0u8; 4096];
+                let n = socket.read(&mut request).await.unwrap_or(0);
+                let line = String::from_utf8_lossy(&request[..n]).lines().next().unwrap_or("").to_owned();
+                let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
+                let response = match routes.iter().find(|(p, _, _)| *p == path) {
+                    Some((_, head, body)) => {
+                        let mut bytes =
+                            format!("{head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
+                                .into_bytes();
+                        bytes.extend_from_slice(body);
+                        bytes
+                    }
+                    None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+                };
+                let _ = socket.write_all(&response).await;
+            }
+        });
+        base
+    }
+
+    #[tokio::test]
+    async fn the_voted_bytes_their_checksum_an_altered_copy_and_a_missing_file() {
+        let voted = b"the voted tarball".to_vec();
+        let files = vec![VotedFile { path: "x-1.0.tar.gz".into(), sha512: sha512(&voted), size: voted.len() as u64 }];
+        let ok = "HTTP/1.1 200 OK".to_owned();
+        let base = serve(vec![
+            ("/good", ok.clone(), voted.clone()),
+            ("/altered", ok.clone(), b"the voted tarbalL".to_vec()),
+            ("/x.sha512", ok.clone(), format!("{}  x-1.0.tar.gz\n", sha512(&voted)).into_bytes()),
+            ("/moved", "HTTP/1.1 302 Found\r\nLocation: /good".to_owned(), Vec::new()),
+        ])
+        .await;
+        let runner = Distribution { allow_private: true };
+        let order =
+            |path: &str| DistributionOrder { distribution: 1, url: format!("{base}{path}"), files: files.clone() };
+        let good = runner.verify(&order("/good")).await;
+        assert_eq!(good.outcome, "verified", "{good:?}");
+        assert!(good.detail.contains("serves the voted bytes of x-1.0.tar.gz"), "{good:?}");
+        assert_eq!(runner.verify(&order("/moved")).await.outcome, "verified", "a redirect is followed");
+        let checksum = runner.verify(&order("/x.sha512")).await;
+        assert_eq!(checksum.outcome, "verified", "{checksum:?}");
+        assert!(checksum.detail.contains("publishes the SHA-512"), "{checksum:?}");
+        let altered = runner.verify(&order("/altered")).await;
+        assert_eq!((altered.outcome, altered.size), ("mismatch", Some(voted.len() as u64)), "{altered:?}");
+        let missing = runner.verify(&order("/gone")).await;
+        assert_eq!(missing.outcome, "unreachable");
+        assert!(missing.detail.contains("HTTP 404"), "{missing:?}");
+
+        // Without leave, the runner does not reach its own network.
+        let private = Distribution { allow_private: false }.verify(&order("/good")).await;
+        assert_eq!(private.outcome, "unreachable");
+        assert!(private.detail.contains("not a public address"), "{private:?}");
+    }
+
+    #[test]
+    fn a_larger_text_naming_the_digest_is_not_a_checksum_file() {
+        let files = vec![VotedFile { path: "x".into(), sha512: "ab".repeat(64), size: 10 }];
+        let head = format!("{}\n", "ab".repeat(64));
+        let found = compare(&files, "u", sha512(head.as_bytes()), head.len() as u64, head.as_bytes());
+        assert_eq!(found.outcome, "verified");
+        let cut = compare(&files, "u", "00".repeat(64), 5000, head.as_bytes());
+        assert_eq!(cut.outcome, "mismatch", "only a body read whole counts as a checksum file");
+    }
+}
