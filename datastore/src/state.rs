@@ -41,7 +41,13 @@ pub struct AppState {
     pub documents: Arc<crate::api::Documents>,
     /// The operator's OSV data (`DATASTORE_OSV_DIR`), read when first needed.
     pub osv: Arc<crate::domain::sbom::OsvDump>,
+    /// SBOMs read and compared at once (`GET …/sbom`): each may hold two documents of up to
+    /// 64 MiB parsed, so a flood of requests waits its turn (503) instead of taking the memory.
+    pub sbom_reads: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many `GET …/sbom` are worked on at once.
+pub const MAX_SBOM_READS: usize = 2;
 
 /// How many runner claims may wait for work at once.
 pub const MAX_WAITING_CLAIMS: usize = 64;
@@ -106,6 +112,7 @@ impl AppState {
             )),
             documents: Arc::default(),
             osv: Arc::new(crate::domain::sbom::OsvDump::new(config_osv_dir)),
+            sbom_reads: Arc::new(tokio::sync::Semaphore::new(MAX_SBOM_READS)),
         })
     }
 }

@@ -97,9 +97,10 @@ fn decode(text: &str) -> String {
 }
 
 /// Orders two versions of one package: split into runs of digits and of other characters
-/// (separators `.`, `-`, `+`, `_`, `~` end runs), numbers compared as numbers, words as text;
+/// (separators `.`, `-`, `_`, `~` end runs), numbers compared as numbers, words as text;
 /// where one version runs out, a following word (`1.0-rc1` after `1.0`) makes the longer one
-/// the lower (a pre-release), a following number makes it the higher (`1.0.1` after `1.0`).
+/// the lower (a pre-release), a following number makes it the higher (`1.0.1` after `1.0`)
+/// unless every following part is zero (`1.10` is `1.10.0`). Build metadata (`+…`) is ignored.
 pub fn compare(a: &str, b: &str) -> Ordering {
     let (ta, tb) = (tokens(a), tokens(b));
     for i in 0..ta.len().max(tb.len()) {
@@ -115,6 +116,9 @@ pub fn compare(a: &str, b: &str) -> Ordering {
                     return order;
                 }
             }
+            // `1.10` is `1.10.0`: only the rest beyond zeros decides.
+            (Some(Token::Number(_)), None) if zeros(&ta[i..]) => return Ordering::Equal,
+            (None, Some(Token::Number(_))) if zeros(&tb[i..]) => return Ordering::Equal,
             (Some(Token::Word(_)), None) => return Ordering::Less,
             (Some(Token::Number(_)), None) => return Ordering::Greater,
             (None, Some(Token::Word(_))) => return Ordering::Greater,
@@ -125,6 +129,10 @@ pub fn compare(a: &str, b: &str) -> Ordering {
     Ordering::Equal
 }
 
+fn zeros(rest: &[Token]) -> bool {
+    rest.iter().all(|t| *t == Token::Number(0))
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Token {
     Number(u128),
@@ -133,6 +141,8 @@ enum Token {
 
 fn tokens(version: &str) -> Vec<Token> {
     let version = version.trim().trim_start_matches(['v', 'V']);
+    // Build metadata (`1.0.0+20260101`) does not order versions (SemVer 2.0, item 10).
+    let version = version.split('+').next().unwrap_or(version);
     let mut out = Vec::new();
     let mut current = String::new();
     let flush = |current: &mut String, out: &mut Vec<Token>| {
@@ -359,12 +369,15 @@ mod tests {
         use Ordering::*;
         for (a, b, order) in [
             ("1.10", "1.9", Greater),
-            ("1.0", "1.0.0", Less),
+            ("1.0", "1.0.1", Less),
             ("1.0-rc1", "1.0", Less),
             ("1.0.0-alpha", "1.0.0-beta", Less),
             ("v2.0", "2.0", Equal),
             ("2.0.0", "2.0.0", Equal),
             ("1.2.3.Final", "1.2.3", Less),
+            ("1.10", "1.10.0", Equal),
+            ("1.10.0.1", "1.10", Greater),
+            ("1.0.0+build.5", "1.0.0", Equal),
         ] {
             assert_eq!(compare(a, b), order, "{a} vs {b}");
         }

@@ -122,6 +122,7 @@ fn hash(reader: &mut dyn Read, buffer: &mut [u8]) -> std::io::Result<Entry> {
     let mut size = 0u64;
     // A CR at the end of one chunk: written once the next byte shows whether an LF follows.
     let mut pending_cr = false;
+    let mut binary = false;
     loop {
         let n = reader.read(buffer)?;
         if n == 0 {
@@ -130,6 +131,7 @@ fn hash(reader: &mut dyn Read, buffer: &mut [u8]) -> std::io::Result<Entry> {
         let chunk = &buffer[..n];
         size += n as u64;
         raw.update(chunk);
+        binary |= chunk.contains(&0);
         let mut start = 0;
         if pending_cr {
             if chunk[0] != b'\n' {
@@ -152,7 +154,10 @@ fn hash(reader: &mut dyn Read, buffer: &mut [u8]) -> std::io::Result<Entry> {
     if pending_cr {
         lf.update(b"\r");
     }
-    Ok(Entry::File { sha256: raw.finish_hex(), lf_sha256: lf.finish_hex(), size })
+    let sha256 = raw.finish_hex();
+    // Line endings are a text file's: a binary file (one with a NUL byte) compares whole.
+    let lf_sha256 = if binary { sha256.clone() } else { lf.finish_hex() };
+    Ok(Entry::File { sha256, lf_sha256, size })
 }
 
 fn memchr_all(haystack: &[u8], needle: u8) -> impl Iterator<Item = usize> + '_ {
@@ -271,6 +276,7 @@ mod tests {
             assert_eq!(digest(unix, chunk), digest(unix, 64), "chunk {chunk}");
         }
         assert_ne!(digest(b"a\rb", 2), digest(b"ab", 2));
+        assert_ne!(digest(b"\0a\r\n", 64), digest(b"\0a\n", 64), "a binary file's CR LF is not a line ending");
     }
 
     /// A `.tar.gz` of `tar` and a `.zip` of `zip`, compared.

@@ -31,7 +31,7 @@ pub struct SbomQuery {
     responses((status = 200, body = ReleaseSbom),
         (status = 404, description = "no such release, or it has no SBOM", body = shared_models::ErrorBody),
         (status = 422, description = "`invalid_sbom`: the SBOM is not CycloneDX JSON, or too large", body = shared_models::ErrorBody),
-        (status = 503, description = "the blob store cannot be reached", body = shared_models::ErrorBody)))]
+        (status = 503, description = "the blob store cannot be reached, or too many SBOMs are being read (`Retry-After`)", body = shared_models::ErrorBody)))]
 #[get("/sbom")]
 pub async fn show(
     state: web::Data<AppState>,
@@ -40,6 +40,12 @@ pub async fn show(
     query: web::Query<SbomQuery>,
 ) -> AppResult<web::Json<ReleaseSbom>> {
     let file = query.into_inner().file;
+    let _slot = state.sbom_reads.clone().try_acquire_owned().map_err(|_| {
+        AppError::unavailable(format!(
+            "{} SBOMs are being read now, the most this server reads at once; try again in a moment.",
+            crate::state::MAX_SBOM_READS
+        ))
+    })?;
     let (current, previous) =
         state.db.run(move |c| sbom::locate(c, viewer.principal(), &release, file.as_deref())).await?;
     sbom::require_readable(&current)?;
@@ -58,8 +64,7 @@ pub async fn show(
     Ok(web::Json(described))
 }
 
-async fn read(state: &AppState, located: &Located) -> AppResult<Vec<u8>> {
+async fn read(state: &AppState, located: &Located) -> AppResult<bytes::Bytes> {
     let reader = state.blobs.open_blob(&located.file.sha256).await.map_err(|e| blob::failure("reading an SBOM", &e))?;
-    let bytes = reader.read_all().await.map_err(|e| blob::failure("reading an SBOM", &e))?;
-    Ok(bytes.to_vec())
+    reader.read_all().await.map_err(|e| blob::failure("reading an SBOM", &e))
 }

@@ -98,7 +98,7 @@ pub fn record(
             },
         )?;
         // A web address is checked at once: does it serve the voted bytes?
-        super::parity::queue(c, &ctx, &row, crate::db::now_ms())?;
+        super::parity::queue(c, &ctx, &row, "recorded")?;
         view(row, ctx.key())
     })
 }

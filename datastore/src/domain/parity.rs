@@ -32,13 +32,13 @@ pub fn fetchable(url: &str) -> bool {
     lower.starts_with("https://") || lower.starts_with("http://")
 }
 
-/// Queues a check of `row` against the voted files of `ctx`, unless one for the same `round` is
-/// queued already; the task id if one was queued.
+/// Queues a check of `row` against the voted files of `ctx`, unless one for the same `round`
+/// (a schedule's interval, `manual`, `recorded`) is queued already; the task id if one was queued.
 pub fn queue(
     conn: &mut DbConnection,
     ctx: &ReleaseContext,
     row: &DistributionRow,
-    round: i64,
+    round: &str,
 ) -> AppResult<Option<i64>> {
     if !fetchable(&row.url) || !CHECKED_PHASES.contains(&ctx.release.phase.as_str()) {
         return Ok(None);
@@ -84,7 +84,8 @@ pub fn verify(conn: &mut DbConnection, principal: &Principal, id: i64) -> AppRes
                 format!("{} is revoked: its distributions are not checked any more.", ctx.key()),
             ));
         }
-        queue(c, &ctx, &row, now_ms())?;
+        // Asked again while a check waits: that check answers both.
+        queue(c, &ctx, &row, "manual")?;
         super::catalog::view(row, ctx.key())
     })
 }
@@ -106,12 +107,26 @@ pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[C
         }
     };
     let detail: String = text("detail").unwrap_or_default().chars().take(500).collect();
+    let sha512 = text("sha512").filter(|s| s.len() == 128 && s.bytes().all(|b| b.is_ascii_hexdigit()));
     let Some(before) = q::find(conn, order.distribution)? else {
         tracing::info!(distribution = order.distribution, "the checked distribution record is gone: nothing recorded");
         return Ok(());
     };
-    q::set_outcome(conn, before.id, status.as_str(), &detail)?;
+    // A check that took long must not undo what a later one found.
+    if before.checked_at.is_some_and(|at| at > task.created_at) {
+        tracing::info!(
+            distribution = before.id,
+            task = task.id,
+            "a later check of the distribution reported first: kept it"
+        );
+        return Ok(());
+    }
     let ctx = rq::context_by_id(conn, before.release_id)?;
+    if !CHECKED_PHASES.contains(&ctx.release.phase.as_str()) {
+        tracing::info!(release = %ctx.key(), "the release is not distributed any more: the check is not recorded");
+        return Ok(());
+    }
+    q::set_outcome(conn, before.id, status.as_str(), &detail)?;
     if status == DistributionStatus::Mismatch {
         tracing::warn!(release = %ctx.key(), url = %before.url, %detail, "a distribution does not serve the voted bytes");
     }
@@ -128,7 +143,7 @@ pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[C
             release_id: Some(ctx.release.id),
             details: json!({
                 "distribution": before.id, "channel": before.channel, "url": before.url, "detail": detail,
-                "previous": before.status, "sha512": text("sha512"),
+                "previous": before.status, "sha512": sha512,
             }),
         },
     )?;
@@ -139,12 +154,12 @@ pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[C
 /// ago (at most [`PER_PASS`]); how many were queued.
 pub fn recheck_due(conn: &mut DbConnection, every_ms: i64) -> AppResult<usize> {
     let now = now_ms();
-    let round = now / every_ms.max(1);
+    let round = (now / every_ms.max(1)).to_string();
     write_transaction(conn, |c| {
         let mut queued = 0;
         for row in q::due(c, now - every_ms, &CHECKED_PHASES, PER_PASS)? {
             let ctx = rq::context_by_id(c, row.release_id)?;
-            if queue(c, &ctx, &row, round)?.is_some() {
+            if queue(c, &ctx, &row, &round)?.is_some() {
                 queued += 1;
             }
         }

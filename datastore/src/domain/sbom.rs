@@ -94,7 +94,7 @@ pub fn require_readable(located: &Located) -> AppResult<()> {
 pub fn describe(
     current: &Located,
     bytes: &[u8],
-    previous: Option<(Located, Vec<u8>)>,
+    previous: Option<(Located, bytes::Bytes)>,
     osv: &OsvDump,
 ) -> AppResult<ReleaseSbom> {
     let document: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
@@ -139,15 +139,18 @@ pub fn describe(
 }
 
 /// How often the OSV directory is read again even when it looks unchanged (files replaced in
-/// place leave the directory's mtime alone).
+/// place, or in its subdirectories, leave the directory's own mtime alone).
 const OSV_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// The operator's OSV data: read on first use, again when the directory's mtime changes or
-/// after ten minutes. One reader at a time; the others wait for its index.
+/// after ten minutes. One request reads it while the others go on with the index they had;
+/// a read that fails keeps the last good index (and is tried again after the same ten minutes).
 #[derive(Debug)]
 pub struct OsvDump {
     dir: Option<PathBuf>,
-    cache: Mutex<Option<Loaded>>,
+    cache: Mutex<Option<Arc<Loaded>>>,
+    /// Held by the one request reading the directory.
+    loading: Mutex<()>,
 }
 
 #[derive(Debug)]
@@ -160,37 +163,120 @@ struct Loaded {
 
 impl OsvDump {
     pub fn new(dir: Option<PathBuf>) -> Self {
-        Self { dir, cache: Mutex::new(None) }
+        Self { dir, cache: Mutex::new(None), loading: Mutex::new(()) }
     }
 
-    /// The index (none without a configured directory) and what it holds.
+    fn current(&self) -> Option<Arc<Loaded>> {
+        self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The index (none without a configured directory, or before a first good read) and what
+    /// it holds.
     pub fn index(&self) -> AppResult<(Option<Arc<Index>>, OsvData)> {
         let Some(dir) = &self.dir else {
             return Ok((None, OsvData { configured: false, records: 0, loaded_at: None }));
         };
-        let mut cache = self.cache.lock().map_err(|_| AppError::internal("the OSV cache lock is poisoned"))?;
         let modified = std::fs::metadata(dir).and_then(|m| m.modified()).ok();
-        let fresh = cache.as_ref().is_some_and(|l| l.modified == modified && l.at.elapsed() < OSV_MAX_AGE);
-        if !fresh {
-            let started = Instant::now();
-            let index = Index::load(dir)
-                .map_err(|e| AppError::internal(format!("cannot read the OSV directory {}: {e}", dir.display())))?;
-            tracing::info!(
-                dir = %dir.display(),
-                records = index.records,
-                skipped = index.skipped_count,
-                first_skipped = ?index.skipped.first(),
-                ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                "read the OSV data"
-            );
-            *cache = Some(Loaded { index: Arc::new(index), modified, at: Instant::now(), at_wall: chrono::Utc::now() });
-        }
-        let loaded = cache.as_ref().ok_or_else(|| AppError::internal("the OSV cache is empty"))?;
+        let known = self.current();
+        let fresh = known.as_ref().is_some_and(|l| l.modified == modified && l.at.elapsed() < OSV_MAX_AGE);
+        let loaded = if fresh {
+            known
+        } else {
+            // With an index at hand, a request that finds another one reading goes on with it;
+            // without one, it waits for that read.
+            let guard = match (self.loading.try_lock(), &known) {
+                (Ok(guard), _) => Some(guard),
+                (Err(_), Some(_)) => None,
+                (Err(_), None) => Some(self.loading.lock().unwrap_or_else(std::sync::PoisonError::into_inner)),
+            };
+            match guard {
+                Some(_guard) if self.current().map(|l| l.at) == known.as_ref().map(|l| l.at) => {
+                    self.load(dir, modified, known)
+                }
+                _ => self.current(),
+            }
+        };
+        let Some(loaded) = loaded else {
+            return Ok((None, OsvData { configured: true, records: 0, loaded_at: None }));
+        };
         let data = OsvData {
             configured: true,
             records: u64::try_from(loaded.index.records).unwrap_or(u64::MAX),
             loaded_at: Some(loaded.at_wall.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
         };
         Ok((Some(loaded.index.clone()), data))
+    }
+
+    /// Reads the directory into a new index; on failure keeps `known` (marked as read now, so
+    /// that a broken directory is not read again by every request).
+    fn load(
+        &self,
+        dir: &std::path::Path,
+        modified: Option<SystemTime>,
+        known: Option<Arc<Loaded>>,
+    ) -> Option<Arc<Loaded>> {
+        let started = Instant::now();
+        let fresh = match Index::load(dir) {
+            Ok(index) => {
+                tracing::info!(
+                    dir = %dir.display(),
+                    records = index.records,
+                    skipped = index.skipped_count,
+                    first_skipped = ?index.skipped.first(),
+                    ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "read the OSV data"
+                );
+                Some(Arc::new(Loaded {
+                    index: Arc::new(index),
+                    modified,
+                    at: Instant::now(),
+                    at_wall: chrono::Utc::now(),
+                }))
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot read the OSV data; keeping what was read before");
+                known.map(|k| {
+                    Arc::new(Loaded { index: k.index.clone(), modified, at: Instant::now(), at_wall: k.at_wall })
+                })
+            }
+        };
+        *self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh.clone();
+        fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> String {
+        serde_json::json!({"id": id, "affected": [{"package": {"ecosystem": "npm", "name": "left"}, "versions": ["1.0.0"]}]})
+            .to_string()
+    }
+
+    #[test]
+    fn the_osv_data_is_read_again_when_it_changes_and_kept_when_it_cannot_be_read() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("osv");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("A.json"), record("A")).unwrap();
+        let dump = OsvDump::new(Some(dir.clone()));
+        let (index, data) = dump.index().unwrap();
+        assert_eq!((data.configured, data.records), (true, 1));
+        assert_eq!(index.unwrap().lookup("pkg:npm/left@1.0.0").len(), 1);
+
+        // The directory goes away (an rsync mid-way): the last good index stays.
+        std::fs::rename(&dir, parent.path().join("aside")).unwrap();
+        assert_eq!(dump.index().unwrap().1.records, 1);
+
+        // It comes back with more: read again.
+        std::fs::rename(parent.path().join("aside"), &dir).unwrap();
+        std::fs::write(dir.join("B.json"), record("B")).unwrap();
+        let (index, data) = dump.index().unwrap();
+        assert_eq!(data.records, 2);
+        assert_eq!(index.unwrap().lookup("pkg:npm/left@1.0.0").len(), 2);
+
+        let none = OsvDump::new(None).index().unwrap();
+        assert!(none.0.is_none() && !none.1.configured);
     }
 }

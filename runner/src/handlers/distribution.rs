@@ -1,7 +1,7 @@
 //! `distribution` tasks: fetch what a channel serves at a distribution record's URL and compare
 //! it with the voted bytes (`docs/DISTRIBUTION.md`). The bytes' SHA-512 equal to a voted file's
-//! is `verified`; so is a small text (a channel's published `.sha512`) that names a voted file's
-//! SHA-512. Anything else read is a `mismatch`; a channel that cannot be read is `unreachable`.
+//! is `verified`; so is a small `.sha512` file (a channel's published checksum) that names a
+//! voted file's SHA-512. Anything else read is a `mismatch`; a channel that cannot be read is `unreachable`.
 //! The network rules of webhooks hold: public addresses only unless allowed, and each redirect
 //! (GitHub's release downloads redirect to a CDN) is checked again before it is followed.
 
@@ -49,6 +49,8 @@ impl Distribution {
             };
             let client = match reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // A proxy would resolve the name itself, around the address checked above.
+                .no_proxy()
                 .timeout(TIMEOUT)
                 .resolve(&host, address)
                 .user_agent(concat!("trusted-releases-runner/", env!("CARGO_PKG_VERSION")))
@@ -107,14 +109,23 @@ impl Distribution {
                     Err(e) => return unreachable(format!("GET {url}: {e}")),
                 }
             }
-            return compare(&order.files, &url, hasher.finish_hex(), size, &head);
+            // The recorded URL names what was checked: the last hop of a redirect may be a
+            // signed, short-lived CDN address that the record (which is public) must not keep.
+            let checksum_file = url_path(&url).to_ascii_lowercase().ends_with(".sha512");
+            return compare(&order.files, &order.url, checksum_file, hasher.finish_hex(), size, &head);
         }
         unreachable(format!("{} redirects and no file", MAX_REDIRECTS + 1))
     }
 }
 
-/// Compares what `url` served (its SHA-512, size and first bytes) with the voted files.
-fn compare(files: &[VotedFile], url: &str, sha512: String, size: u64, head: &[u8]) -> Outcome {
+/// The path of a URL, without its query and fragment.
+fn url_path(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
+
+/// Compares what `url` served (its SHA-512, size and first bytes) with the voted files; a
+/// `checksum_file` (a `.sha512` URL) may instead name a voted file's SHA-512.
+fn compare(files: &[VotedFile], url: &str, checksum_file: bool, sha512: String, size: u64, head: &[u8]) -> Outcome {
     if let Some(file) = files.iter().find(|f| f.sha512.eq_ignore_ascii_case(&sha512) && f.size == size) {
         return Outcome {
             outcome: "verified",
@@ -123,7 +134,7 @@ fn compare(files: &[VotedFile], url: &str, sha512: String, size: u64, head: &[u8
             size: Some(size),
         };
     }
-    if head.len() as u64 == size && size as usize <= CHECKSUM_BYTES {
+    if checksum_file && head.len() as u64 == size && size as usize <= CHECKSUM_BYTES {
         let text = String::from_utf8_lossy(head);
         let named = text
             .split(|c: char| !c.is_ascii_hexdigit())
@@ -231,7 +242,9 @@ mod tests {
         let good = runner.verify(&order("/good")).await;
         assert_eq!(good.outcome, "verified", "{good:?}");
         assert!(good.detail.contains("serves the voted bytes of x-1.0.tar.gz"), "{good:?}");
-        assert_eq!(runner.verify(&order("/moved")).await.outcome, "verified", "a redirect is followed");
+        let moved = runner.verify(&order("/moved")).await;
+        assert_eq!(moved.outcome, "verified", "a redirect is followed");
+        assert!(moved.detail.starts_with(&format!("{base}/moved serves")), "the recorded URL is named: {moved:?}");
         let checksum = runner.verify(&order("/x.sha512")).await;
         assert_eq!(checksum.outcome, "verified", "{checksum:?}");
         assert!(checksum.detail.contains("publishes the SHA-512"), "{checksum:?}");
@@ -248,12 +261,14 @@ mod tests {
     }
 
     #[test]
-    fn a_larger_text_naming_the_digest_is_not_a_checksum_file() {
+    fn only_a_checksum_file_read_whole_may_name_the_digest() {
         let files = vec![VotedFile { path: "x".into(), sha512: "ab".repeat(64), size: 10 }];
         let head = format!("{}\n", "ab".repeat(64));
-        let found = compare(&files, "u", sha512(head.as_bytes()), head.len() as u64, head.as_bytes());
+        let found = compare(&files, "u.sha512", true, sha512(head.as_bytes()), head.len() as u64, head.as_bytes());
         assert_eq!(found.outcome, "verified");
-        let cut = compare(&files, "u", "00".repeat(64), 5000, head.as_bytes());
+        let cut = compare(&files, "u.sha512", true, "00".repeat(64), 5000, head.as_bytes());
         assert_eq!(cut.outcome, "mismatch", "only a body read whole counts as a checksum file");
+        let page = compare(&files, "u.html", false, sha512(head.as_bytes()), head.len() as u64, head.as_bytes());
+        assert_eq!(page.outcome, "mismatch", "a page that quotes the digest is not the file");
     }
 }

@@ -81,19 +81,45 @@ pub fn lint(certificates: &[Certificate], context: &LintContext<'_>) -> Vec<Find
         let mut live_signing = 0;
         for subkey in certificate.subkeys.iter().filter(|s| s.can_sign) {
             let used = context.signers.contains(&subkey.fingerprint);
-            let mut flag = |code: Code, message: String| {
-                let severity = if used { Severity::Blocking } else { Severity::Warning };
+            // Blocking only for a subkey that signed the release, and only what breaks its vote.
+            let mut flag = |code: Code, blocking: bool, message: String| {
+                let severity = if used && blocking { Severity::Blocking } else { Severity::Warning };
                 findings.push(Finding { fingerprint: fingerprint.to_owned(), code, severity, message });
             };
             if subkey.revocation.is_some() {
-                flag(Code::SubkeyRevoked, format!("{who}: signing subkey {} is revoked", subkey.key_id));
+                flag(Code::SubkeyRevoked, true, format!("{who}: signing subkey {} is revoked", subkey.key_id));
             } else if let Some(expires) = subkey.expires.filter(|e| *e <= context.now) {
                 flag(
                     Code::SubkeyExpired,
+                    true,
                     format!("{who}: signing subkey {} expired on {}", subkey.key_id, day(expires)),
                 );
             } else {
                 live_signing += 1;
+                // A subkey that ends with its key is said once, with the key.
+                let own_expiry = subkey.expires.filter(|e| certificate.expires.is_none_or(|p| *e < p));
+                match own_expiry {
+                    Some(expires) if context.vote_closes.is_some_and(|closes| expires <= closes) => flag(
+                        Code::ExpiresSoon,
+                        true,
+                        format!(
+                            "{who}: signing subkey {} expires on {}, before the vote closes; extend it and upload the \
+                             key again",
+                            subkey.key_id,
+                            day(expires)
+                        ),
+                    ),
+                    Some(expires) if expires <= horizon => flag(
+                        Code::ExpiresSoon,
+                        false,
+                        format!(
+                            "{who}: signing subkey {} expires on {}, within {EXPIRY_HORIZON_DAYS} days",
+                            subkey.key_id,
+                            day(expires)
+                        ),
+                    ),
+                    _ => {}
+                }
                 if let Some(reason) = weakness(&subkey.algorithm, subkey.bits) {
                     findings.push(Finding {
                         fingerprint: fingerprint.to_owned(),
@@ -255,6 +281,35 @@ mod tests {
         let findings = lint(std::slice::from_ref(&key), &later);
         assert_eq!((findings[0].code, findings[0].severity), (Code::ExpiresSoon, Severity::Warning));
         assert!(findings[0].message.contains("within 30 days"), "{findings:?}");
+    }
+
+    #[test]
+    fn a_signing_subkey_expiring_inside_the_vote_blocks_it() {
+        let certificates = httpd_keys();
+        let mut key = certificates
+            .iter()
+            .find(|c| c.revocation.is_none() && c.expires.is_none() && c.subkeys.iter().any(|s| s.can_sign))
+            .unwrap()
+            .clone();
+        let now = Utc::now();
+        let subkey = key.subkeys.iter_mut().find(|s| s.can_sign).unwrap();
+        subkey.expires = Some(now + Duration::hours(24));
+        subkey.revocation = None;
+        let used = subkey.fingerprint.clone();
+        let signers = BTreeSet::from([used]);
+        let members: BTreeSet<String> = uid_emails(&key.uids).into_iter().collect();
+        let in_vote = LintContext {
+            now,
+            vote_closes: Some(now + Duration::hours(72)),
+            member_emails: &members,
+            signers: &signers,
+        };
+        let findings = lint(std::slice::from_ref(&key), &in_vote);
+        assert_eq!((findings[0].code, findings[0].severity), (Code::ExpiresSoon, Severity::Blocking), "{findings:?}");
+        assert!(findings[0].message.contains("signing subkey"), "{findings:?}");
+        let none = BTreeSet::new();
+        let unused = LintContext { signers: &none, ..in_vote };
+        assert!(lint(std::slice::from_ref(&key), &unused).iter().all(|f| f.severity == Severity::Warning));
     }
 
     #[test]
