@@ -182,7 +182,32 @@ pub struct ProjectPolicy {
     pub vote_mode: VoteMode,
     /// Whether a vote resolves itself once its minimum time has passed and it passes (V1).
     pub auto_resolve: bool,
+    /// The project's source repository, an `https://` URL git clones (no credentials): each
+    /// source archive is compared with the tree of its release's tag (CHECKS T2). Unset or
+    /// empty: no comparison.
+    #[schema(
+        pattern = "^$|^https://[^\\s@/\\u0000-\\u001f\\u007f-\\u009f]+(/[^\\s@\\u0000-\\u001f\\u007f-\\u009f]*)?$",
+        max_length = 500
+    )]
+    pub source_repository: Option<String>,
+    /// The tag of a release in that repository: `{version}` stands for the release's version
+    /// (`v{version}`, `rel/{version}`).
+    #[schema(
+        pattern = "^[^-\\s\\u0000-\\u001f\\u007f-\\u009f][^\\s\\u0000-\\u001f\\u007f-\\u009f]*$",
+        min_length = 1,
+        max_length = 200,
+        example = "v{version}"
+    )]
+    pub source_tag: String,
+    /// Files a source archive may hold that its tag does not (made before the release, like
+    /// `configure`): globs relative to the archive's top directory, at most 100.
+    #[schema(max_items = 100)]
+    pub generated_files: Vec<String>,
 }
+
+/// The files a source archive usually holds that its tag does not: what Autotools generate.
+pub const DEFAULT_GENERATED_FILES: [&str; 6] =
+    ["configure", "aclocal.m4", "config.h.in", "**/Makefile.in", "build-aux/**", "m4/**"];
 
 impl Default for ProjectPolicy {
     fn default() -> Self {
@@ -195,6 +220,9 @@ impl Default for ProjectPolicy {
             warn_on_rsa_below_4096: true,
             vote_mode: VoteMode::Platform,
             auto_resolve: false,
+            source_repository: None,
+            source_tag: "{version}".to_owned(),
+            generated_files: DEFAULT_GENERATED_FILES.iter().map(|g| (*g).to_owned()).collect(),
         }
     }
 }

@@ -26,6 +26,8 @@ crate::named_enum! {
         Sbom = "sbom",
         /// T1: the source archives of one release in several formats hold the same tree.
         Trees = "trees",
+        /// T2: a source archive against the tree of its release's tag in the project's repository.
+        GitTag = "git_tag",
         /// One mail of a vote or a release, sent over SMTP (only by runners with `RUNNER_SMTP_URL`).
         Mail = "mail",
         /// One webhook delivery: a signed JSON POST to a project's receiver.
@@ -50,6 +52,7 @@ impl TaskKind {
                 | TaskKind::Rat
                 | TaskKind::Sbom
                 | TaskKind::Trees
+                | TaskKind::GitTag
         )
     }
 }

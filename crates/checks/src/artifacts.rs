@@ -159,8 +159,9 @@ pub mod checker {
     pub const RAT: Checker = Checker { kind: TaskKind::Rat, version: "2" };
     pub const SBOM: Checker = Checker { kind: TaskKind::Sbom, version: "1" };
     pub const TREES: Checker = Checker { kind: TaskKind::Trees, version: "1" };
+    pub const GIT_TAG: Checker = Checker { kind: TaskKind::GitTag, version: "1" };
 
-    pub const ALL: [Checker; 8] = [PATHS, HASHING, SIGNATURE, ARCHIVE, LICENSE, RAT, SBOM, TREES];
+    pub const ALL: [Checker; 9] = [PATHS, HASHING, SIGNATURE, ARCHIVE, LICENSE, RAT, SBOM, TREES, GIT_TAG];
 
     /// The checker a task kind runs, if it is a check.
     pub fn of(kind: TaskKind) -> Option<Checker> {
@@ -225,9 +226,44 @@ pub fn plan<S: AsRef<str>>(paths: &[S]) -> Vec<PlannedCheck> {
     checks
 }
 
+/// [`plan`], and with a source repository in the project's policy, one `git_tag` check per
+/// source archive (T2: its tree against the release's tag).
+pub fn plan_for<S: AsRef<str>>(paths: &[S], policy: &shared_models::api::ProjectPolicy) -> Vec<PlannedCheck> {
+    let mut checks = plan(paths);
+    if policy.source_repository.as_deref().is_some_and(|r| !r.is_empty()) {
+        let mut sources: Vec<&str> = paths
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|p| classify(p) == FileRole::Artifact && is_source_archive(p))
+            .collect();
+        sources.sort_unstable();
+        sources.dedup();
+        for path in sources {
+            checks.push(PlannedCheck {
+                checker: checker::GIT_TAG.kind,
+                checker_version: checker::GIT_TAG.version,
+                path: path.to_owned(),
+                inputs: vec![path.to_owned()],
+            });
+        }
+    }
+    checks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_repository_adds_a_tag_check_per_source_archive() {
+        let paths = ["x-1.0-src.tar.gz", "x-1.0-src.zip", "x-1.0-bin.tar.gz", "x-1.0-src.tar.gz.asc"];
+        let mut policy = shared_models::api::ProjectPolicy::default();
+        assert_eq!(plan_for(&paths, &policy), plan(&paths), "no repository, no tag check");
+        policy.source_repository = Some("https://github.com/apache/x".into());
+        let tags: Vec<String> =
+            plan_for(&paths, &policy).into_iter().filter(|c| c.checker == TaskKind::GitTag).map(|c| c.path).collect();
+        assert_eq!(tags, ["x-1.0-src.tar.gz", "x-1.0-src.zip"]);
+    }
 
     #[test]
     fn classifies_by_name() {

@@ -66,6 +66,9 @@ pub fn run(kind: TaskKind, inputs: &[Input], context: &Context) -> Result<Vec<Ch
             need(2)?;
             Ok(crate::trees::check(inputs, &context.limits))
         }
+        // The runner clones the tag first (`runner/src/handlers/git_tag.rs`), then calls
+        // `trees::check_against_tag`.
+        TaskKind::GitTag => Err("the git_tag check needs a clone of the tag: a runner makes it".to_owned()),
         TaskKind::Mail | TaskKind::Webhook | TaskKind::VoteThread | TaskKind::Distribution => {
             Err(format!("{kind} is not a check"))
         }

@@ -238,6 +238,138 @@ fn compare(report: &mut Report, subject: &str, base: &Tree, other: &str, tree: &
     }
 }
 
+/// The tree of a checked-out directory (a clone of a tag), without `.git`, below nothing: the
+/// directory is the tree's root. Symlinks are entries of their own, never followed.
+fn tree_of_directory(root: &std::path::Path, limits: &Limits) -> std::io::Result<Tree> {
+    let mut tree = Tree::default();
+    let mut buffer = vec![0u8; 64 << 10];
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            if limits.expired() {
+                return Err(std::io::Error::other("the check was stopped (its deadline passed or it was cancelled)"));
+            }
+            let entry = entry?;
+            let path = entry.path();
+            let relative = path.strip_prefix(root).map_err(std::io::Error::other)?.to_string_lossy().replace('\\', "/");
+            let kind = entry.file_type()?;
+            if relative == ".git" {
+                continue;
+            }
+            let found = if kind.is_symlink() {
+                Entry::Symlink { target: std::fs::read_link(&path)?.to_string_lossy().into_owned() }
+            } else if kind.is_dir() {
+                stack.push(path);
+                continue;
+            } else if kind.is_file() {
+                hash(&mut std::fs::File::open(&path)?, &mut buffer)?
+            } else {
+                Entry::Other(MemberKind::Other)
+            };
+            if tree.entries.len() as u64 >= limits.max_members {
+                return Err(std::io::Error::other(format!("the tag holds more than {} files", limits.max_members)));
+            }
+            tree.entries.insert(relative, found);
+        }
+    }
+    Ok(tree)
+}
+
+/// T2: a source archive against the tree of its release's tag, checked out in `checkout`
+/// (`tag` names it in messages). Files that differ fail; files only in the archive warn unless
+/// they match `generated` (made before the release, like `configure`); files only in the tag
+/// warn (`.gitignore`, CI files a release leaves out).
+pub fn check_against_tag(
+    input: &Input,
+    checkout: &std::path::Path,
+    tag: &str,
+    generated: &[String],
+    limits: &Limits,
+) -> Vec<CheckResult> {
+    let mut report = Report::new(checker::GIT_TAG, &input.path);
+    let mut allowed = globset::GlobSetBuilder::new();
+    for glob in generated {
+        match globset::GlobBuilder::new(glob).literal_separator(true).build() {
+            Ok(glob) => {
+                allowed.add(glob);
+            }
+            Err(e) => {
+                report.warning("T2", format!("the generated-files glob {glob:?} is not valid ({e}); it was ignored"));
+            }
+        }
+    }
+    let allowed = allowed.build().unwrap_or_else(|_| globset::GlobSet::empty());
+    let archive = match read_tree(input, limits) {
+        Ok(tree) => tree,
+        Err(error) if error.is_release_problem() => {
+            report.warning("T2", format!("not compared with {tag}: the archive does not read to the end ({error})"));
+            return report.finish();
+        }
+        Err(error) => {
+            report.error("T2", format!("could not read the archive: {error}"));
+            return report.finish();
+        }
+    };
+    let tagged = match tree_of_directory(checkout, limits) {
+        Ok(tree) => tree,
+        Err(e) => {
+            report.error("T2", format!("could not read the checkout of {tag}: {e}"));
+            return report.finish();
+        }
+    };
+    let mut differ = Vec::new();
+    let mut line_endings = Vec::new();
+    let mut only_archive = Vec::new();
+    let mut generated_found = 0usize;
+    let mut matched = 0usize;
+    for (path, entry) in &archive.entries {
+        match tagged.entries.get(path) {
+            None if allowed.is_match(path) => generated_found += 1,
+            None => only_archive.push(path.as_str()),
+            Some(theirs) if theirs == entry => matched += 1,
+            Some(Entry::File { lf_sha256: theirs, .. }) if matches!(entry, Entry::File { lf_sha256, .. } if lf_sha256 == theirs) =>
+            {
+                line_endings.push(path.as_str());
+            }
+            Some(_) => differ.push(path.as_str()),
+        }
+    }
+    let only_tag: Vec<&str> =
+        tagged.entries.keys().filter(|p| !archive.entries.contains_key(*p)).map(String::as_str).collect();
+    let listed = |paths: &[&str]| {
+        let mut text: Vec<String> = paths.iter().take(LISTED).map(|p| format!("`{p}`")).collect();
+        if paths.len() > LISTED {
+            text.push(format!("and {} more", paths.len() - LISTED));
+        }
+        text.join(", ")
+    };
+    let mut add = |failure: bool, paths: &[&str], what: String| {
+        if paths.is_empty() {
+            return;
+        }
+        let message = format!("{what} ({}): {}", paths.len(), listed(paths));
+        let handle = if failure { report.failure("T2", message) } else { report.warning("T2", message) };
+        handle
+            .data("tag", tag.to_owned())
+            .data("count", paths.len())
+            .data("paths", paths.iter().take(LISTED).map(|p| serde_json::Value::from(*p)).collect::<Vec<_>>());
+    };
+    add(true, &differ, format!("files whose content differs from {tag}"));
+    add(false, &only_archive, format!("files in the archive that {tag} lacks (not a generated file)"));
+    add(false, &only_tag, format!("files in {tag} that the archive lacks"));
+    add(false, &line_endings, format!("files that differ from {tag} only in line endings"));
+    if differ.is_empty() {
+        report
+            .success(
+                "T2",
+                format!("{matched} files of the archive match {tag}, {generated_found} generated file(s) besides"),
+            )
+            .data("tag", tag.to_owned())
+            .data("generated", generated_found);
+    }
+    report.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,5 +474,55 @@ mod tests {
         assert_eq!(results.len(), 1, "{results:?}");
         assert_eq!(results[0].status, CheckStatus::Warning, "{results:?}");
         assert!(results[0].message.contains("`x-1.0-src.zip` was not compared"), "{results:?}");
+    }
+
+    #[test]
+    fn an_archive_against_the_checkout_of_its_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkout = dir.path().join("checkout");
+        for (path, bytes) in [
+            ("README", b"x\n".as_slice()),
+            ("src/a.c", b"int a;\n"),
+            ("src/b.c", b"int b;\n"),
+            (".gitignore", b"*.o\n"),
+            (".git/HEAD", b"ref: refs/heads/main\n"),
+        ] {
+            std::fs::create_dir_all(checkout.join(path).parent().unwrap()).unwrap();
+            std::fs::write(checkout.join(path), bytes).unwrap();
+        }
+        let archive = dir.path().join("x.tar.gz");
+        let entries = [
+            Member::File("x-1.0/README", b"x\n"),
+            Member::File("x-1.0/src/a.c", b"int a;\n"),
+            Member::File("x-1.0/src/b.c", b"int b = 1;\n"),
+            Member::File("x-1.0/configure", b"#!/bin/sh\n"),
+            Member::File("x-1.0/notes.txt", b"?"),
+        ];
+        std::fs::write(&archive, gzip(&tar_bytes(&entries))).unwrap();
+        let input = Input::new("x-1.0.tar.gz", &archive);
+        let generated = vec!["configure".to_owned(), "[".to_owned()];
+        let results = check_against_tag(&input, &checkout, "tag v1.0", &generated, &Limits::default());
+        let find =
+            |status: CheckStatus, text: &str| results.iter().any(|r| r.status == status && r.message.contains(text));
+        assert!(find(CheckStatus::Failure, "content differs from tag v1.0 (1): `src/b.c`"), "{results:#?}");
+        assert!(
+            find(CheckStatus::Warning, "that tag v1.0 lacks (not a generated file) (1): `notes.txt`"),
+            "{results:#?}"
+        );
+        assert!(
+            find(CheckStatus::Warning, "files in tag v1.0 that the archive lacks (1): `.gitignore`"),
+            "{results:#?}"
+        );
+        assert!(find(CheckStatus::Warning, "glob \"[\" is not valid"), "{results:#?}");
+        assert!(!results.iter().any(|r| r.message.contains(".git/")), "the repository itself is not compared");
+        assert!(!results.iter().any(|r| r.status == CheckStatus::Success), "{results:#?}");
+
+        // Fixed: the archive matches, configure being generated.
+        std::fs::write(checkout.join("src/b.c"), b"int b = 1;\n").unwrap();
+        std::fs::write(checkout.join("notes.txt"), b"?").unwrap();
+        let results = check_against_tag(&input, &checkout, "tag v1.0", &generated[..1], &Limits::default());
+        let success: Vec<&CheckResult> = results.iter().filter(|r| r.status == CheckStatus::Success).collect();
+        assert_eq!(success.len(), 1, "{results:#?}");
+        assert_eq!(success[0].message, "4 files of the archive match tag v1.0, 1 generated file(s) besides");
     }
 }

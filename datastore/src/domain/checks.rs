@@ -58,6 +58,21 @@ fn policy_hash(policy: &ProjectPolicy) -> String {
     hasher.finish_hex()
 }
 
+/// Where a release's source is: the project's repository and the release's tag in it.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub repository: String,
+    pub tag: String,
+}
+
+/// The repository and tag of T2 for `ctx` under `policy` (`{version}` in the tag replaced).
+pub fn source_of(ctx: &ReleaseContext, policy: &ProjectPolicy) -> Source {
+    Source {
+        repository: policy.source_repository.clone().unwrap_or_default(),
+        tag: policy.source_tag.replace("{version}", &ctx.release.version),
+    }
+}
+
 /// What signature checks depend on besides the files: the committee's keys, packets and all
 /// (a new self-signature, a revoked subkey), through the SHA-256 of each key's armored bytes.
 fn keys_context(conn: &mut DbConnection, committee_id: i64) -> AppResult<String> {
@@ -75,10 +90,11 @@ pub fn identify(
     manifest: &BTreeMap<String, BlobRow>,
 ) -> AppResult<Vec<IdentifiedCheck>> {
     let paths: Vec<&str> = manifest.keys().map(String::as_str).collect();
-    let policy_hash = policy_hash(&policy_of(ctx)?);
+    let policy = policy_of(ctx)?;
+    let policy_hash = policy_hash(&policy);
     let mut keys_digest = None;
     let mut identified = Vec::new();
-    for plan in artifacts::plan(&paths) {
+    for plan in artifacts::plan_for(&paths, &policy) {
         let mut hasher = Sha256::default();
         hasher.update(format!("{}\0{}\n", plan.checker, plan.checker_version).as_bytes());
         for input in &plan.inputs {
@@ -93,6 +109,11 @@ pub fn identify(
                 keys_digest = Some(keys_context(conn, ctx.committee.id)?);
             }
             hasher.update(keys_digest.as_deref().unwrap_or_default().as_bytes());
+        }
+        if plan.checker == TaskKind::GitTag {
+            // T2 depends on where the tag is and on what counts as generated.
+            let source = source_of(ctx, &policy);
+            hasher.update(json!([source.repository, source.tag, policy.generated_files]).to_string().as_bytes());
         }
         if matches!(plan.checker, TaskKind::Paths | TaskKind::License) {
             // Podling rules (P5, L4) depend on the committee.
@@ -131,8 +152,17 @@ pub fn enqueue(
             revision_seq: Some(seq),
             checker_version: Some(check.plan.checker_version.to_owned()),
             path: check.plan.path.clone(),
-            args: json!({"committee": ctx.committee.name, "podling": ctx.committee.podling, "policy": policy})
-                .to_string(),
+            args: {
+                let mut args =
+                    json!({"committee": ctx.committee.name, "podling": ctx.committee.podling, "policy": policy});
+                if check.plan.checker == TaskKind::GitTag {
+                    let source = source_of(ctx, &policy);
+                    args["repository"] = json!(source.repository);
+                    args["tag"] = json!(source.tag);
+                    args["generated"] = json!(policy.generated_files);
+                }
+                args.to_string()
+            },
             inputs: serde_json::Value::Array(inputs).to_string(),
             inputs_hash: check.inputs_hash,
             policy_hash: check.policy_hash,

@@ -290,6 +290,46 @@ pub fn set_release_policy(
 }
 
 /// PMC members change their project's release policy; releases snapshot it when a vote starts.
+/// T2's fields: an `https://` repository without credentials (the policy is public), a tag that
+/// git cannot take for an option, and at most 100 valid globs of generated files.
+fn check_source_fields(policy: &mut ProjectPolicy) -> AppResult<()> {
+    let invalid = |message: String| Err(AppError::unprocessable("invalid_policy", message));
+    let printable = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    policy.source_repository = policy.source_repository.take().filter(|r| !r.is_empty());
+    if let Some(repository) = &policy.source_repository {
+        let authority = repository.strip_prefix("https://").and_then(|rest| rest.split('/').next()).unwrap_or("");
+        if repository.chars().count() > 500
+            || !printable(repository)
+            || authority.is_empty()
+            || repository.contains('@')
+        {
+            return invalid(
+                "source_repository is an https:// URL of at most 500 characters, without white space or credentials."
+                    .to_owned(),
+            );
+        }
+    }
+    if policy.source_tag.chars().count() > 200 || !printable(&policy.source_tag) || policy.source_tag.starts_with('-') {
+        return invalid(
+            "source_tag has 1 to 200 characters, no white space, and does not start with '-' ({version} stands for \
+             the version)."
+                .to_owned(),
+        );
+    }
+    if policy.generated_files.len() > 100 {
+        return invalid("generated_files holds at most 100 globs.".to_owned());
+    }
+    for glob in &policy.generated_files {
+        if glob.is_empty() || glob.chars().count() > 200 || glob.chars().any(char::is_control) {
+            return invalid(format!("generated_files: {glob:?} is not a glob of 1 to 200 printable characters."));
+        }
+        if let Err(e) = globset::Glob::new(glob) {
+            return invalid(format!("generated_files: {glob:?} is not a valid glob ({e})."));
+        }
+    }
+    Ok(())
+}
+
 pub fn set_policy(
     conn: &mut DbConnection,
     principal: &Principal,
@@ -305,6 +345,7 @@ pub fn set_policy(
     check_vote_fields(policy.min_vote_hours, policy.binding_plus_required)?;
     let mut policy = policy.clone();
     policy.mailing_list = mailing_list(policy.mailing_list.as_deref())?;
+    check_source_fields(&mut policy)?;
     let policy = &policy;
     crate::db::write_transaction(conn, |conn| {
         let (row, committee) = find_project(conn, project)?;

@@ -152,6 +152,10 @@ pub struct ProjectForm {
     require_incubating_name: Option<String>,
     warn_on_rsa_below_4096: Option<String>,
     auto_resolve: Option<String>,
+    /// T2: the repository, the tag template and the generated files (one glob per line).
+    source_repository: Option<String>,
+    source_tag: Option<String>,
+    generated_files: Option<String>,
     kind: Option<String>,
     subject: Option<String>,
     body: Option<String>,
@@ -202,6 +206,17 @@ pub async fn act(
                 vote_mode: VoteMode::parse(form.vote_mode.as_deref().unwrap_or_default())
                     .map_err(|_| invalid("A vote is held on the platform, by mail, or recorded by hand.".to_owned()))?,
                 auto_resolve: checked(&form.auto_resolve),
+                source_repository: form.source_repository.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()),
+                // An empty tag field means the default; an emptied list of globs means none.
+                source_tag: form
+                    .source_tag
+                    .map(|t| t.trim().to_owned())
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| ProjectPolicy::default().source_tag),
+                generated_files: match form.generated_files {
+                    Some(lines) => lines.lines().map(str::trim).filter(|g| !g.is_empty()).map(str::to_owned).collect(),
+                    None => ProjectPolicy::default().generated_files,
+                },
             };
             let back = format!("/projects/{name}?done=policy");
             state.db.run(move |c| directory::set_policy(c, &principal, &name, &policy)).await?;

@@ -7,7 +7,11 @@ use testkit::{Backend, on_both_backends};
 
 use crate::common::TestApp;
 
-on_both_backends!(directory_reads_are_public_and_paginated, policy_is_read_by_all_and_changed_by_the_pmc);
+on_both_backends!(
+    directory_reads_are_public_and_paginated,
+    policy_is_read_by_all_and_changed_by_the_pmc,
+    a_source_repository_queues_a_tag_check_per_source_archive
+);
 
 async fn directory_reads_are_public_and_paginated(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else { return };
@@ -85,4 +89,41 @@ async fn policy_is_read_by_all_and_changed_by_the_pmc(backend: Backend) {
         "invalid_request",
     )
     .await;
+}
+
+async fn a_source_repository_queues_a_tag_check_per_source_archive(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    let pmc = app.user("chair", false, &[("httpd", Role::PmcMember)]);
+    app.release(&pmc, "httpd", "2.4.68").await;
+    let (status, body) = app.upload(&pmc, "httpd/2.4.68", "httpd-2.4.68.tar.gz", b"a tarball".to_vec()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let put = |policy: serde_json::Value| {
+        app.client.put(app.url("/api/v1/projects/httpd/policy")).bearer_auth(&pmc).json(&policy)
+    };
+    // A repository is an https URL without credentials; a tag is no option; globs are globs.
+    for bad in [
+        json!({"source_repository": "http://github.com/apache/httpd"}),
+        json!({"source_repository": "https://user:secret@github.com/apache/httpd"}),
+        json!({"source_repository": "file:///etc"}),
+        json!({"source_repository": "https://github.com/apache/httpd", "source_tag": "--upload-pack=x"}),
+        json!({"source_repository": "https://github.com/apache/httpd", "generated_files": ["a[b"]}),
+    ] {
+        app.expect_error(put(bad.clone()), StatusCode::UNPROCESSABLE_ENTITY, "invalid_policy").await;
+    }
+    let runner = app.runner("runner-tags").await;
+    assert!(app.claim(&runner, &["git_tag"]).await.is_empty(), "no repository, no tag check");
+
+    let (status, saved) =
+        app.send(put(json!({"source_repository": "https://github.com/apache/httpd", "source_tag": "{version}"}))).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["generated_files"][0], "configure", "the default globs: {saved}");
+    let orders = app.claim(&runner, &["git_tag"]).await;
+    assert_eq!(orders.len(), 1, "the policy change queued the draft's tag check: {orders:?}");
+    let args = &orders[0]["args"];
+    assert_eq!(
+        (args["repository"].as_str(), args["tag"].as_str()),
+        (Some("https://github.com/apache/httpd"), Some("2.4.68"))
+    );
+    assert_eq!(orders[0]["inputs"][0]["path"], "httpd-2.4.68.tar.gz");
 }

@@ -925,6 +925,22 @@ async fn committers_start_releases_and_the_pmc_changes_the_policy_on_the_project
     assert_eq!((body["auto_resolve"].as_bool(), body["warn_on_rsa_below_4096"].as_bool()), (Some(true), Some(false)));
     let (_, html) = get_page(&app, Some(&pmc.cookie), "/projects/httpd?done=policy").await;
     assert!(html.contains("The release policy is changed.") && html.contains("<td>96 hours</td>"), "{html}");
+    assert_eq!(body["source_tag"], "{version}", "a form without the tag keeps the default: {body}");
+    let mut with_source = policy.to_vec();
+    with_source.extend([
+        ("source_repository", "https://github.com/apache/httpd"),
+        ("source_tag", "rel/{version}"),
+        ("generated_files", "configure\r\n**/Makefile.in\r\n"),
+    ]);
+    let changed = post_form(&app, &pmc, "/projects/httpd", &with_source).await;
+    assert_eq!(changed.headers()[LOCATION], "/projects/httpd?done=policy");
+    let (_, body) = app.send(app.client.get(app.url("/api/v1/projects/httpd/policy"))).await;
+    assert_eq!(
+        (body["source_repository"].as_str(), body["source_tag"].as_str(), body["generated_files"].clone()),
+        (Some("https://github.com/apache/httpd"), Some("rel/{version}"), json!(["configure", "**/Makefile.in"]))
+    );
+    let (_, html) = get_page(&app, Some(&pmc.cookie), "/projects/httpd").await;
+    assert!(html.contains("<code>https://github.com/apache/httpd</code>, tag <code>rel/{version}</code>"), "{html}");
     let invalid = post_form(
         &app,
         &pmc,

@@ -23,29 +23,35 @@ impl Handler for Check {
     }
 }
 
-async fn check(job: Job<'_>) -> Result<Vec<CheckResult>, TaskError> {
+/// Downloads the order's inputs into the task's directory, each verified by its SHA-256.
+pub(super) async fn download_inputs(job: &Job<'_>) -> Result<Vec<Input>, TaskError> {
     let Job { client, order, dir, limits, stage } = job;
-    let stopped = || limits.expired();
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| TaskError::Failed(format!("cannot create {}: {e}", dir.display())))?;
     let mut inputs = Vec::with_capacity(order.inputs.len());
-    if reads_bytes(order.kind) {
-        tokio::fs::create_dir_all(dir)
-            .await
-            .map_err(|e| TaskError::Failed(format!("cannot create {}: {e}", dir.display())))?;
-        for (index, input) in order.inputs.iter().enumerate() {
-            if stopped() {
-                return Err(TaskError::Stopped);
-            }
-            stage(format!("downloading {} ({} bytes)", input.path, input.size));
-            let local = dir.join(format!("input-{index}"));
-            client
-                .download(input, &local)
-                .await
-                .map_err(|e| TaskError::Failed(format!("downloading {}: {e}", input.path)))?;
-            inputs.push(Input::new(input.path.clone(), local));
+    for (index, input) in order.inputs.iter().enumerate() {
+        if limits.expired() {
+            return Err(TaskError::Stopped);
         }
-    } else {
-        inputs.extend(order.inputs.iter().map(|i| Input::new(i.path.clone(), PathBuf::new())));
+        stage(format!("downloading {} ({} bytes)", input.path, input.size));
+        let local = dir.join(format!("input-{index}"));
+        client
+            .download(input, &local)
+            .await
+            .map_err(|e| TaskError::Failed(format!("downloading {}: {e}", input.path)))?;
+        inputs.push(Input::new(input.path.clone(), local));
     }
+    Ok(inputs)
+}
+
+async fn check(job: Job<'_>) -> Result<Vec<CheckResult>, TaskError> {
+    let inputs = if reads_bytes(job.order.kind) {
+        download_inputs(&job).await?
+    } else {
+        job.order.inputs.iter().map(|i| Input::new(i.path.clone(), PathBuf::new())).collect()
+    };
+    let Job { client, order, limits, stage, .. } = job;
     let podling = order.args.get("podling").and_then(serde_json::Value::as_bool).unwrap_or(false);
     let policy: ProjectPolicy = serde_json::from_value(order.policy.clone())
         .map_err(|e| TaskError::Failed(format!("the task's policy is not valid: {e}")))?;

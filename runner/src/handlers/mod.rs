@@ -4,6 +4,7 @@
 
 mod check;
 mod distribution;
+mod git_tag;
 mod mail;
 mod vote_thread;
 mod webhook;
@@ -62,7 +63,8 @@ impl Handlers {
     pub fn checks() -> Self {
         let mut handlers: BTreeMap<TaskKind, Arc<dyn Handler>> = BTreeMap::new();
         let checks: Arc<dyn Handler> = Arc::new(check::Check);
-        for kind in TaskKind::ALL.into_iter().filter(|k| k.is_check()) {
+        // `git_tag` clones a repository first: its own handler, with the network rules (`new`).
+        for kind in TaskKind::ALL.into_iter().filter(|k| k.is_check() && *k != TaskKind::GitTag) {
             handlers.insert(kind, checks.clone());
         }
         Self(handlers)
@@ -82,6 +84,7 @@ impl Handlers {
         handlers.0.insert(TaskKind::VoteThread, Arc::new(fetcher));
         let verifier = distribution::Distribution { allow_private: config.webhook_allow_private };
         handlers.0.insert(TaskKind::Distribution, Arc::new(verifier));
+        handlers.0.insert(TaskKind::GitTag, Arc::new(git_tag::GitTag { allow_private: config.webhook_allow_private }));
         if let Some(url) = &config.smtp_url {
             let password = match &config.smtp_password_file {
                 Some(path) => Some(
