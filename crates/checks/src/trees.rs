@@ -179,6 +179,35 @@ impl Tree {
     }
 }
 
+/// One class of difference between two trees, as one result.
+struct Difference<'a> {
+    rule: &'static str,
+    failure: bool,
+    paths: &'a [&'a str],
+    what: String,
+    /// What the tree was compared with, as `data.<key>`: the other archive, or the tag.
+    about: (&'static str, &'a str),
+}
+
+/// Adds one result for `difference` (none when no path differs): the count, the first
+/// [`LISTED`] paths in the message and in `data.paths`.
+fn report_paths(report: &mut Report, difference: Difference<'_>) {
+    let Difference { rule, failure, paths, what, about } = difference;
+    if paths.is_empty() {
+        return;
+    }
+    let mut shown: Vec<String> = paths.iter().take(LISTED).map(|p| format!("`{p}`")).collect();
+    if paths.len() > LISTED {
+        shown.push(format!("and {} more", paths.len() - LISTED));
+    }
+    let message = format!("{what} ({}): {}", paths.len(), shown.join(", "));
+    let handle = if failure { report.failure(rule, message) } else { report.warning(rule, message) };
+    handle
+        .data(about.0, about.1.to_owned())
+        .data("count", paths.len())
+        .data("paths", paths.iter().take(LISTED).map(|p| serde_json::Value::from(*p)).collect::<Vec<_>>());
+}
+
 /// Compares `tree` (of `other`) with `base` (of `subject`) and reports each class of difference.
 fn compare(report: &mut Report, subject: &str, base: &Tree, other: &str, tree: &Tree) {
     let mut only_subject = Vec::new();
@@ -206,23 +235,8 @@ fn compare(report: &mut Report, subject: &str, base: &Tree, other: &str, tree: &
     }
     only_other.extend(tree.entries.keys().filter(|p| !base.entries.contains_key(*p)).map(String::as_str));
 
-    let shown = |paths: &[&str]| {
-        let mut text: Vec<String> = paths.iter().take(LISTED).map(|p| format!("`{p}`")).collect();
-        if paths.len() > LISTED {
-            text.push(format!("and {} more", paths.len() - LISTED));
-        }
-        text.join(", ")
-    };
     let mut add = |failure: bool, paths: &[&str], what: String| {
-        if paths.is_empty() {
-            return;
-        }
-        let message = format!("{what} ({}): {}", paths.len(), shown(paths));
-        let handle = if failure { report.failure("T1", message) } else { report.warning("T1", message) };
-        handle
-            .data("other", other.to_owned())
-            .data("count", paths.len())
-            .data("paths", paths.iter().take(LISTED).map(|p| serde_json::Value::from(*p)).collect::<Vec<_>>());
+        report_paths(report, Difference { rule: "T1", failure, paths, what, about: ("other", other) });
     };
     add(true, &differ, format!("files whose content differs between `{subject}` and `{other}`"));
     add(true, &only_subject, format!("files in `{subject}` that `{other}` lacks"));
@@ -336,23 +350,8 @@ pub fn check_against_tag(
     }
     let only_tag: Vec<&str> =
         tagged.entries.keys().filter(|p| !archive.entries.contains_key(*p)).map(String::as_str).collect();
-    let listed = |paths: &[&str]| {
-        let mut text: Vec<String> = paths.iter().take(LISTED).map(|p| format!("`{p}`")).collect();
-        if paths.len() > LISTED {
-            text.push(format!("and {} more", paths.len() - LISTED));
-        }
-        text.join(", ")
-    };
     let mut add = |failure: bool, paths: &[&str], what: String| {
-        if paths.is_empty() {
-            return;
-        }
-        let message = format!("{what} ({}): {}", paths.len(), listed(paths));
-        let handle = if failure { report.failure("T2", message) } else { report.warning("T2", message) };
-        handle
-            .data("tag", tag.to_owned())
-            .data("count", paths.len())
-            .data("paths", paths.iter().take(LISTED).map(|p| serde_json::Value::from(*p)).collect::<Vec<_>>());
+        report_paths(&mut report, Difference { rule: "T2", failure, paths, what, about: ("tag", tag) });
     };
     add(true, &differ, format!("files whose content differs from {tag}"));
     add(false, &only_archive, format!("files in the archive that {tag} lacks (not a generated file)"));

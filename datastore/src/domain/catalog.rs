@@ -113,16 +113,27 @@ pub fn list(conn: &mut DbConnection, viewer: Option<&Principal>, release: &Relea
     Ok(DistributionList { distributions })
 }
 
+/// The record `id` and its release, for one who may record distributions of it: 404 for a
+/// record of a release the caller cannot read, 403 for one they may read but not change.
+pub(crate) fn changeable(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: i64,
+) -> AppResult<(DistributionRow, ReleaseContext)> {
+    let missing = || AppError::not_found(format!("There is no distribution record {id}."));
+    let row = q::find(conn, id)?.ok_or_else(missing)?;
+    let ctx = rq::context_by_id(conn, row.release_id)?;
+    if !authz::may_read_release(Some(principal), &ctx.committee.name, &ctx.project.name, ctx.release.phase()?) {
+        return Err(missing());
+    }
+    authz::authorize_release(principal, Action::RecordDistribution, &ctx)?;
+    Ok((row, ctx))
+}
+
 /// `DELETE /api/v1/distributions/{id}`: a record made by mistake (the audit log keeps it).
 pub fn remove(conn: &mut DbConnection, principal: &Principal, id: i64) -> AppResult<()> {
     write_transaction(conn, |c| {
-        let missing = || AppError::not_found(format!("There is no distribution record {id}."));
-        let row = q::find(c, id)?.ok_or_else(missing)?;
-        let ctx = rq::context_by_id(c, row.release_id)?;
-        if !authz::may_read_release(Some(principal), &ctx.committee.name, &ctx.project.name, ctx.release.phase()?) {
-            return Err(missing());
-        }
-        authz::authorize_release(principal, Action::RecordDistribution, &ctx)?;
+        let (row, ctx) = changeable(c, principal, id)?;
         q::delete(c, id)?;
         events::record(
             c,

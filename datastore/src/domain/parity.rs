@@ -9,7 +9,7 @@ use shared_models::checks::CheckResult;
 use shared_models::runner::{DistributionOrder, TaskKind, VotedFile};
 
 use super::tasks::order_task;
-use crate::auth::{Action, Principal, authz};
+use crate::auth::Principal;
 use crate::db::models::{DistributionRow, TaskRow};
 use crate::db::queries::distributions as q;
 use crate::db::queries::events::{self, NewEvent};
@@ -60,13 +60,7 @@ pub fn queue(
 /// `POST /api/v1/distributions/{id}/verify`: check the record now (who may record it may ask).
 pub fn verify(conn: &mut DbConnection, principal: &Principal, id: i64) -> AppResult<Distribution> {
     write_transaction(conn, |c| {
-        let missing = || AppError::not_found(format!("There is no distribution record {id}."));
-        let row = q::find(c, id)?.ok_or_else(missing)?;
-        let ctx = rq::context_by_id(c, row.release_id)?;
-        if !authz::may_read_release(Some(principal), &ctx.committee.name, &ctx.project.name, ctx.release.phase()?) {
-            return Err(missing());
-        }
-        authz::authorize_release(principal, Action::RecordDistribution, &ctx)?;
+        let (row, ctx) = super::catalog::changeable(c, principal, id)?;
         if !fetchable(&row.url) {
             return Err(AppError::unprocessable(
                 "invalid_request",

@@ -46,15 +46,6 @@ async fn world(app: &TestApp) -> People {
     people
 }
 
-async fn get(app: &TestApp, jwt: Option<&str>, path: &str) -> (StatusCode, Value) {
-    let request = app.client.get(app.url(path));
-    app.send(match jwt {
-        Some(jwt) => request.bearer_auth(jwt),
-        None => request,
-    })
-    .await
-}
-
 async fn send_json(app: &TestApp, jwt: &str, method: reqwest::Method, path: &str, body: Value) -> (StatusCode, Value) {
     app.send(app.client.request(method, app.url(path)).bearer_auth(jwt).json(&body)).await
 }
@@ -88,17 +79,17 @@ async fn cve_records_are_the_pmc_s_and_stay_embargoed_until_published(backend: B
     // Embargoed: unknown to everyone but the PMC and the admins, in every list and export.
     let one = "/api/v1/projects/httpd/cves/CVE-2026-24001";
     for jwt in [None, Some(p.committer.as_str()), Some(p.other_pmc.as_str())] {
-        let (status, body) = get(&app, jwt, one).await;
+        let (status, body) = app.get_as(jwt, one).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-        let (_, list) = get(&app, jwt, cves).await;
+        let (_, list) = app.get_as(jwt, cves).await;
         assert_eq!(list["cves"], json!([]), "{list}");
         assert_eq!(list["page"]["total"], 0);
     }
     for jwt in [&p.pmc, &p.admin] {
-        let (status, body) = get(&app, Some(jwt), one).await;
+        let (status, body) = app.get_as(Some(jwt), one).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
-    let (_, osv) = get(&app, None, "/api/v1/projects/httpd/osv").await;
+    let (_, osv) = app.get_as(None, "/api/v1/projects/httpd/osv").await;
     assert_eq!(osv, json!({"vulns": []}));
     // Nobody else can change or remove it, and trying tells them nothing.
     let (status, _) = send_json(&app, &p.committer, reqwest::Method::PUT, one, record.clone()).await;
@@ -135,14 +126,14 @@ async fn cve_records_are_the_pmc_s_and_stay_embargoed_until_published(backend: B
         let (status, answer) = send_json(&app, &p.pmc, post.clone(), cves, body.clone()).await;
         assert_eq!((status, answer["error"].as_str()), (expected, Some(code.as_str())), "{body} → {answer}");
     }
-    let (status, body) = get(&app, Some(&p.pmc), "/api/v1/projects/httpd/cves/CVE-2026-24002").await;
+    let (status, body) = app.get_as(Some(&p.pmc), "/api/v1/projects/httpd/cves/CVE-2026-24002").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "nothing refused was stored: {body}");
     // Another project records the same CVE, and learns nothing of httpd's embargoed record.
     let theirs = json!({"id": "CVE-2026-24001", "title": "the same flaw, in tomcat"});
     let (status, body) = send_json(&app, &p.other_pmc, post.clone(), "/api/v1/projects/tomcat/cves", theirs).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     // The audit log (read whole by admins and foundation members) names no embargoed CVE.
-    let (_, events) = get(&app, Some(&p.admin), "/api/v1/events?actor=pmc&limit=1000").await;
+    let (_, events) = app.get_as(Some(&p.admin), "/api/v1/events?actor=pmc&limit=1000").await;
     let created = events["events"].as_array().unwrap().iter().find(|e| e["action"] == "cve.created").unwrap();
     assert_eq!(created["details"]["embargoed"], true, "{created}");
     assert!(!created.to_string().contains("CVE-2026-24001"), "{created}");
@@ -155,19 +146,19 @@ async fn cve_records_are_the_pmc_s_and_stay_embargoed_until_published(backend: B
     let (status, body) = send_json(&app, &p.pmc, reqwest::Method::PUT, one, published.clone()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["embargoed"], false);
-    let (status, public) = get(&app, None, one).await;
+    let (status, public) = app.get_as(None, one).await;
     assert_eq!(status, StatusCode::OK, "{public}");
     assert_eq!(public["affected"], json!(["httpd/2.4.67"]));
     assert_eq!(public["fixed"], json!([]), "a draft is not named to the public: {public}");
-    let (_, seen) = get(&app, Some(&p.committer), one).await;
+    let (_, seen) = app.get_as(Some(&p.committer), one).await;
     assert_eq!(seen["fixed"], json!(["httpd/2.4.68"]), "its committee reads the draft");
-    let (_, list) = get(&app, None, cves).await;
+    let (_, list) = app.get_as(None, cves).await;
     assert_eq!(list["page"]["total"], 1, "{list}");
     let mut hidden = published.clone();
     hidden["published"] = Value::Null;
     let (status, body) = send_json(&app, &p.pmc, reqwest::Method::PUT, one, hidden).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::CONFLICT, Some("already_public")), "{body}");
-    let (status, _) = get(&app, None, one).await;
+    let (status, _) = app.get_as(None, one).await;
     assert_eq!(status, StatusCode::OK, "still public");
     let mut renamed = published.clone();
     renamed["id"] = json!("CVE-2026-24003");
@@ -205,9 +196,9 @@ async fn cve_records_are_the_pmc_s_and_stay_embargoed_until_published(backend: B
     assert_eq!(status, StatusCode::FORBIDDEN, "a public record, but not the committer's to remove");
     let (status, _) = app.send(app.client.delete(app.url(one)).bearer_auth(&p.pmc)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = get(&app, Some(&p.pmc), one).await;
+    let (status, _) = app.get_as(Some(&p.pmc), one).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, events) = get(&app, Some(&p.admin), "/api/v1/events?actor=pmc&limit=1000").await;
+    let (_, events) = app.get_as(Some(&p.admin), "/api/v1/events?actor=pmc&limit=1000").await;
     let actions: Vec<&str> = events["events"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
     for action in ["cve.created", "cve.updated", "cve.deleted"] {
         assert!(actions.contains(&action), "{action} in {actions:?}");
@@ -245,7 +236,7 @@ async fn distributions_and_the_catalog_describe_current_releases(backend: Backen
     let coordinates = json!({"channel": "maven_central", "url": "org.apache.httpd:httpd:2.4.67"});
     let (status, second) = app.send(app.client.post(app.url(current)).bearer_auth(&p.pmc).json(&coordinates)).await;
     assert_eq!(status, StatusCode::CREATED, "coordinates will do: {second}");
-    let (_, listed) = get(&app, None, current).await;
+    let (_, listed) = app.get_as(None, current).await;
     assert_eq!(listed["distributions"].as_array().unwrap().len(), 2, "public, as the release is: {listed}");
 
     // A public CVE affecting it, and a signature the checks verified.
@@ -301,10 +292,10 @@ async fn distributions_and_the_catalog_describe_current_releases(backend: Backen
     assert_eq!(file.bytes().await.unwrap().as_ref(), b"2.4.67");
     let again = app.client.get(app.url("/api/v1/catalog")).header("If-None-Match", &etag).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-    let (status, whole) = get(&app, None, "/current/catalog.json").await;
+    let (status, whole) = app.get_as(None, "/current/catalog.json").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(whole["releases"], catalog["releases"], "the file is the same catalog, whole");
-    let (status, body) = get(&app, None, "/api/v1/catalog?limit=0").await;
+    let (status, body) = app.get_as(None, "/api/v1/catalog?limit=0").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // A record removed by the PMC, not by another committee's.
@@ -316,7 +307,7 @@ async fn distributions_and_the_catalog_describe_current_releases(backend: Backen
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = app.send(app.client.delete(app.url(&gone)).bearer_auth(&p.pmc)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, listed) = get(&app, None, current).await;
+    let (_, listed) = app.get_as(None, current).await;
     assert_eq!(listed["distributions"].as_array().unwrap().len(), 1);
 }
 
@@ -360,14 +351,14 @@ async fn a_runner_checks_that_a_channel_serves_the_voted_bytes(backend: Backend)
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_result")), "{body}");
     let (status, body) = report_outcome(&app, &runner, &orders[0], Some("mismatch")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (_, listed) = get(&app, None, current).await;
+    let (_, listed) = app.get_as(None, current).await;
     let record = listed["distributions"].as_array().unwrap().iter().find(|d| d["id"] == id).unwrap().clone();
     assert_eq!(
         (record["status"].as_str(), record["detail"].as_str()),
         (Some("mismatch"), Some("the channel: mismatch"))
     );
     assert!(record["checked_at"].is_string(), "{record}");
-    let (_, events) = get(&app, Some(&p.pmc), "/api/v1/releases/httpd/2.4.67/events").await;
+    let (_, events) = app.get_as(Some(&p.pmc), "/api/v1/releases/httpd/2.4.67/events").await;
     let mismatch = events["events"].as_array().unwrap().iter().find(|e| e["action"] == "distribution.mismatch");
     let mismatch = mismatch.unwrap_or_else(|| panic!("no mismatch event in {events}"));
     assert_eq!(mismatch["actor"], "runner:runner-parity");
@@ -398,7 +389,7 @@ async fn a_runner_checks_that_a_channel_serves_the_voted_bytes(backend: Backend)
         report_outcome(&app, &runner, &app.claim(&runner, &["distribution"]).await[0], Some("verified")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(app.db(|c| datastore::domain::parity::recheck_due(c, 3_600_000).unwrap()), 0, "checked just now");
-    let (_, listed) = get(&app, None, current).await;
+    let (_, listed) = app.get_as(None, current).await;
     let record = listed["distributions"].as_array().unwrap().iter().find(|d| d["id"] == id).unwrap().clone();
     assert_eq!(record["status"], "verified", "{record}");
 }

@@ -46,15 +46,6 @@ fn osv_dump(dir: &std::path::Path) {
     std::fs::write(dir.join("Maven/broken.json"), b"{").unwrap();
 }
 
-async fn get(app: &TestApp, jwt: Option<&str>, path: &str) -> (StatusCode, Value) {
-    let request = app.client.get(app.url(path));
-    app.send(match jwt {
-        Some(jwt) => request.bearer_auth(jwt),
-        None => request,
-    })
-    .await
-}
-
 async fn the_sbom_diff_and_known_vulnerabilities(backend: Backend) {
     let osv = tempfile::tempdir().unwrap();
     osv_dump(osv.path());
@@ -80,7 +71,7 @@ async fn the_sbom_diff_and_known_vulnerabilities(backend: Backend) {
     assert!(app.upload(&rm, "httpd/2.4.68", "httpd-2.4.68.cdx.json", after).await.0.is_success());
 
     // The released one is public; the component it ships with a known flaw is named, with the fix.
-    let (status, released) = get(&app, None, "/api/v1/releases/httpd/2.4.67/sbom").await;
+    let (status, released) = app.get_as(None, "/api/v1/releases/httpd/2.4.67/sbom").await;
     assert_eq!(status, StatusCode::OK, "{released}");
     assert_eq!(released["file"]["path"], "httpd-2.4.67.cdx.json");
     assert_eq!(released["components"].as_array().unwrap().len(), 3, "the primary component and two more");
@@ -98,9 +89,9 @@ async fn the_sbom_diff_and_known_vulnerabilities(backend: Backend) {
     assert_eq!(released["vulnerabilities"][0]["aliases"], json!(["CVE-2022-42889"]));
 
     // The draft is its committee's; compared with the release before it.
-    let (status, _) = get(&app, None, "/api/v1/releases/httpd/2.4.68/sbom").await;
+    let (status, _) = app.get_as(None, "/api/v1/releases/httpd/2.4.68/sbom").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a draft is not public");
-    let (status, draft) = get(&app, Some(&rm), "/api/v1/releases/httpd/2.4.68/sbom").await;
+    let (status, draft) = app.get_as(Some(&rm), "/api/v1/releases/httpd/2.4.68/sbom").await;
     assert_eq!(status, StatusCode::OK, "{draft}");
     assert_eq!(draft["previous"]["release"], "httpd/2.4.67", "{draft}");
     let diff = &draft["diff"];
@@ -124,23 +115,23 @@ async fn what_is_not_an_sbom_is_refused_clearly(backend: Backend) {
     app.project("httpd", false).await;
     let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
     app.release(&rm, "httpd", "2.4.68").await;
-    let (status, body) = get(&app, Some(&rm), "/api/v1/releases/httpd/2.4.68/sbom").await;
+    let (status, body) = app.get_as(Some(&rm), "/api/v1/releases/httpd/2.4.68/sbom").await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{body}");
     assert!(body["message"].as_str().unwrap().contains("has no SBOM"), "{body}");
 
     assert!(app.upload(&rm, "httpd/2.4.68", "bom.json", b"{\"bomFormat\": ".to_vec()).await.0.is_success());
-    let (status, body) = get(&app, Some(&rm), "/api/v1/releases/httpd/2.4.68/sbom").await;
+    let (status, body) = app.get_as(Some(&rm), "/api/v1/releases/httpd/2.4.68/sbom").await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_sbom")), "{body}");
     assert!(body["message"].as_str().unwrap().contains("bom.json of httpd/2.4.68 is not JSON"), "{body}");
 
-    let (status, body) = get(&app, Some(&rm), "/api/v1/releases/httpd/2.4.68/sbom?file=other.cdx.json").await;
+    let (status, body) = app.get_as(Some(&rm), "/api/v1/releases/httpd/2.4.68/sbom?file=other.cdx.json").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert!(body["message"].as_str().unwrap().contains("no SBOM named other.cdx.json"), "{body}");
 
     // Without an OSV directory, nothing is claimed about vulnerabilities.
     let valid = sbom(vec![component("commons-text", "org.apache.commons", "1.9", "Apache-2.0")]);
     assert!(app.upload(&rm, "httpd/2.4.68", "bom.json", valid).await.0.is_success());
-    let (status, body) = get(&app, Some(&rm), "/api/v1/releases/httpd/2.4.68/sbom").await;
+    let (status, body) = app.get_as(Some(&rm), "/api/v1/releases/httpd/2.4.68/sbom").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["osv"], json!({"configured": false, "records": 0}), "{body}");
     assert_eq!(body["vulnerabilities"], json!([]));

@@ -135,6 +135,16 @@ impl TestApp {
         .await
     }
 
+    /// `GET path`, with `jwt` as the bearer if given; the status and the JSON body.
+    pub async fn get_as(&self, jwt: Option<&str>, path: &str) -> (StatusCode, Value) {
+        let request = self.client.get(self.url(path));
+        self.send(match jwt {
+            Some(jwt) => request.bearer_auth(jwt),
+            None => request,
+        })
+        .await
+    }
+
     /// Sends a request; returns the status and the JSON body (or `null`).
     /// Registers a runner named `name` (as an admin) and returns its token.
     pub async fn runner(&self, name: &str) -> String {
