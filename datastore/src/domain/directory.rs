@@ -289,7 +289,6 @@ pub fn set_release_policy(
     release_policy(conn, Some(principal), release)
 }
 
-/// PMC members change their project's release policy; releases snapshot it when a vote starts.
 /// T2's fields: an `https://` repository without credentials (the policy is public), a tag that
 /// git cannot take for an option, and at most 100 valid globs of generated files.
 fn check_source_fields(policy: &mut ProjectPolicy) -> AppResult<()> {
@@ -309,10 +308,14 @@ fn check_source_fields(policy: &mut ProjectPolicy) -> AppResult<()> {
             );
         }
     }
-    if policy.source_tag.chars().count() > 200 || !printable(&policy.source_tag) || policy.source_tag.starts_with('-') {
+    if policy.source_tag.chars().count() > 200
+        || !printable(&policy.source_tag)
+        || !checks::trees::is_tag_name(&policy.source_tag.replace("{version}", "1.0"))
+    {
         return invalid(
-            "source_tag has 1 to 200 characters, no white space, and does not start with '-' ({version} stands for \
-             the version)."
+            "source_tag is a git tag name of 1 to 200 characters ({version} stands for the version): no white \
+             space, no leading '-', '/' or '.', no '..', '@{', '~', '^', ':', '?', '*', '[' or '\\', no trailing \
+             '/', '.' or '.lock'."
                 .to_owned(),
         );
     }
@@ -330,6 +333,7 @@ fn check_source_fields(policy: &mut ProjectPolicy) -> AppResult<()> {
     Ok(())
 }
 
+/// PMC members change their project's release policy; releases snapshot it when a vote starts.
 pub fn set_policy(
     conn: &mut DbConnection,
     principal: &Principal,

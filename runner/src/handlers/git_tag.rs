@@ -1,33 +1,41 @@
-//! `git_tag` checks (T2): clone the release's tag from the project's repository with the real
-//! `git` client, shallow and without hooks, then compare the source archive's tree with it
-//! (`checks::trees::check_against_tag`).
+//! `git_tag` checks (T2): fetch the release's tag from the project's repository with the real
+//! `git` client (that tag's commit only, shallow), export it with `git archive` — which honours
+//! `export-ignore` and `export-subst` as release tooling does — and compare the source archive's
+//! tree with it (`checks::trees::check_against_tag`). Nothing is checked out: the export is read
+//! by the archive walker under the task's limits, so a small repository cannot fill the disk
+//! with a huge working tree.
 //!
 //! The repository URL comes from the project's policy, so it is hostile: only `https://` is
-//! cloned (`file://` and `http://` too with `RUNNER_WEBHOOK_ALLOW_PRIVATE`, for tests and for
-//! operators' own mirrors), every other git transport is refused by git itself
-//! (`protocol.allow=never`), the host must resolve to public addresses, no credential prompt
-//! can hang the task, and no user or system git configuration applies.
+//! fetched (`file://` and `http://` too with `RUNNER_WEBHOOK_ALLOW_PRIVATE`, for tests and for
+//! operators' own mirrors); every other git transport is refused by git itself
+//! (`protocol.allow=never`); the host must resolve to public addresses and git connects to the
+//! address checked (`http.curloptResolve`), following no redirect; no credential prompt can
+//! hang the task; no user or system configuration applies; only a tag is fetched (a branch of
+//! the same name is not it); git runs in a process group of its own, killed with the task.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use shared_models::checks::{CheckResult, CheckStatus};
 use shared_models::runner::TaskKind;
+use tokio::io::AsyncReadExt;
 
 use super::webhook::checked_address;
 use super::{Handler, Job, TaskError};
 
-/// The longest a clone may take when the task's deadline is further.
-const CLONE_TIMEOUT: Duration = Duration::from_secs(600);
+/// The longest one git command may take when the task's deadline is further.
+const GIT_TIMEOUT: Duration = Duration::from_secs(600);
+/// What is kept of git's error output (a server may send `remote:` lines without end).
+const STDERR_KEPT: u64 = 64 << 10;
 
 #[derive(Debug)]
 pub struct GitTag {
     pub allow_private: bool,
 }
 
-/// Why a clone gave no tree.
+/// Why a fetch gave no tree.
 #[derive(Debug, PartialEq, Eq)]
 pub enum CloneError {
     /// The repository answered, and has no such tag: a verdict about the release.
@@ -36,72 +44,166 @@ pub enum CloneError {
     Failed(String),
 }
 
+/// A git command's end: whether it succeeded, and the start of what it said.
+struct Ran {
+    success: bool,
+    said: String,
+}
+
 impl GitTag {
-    /// The transports this runner clones over.
+    /// The transports this runner fetches over.
     fn schemes(&self) -> &'static [&'static str] {
         if self.allow_private { &["https", "http", "file"] } else { &["https"] }
     }
 
-    /// Clones `tag` of `repository` into `dest` (shallow, that tag only).
-    pub async fn clone_tag(
+    /// Fetches `tag` of `repository` into a bare repository under `work` and exports its tree
+    /// as `work/tag.tar.gz` (every path under `tag/`); the export's path.
+    pub async fn export_tag(
         &self,
         repository: &str,
         tag: &str,
-        dest: &Path,
-        deadline: Option<Instant>,
-    ) -> Result<(), CloneError> {
+        work: &Path,
+        limits: &checks::Limits,
+    ) -> Result<PathBuf, CloneError> {
         let scheme = repository.split_once("://").map(|(s, _)| s.to_ascii_lowercase()).unwrap_or_default();
         if !self.schemes().contains(&scheme.as_str()) {
             return Err(CloneError::Failed(format!(
-                "{repository}: this runner clones only {} URLs",
+                "{repository}: this runner fetches only {} URLs",
                 self.schemes().join(", ")
             )));
         }
-        if tag.is_empty() || tag.starts_with('-') || tag.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if !checks::trees::is_tag_name(tag) {
             return Err(CloneError::Failed(format!("{tag:?} is not a tag name git takes")));
         }
+        let mut config = vec![
+            "protocol.allow=never".to_owned(),
+            format!("protocol.{scheme}.allow=always"),
+            "http.followRedirects=false".to_owned(),
+            "core.hooksPath=/dev/null".to_owned(),
+        ];
         if scheme != "file" {
-            checked_address(repository, self.allow_private).await.map_err(CloneError::Failed)?;
+            let (host, address) = checked_address(repository, self.allow_private).await.map_err(CloneError::Failed)?;
+            let ip = match address.ip() {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                ip => ip.to_string(),
+            };
+            config.push(format!("http.curloptResolve={host}:{}:{ip}", address.port()));
         }
-        let home = dest.with_extension("home");
-        tokio::fs::create_dir_all(&home).await.map_err(|e| CloneError::Failed(e.to_string()))?;
-        let mut command = tokio::process::Command::new("git");
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", &home)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_ASKPASS", "true")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("LC_ALL", "C")
-            .args(["-c", "protocol.allow=never"])
-            .args(["-c", &format!("protocol.{scheme}.allow=always")])
-            .args(["-c", "core.hooksPath=/dev/null", "-c", "core.symlinks=true", "-c", "core.autocrlf=false"])
-            .args(["clone", "--quiet", "--depth", "1", "--single-branch", "--no-tags", "--branch", tag, "--"])
-            .arg(repository)
-            .arg(dest)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let child = command.spawn().map_err(|e| CloneError::Failed(format!("cannot run git: {e}")))?;
-        let limit = deadline.map_or(CLONE_TIMEOUT, |d| d.saturating_duration_since(Instant::now()).min(CLONE_TIMEOUT));
-        let output = match tokio::time::timeout(limit, child.wait_with_output()).await {
-            Ok(output) => output.map_err(|e| CloneError::Failed(format!("git: {e}")))?,
-            Err(_) => return Err(CloneError::Failed(format!("cloning {repository} took more than {limit:?}"))),
+        let repo = work.join("tag.git");
+        let home = work.join("git-home");
+        for dir in [&repo, &home] {
+            tokio::fs::create_dir_all(dir).await.map_err(|e| CloneError::Failed(e.to_string()))?;
+        }
+        let git = |args: Vec<String>| {
+            let mut all: Vec<String> = config.iter().flat_map(|c| ["-c".to_owned(), c.clone()]).collect();
+            all.extend(args);
+            run_git(all, &repo, &home, limits)
         };
-        if output.status.success() {
-            return Ok(());
+        let init = git(vec!["init".into(), "--quiet".into(), "--bare".into(), ".".into()]).await?;
+        if !init.success {
+            return Err(CloneError::Failed(format!("git init: {}", init.said)));
         }
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let said: String =
-            stderr.lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" ").chars().take(500).collect();
-        if stderr.contains("not found in upstream") || stderr.contains("Could not find remote branch") {
-            return Err(CloneError::NoSuchTag(said));
+        let refspec = format!("+refs/tags/{tag}:refs/tags/{tag}");
+        let fetch = git(vec![
+            "fetch".into(),
+            "--quiet".into(),
+            "--depth".into(),
+            "1".into(),
+            "--no-tags".into(),
+            "--".into(),
+            repository.to_owned(),
+            refspec,
+        ])
+        .await?;
+        if !fetch.success {
+            if fetch.said.contains("couldn't find remote ref") || fetch.said.contains("not our ref") {
+                return Err(CloneError::NoSuchTag(fetch.said));
+            }
+            return Err(CloneError::Failed(format!("git fetch {repository} (tag {tag}): {}", fetch.said)));
         }
-        Err(CloneError::Failed(format!("git clone {repository} (tag {tag}): {said}")))
+        let export = work.join("tag.tar.gz");
+        let archive = git(vec![
+            "archive".into(),
+            "--format=tar.gz".into(),
+            "--prefix=tag/".into(),
+            "-o".into(),
+            export.display().to_string(),
+            format!("refs/tags/{tag}^{{commit}}"),
+        ])
+        .await?;
+        if !archive.success {
+            return Err(CloneError::Failed(format!("git archive of tag {tag}: {}", archive.said)));
+        }
+        Ok(export)
     }
+}
+
+/// Runs git in `dir` with nothing of the environment but `PATH` and a private `HOME`, in a
+/// process group of its own that is killed when the task's deadline passes or it is cancelled.
+async fn run_git(args: Vec<String>, dir: &Path, home: &Path, limits: &checks::Limits) -> Result<Ran, CloneError> {
+    let mut command = tokio::process::Command::new("git");
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "true")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("LC_ALL", "C")
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(|e| CloneError::Failed(format!("cannot run git: {e}")))?;
+    let group = child.id().and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).ok()?));
+    let kill_group = || {
+        if let Some(group) = group {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+    };
+    let mut stderr = child.stderr.take().ok_or_else(|| CloneError::Failed("git has no error output".into()))?;
+    let reading = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        let _ = (&mut stderr).take(STDERR_KEPT).read_to_end(&mut kept).await;
+        let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
+        kept
+    });
+    let started = Instant::now();
+    let limit = limits.deadline.map_or(GIT_TIMEOUT, |d| d.saturating_duration_since(started).min(GIT_TIMEOUT));
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.map_err(|e| CloneError::Failed(format!("git: {e}")))?,
+            () = tokio::time::sleep(Duration::from_millis(250)) => {
+                if limits.expired() || started.elapsed() > limit {
+                    kill_group();
+                    let _ = child.wait().await;
+                    return Err(CloneError::Failed(format!("git {} was stopped after {:?}", args_name(&args), started.elapsed())));
+                }
+            }
+        }
+    };
+    // Helpers git started (git-remote-https, index-pack) end with it.
+    kill_group();
+    let kept = reading.await.unwrap_or_default();
+    let said = String::from_utf8_lossy(&kept).lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" ");
+    Ok(Ran { success: status.success(), said: said.chars().take(500).collect() })
+}
+
+/// The git subcommand of `args` (after the `-c` options), for messages.
+fn args_name(args: &[String]) -> &str {
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "-c" {
+            iter.next();
+        } else {
+            return arg;
+        }
+    }
+    "git"
 }
 
 impl Handler for GitTag {
@@ -114,11 +216,10 @@ impl Handler for GitTag {
                 args.get("generated").and_then(|g| serde_json::from_value(g.clone()).ok()).unwrap_or_default();
             let inputs = super::check::download_inputs(&job).await?;
             let input = inputs.into_iter().next().ok_or_else(|| TaskError::Failed("the task has no input".into()))?;
-            let checkout = job.dir.join("checkout");
-            (job.stage)(format!("cloning {repository} at {tag}"));
+            (job.stage)(format!("fetching {repository} at {tag}"));
             let label = format!("tag {tag} of {repository}");
-            match self.clone_tag(&repository, &tag, &checkout, job.limits.deadline).await {
-                Ok(()) => {}
+            let export = match self.export_tag(&repository, &tag, job.dir, &job.limits).await {
+                Ok(export) => export,
                 Err(CloneError::NoSuchTag(said)) => {
                     return Ok(vec![CheckResult {
                         checker: TaskKind::GitTag,
@@ -133,15 +234,17 @@ impl Handler for GitTag {
                         data: Some(serde_json::json!({"rule": "T2", "tag": tag})),
                     }]);
                 }
+                Err(CloneError::Failed(why)) if job.limits.expired() => {
+                    tracing::info!(%why, "the git_tag check was stopped");
+                    return Err(TaskError::Stopped);
+                }
                 Err(CloneError::Failed(why)) => return Err(TaskError::Failed(why)),
-            }
-            if job.limits.expired() {
-                return Err(TaskError::Stopped);
-            }
+            };
             (job.stage)(format!("comparing {} with {label}", input.path));
             let limits = job.limits.clone();
+            let tagged = checks::Input::new("tag.tar.gz", export);
             let compared = tokio::task::spawn_blocking(move || {
-                checks::trees::check_against_tag(&input, &checkout, &label, &generated, &limits)
+                checks::trees::check_against_tag(&input, &tagged, &label, &generated, &limits)
             });
             compared.await.map_err(|e| TaskError::Failed(format!("the comparison crashed: {e}")))
         })
@@ -171,70 +274,89 @@ mod tests {
         assert!(status.success(), "git {args:?}");
     }
 
-    /// A real repository with a tag `v1.0`, then one more commit after it.
+    /// A real repository with a tag `v1.0`, then one more commit after it, on a branch that is
+    /// also named `v1.0` (git's `--branch` would take the branch over the tag).
     fn repository(dir: &Path) -> String {
         std::fs::create_dir_all(dir.join("src")).unwrap();
         std::fs::write(dir.join("README"), "x\n").unwrap();
         std::fs::write(dir.join("src/a.c"), "int a;\n").unwrap();
+        std::fs::write(dir.join("ci.yml"), "not released\n").unwrap();
+        std::fs::write(dir.join(".gitattributes"), "ci.yml export-ignore\n").unwrap();
         git(dir, &["init", "--quiet"]);
         git(dir, &["add", "."]);
         git(dir, &["commit", "--quiet", "-m", "x 1.0"]);
         git(dir, &["tag", "v1.0"]);
+        git(dir, &["checkout", "--quiet", "-b", "v1.0"]);
         std::fs::write(dir.join("src/a.c"), "int a = 2;\n").unwrap();
         git(dir, &["commit", "--quiet", "-am", "after the release"]);
         format!("file://{}", dir.display())
     }
 
-    #[tokio::test]
-    async fn a_tag_is_cloned_with_the_real_git_and_hostile_urls_are_refused() {
-        let work = tempfile::tempdir().unwrap();
-        let url = repository(&work.path().join("repo"));
-        let allowed = GitTag { allow_private: true };
-        let checkout = work.path().join("checkout");
-        allowed.clone_tag(&url, "v1.0", &checkout, None).await.unwrap();
-        assert_eq!(std::fs::read_to_string(checkout.join("src/a.c")).unwrap(), "int a;\n", "the tag, not the branch");
-
-        let missing = allowed.clone_tag(&url, "v9.9", &work.path().join("none"), None).await.unwrap_err();
-        assert!(matches!(missing, CloneError::NoSuchTag(_)), "{missing:?}");
-
-        let strict = GitTag { allow_private: false };
-        let refused = strict.clone_tag(&url, "v1.0", &work.path().join("no"), None).await.unwrap_err();
-        assert!(matches!(&refused, CloneError::Failed(why) if why.contains("only https")), "{refused:?}");
-        for (url, tag) in
-            [("ext::sh -c id", "v1.0"), ("https://example.org/x", "--upload-pack=id"), ("https://example.org/x", "a b")]
-        {
-            let refused = allowed.clone_tag(url, tag, &work.path().join("no2"), None).await.unwrap_err();
-            assert!(matches!(refused, CloneError::Failed(_)), "{url} {tag}: {refused:?}");
-        }
-        let private =
-            strict.clone_tag("https://127.0.0.1/repo", "v1.0", &work.path().join("no3"), None).await.unwrap_err();
-        assert!(matches!(&private, CloneError::Failed(why) if why.contains("not a public address")), "{private:?}");
+    fn archive(dir: &Path, a_c: &[u8]) -> checks::Input {
+        use testkit::archives::{Entry, gzip, tar_bytes};
+        let path = dir.join("x.tar.gz");
+        let entries = [
+            Entry::File("x-1.0/README", b"x\n"),
+            Entry::File("x-1.0/src/a.c", a_c),
+            Entry::File("x-1.0/.gitattributes", b"ci.yml export-ignore\n"),
+            Entry::File("x-1.0/configure", b"#!/bin/sh\n"),
+        ];
+        std::fs::write(&path, gzip(&tar_bytes(&entries))).unwrap();
+        checks::Input::new("x-1.0.tar.gz", path)
     }
 
     #[tokio::test]
-    async fn the_archive_is_compared_with_the_clone_of_its_tag() {
-        use testkit::archives::{Entry, gzip, tar_bytes};
+    async fn the_tag_is_fetched_and_exported_with_the_real_git() {
         let work = tempfile::tempdir().unwrap();
         let url = repository(&work.path().join("repo"));
-        let checkout = work.path().join("checkout");
-        GitTag { allow_private: true }.clone_tag(&url, "v1.0", &checkout, None).await.unwrap();
-        let archive = work.path().join("x.tar.gz");
-        let entries = [
-            Entry::File("x-1.0/README", b"x\n"),
-            Entry::File("x-1.0/src/a.c", b"int a = 2;\n"),
-            Entry::File("x-1.0/configure", b"#!/bin/sh\n"),
-        ];
-        std::fs::write(&archive, gzip(&tar_bytes(&entries))).unwrap();
-        let input = checks::Input::new("x-1.0.tar.gz", &archive);
-        let results = checks::trees::check_against_tag(
-            &input,
-            &checkout,
-            "tag v1.0",
-            &["configure".into()],
-            &checks::Limits::default(),
-        );
+        let allowed = GitTag { allow_private: true };
+        let limits = checks::Limits::default();
+        let export = allowed.export_tag(&url, "v1.0", &work.path().join("task"), &limits).await.unwrap();
+        let tagged = checks::Input::new("tag.tar.gz", export);
+        let compare = |a_c: &[u8]| {
+            let input = archive(work.path(), a_c);
+            checks::trees::check_against_tag(&input, &tagged, "tag v1.0", &["configure".into()], &limits)
+        };
+        // The tag's tree, not the branch's; export-ignore honoured (ci.yml is not missing).
+        let results = compare(b"int a;\n");
         assert_eq!(results.len(), 1, "{results:#?}");
-        assert_eq!(results[0].status, CheckStatus::Failure, "the archive holds a file changed after the tag");
+        assert_eq!(results[0].status, CheckStatus::Success, "{results:#?}");
+        assert_eq!(
+            results[0].message,
+            "3 files of the archive match tag v1.0, and 1 generated file besides: `configure`"
+        );
+        let results = compare(b"int a = 2;\n");
+        assert_eq!(results[0].status, CheckStatus::Failure, "a file changed after the tag: {results:#?}");
         assert!(results[0].message.contains("`src/a.c`"), "{results:#?}");
+
+        let missing = allowed.export_tag(&url, "v9.9", &work.path().join("none"), &limits).await.unwrap_err();
+        assert!(matches!(missing, CloneError::NoSuchTag(_)), "{missing:?}");
+    }
+
+    #[tokio::test]
+    async fn hostile_urls_and_tags_are_refused() {
+        let work = tempfile::tempdir().unwrap();
+        let url = repository(&work.path().join("repo"));
+        let limits = checks::Limits::default();
+        let strict = GitTag { allow_private: false };
+        let refused = strict.export_tag(&url, "v1.0", &work.path().join("a"), &limits).await.unwrap_err();
+        assert!(matches!(&refused, CloneError::Failed(why) if why.contains("only https")), "{refused:?}");
+        let allowed = GitTag { allow_private: true };
+        for (url, tag) in [
+            ("ext::sh -c id", "v1.0"),
+            ("https://example.org/x", "--upload-pack=id"),
+            ("https://example.org/x", "a b"),
+            ("https://example.org/x", "a..b"),
+            ("https://example.org/x", "x.lock"),
+            ("https://example.org/x", "a:b"),
+        ] {
+            let refused = allowed.export_tag(url, tag, &work.path().join("b"), &limits).await.unwrap_err();
+            assert!(matches!(refused, CloneError::Failed(_)), "{url} {tag}: {refused:?}");
+        }
+        let private = strict.export_tag("https://127.0.0.1/repo", "v1.0", &work.path().join("c"), &limits).await;
+        assert!(
+            matches!(&private, Err(CloneError::Failed(why)) if why.contains("not a public address")),
+            "{private:?}"
+        );
     }
 }
