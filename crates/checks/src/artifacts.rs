@@ -158,8 +158,8 @@ pub mod checker {
     pub const LICENSE: Checker = Checker { kind: TaskKind::License, version: "2" };
     pub const RAT: Checker = Checker { kind: TaskKind::Rat, version: "2" };
     pub const SBOM: Checker = Checker { kind: TaskKind::Sbom, version: "1" };
-    pub const TREES: Checker = Checker { kind: TaskKind::Trees, version: "1" };
-    pub const GIT_TAG: Checker = Checker { kind: TaskKind::GitTag, version: "1" };
+    pub const TREES: Checker = Checker { kind: TaskKind::Trees, version: "2" };
+    pub const GIT_TAG: Checker = Checker { kind: TaskKind::GitTag, version: "2" };
 
     pub const ALL: [Checker; 9] = [PATHS, HASHING, SIGNATURE, ARCHIVE, LICENSE, RAT, SBOM, TREES, GIT_TAG];
 

@@ -42,6 +42,16 @@ enum Entry {
 #[derive(Debug, Default)]
 struct Tree {
     entries: BTreeMap<String, Entry>,
+    /// Paths stored more than once: extractors differ on which copy wins, so two archives can
+    /// compare equal here and extract differently.
+    duplicates: Vec<String>,
+}
+
+/// Fails `path`'s result for members stored twice in it (`rule` T1 or T2).
+fn report_duplicates(report: &mut Report, rule: &'static str, path: &str, tree: &Tree) {
+    let paths: Vec<&str> = tree.duplicates.iter().map(String::as_str).collect();
+    let what = format!("members that `{path}` stores more than once (extractors differ on which copy wins)");
+    report_paths(report, Difference { rule, failure: true, paths: &paths, what, about: ("archive", path) });
 }
 
 /// Source archives grouped for T1: archives in the same directory with the same base name in
@@ -85,6 +95,9 @@ pub fn check(inputs: &[Input], limits: &Limits) -> Vec<CheckResult> {
             }
         }
     }
+    for (input, tree) in inputs.iter().zip(&trees) {
+        report_duplicates(&mut report, "T1", &input.path, tree);
+    }
     let base = &trees[0];
     for (input, tree) in inputs.iter().zip(&trees).skip(1) {
         compare(&mut report, &subject.path, base, &input.path, tree);
@@ -109,7 +122,9 @@ fn read_tree(input: &Input, limits: &Limits) -> Result<Tree, archive::ArchiveErr
             },
             kind => Entry::Other(kind),
         };
-        tree.entries.insert(member.path.clone(), entry);
+        if tree.entries.insert(member.path.clone(), entry).is_some() && tree.duplicates.len() < LISTED * 10 {
+            tree.duplicates.push(member.path.clone());
+        }
         ControlFlow::Continue(())
     })?;
     tree.strip_top_level();
@@ -243,7 +258,8 @@ fn compare(report: &mut Report, subject: &str, base: &Tree, other: &str, tree: &
     add(true, &only_other, format!("files in `{other}` that `{subject}` lacks"));
     add(false, &line_endings, format!("files that differ only in line endings between `{subject}` and `{other}`"));
     add(false, &link_as_file, format!("symlinks that one of `{subject}` and `{other}` stores as a file"));
-    if differ.is_empty() && only_subject.is_empty() && only_other.is_empty() {
+    let unique = base.duplicates.is_empty() && tree.duplicates.is_empty();
+    if differ.is_empty() && only_subject.is_empty() && only_other.is_empty() && unique {
         let files = base.entries.values().filter(|e| matches!(e, Entry::File { .. })).count();
         report
             .success("T1", format!("`{other}` holds the same tree as `{subject}` ({files} files)"))
@@ -305,6 +321,7 @@ pub fn check_against_tag(
             return report.finish();
         }
     };
+    report_duplicates(&mut report, "T2", &input.path, &archive);
     let tagged = match read_tree(tagged, limits) {
         Ok(tree) => tree,
         Err(error) if error.is_release_problem() => {
@@ -342,7 +359,7 @@ pub fn check_against_tag(
     add(false, &only_archive, format!("files in the archive that {tag} lacks (not a generated file)"));
     add(false, &only_tag, format!("files in {tag} that the archive lacks"));
     add(false, &line_endings, format!("files that differ from {tag} only in line endings"));
-    if differ.is_empty() {
+    if differ.is_empty() && archive.duplicates.is_empty() {
         // Generated files are allowed, never unseen: the xz backdoor hid in one.
         let mut named: Vec<String> = generated_found.iter().take(LISTED).map(|p| format!("`{p}`")).collect();
         if generated_found.len() > LISTED {
@@ -534,5 +551,33 @@ mod tests {
             results[0].message,
             "4 files of the archive match tag v1.0, and 1 generated file besides: `configure`"
         );
+    }
+
+    #[test]
+    fn a_member_stored_twice_fails_both_comparisons() {
+        let dir = tempfile::tempdir().unwrap();
+        let twice = [Member::File("x/a.c", b"int a;\n"), Member::File("x/a.c", b"int evil;\n")];
+        let tar = dir.path().join("a.tar.gz");
+        std::fs::write(&tar, gzip(&tar_bytes(&twice))).unwrap();
+        let zip = dir.path().join("a.zip");
+        std::fs::write(&zip, zip_bytes(&[("x/a.c", b"int evil;\n")], zip::CompressionMethod::Deflated)).unwrap();
+        let inputs = [Input::new("x-1.0-src.tar.gz", &tar), Input::new("x-1.0-src.zip", &zip)];
+        let results = check(&inputs, &Limits::default());
+        assert!(
+            results.iter().any(|r| r.status == CheckStatus::Failure
+                && r.message.starts_with("members that `x-1.0-src.tar.gz` stores more than once")
+                && r.message.contains("`x/a.c`")),
+            "{results:#?}"
+        );
+        assert!(!results.iter().any(|r| r.status == CheckStatus::Success), "{results:#?}");
+
+        let tag = dir.path().join("tag.tar.gz");
+        std::fs::write(&tag, gzip(&tar_bytes(&[Member::File("tag/a.c", b"int evil;\n")]))).unwrap();
+        let results = check_against_tag(&inputs[0], &Input::new("tag.tar.gz", &tag), "tag v1", &[], &Limits::default());
+        assert!(
+            results.iter().any(|r| r.status == CheckStatus::Failure && r.message.contains("more than once")),
+            "{results:#?}"
+        );
+        assert!(!results.iter().any(|r| r.status == CheckStatus::Success), "{results:#?}");
     }
 }
