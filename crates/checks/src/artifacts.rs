@@ -231,21 +231,17 @@ pub fn plan<S: AsRef<str>>(paths: &[S]) -> Vec<PlannedCheck> {
 pub fn plan_for<S: AsRef<str>>(paths: &[S], policy: &shared_models::api::ProjectPolicy) -> Vec<PlannedCheck> {
     let mut checks = plan(paths);
     if policy.source_repository.as_deref().is_some_and(|r| !r.is_empty()) {
-        let mut sources: Vec<&str> = paths
+        // The source archives are those `plan` gave a `rat` check, in its order.
+        let tags: Vec<PlannedCheck> = checks
             .iter()
-            .map(AsRef::as_ref)
-            .filter(|p| classify(p) == FileRole::Artifact && is_source_archive(p))
-            .collect();
-        sources.sort_unstable();
-        sources.dedup();
-        for path in sources {
-            checks.push(PlannedCheck {
+            .filter(|c| c.checker == checker::RAT.kind)
+            .map(|c| PlannedCheck {
                 checker: checker::GIT_TAG.kind,
                 checker_version: checker::GIT_TAG.version,
-                path: path.to_owned(),
-                inputs: vec![path.to_owned()],
-            });
-        }
+                ..c.clone()
+            })
+            .collect();
+        checks.extend(tags);
     }
     checks
 }

@@ -179,20 +179,12 @@ pub fn enqueue(
     Ok(queued)
 }
 
-/// The manifest of a release's latest revision, by path.
-fn latest_manifest(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<BTreeMap<String, BlobRow>> {
-    let Some((revision, _)) = rq::find_revision(conn, ctx.release.id, ctx.release.revision)? else {
-        return Ok(BTreeMap::new());
-    };
-    Ok(rq::revision_files(conn, revision.id)?.into_iter().collect())
-}
-
 /// `GET /api/v1/releases/{p}/{v}/checks`: the plan of the latest revision joined with the
 /// stored results, by check identity. A check shows its verdicts; without verdicts, a check
 /// that is queued or running is pending (the report is not complete), and one that is not
 /// shows its `error`s (it could not run, and is run again when asked).
 pub fn report(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<ChecksReport> {
-    let manifest = latest_manifest(conn, ctx)?;
+    let manifest = super::releases::latest_manifest(conn, ctx)?;
     let planned = identify(conn, ctx, &manifest)?;
     let hashes: Vec<String> = planned.iter().map(|c| c.inputs_hash.clone()).collect();
     let mut stored: BTreeMap<Identity, Vec<CheckResultRow>> = BTreeMap::new();
@@ -309,7 +301,7 @@ pub fn refresh(conn: &mut DbConnection, committee_id: i64, project_id: Option<i6
     let phases: Vec<&str> = Phase::ALL.into_iter().filter(|p| lifecycle::runs_checks(*p)).map(Phase::as_str).collect();
     for release_id in rq::open_release_ids(conn, committee_id, project_id, &phases)? {
         let ctx = rq::context_by_id(conn, release_id)?;
-        let manifest = latest_manifest(conn, &ctx)?;
+        let manifest = super::releases::latest_manifest(conn, &ctx)?;
         queued.extend(enqueue(conn, &ctx, ctx.release.revision, &manifest)?);
     }
     Ok(queued)

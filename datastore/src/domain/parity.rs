@@ -43,10 +43,11 @@ pub fn queue(
     if !fetchable(&row.url) || !CHECKED_PHASES.contains(&ctx.release.phase.as_str()) {
         return Ok(None);
     }
-    let Some((revision, _)) = rq::find_revision(conn, ctx.release.id, ctx.release.revision)? else {
-        return Ok(None);
-    };
-    let files = rq::revision_files(conn, revision.id)?
+    let manifest = super::releases::latest_manifest(conn, ctx)?;
+    if manifest.is_empty() {
+        return Ok(None); // nothing was voted on, so nothing can be compared
+    }
+    let files = manifest
         .into_iter()
         .map(|(path, blob)| VotedFile { path, sha512: blob.sha512, size: u64::try_from(blob.size).unwrap_or_default() })
         .collect();

@@ -459,6 +459,14 @@ pub fn file_entry(path: &str, blob: &BlobRow) -> AppResult<FileEntry> {
     })
 }
 
+/// The files of a release's latest revision, by path (none before its first revision).
+pub fn latest_manifest(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<BTreeMap<String, BlobRow>> {
+    let Some((revision, _)) = q::find_revision(conn, ctx.release.id, ctx.release.revision)? else {
+        return Ok(BTreeMap::new());
+    };
+    Ok(q::revision_files(conn, revision.id)?.into_iter().collect())
+}
+
 /// The files of revision `seq` of a release, by path; 404 if it has none of that number.
 pub fn revision_files(conn: &mut DbConnection, ctx: &ReleaseContext, seq: i64) -> AppResult<Vec<(String, BlobRow)>> {
     let (revision, _) = q::find_revision(conn, ctx.release.id, seq)?

@@ -59,11 +59,7 @@ pub fn locate(
 }
 
 fn sbom_of(conn: &mut DbConnection, ctx: &rq::ReleaseContext, file: Option<&str>) -> AppResult<Option<Located>> {
-    let Some((revision, _)) = rq::find_revision(conn, ctx.release.id, ctx.release.revision)? else {
-        return Ok(None); // a release with no revision yet has no files
-    };
-    let files = rq::revision_files(conn, revision.id)?;
-    let found = files.into_iter().find(|(path, _)| match file {
+    let found = releases::latest_manifest(conn, ctx)?.into_iter().find(|(path, _)| match file {
         Some(file) => path == file && checks::sbom::is_sbom(path),
         None => checks::sbom::is_sbom(path),
     });
