@@ -118,6 +118,13 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_OIDC_KEYS_REFRESH_SECS", default_value_t = 60, global = true)]
     pub oidc_keys_refresh_secs: u64,
 
+    /// Publish released releases to the dist repository over SVN (`docs/SVN.md`): a release
+    /// is committed to `release/<project>/[<product>/]<version>/` with its committee's KEYS,
+    /// and moved to `archive/…` when it is archived, by runners with `RUNNER_SVN_URL` (which
+    /// names the repository). Off by default.
+    #[arg(long, env = "DATASTORE_SVN_DIST", default_value_t = false, action = clap::ArgAction::Set, global = true)]
+    pub svn_dist: bool,
+
     /// Distribution records are checked again (does the channel still serve the voted bytes?)
     /// once this many seconds have passed since their last check; 0 turns the schedule off.
     #[arg(long, env = "DATASTORE_DISTRIBUTION_RECHECK_SECS", default_value_t = 86_400, global = true)]
@@ -218,6 +225,7 @@ impl Config {
             trusted_issuers: vec!["https://ci.datastore.test".to_owned()],
             osv_dir: None,
             distribution_recheck_secs: 86_400,
+            svn_dist: false,
             oidc_issuer: None,
             oidc_client_id: None,
             oidc_client_secret: None,

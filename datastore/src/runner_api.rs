@@ -21,7 +21,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(claim).service(lease).service(log).service(result).service(blob).service(keys);
+    cfg.service(claim).service(lease).service(log).service(result).service(blob).service(upload).service(keys);
 }
 
 /// The runner calling, from `Authorization: Bearer <runner token>`.
@@ -220,6 +220,49 @@ async fn blob(state: web::Data<AppState>, runner: RunnerPrincipal, req: HttpRequ
     let reader =
         state.blobs.open_blob(&sha256).await.map_err(|e| crate::blob::failure("reading a blob for a runner", &e))?;
     Ok(crate::download::serve(&req, crate::download::Body::File(reader), &row, "no-store"))
+}
+
+/// Stores a file a task made or fetched (an svn import's files), for the revision its result
+/// makes: the body's bytes, hashed by the datastore, under the task's live lease
+/// (`X-Lease-Token`). Only tasks whose result can make a revision may upload.
+#[utoipa::path(tag = "runner", operation_id = "runner_upload_blob",
+    params(("id" = i64, Path, description = "The task id"),
+        ("X-Lease-Token" = String, Header, description = "The task's lease token")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    security(("runner" = [])),
+    responses((status = 201, body = shared_models::runner::BlobStored),
+        (status = 403, description = "The task's kind makes no files", body = shared_models::ErrorBody),
+        (status = 409, description = "`lease_lost`: this runner does not hold the task now", body = shared_models::ErrorBody),
+        (status = 413, description = "Over the upload limit; nothing was stored", body = shared_models::ErrorBody)))]
+#[post("/tasks/{id}/blobs")]
+async fn upload(
+    state: web::Data<AppState>,
+    runner: RunnerPrincipal,
+    req: HttpRequest,
+    body: web::Payload,
+) -> AppResult<HttpResponse> {
+    let id = task_id(&req)?;
+    let token = req.headers().get("x-lease-token").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let runner_id = runner.0.id;
+    let held = {
+        let token = token.clone();
+        state.db.run(move |c| tasks::held_for_upload(c, runner_id, id, &token)).await?
+    };
+    let _slot = crate::api::files::upload_slot(&state)?;
+    let limit = state.config.max_upload_bytes;
+    if crate::api::files::content_length(&req).is_some_and(|n| n > limit) {
+        return Err(crate::api::files::ingest_error(crate::ingest::IngestError::TooLarge { limit }));
+    }
+    let received = crate::api::files::receive(&state, body, limit).await?;
+    let meta = crate::api::files::publish(&state, received).await?;
+    let stored = meta.clone();
+    // The lease is checked again: a runner that lost it while sending records nothing.
+    state.db.run(move |c| tasks::record_upload(c, runner_id, held, &token, &stored)).await?;
+    Ok(HttpResponse::Created().json(shared_models::runner::BlobStored {
+        sha256: meta.sha256,
+        sha512: meta.sha512,
+        size: meta.size,
+    }))
 }
 
 /// A committee's KEYS file, for the signature checks.

@@ -83,8 +83,9 @@ impl AppState {
         let jwt = JwtKeys::new(&secret, config.jwt_lifetime());
         let max_uploads = config.max_uploads.max(1);
         let config_osv_dir = config.osv_dir.clone();
-        let outbound = crate::domain::outbox::Settings::new(config.public_url(), config.mail_from.clone())
+        let mut outbound = crate::domain::outbox::Settings::new(config.public_url(), config.mail_from.clone())
             .map_err(|e| anyhow::anyhow!("DATASTORE_MAIL_FROM: {e}"))?;
+        outbound.svn_dist = config.svn_dist;
         let issuers = crate::auth::oidc::Issuers::new(
             &config.trusted_issuers,
             std::time::Duration::from_secs(config.oidc_keys_refresh_secs),

@@ -12,8 +12,8 @@ use futures_util::StreamExt;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use shared_models::runner::{
-    ClaimRequest, ClaimResponse, LeaseRequest, LeaseResponse, LogRequest, ResultRequest, ResultResponse, TaskInput,
-    TaskOrder,
+    BlobStored, ClaimRequest, ClaimResponse, LeaseRequest, LeaseResponse, LogRequest, ResultRequest, ResultResponse,
+    TaskInput, TaskOrder,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +206,37 @@ impl Client {
             }
         }
         outcome
+    }
+
+    /// Uploads a file a task made or fetched (for a new revision) under the task's lease; what
+    /// the datastore stored, checked against the file's own SHA-256.
+    pub async fn upload_blob(&self, id: i64, lease_token: &str, file: &Path) -> Result<BlobStored, ClientError> {
+        let local = file.to_owned();
+        let (sha256, size) =
+            tokio::task::spawn_blocking(move || checks::digest::sha256_of(std::fs::File::open(local)?))
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))??;
+        let url = self.url(&format!("/tasks/{id}/blobs"));
+        let response = self
+            .send(Retry::SOON, || {
+                // Each attempt reads the file again from its start.
+                let body = match std::fs::File::open(file) {
+                    Ok(opened) => reqwest::Body::from(tokio::fs::File::from_std(opened)),
+                    Err(_) => reqwest::Body::from(Vec::new()),
+                };
+                self.http
+                    .post(&url)
+                    .header("X-Lease-Token", lease_token)
+                    .header(reqwest::header::CONTENT_LENGTH, size)
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(body)
+            })
+            .await?;
+        let stored: BlobStored = Self::json(response).await?;
+        if stored.sha256 != sha256 || stored.size != size {
+            return Err(ClientError::Digest { expected: sha256, actual: stored.sha256, bytes: stored.size });
+        }
+        Ok(stored)
     }
 
     async fn download_once(&self, input: &TaskInput, destination: &Path) -> Result<(), ClientError> {

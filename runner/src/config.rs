@@ -71,6 +71,21 @@ pub struct Config {
     #[arg(long, env = "RUNNER_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, action = clap::ArgAction::Set)]
     pub webhook_allow_private: bool,
 
+    /// The root URL of the dist repository that svn tasks commit to and import from (Apache's
+    /// is `https://dist.apache.org/repos/dist`), e.g. `svn://127.0.0.1/dist` or
+    /// `file:///srv/svn/dist`. Only runners with it claim svn tasks; the `svn` and `svnmucc`
+    /// clients must be installed (Debian's `subversion`).
+    #[arg(long, env = "RUNNER_SVN_URL")]
+    pub svn_url: Option<String>,
+
+    /// The user svn tasks commit as.
+    #[arg(long, env = "RUNNER_SVN_USERNAME")]
+    pub svn_username: Option<String>,
+
+    /// A file holding that user's password.
+    #[arg(long, env = "RUNNER_SVN_PASSWORD_FILE")]
+    pub svn_password_file: Option<PathBuf>,
+
     /// Log format: `text` or `json`. Levels come from `RUST_LOG` (default `info`).
     #[arg(long, env = "RUNNER_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,

@@ -544,6 +544,17 @@ pub struct FetchThreadRequest {
     pub url: Option<String>,
 }
 
+/// `POST …/import/svn`: a runner reads a candidate's folder of the dist repository, and its
+/// files become a new revision of the draft.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SvnImportRequest {
+    /// The folder, `dev/<project>/…` (e.g. `dev/tooling/0.3-rc1`), relative to the repository's
+    /// root.
+    #[schema(min_length = 5, max_length = 300, example = "dev/tooling/0.3-rc1")]
+    pub folder: String,
+}
+
 /// Work queued for a runner.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TaskQueued {

@@ -36,6 +36,13 @@ crate::named_enum! {
         VoteThread = "vote_thread",
         /// Fetch what a distribution channel serves and compare it with the voted bytes.
         Distribution = "distribution",
+        /// Commit a released revision into the dist repository over SVN (only by runners with
+        /// `RUNNER_SVN_URL`).
+        SvnPublish = "svn_publish",
+        /// Move a release's folder of the dist repository to its archive location.
+        SvnArchive = "svn_archive",
+        /// Read a candidate's folder of the dist repository, for a new revision of a draft.
+        SvnImport = "svn_import",
     }
 }
 
@@ -289,4 +296,64 @@ pub struct VoteThreadOrder {
     pub root: Option<String>,
     /// Who asked for it: the tally is theirs.
     pub requested_by: String,
+}
+
+/// The `args` of an `svn_publish` task: the task's inputs (the released revision's files, by
+/// their release paths) go into `folder` of the runner's dist repository in one commit, and the
+/// committee's KEYS to `keys_path`. The runner answers with one result: `success` with
+/// `data.revision` (its commit, or the earlier one whose folder holds exactly these files), or
+/// `failure` when the folder holds other files (nothing is changed then).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SvnPublishOrder {
+    /// `release/<project>/[<product>/]<version>`, relative to the repository's root.
+    pub folder: String,
+    /// The committee whose KEYS file is published beside the release.
+    pub committee: String,
+    /// `release/<project>/KEYS`.
+    pub keys_path: String,
+    /// The commit message: names the release, its revision and its vote.
+    pub message: String,
+}
+
+/// The `args` of an `svn_archive` task: `from` moves to `to` in one commit. The runner answers
+/// with one result: `success` with `data.revision` (or without one when `to` was there already
+/// and `from` gone: an earlier attempt did it), `failure` when `from` is not in the repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SvnArchiveOrder {
+    pub from: String,
+    pub to: String,
+    pub message: String,
+}
+
+/// The `args` of an `svn_import` task: the files under `folder` (`dev/<project>/…`) of the dist
+/// repository, uploaded to the datastore (`POST /api/runner/v1/tasks/{id}/blobs`) and named in
+/// one `success` result whose `data.files` lists `{path, sha256, sha512, size}` (paths relative
+/// to `folder`); the datastore makes them a new revision of the draft. A folder past the limits,
+/// or holding a name that cannot be a release path, is a `failure` result naming why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SvnImportOrder {
+    pub folder: String,
+    /// Most files taken.
+    pub max_files: u64,
+    /// Most bytes in all.
+    pub max_bytes: u64,
+    /// Who asked: the revision is theirs.
+    pub requested_by: String,
+}
+
+/// One file a runner made or fetched for a new revision, uploaded before its result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ProducedFile {
+    pub path: String,
+    pub sha256: String,
+    pub sha512: String,
+    pub size: u64,
+}
+
+/// `POST /api/runner/v1/tasks/{id}/blobs`: what the datastore stored, by its own hashing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BlobStored {
+    pub sha256: String,
+    pub sha512: String,
+    pub size: u64,
 }

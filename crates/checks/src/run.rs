@@ -69,9 +69,13 @@ pub fn run(kind: TaskKind, inputs: &[Input], context: &Context) -> Result<Vec<Ch
         // The runner clones the tag first (`runner/src/handlers/git_tag.rs`), then calls
         // `trees::check_against_tag`.
         TaskKind::GitTag => Err("the git_tag check needs a clone of the tag: a runner makes it".to_owned()),
-        TaskKind::Mail | TaskKind::Webhook | TaskKind::VoteThread | TaskKind::Distribution => {
-            Err(format!("{kind} is not a check"))
-        }
+        TaskKind::Mail
+        | TaskKind::Webhook
+        | TaskKind::VoteThread
+        | TaskKind::Distribution
+        | TaskKind::SvnPublish
+        | TaskKind::SvnArchive
+        | TaskKind::SvnImport => Err(format!("{kind} is not a check")),
     }
 }
 

@@ -37,7 +37,7 @@ async fn check_can_compose(
         .await
 }
 
-fn ingest_error(e: IngestError) -> AppError {
+pub(crate) fn ingest_error(e: IngestError) -> AppError {
     match e {
         IngestError::TooLarge { limit } => AppError::too_large(format!(
             "The file is larger than this server's limit of {limit} bytes; nothing was stored."
@@ -46,7 +46,7 @@ fn ingest_error(e: IngestError) -> AppError {
     }
 }
 
-fn content_length(req: &HttpRequest) -> Option<u64> {
+pub(crate) fn content_length(req: &HttpRequest) -> Option<u64> {
     req.headers().get(actix_web::http::header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
 }
 
@@ -62,7 +62,7 @@ pub(crate) fn upload_slot(state: &AppState) -> AppResult<tokio::sync::OwnedSemap
 
 /// Streams one body (or multipart field) of at most `limit` bytes into the blob store. A body
 /// that sends nothing for `upload_idle_secs` is cut off: a stalled client holds nothing for long.
-async fn receive<S, E>(state: &AppState, mut body: S, limit: u64) -> AppResult<Received>
+pub(crate) async fn receive<S, E>(state: &AppState, mut body: S, limit: u64) -> AppResult<Received>
 where
     S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -89,7 +89,7 @@ where
     ingest.finish().await.map_err(ingest_error)
 }
 
-async fn publish(state: &AppState, received: Received) -> AppResult<BlobMeta> {
+pub(crate) async fn publish(state: &AppState, received: Received) -> AppResult<BlobMeta> {
     let meta = received.publish().await.map_err(ingest_error)?;
     state.metrics.uploaded(meta.size);
     Ok(meta)
@@ -353,6 +353,30 @@ pub async fn delete(
         state.wake_runners();
     }
     Ok(web::Json(listing))
+}
+
+/// Have a runner read a candidate's folder of the dist repository (`dev/<project>/…`, as
+/// release managers stage them with `svn import`) and make its files a new revision of this
+/// draft, by you; 202 with the task, whose outcome is the event `svn.imported` (with the
+/// revision) or `svn.import_failed` (with why). Needs a runner with `RUNNER_SVN_URL`.
+#[utoipa::path(operation_id = "import_svn", tag = "releases", request_body = shared_models::api::SvnImportRequest,
+    params(("project" = String, Path), ("version" = String, Path)), security(("bearer" = [])),
+    responses((status = 202, body = shared_models::api::TaskQueued),
+        (status = 401, body = shared_models::ErrorBody), (status = 403, body = shared_models::ErrorBody),
+        (status = 404, body = shared_models::ErrorBody),
+        (status = 409, description = "`wrong_phase`: not a draft", body = shared_models::ErrorBody),
+        (status = 422, description = "`invalid_request`: not a folder under `dev/<project>/`", body = shared_models::ErrorBody)))]
+#[post("/import/svn")]
+pub async fn import_svn(
+    state: web::Data<AppState>,
+    principal: Principal,
+    release: ReleaseRef,
+    body: web::Json<shared_models::api::SvnImportRequest>,
+) -> AppResult<HttpResponse> {
+    let limits = (u64::try_from(state.config.max_revision_files).unwrap_or(u64::MAX), state.config.max_revision_bytes);
+    let task = state.db.run(move |c| crate::domain::svn::import(c, &principal, &release, &body.folder, limits)).await?;
+    state.wake_runners();
+    Ok(HttpResponse::Accepted().json(shared_models::api::TaskQueued { task }))
 }
 
 /// The files of the latest revision.

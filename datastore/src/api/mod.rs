@@ -95,6 +95,7 @@ fn release_routes(cfg: &mut ServiceConfig) {
         .service(files::put)
         .service(files::delete)
         .service(files::post_revision)
+        .service(files::import_svn)
         .service(uploads::create)
         .service(releases::revisions)
         .service(releases::revision)

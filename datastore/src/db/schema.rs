@@ -245,6 +245,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    task_blob (task_id, sha256) {
+        task_id -> BigInt,
+        sha256 -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     check_result (id) {
         id -> BigInt,
         task_id -> Nullable<BigInt>,
@@ -419,6 +427,7 @@ diesel::joinable!(revision_file -> blob (blob_sha256));
 diesel::joinable!(task -> release (release_id));
 diesel::joinable!(task -> runner (runner_id));
 diesel::joinable!(task_log -> task (task_id));
+diesel::joinable!(task_blob -> task (task_id));
 diesel::joinable!(check_result -> task (task_id));
 diesel::joinable!(key_use -> signing_key (fingerprint));
 diesel::joinable!(key_use -> release (release_id));
@@ -525,6 +534,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     runner,
     task,
     task_log,
+    task_blob,
     check_result,
     key_use,
     waiver,

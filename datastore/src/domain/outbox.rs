@@ -1,7 +1,9 @@
 //! The outbox: what the platform tells the world is made from the event log, after the fact,
 //! by one dispatcher. Each event, in audit-chain order, becomes the mails its template kinds
-//! call for (the vote announcement, the result, the release announcement) and one delivery per
-//! webhook of its project that subscribes to it; each of those is a task that runners send.
+//! call for (the vote announcement, the result, the release announcement), one delivery per
+//! webhook of its project that subscribes to it, and (with `DATASTORE_SVN_DIST`) the commit of
+//! a release to the dist repository or its move to the archive; each of those is a task that
+//! runners do.
 //!
 //! The domain functions that change a release only record their event; they neither know nor
 //! wait for mail and webhooks. The dispatcher's place in the log (`outbox_cursor`) moves in the
@@ -44,6 +46,8 @@ pub struct Settings {
     pub public_url: String,
     /// The sender of mails (`DATASTORE_MAIL_FROM`); without it no mail is made.
     pub mail_from: Option<String>,
+    /// Whether releases go to the dist repository over SVN (`DATASTORE_SVN_DIST`).
+    pub svn_dist: bool,
 }
 
 impl Settings {
@@ -59,7 +63,7 @@ impl Settings {
                 ));
             }
         }
-        Ok(Self { public_url, mail_from })
+        Ok(Self { public_url, mail_from, svn_dist: false })
     }
 
     /// The domain of Message-IDs: the public URL's host.
@@ -105,10 +109,14 @@ fn dispatch_event(conn: &mut DbConnection, settings: &Settings, event: &EventRow
     let seq = event.seq.ok_or_else(|| AppError::internal("an event after the cursor has no place in the chain"))?;
     let mail_kind = MailKind::ALL.into_iter().find(|k| k.event() == event.action);
     let hook_event = WebhookEvent::parse(&event.action).ok();
-    if mail_kind.is_none() && hook_event.is_none() {
+    let svn = settings.svn_dist && matches!(event.action.as_str(), "release.published" | "release.archived");
+    if mail_kind.is_none() && hook_event.is_none() && !svn {
         return Ok((0, 0));
     }
     let ctx = rq::context_by_id(conn, release_id)?;
+    if svn {
+        super::svn::dispatch(conn, event, seq, &ctx)?;
+    }
     let details: Value = serde_json::from_str(&event.details).unwrap_or(Value::Null);
     let mut mails = 0;
     if let Some(kind) = mail_kind {

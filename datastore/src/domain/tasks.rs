@@ -388,6 +388,9 @@ pub fn submit(
                     match task.kind()? {
                         TaskKind::VoteThread => tally_fetched_thread(c, &task, &request.results)?,
                         TaskKind::Distribution => super::parity::apply(c, &task, &runner.name, &request.results)?,
+                        TaskKind::SvnPublish | TaskKind::SvnArchive | TaskKind::SvnImport => {
+                            super::svn::apply(c, &task, &runner.name, &request.results)?;
+                        }
                         _ => {}
                     }
                     let stored = if task.kind()?.is_check() { store_results(c, &task, &request.results)? } else { 0 };
@@ -557,6 +560,42 @@ pub fn touch_runner(
     let version: String = version.chars().take(64).collect();
     let kinds: Vec<&String> = kinds.iter().take(64).collect();
     Ok(users::touch_runner(conn, runner.id, &version, &kinds, capacity)?)
+}
+
+/// The task `id` a runner may upload a file for: its live lease is `token`, and its kind makes
+/// files (409 `lease_lost` or 403 otherwise).
+pub fn held_for_upload(conn: &mut DbConnection, runner_id: i64, id: i64, token: &str) -> AppResult<i64> {
+    let task = q::held(conn, id, runner_id, token)?.ok_or_else(|| lease_lost(id))?;
+    if task.kind()? != TaskKind::SvnImport {
+        return Err(AppError::forbidden(format!(
+            "Task {id} ({}) makes no files: nothing is uploaded for it.",
+            task.kind
+        )));
+    }
+    Ok(task.id)
+}
+
+/// Records an uploaded blob as the task's, if the runner still holds its lease (409 if not:
+/// the bytes stay in the store, unreferenced, as an abandoned upload's do).
+pub fn record_upload(
+    conn: &mut DbConnection,
+    runner_id: i64,
+    id: i64,
+    token: &str,
+    blob: &crate::blob::BlobMeta,
+) -> AppResult<()> {
+    write_transaction(conn, |c| {
+        q::held(c, id, runner_id, token)?.ok_or_else(|| lease_lost(id))?;
+        let row = BlobRow {
+            sha256: blob.sha256.clone(),
+            sha512: blob.sha512.clone(),
+            size: i64::try_from(blob.size).map_err(AppError::internal)?,
+            created_at: now_ms(),
+        };
+        releases::insert_blob(c, &row)?;
+        q::record_produced(c, id, &blob.sha256)?;
+        Ok(())
+    })
 }
 
 /// A blob, for the runner that holds a live lease on a task reading it (403 for any other).

@@ -25,6 +25,7 @@ mod queue;
 mod runner_protocol;
 mod sbom;
 mod slow_clients;
+mod svn;
 mod uploads;
 mod visibility;
 mod web;

@@ -385,6 +385,18 @@ fn api_cells(w: &World) -> Vec<Cell> {
             Runner,
             Body::None,
         ),
+        // Only a runner gets past the token; the leased task is a check, which uploads nothing,
+        // and no lease token is sent: 409 `lease_lost` for the runner.
+        Cell {
+            also_fine: &[409],
+            ..cell(
+                "POST",
+                "/api/runner/v1/tasks/{id}/blobs",
+                format!("/api/runner/v1/tasks/{}/blobs", w.leased.0),
+                Runner,
+                Body::Bytes(b"matrix"),
+            )
+        },
         cell(
             "POST",
             "/api/runner/v1/tasks/{id}/lease",
@@ -823,6 +835,11 @@ fn api_cells(w: &World) -> Vec<Cell> {
                 ..write("POST", "/files/move", if draft { Committer } else { ReleaseManager }, Body::None)
             },
             write("PUT", "/files/{path}", Committer, Body::Bytes(b"matrix")),
+            // A draft's composers ask for an import; past the draft it is refused for its phase.
+            Cell {
+                also_fine: &[409],
+                ..write("POST", "/import/svn", Committer, Body::Json(json!({"folder": "dev/httpd/matrix-rc1"})))
+            },
             write("POST", "/uploads", Committer, Body::Json(json!({"path": "matrix-upload.txt", "size": 1}))),
             Cell { also_fine: &[404, 409], ..write("DELETE", "/files/{path}", Committer, Body::None) },
             write("PUT", "/policy", Pmc, Body::Json(json!({}))),

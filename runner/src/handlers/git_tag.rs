@@ -14,21 +14,14 @@
 //! the same name is not it); git runs in a process group of its own, killed with the task.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
 use shared_models::checks::{CheckResult, CheckStatus};
 use shared_models::runner::TaskKind;
-use tokio::io::AsyncReadExt;
 
+use super::tool::{self, Ran};
 use super::webhook::checked_address;
 use super::{Handler, Job, TaskError};
-
-/// The longest one git command may take when the task's deadline is further.
-const GIT_TIMEOUT: Duration = Duration::from_secs(600);
-/// What is kept of git's error output (a server may send `remote:` lines without end).
-const STDERR_KEPT: u64 = 64 << 10;
 
 #[derive(Debug)]
 pub struct GitTag {
@@ -42,12 +35,6 @@ pub enum CloneError {
     NoSuchTag(String),
     /// Anything else (the network, the URL, git itself): the task could not be done.
     Failed(String),
-}
-
-/// A git command's end: whether it succeeded, and the start of what it said.
-struct Ran {
-    success: bool,
-    said: String,
 }
 
 impl GitTag {
@@ -138,72 +125,17 @@ impl GitTag {
     }
 }
 
-/// Runs git in `dir` with nothing of the environment but `PATH` and a private `HOME`, in a
-/// process group of its own that is killed when the task's deadline passes or it is cancelled.
+/// Runs git in `dir` with a private `HOME` and no user or system configuration, no prompt.
 async fn run_git(args: Vec<String>, dir: &Path, home: &Path, limits: &checks::Limits) -> Result<Ran, CloneError> {
-    let mut command = tokio::process::Command::new("git");
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_ASKPASS", "true")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("LC_ALL", "C")
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|e| CloneError::Failed(format!("cannot run git: {e}")))?;
-    let group = child.id().and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).ok()?));
-    let kill_group = || {
-        if let Some(group) = group {
-            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-        }
-    };
-    let mut stderr = child.stderr.take().ok_or_else(|| CloneError::Failed("git has no error output".into()))?;
-    let reading = tokio::spawn(async move {
-        let mut kept = Vec::new();
-        let _ = (&mut stderr).take(STDERR_KEPT).read_to_end(&mut kept).await;
-        let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
-        kept
-    });
-    let started = Instant::now();
-    let limit = limits.deadline.map_or(GIT_TIMEOUT, |d| d.saturating_duration_since(started).min(GIT_TIMEOUT));
-    let status = loop {
-        tokio::select! {
-            status = child.wait() => break status.map_err(|e| CloneError::Failed(format!("git: {e}")))?,
-            () = tokio::time::sleep(Duration::from_millis(250)) => {
-                if limits.expired() || started.elapsed() > limit {
-                    kill_group();
-                    let _ = child.wait().await;
-                    return Err(CloneError::Failed(format!("git {} was stopped after {:?}", args_name(&args), started.elapsed())));
-                }
-            }
-        }
-    };
-    // Helpers git started (git-remote-https, index-pack) end with it.
-    kill_group();
-    let kept = reading.await.unwrap_or_default();
-    let said = String::from_utf8_lossy(&kept).lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" ");
-    Ok(Ran { success: status.success(), said: said.chars().take(500).collect() })
-}
-
-/// The git subcommand of `args` (after the `-c` options), for messages.
-fn args_name(args: &[String]) -> &str {
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        if arg == "-c" {
-            iter.next();
-        } else {
-            return arg;
-        }
-    }
-    "git"
+    let env = vec![
+        ("HOME", home.as_os_str().to_owned()),
+        ("GIT_TERMINAL_PROMPT", "0".into()),
+        ("GIT_ASKPASS", "true".into()),
+        ("GIT_CONFIG_NOSYSTEM", "1".into()),
+        ("GIT_CONFIG_GLOBAL", "/dev/null".into()),
+    ];
+    let command = tool::Command { program: "git", args, dir, env, stdin: None, keep_stdout: 0 };
+    tool::run(command, limits).await.map_err(CloneError::Failed)
 }
 
 impl Handler for GitTag {

@@ -6,6 +6,8 @@ mod check;
 mod distribution;
 mod git_tag;
 mod mail;
+mod svn;
+mod tool;
 mod vote_thread;
 mod webhook;
 
@@ -54,6 +56,14 @@ pub trait Handler: Send + Sync + std::fmt::Debug {
     fn run<'a>(&'a self, job: Job<'a>) -> BoxFuture<'a, Result<Vec<CheckResult>, TaskError>>;
 }
 
+/// The first line of a secret's file (`variable` names it in the error).
+fn secret_file(variable: &str, path: Option<&Path>) -> anyhow::Result<Option<String>> {
+    let Some(path) = path else { return Ok(None) };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {variable} {}: {e}", path.display()))?;
+    Ok(Some(text.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
 /// The handler of every kind this runner does.
 #[derive(Debug, Clone)]
 pub struct Handlers(BTreeMap<TaskKind, Arc<dyn Handler>>);
@@ -71,8 +81,8 @@ impl Handlers {
     }
 
     /// What `config` enables: the checks, fetching vote threads and verifying distributions;
-    /// webhooks unless turned off;
-    /// mail when an SMTP server is configured (a runner without one never claims mail tasks).
+    /// webhooks unless turned off; mail when an SMTP server is configured and svn tasks when a
+    /// dist repository is (a runner without them never claims those tasks).
     pub fn new(config: &Config) -> anyhow::Result<Self> {
         let mut handlers = Self::checks();
         if config.webhooks {
@@ -86,16 +96,19 @@ impl Handlers {
         handlers.0.insert(TaskKind::Distribution, Arc::new(verifier));
         handlers.0.insert(TaskKind::GitTag, Arc::new(git_tag::GitTag { allow_private: config.webhook_allow_private }));
         if let Some(url) = &config.smtp_url {
-            let password = match &config.smtp_password_file {
-                Some(path) => Some(
-                    std::fs::read_to_string(path)
-                        .map_err(|e| anyhow::anyhow!("cannot read RUNNER_SMTP_PASSWORD_FILE {}: {e}", path.display()))?
-                        .trim_end_matches(['\r', '\n'])
-                        .to_owned(),
-                ),
-                None => None,
-            };
+            let password = secret_file("RUNNER_SMTP_PASSWORD_FILE", config.smtp_password_file.as_deref())?;
             handlers.0.insert(TaskKind::Mail, Arc::new(mail::Mail::new(url, password)?));
+        }
+        if let Some(url) = &config.svn_url {
+            let root = url.trim_end_matches('/').to_owned();
+            if !["https://", "http://", "svn://", "svn+ssh://", "file://"].iter().any(|s| root.starts_with(s)) {
+                anyhow::bail!("RUNNER_SVN_URL {url:?} is not a repository URL (https://, svn://, file://)");
+            }
+            let password = secret_file("RUNNER_SVN_PASSWORD_FILE", config.svn_password_file.as_deref())?;
+            let svn: Arc<dyn Handler> = Arc::new(svn::Svn { root, username: config.svn_username.clone(), password });
+            for kind in [TaskKind::SvnPublish, TaskKind::SvnArchive, TaskKind::SvnImport] {
+                handlers.0.insert(kind, svn.clone());
+            }
         }
         Ok(handlers)
     }

@@ -293,3 +293,14 @@ pub fn has_revision_event(conn: &mut DbConnection, release_id: i64, action: &str
             .is_ok_and(|v| v.get("revision").and_then(|r| r.as_i64()) == Some(revision))
     }))
 }
+
+/// The latest event `action` of a release.
+pub fn latest_of_release(conn: &mut DbConnection, release_id: i64, action: &str) -> QueryResult<Option<EventRow>> {
+    event::table
+        .filter(event::release_id.eq(release_id))
+        .filter(event::action.eq(action))
+        .order(event::id.desc())
+        .select(EventRow::as_select())
+        .first(conn)
+        .optional()
+}

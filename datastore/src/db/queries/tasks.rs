@@ -11,7 +11,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use shared_models::runner::{TaskKind, TaskStatus};
 
 use crate::db::models::{CheckResultRow, NewCheckResult, NewTask, TaskRow};
-use crate::db::schema::{check_result, key_use, runner, task, task_log};
+use crate::db::schema::{check_result, key_use, runner, task, task_blob, task_log};
 use crate::db::{DbConnection, now_ms};
 
 /// Statuses of a task that is still to run or running.
@@ -533,4 +533,35 @@ pub fn runner_may_read(conn: &mut DbConnection, runner_id: i64, sha256: &str) ->
         serde_json::from_str::<Vec<shared_models::runner::TaskInput>>(json)
             .is_ok_and(|list| list.iter().any(|i| i.sha256 == sha256))
     }))
+}
+
+/// The task `id`, if `runner_id` holds its unexpired lease `lease_token`.
+pub fn held(conn: &mut DbConnection, id: i64, runner_id: i64, lease_token: &str) -> QueryResult<Option<TaskRow>> {
+    let now = db_now(conn)?;
+    task::table
+        .find(id)
+        .filter(task::runner_id.eq(runner_id))
+        .filter(task::status.eq("leased"))
+        .filter(task::lease_token.eq(lease_token))
+        .filter(task::lease_expires_at.gt(now))
+        .select(TaskRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Records that the runner of task `id` uploaded the blob `sha256` for it.
+pub fn record_produced(conn: &mut DbConnection, id: i64, sha256: &str) -> QueryResult<()> {
+    let row = (task_blob::task_id.eq(id), task_blob::sha256.eq(sha256), task_blob::created_at.eq(now_ms()));
+    super::insert_or_ignore!(conn, task_blob::table, row)?;
+    Ok(())
+}
+
+/// Whether the runner of task `id` uploaded the blob `sha256` for it.
+pub fn produced(conn: &mut DbConnection, id: i64, sha256: &str) -> QueryResult<bool> {
+    let found: i64 = task_blob::table
+        .filter(task_blob::task_id.eq(id))
+        .filter(task_blob::sha256.eq(sha256))
+        .count()
+        .get_result(conn)?;
+    Ok(found > 0)
 }
