@@ -136,6 +136,23 @@ pub struct Config {
     #[arg(long, env = "DATASTORE_OSV_DIR", global = true)]
     pub osv_dir: Option<PathBuf>,
 
+    /// How often the scheduled job `osv_refresh` reads the OSV directory again, in seconds (0:
+    /// never; requests still read it when it changes).
+    #[arg(long, env = "DATASTORE_OSV_REFRESH_SECS", default_value_t = 600, global = true)]
+    pub osv_refresh_secs: u64,
+
+    /// Apache's public committee, project, podling and roster data, read by the scheduled job
+    /// `asf_refresh`: a directory, or an `https://` (or `http://`) base URL, holding
+    /// `committees.json`, `retired_committees.json`, `podlings.json`, `projects.json`,
+    /// `ldap_projects.json` and `groups.json` (Whimsy's and projects.apache.org's formats; a
+    /// file that is absent is left out).
+    #[arg(long, env = "DATASTORE_ASF_DATA", global = true)]
+    pub asf_data: Option<String>,
+
+    /// How often `asf_refresh` runs, in seconds (0: never).
+    #[arg(long, env = "DATASTORE_ASF_REFRESH_SECS", default_value_t = 86_400, global = true)]
+    pub asf_refresh_secs: u64,
+
     /// OpenID Connect login for people (optional): the issuer of the deployment's identity
     /// provider. With it, the login page offers single sign-on (the authorization code flow
     /// with PKCE); the client is registered there with the redirect URI
@@ -224,6 +241,9 @@ impl Config {
             metrics_token: None,
             trusted_issuers: vec!["https://ci.datastore.test".to_owned()],
             osv_dir: None,
+            osv_refresh_secs: 600,
+            asf_data: None,
+            asf_refresh_secs: 86_400,
             distribution_recheck_secs: 86_400,
             svn_dist: false,
             oidc_issuer: None,

@@ -365,28 +365,3 @@ pub async fn reaper(state: AppState) {
         tokio::time::sleep(every).await;
     }
 }
-
-/// The schedule of distribution checks: every record last checked more than
-/// `distribution_recheck_secs` ago is checked again, so that a channel that starts serving other
-/// bytes is caught. Looks every quarter of the interval, at most every ten minutes.
-pub async fn distribution_schedule(state: AppState) {
-    let every_secs = state.config.distribution_recheck_secs;
-    if every_secs == 0 {
-        tracing::info!("distribution checks are not scheduled (DATASTORE_DISTRIBUTION_RECHECK_SECS=0)");
-        return;
-    }
-    let every_ms = i64::try_from(every_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    let pause = Duration::from_secs((every_secs / 4).clamp(1, 600));
-    loop {
-        tokio::time::sleep(pause).await;
-        let db = state.db.clone();
-        match db.run(move |c| crate::domain::parity::recheck_due(c, every_ms)).await {
-            Ok(0) => {}
-            Ok(queued) => {
-                tracing::info!(queued, "distribution records queued for their scheduled check");
-                state.wake_runners();
-            }
-            Err(e) => tracing::warn!(error = %e, "the distribution schedule failed; trying again"),
-        }
-    }
-}

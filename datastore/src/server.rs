@@ -314,7 +314,11 @@ pub async fn run(state: AppState) -> anyhow::Result<()> {
     let workers = state.config.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
     tracing::info!(public_url = %state.config.public_url(), "datastore starting");
     actix_web::rt::spawn(crate::runner_api::reaper(state.clone()));
-    actix_web::rt::spawn(crate::runner_api::distribution_schedule(state.clone()));
+    {
+        let config = state.config.clone();
+        state.db.run(move |c| crate::domain::schedules::configure(c, &config)).await?;
+    }
+    actix_web::rt::spawn(crate::domain::schedules::scheduler(state.clone()));
     actix_web::rt::spawn(crate::runner_api::checkpoints(state.clone()));
     actix_web::rt::spawn(crate::runner_api::vote_closer(state.clone()));
     actix_web::rt::spawn(crate::runner_api::outbox(state.clone()));

@@ -357,3 +357,27 @@ pub struct BlobStored {
     pub sha512: String,
     pub size: u64,
 }
+
+/// One job of the datastore's schedule (`GET /api/v1/schedules`): what it does, how often, and
+/// how its last run went.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScheduledJob {
+    /// `distribution_recheck`, `osv_refresh` or `asf_refresh`.
+    pub name: String,
+    pub description: String,
+    /// 0: the job is off (its configuration is missing, or its interval set to 0).
+    pub interval_secs: u64,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub last_started_at: Option<DateTime<Utc>>,
+    pub last_finished_at: Option<DateTime<Utc>>,
+    /// `success` or `failure`.
+    pub last_outcome: Option<String>,
+    /// What the last run did, or why it failed.
+    pub last_detail: Option<String>,
+    pub runs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ScheduleList {
+    pub jobs: Vec<ScheduledJob>,
+}

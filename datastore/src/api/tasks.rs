@@ -14,7 +14,7 @@ use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.service(list).service(show).service(cancel).service(retry);
+    cfg.service(list).service(show).service(cancel).service(retry).service(schedules).service(run_schedule);
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -96,4 +96,35 @@ pub async fn retry(state: web::Data<AppState>, principal: Principal, id: web::Pa
     state.db.run(move |c| tasks::retry(c, principal.actor(), id)).await?;
     state.wake_runners();
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// The datastore's scheduled work (admins): each job, its interval, next run and how its last
+/// run went (docs/OPERATIONS.md#scheduled-work).
+#[utoipa::path(operation_id = "list_schedules", tag = "tasks", security(("bearer" = [])),
+    responses((status = 200, body = shared_models::runner::ScheduleList),
+        (status = 401, body = shared_models::ErrorBody), (status = 403, body = shared_models::ErrorBody)))]
+#[get("/schedules")]
+pub async fn schedules(
+    state: web::Data<AppState>,
+    principal: Principal,
+) -> AppResult<web::Json<shared_models::runner::ScheduleList>> {
+    Ok(web::Json(state.db.run(move |c| crate::domain::schedules::list(c, &principal)).await?))
+}
+
+/// Runs a scheduled job now (admins): 202, and within seconds its `last_*` fields say how it went.
+#[utoipa::path(operation_id = "run_schedule", tag = "tasks", security(("bearer" = [])),
+    params(("name" = String, Path, description = "`distribution_recheck`, `osv_refresh` or `asf_refresh`")),
+    responses((status = 202, body = shared_models::runner::ScheduledJob),
+        (status = 401, body = shared_models::ErrorBody), (status = 403, body = shared_models::ErrorBody),
+        (status = 404, body = shared_models::ErrorBody),
+        (status = 409, description = "`job_off`: the job has nothing to do in this configuration", body = shared_models::ErrorBody)))]
+#[post("/schedules/{name}/run")]
+pub async fn run_schedule(
+    state: web::Data<AppState>,
+    principal: Principal,
+    name: web::Path<String>,
+) -> AppResult<HttpResponse> {
+    let name = name.into_inner();
+    let job = state.db.run(move |c| crate::domain::schedules::run_now(c, &principal, &name)).await?;
+    Ok(HttpResponse::Accepted().json(job))
 }

@@ -484,3 +484,17 @@ pub struct DistributionRow {
     pub created_at: i64,
     pub updated_at: i64,
 }
+
+/// A job the datastore runs on a clock.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = schedule)]
+pub struct ScheduleRow {
+    pub name: String,
+    pub interval_secs: i64,
+    pub next_run_at: i64,
+    pub last_started_at: Option<i64>,
+    pub last_finished_at: Option<i64>,
+    pub last_outcome: Option<String>,
+    pub last_detail: Option<String>,
+    pub runs: i64,
+}

@@ -245,6 +245,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    schedule (name) {
+        name -> Text,
+        interval_secs -> BigInt,
+        next_run_at -> BigInt,
+        last_started_at -> Nullable<BigInt>,
+        last_finished_at -> Nullable<BigInt>,
+        last_outcome -> Nullable<Text>,
+        last_detail -> Nullable<Text>,
+        runs -> BigInt,
+    }
+}
+
+diesel::table! {
     task_blob (task_id, sha256) {
         task_id -> BigInt,
         sha256 -> Text,
@@ -535,6 +548,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     task,
     task_log,
     task_blob,
+    schedule,
     check_result,
     key_use,
     waiver,

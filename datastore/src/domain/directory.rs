@@ -518,11 +518,17 @@ pub fn import_asf(
     req: &AsfImportRequest,
 ) -> AppResult<AsfImportCounts> {
     authz::authorize_admin(principal)?;
+    import_asf_as(conn, principal.actor(), req)
+}
+
+/// [`import_asf`] for `actor` without asking who it is (the schedule's `system`); all of it, or
+/// nothing if a part cannot be read.
+pub fn import_asf_as(conn: &mut DbConnection, actor: &str, req: &AsfImportRequest) -> AppResult<AsfImportCounts> {
     crate::db::write_transaction(conn, |conn| {
         let mut counts = AsfImportCounts::default();
         let mut importer = AsfImporter { conn, counts: &mut counts };
         importer.run(req)?;
-        events::record_unscoped(conn, principal.actor(), "asf.imported", "asf", json!(counts))?;
+        events::record_unscoped(conn, actor, "asf.imported", "asf", json!(counts))?;
         Ok(counts)
     })
 }

@@ -19,6 +19,7 @@ pub mod publish;
 pub mod publishers;
 pub mod releases;
 pub mod sbom;
+pub mod schedules;
 pub mod svn;
 pub mod tasks;
 pub mod text;

@@ -203,6 +203,20 @@ impl OsvDump {
         Ok((Some(loaded.index.clone()), data))
     }
 
+    /// Reads the directory again now (the scheduled `osv_refresh`): how many records it holds
+    /// and how many files were skipped, or why it could not be read (the index read before
+    /// stays in use).
+    pub fn refresh(&self) -> Result<(usize, usize), String> {
+        let Some(dir) = &self.dir else { return Err("DATASTORE_OSV_DIR is not set".to_owned()) };
+        let _guard = self.loading.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let index = Index::load(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        let counts = (index.records, index.skipped_count);
+        let modified = std::fs::metadata(dir).and_then(|m| m.modified()).ok();
+        let loaded = Loaded { index: Arc::new(index), modified, at: Instant::now(), at_wall: chrono::Utc::now() };
+        *self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(loaded));
+        Ok(counts)
+    }
+
     /// Reads the directory into a new index; on failure keeps `known` (marked as read now, so
     /// that a broken directory is not read again by every request).
     fn load(

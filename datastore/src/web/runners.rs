@@ -1,8 +1,9 @@
 //! `/runners`: the registered runners as operators watch them (admins only): the version and
 //! task kinds each last reported, its capacity, when it was last seen, what it runs now and how
 //! much it finished; the queue's depth and oldest task; and the tasks finished per hour over the
-//! last day, as a small chart drawn on the server (SVG, no script). Each runner's own status
-//! page (`RUNNER_BIND`/status) has the detail of its tasks.
+//! last day, as a small chart drawn on the server (SVG, no script); and the datastore's own
+//! scheduled work, with each job's next run and last outcome. Each runner's own status page
+//! (`RUNNER_BIND`/status) has the detail of its tasks.
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -42,6 +43,8 @@ struct RunnersPage {
     queue: QueueInfo,
     bars: Vec<Bar>,
     peak: u64,
+    /// The datastore's scheduled work.
+    jobs: Vec<shared_models::runner::ScheduledJob>,
     finished_today: u64,
     /// The chart's size, in SVG units.
     width: u32,
@@ -78,7 +81,13 @@ fn bars(counts: &[u64]) -> (Vec<Bar>, u64) {
 pub async fn show(state: web::Data<AppState>, viewer: Viewer) -> AppResult<HttpResponse> {
     let Some(principal) = logged_in(viewer) else { return Ok(to_login("/runners")) };
     let user = Visitor::of(Some(&principal));
-    let list = state.db.run(move |c| tokens::runners(c, &principal)).await?;
+    let (list, jobs) = state
+        .db
+        .run(move |c| {
+            let list = tokens::runners(c, &principal)?;
+            Ok::<_, crate::error::AppError>((list, crate::domain::schedules::list(c, &principal)?.jobs))
+        })
+        .await?;
     let now = chrono::Utc::now();
     let runners = list
         .runners
@@ -93,7 +102,17 @@ pub async fn show(state: web::Data<AppState>, viewer: Viewer) -> AppResult<HttpR
     let finished_today = list.queue.finished_per_hour.iter().sum();
     page(
         "runners.html",
-        &RunnersPage { user, runners, queue: list.queue, bars, peak, finished_today, width, height: CHART_HEIGHT },
+        &RunnersPage {
+            user,
+            runners,
+            queue: list.queue,
+            bars,
+            peak,
+            jobs,
+            finished_today,
+            width,
+            height: CHART_HEIGHT,
+        },
     )
 }
 

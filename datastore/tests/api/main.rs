@@ -24,6 +24,7 @@ mod people;
 mod queue;
 mod runner_protocol;
 mod sbom;
+mod schedules;
 mod slow_clients;
 mod svn;
 mod uploads;

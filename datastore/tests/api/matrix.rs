@@ -177,6 +177,9 @@ const CANDIDATE: &str = "/releases/httpd/docs/1.0";
 
 async fn world(backend: Backend) -> Option<World> {
     let app = TestApp::start(backend).await?;
+    // The schedule, as the server configures it when it starts.
+    let config = app.state.config.clone();
+    app.db(|c| datastore::domain::schedules::configure(c, &config).unwrap());
     app.project("httpd", false).await;
     app.project("tomcat", false).await;
     let admin = app.admin();
@@ -662,6 +665,14 @@ fn api_cells(w: &World) -> Vec<Cell> {
             )
         },
         cell("GET", "/api/v1/tasks", "/api/v1/tasks".into(), PublicToPeople, Body::None),
+        cell("GET", "/api/v1/schedules", "/api/v1/schedules".into(), Admin, Body::None),
+        cell(
+            "POST",
+            "/api/v1/schedules/{name}/run",
+            "/api/v1/schedules/distribution_recheck/run".into(),
+            Admin,
+            Body::None,
+        ),
         cell("GET", "/api/v1/tasks/{id}", format!("/api/v1/tasks/{}", w.task), Committer, Body::None),
         // The task failed: cancelling it is a 409 (the admin gets that far), retrying queues it.
         Cell {

@@ -747,6 +747,22 @@ async fn operators_watch_the_runners(backend: Backend) {
     assert_eq!(list["queue"]["finished_per_hour"].as_array().unwrap().len(), 24, "{list}");
     let completed: u64 = list["runners"].as_array().unwrap().iter().map(|r| r["completed"].as_u64().unwrap()).sum();
     assert!(completed >= 3, "the harness's runner completed the release's checks: {list}");
+
+    // The datastore's scheduled work, with each job's last run.
+    let config = app.state.config.clone();
+    app.db(|c| datastore::domain::schedules::configure(c, &config).unwrap());
+    let (status, _) =
+        app.send(app.client.post(app.url("/api/v1/schedules/distribution_recheck/run")).bearer_auth(app.admin())).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(datastore::domain::schedules::pass(&app.state).await.unwrap(), 1);
+    let (_, html) = get_page(&app, Some(&root.cookie), "/runners").await;
+    let job = |name: &str| {
+        html.split(&format!(r#"data-job="{name}""#)).nth(1).unwrap().split("</tr>").next().unwrap().to_owned()
+    };
+    let recheck = job("distribution_recheck");
+    assert!(recheck.contains("600 s") && recheck.contains("status-success"), "{recheck}");
+    assert!(recheck.contains("queued 0 distribution checks"), "{recheck}");
+    assert!(job("asf_refresh").contains(">off<") && job("asf_refresh").contains("never"), "{}", job("asf_refresh"));
 }
 
 async fn the_header_search_finds_committees_releases_and_keys(backend: Backend) {

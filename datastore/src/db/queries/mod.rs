@@ -11,6 +11,7 @@ pub mod outbound;
 pub mod people;
 pub mod publishers;
 pub mod releases;
+pub mod schedules;
 pub mod sessions;
 pub mod tasks;
 pub mod uploads;
