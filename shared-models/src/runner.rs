@@ -315,13 +315,16 @@ pub struct SvnPublishOrder {
     pub message: String,
 }
 
-/// The `args` of an `svn_archive` task: `from` moves to `to` in one commit. The runner answers
-/// with one result: `success` with `data.revision` (or without one when `to` was there already
-/// and `from` gone: an earlier attempt did it), `failure` when `from` is not in the repository.
+/// The `args` of an `svn_archive` task: `from` moves to `to` (an archived release), or is
+/// removed when `to` is absent (a revoked one), in one commit. The runner answers with one
+/// result: `success` with `data.revision` (or without one when an earlier attempt did it, or
+/// there was nothing to remove), `failure` when both folders are there. A move whose `from` is
+/// not there yet (its publication still on its way) fails the attempt, which is tried again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SvnArchiveOrder {
     pub from: String,
-    pub to: String,
+    #[serde(default)]
+    pub to: Option<String>,
     pub message: String,
 }
 

@@ -109,7 +109,8 @@ fn dispatch_event(conn: &mut DbConnection, settings: &Settings, event: &EventRow
     let seq = event.seq.ok_or_else(|| AppError::internal("an event after the cursor has no place in the chain"))?;
     let mail_kind = MailKind::ALL.into_iter().find(|k| k.event() == event.action);
     let hook_event = WebhookEvent::parse(&event.action).ok();
-    let svn = settings.svn_dist && matches!(event.action.as_str(), "release.published" | "release.archived");
+    let svn = settings.svn_dist
+        && matches!(event.action.as_str(), "release.published" | "release.archived" | "release.revoked");
     if mail_kind.is_none() && hook_event.is_none() && !svn {
         return Ok((0, 0));
     }

@@ -75,12 +75,29 @@ fn publish_message(conn: &mut DbConnection, ctx: &ReleaseContext, event: &EventR
     Ok(message)
 }
 
+/// Whether the release is, or is on its way to being, in the dist repository: a publication
+/// succeeded, or one is queued or running.
+fn in_repository(conn: &mut DbConnection, ctx: &ReleaseContext) -> AppResult<bool> {
+    if events::latest_of_release(conn, ctx.release.id, "svn.published")?.is_some() {
+        return Ok(true);
+    }
+    Ok(!tq::live_of_release(conn, ctx.release.id, TaskKind::SvnPublish.as_str())?.is_empty())
+}
+
 /// The outbox saw `event`: queues the svn task it calls for, if any (once per event: the
-/// task's key is the event's place in the chain). The task id, if one was queued.
+/// task's key is the event's place in the chain). A publication is for a release that is
+/// still current; archiving and removal only for a release that was published there (one
+/// released before `DATASTORE_SVN_DIST` was on is not in the repository). The task id, if one
+/// was queued.
 pub fn dispatch(conn: &mut DbConnection, event: &EventRow, seq: i64, ctx: &ReleaseContext) -> AppResult<Option<i64>> {
+    let details: Value = serde_json::from_str(&event.details).unwrap_or(Value::Null);
+    let trailer = "\n\nCommitted by Trusted Releases.\n";
     let (kind, args, inputs) = match event.action.as_str() {
         "release.published" => {
-            let details: Value = serde_json::from_str(&event.details).unwrap_or(Value::Null);
+            if ctx.release.phase()? == Phase::Revoked {
+                tracing::info!(release = %ctx.key(), "revoked before its publication reached svn: not published");
+                return Ok(None);
+            }
             let revision = details.get("revision").and_then(Value::as_i64).unwrap_or(ctx.release.revision);
             let files = releases::revision_files(conn, ctx, revision)?;
             let inputs: Vec<TaskInput> = files
@@ -100,12 +117,36 @@ pub fn dispatch(conn: &mut DbConnection, event: &EventRow, seq: i64, ctx: &Relea
             };
             (TaskKind::SvnPublish, serde_json::to_string(&order).map_err(AppError::internal)?, inputs)
         }
-        "release.archived" => {
+        "release.archived" if in_repository(conn, ctx)? => {
             let order = SvnArchiveOrder {
                 from: release_folder(ctx),
-                to: archive_folder(ctx),
+                to: Some(archive_folder(ctx)),
                 message: format!(
-                    "Archive {} {} ({}): superseded, archived by {}.\n\nCommitted by Trusted Releases.\n",
+                    "Archive {} {} ({}): superseded, archived by {}.{trailer}",
+                    ctx.project.display_name,
+                    ctx.release.version,
+                    ctx.key(),
+                    event.actor
+                ),
+            };
+            (TaskKind::SvnArchive, serde_json::to_string(&order).map_err(AppError::internal)?, Vec::new())
+        }
+        "release.revoked" if in_repository(conn, ctx)? => {
+            // A publication still waiting must not put it back.
+            for task in tq::live_of_release(conn, ctx.release.id, TaskKind::SvnPublish.as_str())? {
+                tq::cancel(conn, task.id)?;
+                tracing::info!(release = %ctx.key(), task.id = task.id, "revoked: its svn publication is cancelled");
+            }
+            let from = match details.get("from").and_then(Value::as_str) {
+                Some("archived") => archive_folder(ctx),
+                _ => release_folder(ctx),
+            };
+            let reason = details.get("reason").and_then(Value::as_str).unwrap_or("");
+            let order = SvnArchiveOrder {
+                from,
+                to: None,
+                message: format!(
+                    "Revoke {} {} ({}): {reason} (revoked by {}){trailer}",
                     ctx.project.display_name,
                     ctx.release.version,
                     ctx.key(),
@@ -156,6 +197,12 @@ pub fn import(
     write_transaction(conn, |c| {
         let ctx = releases::load_readable(c, Some(principal), release)?;
         authz::authorize_release(principal, Action::ComposeRelease, &ctx)?;
+        if principal.publisher.is_some() {
+            // The revision is made later, in the requester's name: a person's, not a CI job's.
+            return Err(AppError::forbidden(
+                "A trusted publisher uploads its files itself; an svn import is asked for by a person.",
+            ));
+        }
         if ctx.release.phase()? != Phase::Draft {
             return Err(lifecycle::wrong_phase(
                 ctx.release.phase()?,
@@ -168,10 +215,16 @@ pub fn import(
         let order =
             SvnImportOrder { folder: folder.clone(), max_files, max_bytes, requested_by: principal.uid.clone() };
         let args = serde_json::to_string(&order).map_err(AppError::internal)?;
-        // One import of a folder at a time per release; a later request is its own task.
-        let key = format!("svn-import:{}:{folder}:{}", ctx.release.id, crate::db::now_ms());
+        // One import of a folder at a time per release (the live tasks' unique key); once it
+        // ended, the same folder may be imported again.
+        let key = format!("svn-import:{}:{folder}", ctx.release.id);
         let task = order_task(TaskKind::SvnImport, ctx.release.id, Some(ctx.release.revision), &key, args, 3);
-        let id = tq::enqueue(c, &task)?;
+        let id = tq::enqueue_unless_known(c, &task)?.ok_or_else(|| {
+            AppError::conflict(
+                "import_running",
+                format!("An import of {folder} into {} is queued or running already.", ctx.key()),
+            )
+        })?;
         events::record(
             c,
             NewEvent {
@@ -221,7 +274,7 @@ pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[C
                 }
                 // The draft moved on (a vote started, the requester lost the right): the import
                 // is refused as a verdict, and the runner's report stands.
-                Err(e) if e.status.is_client_error() && e.code != "invalid_result" => {
+                Err(e) if e.status.is_client_error() => {
                     details["message"] = format!("{}: {}", result.message, e.message).into();
                     "svn.import_failed"
                 }
@@ -233,9 +286,11 @@ pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[C
         (TaskKind::SvnImport, false) => "svn.import_failed",
         (other, _) => return Err(AppError::internal(format!("{other} is not an svn task"))),
     };
+    // Where, from the order the datastore made (not from what the runner says).
+    let order: Value = serde_json::from_str(&task.args).unwrap_or(Value::Null);
     if let Some(obj) = details.as_object_mut() {
         for key in ["folder", "from", "to"] {
-            if let Some(value) = data.get(key) {
+            if let Some(value) = order.get(key).filter(|v| !v.is_null()) {
                 obj.insert(key.to_owned(), value.clone());
             }
         }
@@ -268,7 +323,20 @@ fn commit_import(
     svn_revision: Option<i64>,
 ) -> AppResult<i64> {
     let user = users::find_user(conn, &order.requested_by)?
+        .filter(|u| u.withdrawn_at.is_none())
         .ok_or_else(|| AppError::forbidden(format!("{} no longer has an account.", order.requested_by)))?;
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    if files.len() as u64 > order.max_files || total > order.max_bytes {
+        return Err(AppError::unprocessable(
+            "invalid_result",
+            format!(
+                "The import names {} files of {total} bytes; it takes at most {} files of {} bytes.",
+                files.len(),
+                order.max_files,
+                order.max_bytes
+            ),
+        ));
+    }
     let memberships = users::memberships(conn, user.id)?;
     let principal = Principal::of_user(user, memberships, None, None);
     let mut changes = Vec::with_capacity(files.len());

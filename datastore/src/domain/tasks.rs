@@ -53,7 +53,9 @@ pub fn order_task(
         kind: kind.as_str().to_owned(),
         release_id: Some(release_id),
         revision_seq: revision,
-        checker_version: None,
+        // Not NULL: the unique index of live tasks (`task_live_identity`), which makes a second
+        // task of the same key while one waits a no-op, treats NULLs as all different.
+        checker_version: Some(String::new()),
         path: String::new(),
         args,
         inputs: "[]".to_owned(),
@@ -572,7 +574,20 @@ pub fn held_for_upload(conn: &mut DbConnection, runner_id: i64, id: i64, token: 
             task.kind
         )));
     }
+    room_for_upload(conn, &task)?;
     Ok(task.id)
+}
+
+/// A task uploads at most as many files as its import takes (409 `too_many_files`).
+fn room_for_upload(conn: &mut DbConnection, task: &TaskRow) -> AppResult<()> {
+    let order: shared_models::runner::SvnImportOrder = serde_json::from_str(&task.args).map_err(AppError::internal)?;
+    if u64::try_from(q::produced_count(conn, task.id)?).unwrap_or(u64::MAX) >= order.max_files {
+        return Err(AppError::conflict(
+            "too_many_files",
+            format!("Task {} uploaded {} files already, the most its import takes.", task.id, order.max_files),
+        ));
+    }
+    Ok(())
 }
 
 /// Records an uploaded blob as the task's, if the runner still holds its lease (409 if not:
@@ -585,7 +600,8 @@ pub fn record_upload(
     blob: &crate::blob::BlobMeta,
 ) -> AppResult<()> {
     write_transaction(conn, |c| {
-        q::held(c, id, runner_id, token)?.ok_or_else(|| lease_lost(id))?;
+        let task = q::held(c, id, runner_id, token)?.ok_or_else(|| lease_lost(id))?;
+        room_for_upload(c, &task)?;
         let row = BlobRow {
             sha256: blob.sha256.clone(),
             sha512: blob.sha512.clone(),

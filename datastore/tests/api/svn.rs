@@ -15,6 +15,7 @@ use crate::lifecycle::{RELEASE, close_vote, finish_checks, post, upload_all, vot
 on_both_backends!(
     a_release_and_its_archiving_become_svn_tasks,
     without_svn_dist_nothing_goes_to_svn,
+    a_release_revoked_before_it_reached_svn_never_goes_there,
     an_import_is_a_revision_of_the_blobs_its_task_uploaded,
 );
 
@@ -122,7 +123,28 @@ async fn a_release_and_its_archiving_become_svn_tasks(backend: Backend) {
     let events = actions(&app).await;
     assert_eq!(events[1]["action"], "svn.archive_failed", "{events:#?}");
     assert!(events[1]["details"]["message"].as_str().unwrap().contains("not in the repository"));
-    let _ = rm;
+
+    // Revoked from the archive: its folder there is removed.
+    let (status, body) = app.send(post(&app, &rm, "/revoke", json!({"reason": "CVE-2099-0002"}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    dispatch(&app);
+    let claimed = app.claim(&svn, &["svn_publish", "svn_archive"]).await;
+    assert_eq!(claimed.len(), 1, "{claimed:#?}");
+    assert_eq!(claimed[0]["args"]["from"], "archive/httpd/2.4.68");
+    assert!(claimed[0]["args"]["to"].is_null(), "removed, not moved");
+    assert!(claimed[0]["args"]["message"].as_str().unwrap().contains("CVE-2099-0002"));
+}
+
+/// Revoked before its publication reached the repository: nothing goes there, and nothing
+/// is removed from it.
+async fn a_release_revoked_before_it_reached_svn_never_goes_there(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |c| c.svn_dist = true).await else { return };
+    let rm = released(&app).await;
+    let (status, body) = app.send(post(&app, &rm, "/revoke", json!({"reason": "CVE-2099-0003"}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    dispatch(&app);
+    let svn = app.runner("svn").await;
+    assert!(app.claim(&svn, &["svn_publish", "svn_archive", "svn_import"]).await.is_empty());
 }
 
 async fn without_svn_dist_nothing_goes_to_svn(backend: Backend) {
@@ -134,7 +156,7 @@ async fn without_svn_dist_nothing_goes_to_svn(backend: Backend) {
 }
 
 async fn an_import_is_a_revision_of_the_blobs_its_task_uploaded(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start_with(backend, |c| c.max_revision_files = 2).await else { return };
     app.project("httpd", false).await;
     app.project("tomcat", false).await;
     let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
@@ -178,17 +200,22 @@ async fn an_import_is_a_revision_of_the_blobs_its_task_uploaded(backend: Backend
 
     let (status, queued) = app.send(import(Some(&rm), "dev/httpd/2.4.68-rc1")).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    // The same folder again while its import waits: one at a time.
+    app.expect_error(import(Some(&rm), "dev/httpd/2.4.68-rc1"), StatusCode::CONFLICT, "import_running").await;
     let svn = app.runner("svn").await;
-    let claimed = app.claim(&svn, &["svn_import"]).await;
-    assert_eq!(claimed.len(), 1);
-    let order = &claimed[0];
+    let claim_import = || async {
+        let claimed = app.claim(&svn, &["svn_import"]).await;
+        assert_eq!(claimed.len(), 1, "{claimed:#?}");
+        claimed[0].clone()
+    };
+    let order = claim_import().await;
     assert_eq!(order["id"], queued["task"]);
     assert_eq!(order["args"]["folder"], "dev/httpd/2.4.68-rc1");
     assert_eq!(order["args"]["requested_by"], "rm");
-    let id = order["id"].as_i64().unwrap();
-    let upload = |token: &str, lease: &str, id: i64, bytes: &'static [u8]| {
+    assert_eq!(order["args"]["max_files"], 2, "DATASTORE_MAX_REVISION_FILES");
+    let upload = |token: &str, order: &Value, lease: &str, bytes: &'static [u8]| {
         app.client
-            .post(app.url(&format!("/api/runner/v1/tasks/{id}/blobs")))
+            .post(app.url(&format!("/api/runner/v1/tasks/{}/blobs", order["id"])))
             .bearer_auth(token)
             .header("X-Lease-Token", lease)
             .body(bytes)
@@ -196,40 +223,66 @@ async fn an_import_is_a_revision_of_the_blobs_its_task_uploaded(backend: Backend
     let lease = order["lease_token"].as_str().unwrap();
 
     // Only the runner holding the lease uploads, and only for a task that makes files.
-    app.expect_error(upload(&svn, "wrong", id, b"x"), StatusCode::CONFLICT, "lease_lost").await;
-    app.expect_error(upload(&runner_token, lease, id, b"x"), StatusCode::CONFLICT, "lease_lost").await;
-    app.expect_error(upload(&rm, lease, id, b"x"), StatusCode::UNAUTHORIZED, "unauthorized").await;
+    app.expect_error(upload(&svn, &order, "wrong", b"x"), StatusCode::CONFLICT, "lease_lost").await;
+    app.expect_error(upload(&runner_token, &order, lease, b"x"), StatusCode::CONFLICT, "lease_lost").await;
+    app.expect_error(upload(&rm, &order, lease, b"x"), StatusCode::UNAUTHORIZED, "unauthorized").await;
     let checks = app.claim(&runner_token, &["paths"]).await;
     let check_lease = checks[0]["lease_token"].as_str().unwrap();
-    let check_id = checks[0]["id"].as_i64().unwrap();
-    app.expect_error(upload(&runner_token, check_lease, check_id, b"x"), StatusCode::FORBIDDEN, "forbidden").await;
+    app.expect_error(upload(&runner_token, &checks[0], check_lease, b"x"), StatusCode::FORBIDDEN, "forbidden").await;
 
-    let (status, stored) = app.send(upload(&svn, lease, id, b"the candidate's source")).await;
+    let (status, stored) = app.send(upload(&svn, &order, lease, b"the candidate's source")).await;
     assert_eq!(status, StatusCode::CREATED, "{stored}");
     assert_eq!(stored["size"], 22);
+    // At most as many uploads as the import takes files.
+    let (status, _) = app.send(upload(&svn, &order, lease, b"a second file")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    app.expect_error(upload(&svn, &order, lease, b"a third"), StatusCode::CONFLICT, "too_many_files").await;
     let file = |path: &str, blob: &Value| json!({"path": path, "sha256": blob["sha256"], "sha512": blob["sha512"], "size": blob["size"]});
 
-    // A result naming a blob this task did not upload (README's, known to the datastore), or
-    // other digests than were stored, is refused; the attempt stays open.
+    // A result naming a blob this task did not upload (README's, known to the datastore) fails
+    // the import, and says why; so do other digests than were stored, and more files than the
+    // import takes. The draft is untouched each time.
     let (_, listing) = app.get_as(Some(&rm), &format!("{RELEASE}/files")).await;
-    let readme = &listing["files"][0];
-    let stolen =
-        json!({"path": "stolen", "sha256": readme["sha256"], "sha512": readme["sha512"], "size": readme["size"]});
-    let data = json!({"folder": "dev/httpd/2.4.68-rc1", "revision": 7, "files": [stolen]});
-    let (status, body) = report(&app, &svn, order, verdict("svn_import", "success", "read", data)).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_result")), "{body}");
+    let readme = listing["files"][0].clone();
     let mut lying = file("httpd-2.4.68.tar.gz", &stored);
     lying["sha512"] = json!("0".repeat(128));
-    let data = json!({"folder": "dev/httpd/2.4.68-rc1", "revision": 7, "files": [lying]});
-    let (status, _) = report(&app, &svn, order, verdict("svn_import", "success", "read", data)).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let too_many = vec![file("a", &stored), file("b", &stored), file("c", &stored)];
+    let lies = [
+        (vec![file("stolen", &readme)], "names a blob this task did not upload"),
+        (vec![lying], "the reported digests are not those of the uploaded blob"),
+        (too_many, "it takes at most 2 files"),
+    ];
+    let mut order = order;
+    for (round, (files, why)) in lies.into_iter().enumerate() {
+        if round > 0 {
+            let (status, _) = app.send(import(Some(&rm), "dev/httpd/2.4.68-rc1")).await;
+            assert_eq!(status, StatusCode::ACCEPTED);
+            order = claim_import().await;
+            let lease = order["lease_token"].as_str().unwrap();
+            let (status, _) = app.send(upload(&svn, &order, lease, b"the candidate's source")).await;
+            assert_eq!(status, StatusCode::CREATED);
+        }
+        let data = json!({"folder": "dev/httpd/2.4.68-rc1", "revision": 7, "files": files});
+        let (status, body) = report(&app, &svn, &order, verdict("svn_import", "success", "read", data)).await;
+        assert_eq!((status, body["accepted"].as_bool()), (StatusCode::OK, Some(true)), "{body}");
+        let failed = actions(&app).await.into_iter().last().unwrap();
+        assert_eq!(failed["action"], "svn.import_failed", "{failed}");
+        assert!(failed["details"]["message"].as_str().unwrap().contains(why), "{why}: {failed}");
+        let (_, now) = app.get_as(Some(&rm), &format!("{RELEASE}/files")).await;
+        assert_eq!(now["revision"], 1, "{now}");
+    }
 
+    let (status, _) = app.send(import(Some(&rm), "dev/httpd/2.4.68-rc1")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let order = claim_import().await;
+    let lease = order["lease_token"].as_str().unwrap();
+    let (_, stored) = app.send(upload(&svn, &order, lease, b"the candidate's source")).await;
     let data =
-        json!({"folder": "dev/httpd/2.4.68-rc1", "revision": 7, "files": [file("httpd-2.4.68.tar.gz", &stored)]});
+        json!({"folder": "forged/by/the/runner", "revision": 7, "files": [file("httpd-2.4.68.tar.gz", &stored)]});
     let result = verdict("svn_import", "success", "1 files of dev/httpd/2.4.68-rc1 read at r7", data);
-    let (status, body) = report(&app, &svn, order, result.clone()).await;
+    let (status, body) = report(&app, &svn, &order, result.clone()).await;
     assert_eq!((status, body["accepted"].as_bool()), (StatusCode::OK, Some(true)), "{body}");
-    let (status, body) = report(&app, &svn, order, result).await;
+    let (status, body) = report(&app, &svn, &order, result).await;
     assert_eq!((status, body["accepted"].as_bool()), (StatusCode::OK, Some(false)), "a repeated report: {body}");
     let (_, listing) = app.get_as(Some(&rm), &format!("{RELEASE}/files")).await;
     assert_eq!(listing["revision"], 2, "{listing}");
@@ -241,8 +294,11 @@ async fn an_import_is_a_revision_of_the_blobs_its_task_uploaded(backend: Backend
     assert_eq!(latest["created_by"], "rm", "the revision is the requester's: {latest}");
     let events = actions(&app).await;
     let names: Vec<&str> = events.iter().map(|e| e["action"].as_str().unwrap()).collect();
-    assert_eq!(names, ["svn.import_requested", "svn.imported"]);
-    assert_eq!(events[1]["details"]["revision"], 2);
+    assert_eq!(names.iter().filter(|a| **a == "svn.import_requested").count(), 4);
+    let imported = events.last().unwrap();
+    assert_eq!(imported["action"], "svn.imported");
+    assert_eq!(imported["details"]["revision"], 2);
+    assert_eq!(imported["details"]["folder"], "dev/httpd/2.4.68-rc1", "the order's folder, not the runner's");
 
     // Not a draft: refused before any runner is asked.
     app.set_phase("httpd", "2.4.68", "candidate");

@@ -101,7 +101,8 @@ impl Handlers {
         }
         if let Some(url) = &config.svn_url {
             let root = url.trim_end_matches('/').to_owned();
-            if !["https://", "http://", "svn://", "svn+ssh://", "file://"].iter().any(|s| root.starts_with(s)) {
+            // Not svn+ssh://: svn runs with a private HOME, without the operator's ssh keys.
+            if !["https://", "http://", "svn://", "file://"].iter().any(|s| root.starts_with(s)) {
                 anyhow::bail!("RUNNER_SVN_URL {url:?} is not a repository URL (https://, svn://, file://)");
             }
             let password = secret_file("RUNNER_SVN_PASSWORD_FILE", config.svn_password_file.as_deref())?;

@@ -83,6 +83,40 @@ struct Entry {
     size: Option<u64>,
 }
 
+/// `svn propget --xml`: `<properties><target path="URL/of/file"><property …>`.
+#[derive(Debug, Deserialize)]
+struct Properties {
+    #[serde(default)]
+    target: Vec<Target>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Target {
+    #[serde(rename = "@path")]
+    path: String,
+}
+
+/// Undoes [`escape`] (svn prints URLs encoded).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push(u8::try_from(high * 16 + low).unwrap_or(b'?'));
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `path` with every byte but unreserved ones and `/` percent-encoded, so that a name with a
 /// space, `%`, `#` or `@` (which svn would read as a peg revision) means itself.
 fn escape(path: &str) -> String {
@@ -237,6 +271,27 @@ impl Svn {
             .collect())
     }
 
+    /// The files under `path` at `revision` that have `property` (relative paths).
+    async fn marked(
+        &self,
+        path: &str,
+        revision: i64,
+        property: &str,
+        work: &Path,
+        limits: &checks::Limits,
+    ) -> Result<Vec<String>, String> {
+        let url = self.pegged(path, Some(revision));
+        let args = vec!["propget".into(), "--recursive".into(), "--xml".into(), property.into(), url];
+        let ran = self.run("svn", args, work, LIST_BYTES, limits).await?;
+        if !ran.success || ran.stdout_cut {
+            return Err(format!("svn propget {property} {path}: {}", ran.said));
+        }
+        let text = String::from_utf8(ran.stdout).map_err(|_| format!("svn propget {path}: not UTF-8"))?;
+        let found: Properties = quick_xml::de::from_str(&text).map_err(|e| format!("svn propget {path}: {e}"))?;
+        let base = format!("{}/", self.url(path));
+        Ok(found.target.into_iter().map(|t| percent_decode(t.path.strip_prefix(&base).unwrap_or(&t.path))).collect())
+    }
+
     /// Exports the folder `path` at `revision` to `into` (which must not exist): the bytes as
     /// committed (no keyword expansion), without externals (they could name any URL).
     async fn export(
@@ -367,18 +422,56 @@ impl Svn {
             }
             actions.extend(["put".to_owned(), local.display().to_string(), escape(&format!("{folder}/{path}"))]);
         }
-        let keys_changed =
-            !keys.is_empty() && self.cat(&order.keys_path, KEYS_BYTES, work, limits).await?.as_deref() != Some(keys);
+        let (keys_changed, keys_note) = self.keys_update(&order.keys_path, keys, work, limits).await?;
         if keys_changed {
             let local = work.join("KEYS");
             tokio::fs::write(&local, keys).await.map_err(|e| format!("{}: {e}", local.display()))?;
             actions.extend(["put".to_owned(), local.display().to_string(), escape(&order.keys_path)]);
         }
         let revision = self.commit(&order.message, actions, work, limits).await?;
-        let keys_note = if keys_changed { format!(" and {} updated", order.keys_path) } else { String::new() };
         Ok(Outcome::done(
             format!("{} files committed to {folder}{keys_note} in r{revision}", files.len()),
             Some(revision),
+        ))
+    }
+
+    /// Whether the repository's KEYS at `path` is replaced by the committee's `keys`, and what
+    /// to say of it. KEYS files only grow (older releases are verified with older keys): one
+    /// that holds a key the committee's lacks is left as it is, and the note names the keys.
+    async fn keys_update(
+        &self,
+        path: &str,
+        keys: &[u8],
+        work: &Path,
+        limits: &checks::Limits,
+    ) -> Result<(bool, String), String> {
+        if keys.is_empty() {
+            return Ok((false, String::new()));
+        }
+        let Some(present) = self.cat(path, KEYS_BYTES, work, limits).await? else {
+            return Ok((true, format!(" and {path} added")));
+        };
+        if present == keys {
+            return Ok((false, String::new()));
+        }
+        let keys = keys.to_vec();
+        let lost: Vec<String> = tokio::task::spawn_blocking(move || {
+            let wanted = checks::openpgp::fingerprints(&keys);
+            checks::openpgp::fingerprints(&present).into_iter().filter(|f| !wanted.contains(f)).collect()
+        })
+        .await
+        .map_err(|e| format!("reading KEYS crashed: {e}"))?;
+        if lost.is_empty() {
+            return Ok((true, format!(" and {path} updated")));
+        }
+        Ok((
+            false,
+            format!(
+                "; {path} was left as it is: it holds {} key(s) the committee's KEYS lacks ({}), which older \
+                 releases may need",
+                lost.len(),
+                lost.join(", ")
+            ),
         ))
     }
 
@@ -431,8 +524,18 @@ impl Svn {
         work: &Path,
         limits: &checks::Limits,
     ) -> Result<Outcome, String> {
-        let (from, to) = (order.from.as_str(), order.to.as_str());
+        let from = order.from.as_str();
         let here = self.node(from, None, work, limits).await?;
+        let Some(to) = order.to.as_deref() else {
+            return match here {
+                Some(_) => {
+                    let revision =
+                        self.commit(&order.message, vec!["rm".to_owned(), escape(from)], work, limits).await?;
+                    Ok(Outcome::done(format!("{from} removed in r{revision}"), Some(revision)))
+                }
+                None => Ok(Outcome::done(format!("{from} is not in the repository: nothing to remove"), None)),
+            };
+        };
         let there = self.node(to, None, work, limits).await?;
         match (here, there) {
             (Some(Node::Dir), None) => {
@@ -442,7 +545,8 @@ impl Svn {
                 Ok(Outcome::done(format!("{from} moved to {to} in r{revision}"), Some(revision)))
             }
             (None, Some(Node::Dir)) => Ok(Outcome::done(format!("{to} is archived already, and {from} gone"), None)),
-            (None, _) => Ok(Outcome::refused(format!("{from} is not in the repository: there is nothing to archive"))),
+            // The publication may still be on its way (queued, or retrying): tried again later.
+            (None, _) => Err(format!("{from} is not in the repository (yet): nothing to move to {to}")),
             (Some(_), Some(_)) => {
                 Ok(Outcome::refused(format!("both {from} and {to} are in the repository; nothing was moved")))
             }
@@ -484,6 +588,18 @@ impl Svn {
         }
         if let Some(bad) = listed.keys().find(|p| shared_models::ReleasePath::parse(p).is_err()) {
             return Ok(Err(format!("{folder}/{bad} is not a name a release file can have")));
+        }
+        // An export translates line endings (`svn:eol-style`) and writes links (`svn:special`):
+        // not the committed bytes, whatever the sizes say.
+        for property in ["svn:eol-style", "svn:special"] {
+            let marked = self.marked(folder, revision, property, work, limits).await?;
+            if let Some(first) = marked.first() {
+                return Ok(Err(format!(
+                    "{folder}/{first} has the property {property}, so its export is not the committed bytes \
+                     ({} file(s) in all); remove the property",
+                    marked.len()
+                )));
+            }
         }
         self.export(folder, revision, into, work, limits).await?;
         let mut files = Vec::with_capacity(listed.len());
@@ -548,7 +664,10 @@ impl Svn {
 
     async fn run_archive(&self, job: Job<'_>) -> Result<Vec<CheckResult>, TaskError> {
         let order: SvnArchiveOrder = order_of(&job)?;
-        (job.stage)(format!("moving {} to {}", order.from, order.to));
+        (job.stage)(match &order.to {
+            Some(to) => format!("moving {} to {to}", order.from),
+            None => format!("removing {}", order.from),
+        });
         let outcome = self.archive(&order, job.dir, &job.limits).await.map_err(|e| failed(&job, e))?;
         let data = serde_json::json!({"from": order.from, "to": order.to});
         Ok(vec![result(TaskKind::SvnArchive, &order.from, &outcome, data)])
@@ -642,9 +761,13 @@ mod tests {
 
         /// `svn` run on the repository's URLs, its output.
         fn svn(&self, args: &[&str]) -> String {
-            let output = std::process::Command::new("svn").args(args).output().unwrap();
+            String::from_utf8(self.svn_bytes(args)).unwrap()
+        }
+
+        fn svn_bytes(&self, args: &[&str]) -> Vec<u8> {
+            let output = std::process::Command::new("svn").env("LC_ALL", "C.UTF-8").args(args).output().unwrap();
             assert!(output.status.success(), "svn {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-            String::from_utf8(output.stdout).unwrap()
+            output.stdout
         }
 
         /// A URL for the `svn` client (pegged: see [`Svn::pegged`]).
@@ -696,7 +819,7 @@ mod tests {
         let done = repo.svn.publish(&order, &files, b"KEYS v1\n", &repo.work, &limits).await.unwrap();
         assert!(done.done, "{done:?}");
         assert_eq!(done.revision, Some(1));
-        assert_eq!(done.message, "3 files committed to release/tooling/0.2 and release/tooling/KEYS updated in r1");
+        assert_eq!(done.message, "3 files committed to release/tooling/0.2 and release/tooling/KEYS added in r1");
         assert_eq!(repo.svn(&["cat", &repo.url("release/tooling/0.2/app-0.2.tar.gz")]), "the voted bytes");
         assert_eq!(repo.svn(&["cat", &repo.url("release/tooling/0.2/binaries/app 0.2@x.zip")]), "a binary");
         assert_eq!(repo.svn(&["cat", &repo.url("release/tooling/KEYS")]), "KEYS v1\n");
@@ -740,7 +863,7 @@ mod tests {
         repo.svn.publish(&publish_order("release/tooling/0.2"), &files, b"", &repo.work, &limits).await.unwrap();
         let order = SvnArchiveOrder {
             from: "release/tooling/0.2".into(),
-            to: "archive/tooling/0.2".into(),
+            to: Some("archive/tooling/0.2".into()),
             message: "Archive tooling 0.2".into(),
         };
         let done = repo.svn.archive(&order, &repo.work.join("a"), &limits).await.unwrap();
@@ -750,10 +873,53 @@ mod tests {
         assert!(log.contains("A /archive/tooling/0.2 (from /release/tooling/0.2:1)"), "a move keeps history: {log}");
         let again = repo.svn.archive(&order, &repo.work.join("b"), &limits).await.unwrap();
         assert!(again.done && again.revision.is_none(), "{again:?}");
-        let missing = SvnArchiveOrder { from: "release/tooling/9.9".into(), to: "archive/tooling/9.9".into(), ..order };
-        let refused = repo.svn.archive(&missing, &repo.work.join("c"), &limits).await.unwrap();
-        assert!(!refused.done && refused.message.contains("nothing to archive"), "{refused:?}");
+        // Not published (yet: its publication may be retrying): the attempt fails, to be tried again.
+        let early = SvnArchiveOrder {
+            from: "release/tooling/9.9".into(),
+            to: Some("archive/tooling/9.9".into()),
+            message: "Archive".into(),
+        };
+        let failed = repo.svn.archive(&early, &repo.work.join("c"), &limits).await.unwrap_err();
+        assert!(failed.contains("is not in the repository (yet)"), "{failed}");
         assert_eq!(repo.head(), 2);
+
+        // Revoked: the folder goes (its history stays); once gone, there is nothing to do.
+        let revoke =
+            SvnArchiveOrder { from: "archive/tooling/0.2".into(), to: None, message: "Revoke tooling 0.2".into() };
+        let done = repo.svn.archive(&revoke, &repo.work.join("d"), &limits).await.unwrap();
+        assert_eq!(done, Outcome::done("archive/tooling/0.2 removed in r3".into(), Some(3)));
+        let again = repo.svn.archive(&revoke, &repo.work.join("e"), &limits).await.unwrap();
+        assert!(again.done && again.revision.is_none() && again.message.contains("nothing to remove"), "{again:?}");
+        assert_eq!(repo.head(), 3);
+    }
+
+    /// A KEYS file that holds a key the committee's lacks stays as it is; one the committee's
+    /// extends is replaced. Names and messages beyond ASCII pass.
+    #[tokio::test]
+    async fn keys_only_grow_and_names_beyond_ascii_pass() {
+        let repo = Repo::new();
+        let limits = checks::Limits::default();
+        let one =
+            std::fs::read(testkit::fixture("atr-playwright/68FF2E20F02B070D73D416188DE8CC167FE2663A.asc")).unwrap();
+        let httpd = std::fs::read(testkit::httpd("KEYS")).unwrap();
+        let both = [one.clone(), b"\n".to_vec(), httpd].concat();
+        let mut order = publish_order("release/tooling/0.2");
+        order.message = "Release Tooling 0.2 — für alle".into();
+        let files = vec![("café-0.2.tar.gz".to_owned(), repo.file("a", b"bytes"))];
+        let done = repo.svn.publish(&order, &files, &both, &repo.work, &limits).await.unwrap();
+        assert!(done.message.ends_with("and release/tooling/KEYS added in r1"), "{done:?}");
+        assert!(repo.svn(&["log", &repo.svn.root]).contains("für alle"), "the message as written");
+        assert_eq!(repo.svn(&["list", &repo.url("release/tooling/0.2")]), "café-0.2.tar.gz\n");
+        let again = repo.svn.publish(&order, &files, &both, &repo.work.join("again"), &limits).await.unwrap();
+        assert!(again.done && again.revision == Some(1), "the name compares as itself: {again:?}");
+
+        // The committee dropped a key: KEYS keeps it, and the release still goes out.
+        let next = vec![("café-0.3.tar.gz".to_owned(), repo.file("b", b"bytes 0.3"))];
+        let done =
+            repo.svn.publish(&publish_order("release/tooling/0.3"), &next, &one, &repo.work.join("b"), &limits).await;
+        let done = done.unwrap();
+        assert!(done.done && done.message.contains("release/tooling/KEYS was left as it is"), "{done:?}");
+        assert!(repo.svn_bytes(&["cat", &repo.url("release/tooling/KEYS")]) == both, "KEYS unchanged");
     }
 
     #[tokio::test]
@@ -815,7 +981,7 @@ mod tests {
             "dev/tooling/0.3-rc1/README".into(),
         ]);
         let why = repo.import(&order("dev/tooling/0.3-rc1", 10), "i5").await;
-        assert!(why.unwrap_err().contains("README exports as other bytes"), "eol conversion caught");
+        assert!(why.unwrap_err().contains("README has the property svn:eol-style"), "eol conversion caught");
     }
 
     #[test]

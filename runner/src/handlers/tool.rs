@@ -58,7 +58,8 @@ pub async fn run(command: Command<'_>, limits: &checks::Limits) -> Result<Ran, S
         .current_dir(command.dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("LC_ALL", "C")
+        // UTF-8, so that names and messages beyond ASCII pass (svn converts from the locale).
+        .env("LC_ALL", "C.UTF-8")
         .envs(command.env.iter().map(|(k, v)| (k, v)))
         .args(&command.args)
         .stdin(if command.stdin.is_some() { Stdio::piped() } else { Stdio::null() })

@@ -376,6 +376,11 @@ pub fn parse_keys(data: &[u8]) -> Vec<SignedPublicKey> {
         .collect()
 }
 
+/// The primary fingerprints (upper-case hex) of the v4+ keys of a keyring.
+pub fn fingerprints(data: &[u8]) -> std::collections::BTreeSet<String> {
+    parse_keys(data).iter().map(|key| hex::encode_upper(key.primary_key.fingerprint().as_bytes())).collect()
+}
+
 /// Parses every public key of a KEYS file (or any armored keyring). Nothing in it is fatal: a
 /// legacy, broken or duplicate key is reported in `skipped` and the others are read.
 pub fn parse_keyring(data: &[u8]) -> KeyringParse {

@@ -10,7 +10,7 @@ pub mod keys;
 pub mod lint;
 pub mod verify;
 
-pub use keys::{Certificate, KeyringParse, Subkey, merge, parse_keyring, parse_keys, uid_emails};
+pub use keys::{Certificate, KeyringParse, Subkey, fingerprints, merge, parse_keyring, parse_keys, uid_emails};
 
 /// A pgp error as a short sentence: rPGP's messages can embed the whole remaining input.
 pub(crate) fn short_error(e: &impl std::fmt::Display) -> String {

@@ -565,3 +565,18 @@ pub fn produced(conn: &mut DbConnection, id: i64, sha256: &str) -> QueryResult<b
         .get_result(conn)?;
     Ok(found > 0)
 }
+
+/// The queued and leased tasks of `kind` about a release.
+pub fn live_of_release(conn: &mut DbConnection, release_id: i64, kind: &str) -> QueryResult<Vec<TaskRow>> {
+    task::table
+        .filter(task::release_id.eq(release_id))
+        .filter(task::kind.eq(kind))
+        .filter(task::status.eq_any(["queued", "leased"]))
+        .select(TaskRow::as_select())
+        .load(conn)
+}
+
+/// How many blobs the runner of task `id` uploaded for it.
+pub fn produced_count(conn: &mut DbConnection, id: i64) -> QueryResult<i64> {
+    task_blob::table.filter(task_blob::task_id.eq(id)).count().get_result(conn)
+}
