@@ -28,6 +28,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     std::fs::create_dir_all(&work_dir)
         .with_context(|| format!("cannot create the work directory {}", work_dir.display()))?;
+    // Absolute: tools a task runs (git, svn) work in the task's own directory, where a relative
+    // path to the task's files would name something else.
+    let work_dir = std::path::absolute(&work_dir)
+        .with_context(|| format!("cannot make the work directory {} absolute", work_dir.display()))?;
     let state = Arc::new(RunnerState::new(config.name(), config.capacity()));
     let status = crate::status::serve(&config.bind, state.clone(), client.clone(), config.datastore_url().to_owned())
         .with_context(|| format!("cannot listen on RUNNER_BIND={}", config.bind))?;

@@ -43,6 +43,9 @@ crate::named_enum! {
         SvnArchive = "svn_archive",
         /// Read a candidate's folder of the dist repository, for a new revision of a draft.
         SvnImport = "svn_import",
+        /// Make a CycloneDX SBOM from a source archive's dependency manifests, for a new
+        /// revision of a draft.
+        SbomGenerate = "sbom_generate",
     }
 }
 
@@ -339,6 +342,24 @@ pub struct SvnImportOrder {
     /// Most files taken.
     pub max_files: u64,
     /// Most bytes in all.
+    pub max_bytes: u64,
+    /// Who asked: the revision is theirs.
+    pub requested_by: String,
+}
+
+/// The `args` of an `sbom_generate` task: the task's one input is the source archive; the
+/// runner uploads the SBOM it makes (`POST /api/runner/v1/tasks/{id}/blobs`) and answers with
+/// one `success` result whose `data.files` names it at `output` (with `data.components` and
+/// `data.manifests`), or a `failure` when the archive holds no manifest it reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SbomGenerateOrder {
+    /// The release path the SBOM gets: the archive's name with `.cdx.json` for its extension.
+    pub output: String,
+    /// The software the SBOM describes (`metadata.component`): the project and the version.
+    pub name: String,
+    pub version: String,
+    /// At most this many uploads (one).
+    pub max_files: u64,
     pub max_bytes: u64,
     /// Who asked: the revision is theirs.
     pub requested_by: String,

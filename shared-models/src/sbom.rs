@@ -95,3 +95,12 @@ pub struct ReleaseSbom {
     pub vulnerabilities: Vec<KnownVulnerability>,
     pub osv: OsvData,
 }
+
+/// `POST …/sbom/generate`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateSbomRequest {
+    /// A source archive of the draft's latest revision.
+    #[schema(min_length = 1, max_length = 1024, example = "apache-tooling-0.2-src.tar.gz")]
+    pub file: String,
+}

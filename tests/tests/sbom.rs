@@ -60,7 +60,70 @@ async fn the_runner_checks_sboms_and_compares_archive_twins(backend: Backend) {
     assert_eq!(shown["osv"]["configured"], false);
 }
 
+/// A release manager asks for an SBOM of the source archive: the runner reads its manifests,
+/// the SBOM arrives as a file of a new revision, and the new revision's `sbom` check takes it.
+async fn the_runner_makes_an_sbom_from_the_manifests_as_a_new_revision(backend: Backend) {
+    let Some(stack) = Stack::start(backend, StackOptions::default()).await else {
+        return;
+    };
+    stack.release("app", "2.0", false).await;
+    let tar = gzip(&tar_bytes(&[
+        Entry::File(
+            "app-2.0-src/Cargo.lock",
+            b"version = 3\n\n[[package]]\nname = \"app\"\nversion = \"2.0.0\"\n\n[[package]]\nname = \"serde\"\n\
+              version = \"1.0.210\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\n",
+        ),
+        Entry::File("app-2.0-src/ui/package-lock.json", br#"{"lockfileVersion": 3, "packages": {"": {}, "node_modules/@babel/core": {"version": "7.24.0"}}}"#),
+        Entry::File("app-2.0-src/pom.xml", b"<project><dependencies><dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId><version>2.0.13</version></dependency></dependencies></project>"),
+        Entry::File("app-2.0-src/go.sum", b"golang.org/x/net v0.25.0 h1:x=\ngolang.org/x/net v0.25.0/go.mod h1:y=\n"),
+        Entry::File("app-2.0-src/requirements.txt", b"urllib3==2.2.1\n"),
+    ]));
+    stack.upload("app/2.0", "app-2.0-src.tar.gz", tar).await;
+    stack.checks_done("app/2.0", Duration::from_secs(120)).await;
+    let (status, queued) =
+        stack.post("/api/v1/releases/app/2.0/sbom/generate", json!({"file": "app-2.0-src.tar.gz"})).await;
+    assert_eq!(status, 202, "{queued}");
+    let generated =
+        testkit::eventually("the SBOM is made", Duration::from_secs(90), Duration::from_millis(200), || async {
+            let events = stack.get("/api/v1/releases/app/2.0/events?limit=1000").await;
+            let found = events["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["action"] == "sbom.generated" || e["action"] == "sbom.generate_failed")
+                .cloned();
+            found.ok_or_else(|| "not yet".to_owned())
+        })
+        .await;
+    assert_eq!(generated["action"], "sbom.generated", "{generated}");
+    assert_eq!(generated["details"]["revision"], 2);
+    assert_eq!(generated["details"]["components"], 5, "{generated}");
+    let files = stack.get("/api/v1/releases/app/2.0/files").await;
+    let names: Vec<&str> = files["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(names, ["app-2.0-src.cdx.json", "app-2.0-src.tar.gz"], "{files}");
+    let report = stack.checks_done("app/2.0", Duration::from_secs(120)).await;
+    let sbom: Vec<_> = report.results.iter().filter(|r| r.checker.as_str() == "sbom").collect();
+    assert_eq!(sbom[0].status.as_str(), "success", "{sbom:#?}");
+    assert_eq!(sbom[0].message, "valid CycloneDX 1.6", "the platform's own check takes what it made");
+    let shown = stack.get("/api/v1/releases/app/2.0/sbom").await;
+    let purls: Vec<&str> = shown["components"].as_array().unwrap().iter().filter_map(|c| c["purl"].as_str()).collect();
+    for purl in [
+        "pkg:cargo/serde@1.0.210",
+        "pkg:npm/%40babel/core@7.24.0",
+        "pkg:maven/org.slf4j/slf4j-api@2.0.13",
+        "pkg:golang/golang.org/x/net@v0.25.0",
+        "pkg:pypi/urllib3@2.2.1",
+    ] {
+        assert!(purls.contains(&purl), "{purl} in {purls:?}");
+    }
+}
+
 testkit::on_both_backends!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     the_runner_checks_sboms_and_compares_archive_twins
+);
+
+testkit::on_both_backends!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    the_runner_makes_an_sbom_from_the_manifests_as_a_new_revision
 );

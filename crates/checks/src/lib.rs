@@ -8,6 +8,7 @@ pub mod hashing;
 pub mod license;
 #[cfg(feature = "local")]
 pub mod local;
+pub mod manifests;
 pub mod openpgp;
 pub mod osv;
 pub mod paths;

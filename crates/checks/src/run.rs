@@ -75,7 +75,8 @@ pub fn run(kind: TaskKind, inputs: &[Input], context: &Context) -> Result<Vec<Ch
         | TaskKind::Distribution
         | TaskKind::SvnPublish
         | TaskKind::SvnArchive
-        | TaskKind::SvnImport => Err(format!("{kind} is not a check")),
+        | TaskKind::SvnImport
+        | TaskKind::SbomGenerate => Err(format!("{kind} is not a check")),
     }
 }
 

@@ -116,6 +116,7 @@ fn release_routes(cfg: &mut ServiceConfig) {
         .service(catalog::record)
         .service(catalog::list)
         .service(sbom::show)
+        .service(sbom::generate)
         .service(outbound::release_policy)
         .service(outbound::set_release_policy)
         .service(outbound::release_mails);

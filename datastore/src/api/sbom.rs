@@ -1,7 +1,7 @@
 //! A release's SBOM as data: its components, the diff against the previous release's SBOM, and
 //! the known vulnerabilities of its components (`docs/SBOM.md`).
 
-use actix_web::{get, web};
+use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
 use shared_models::sbom::ReleaseSbom;
 use utoipa::IntoParams;
@@ -67,4 +67,32 @@ pub async fn show(
 async fn read(state: &AppState, located: &Located) -> AppResult<bytes::Bytes> {
     let reader = state.blobs.open_blob(&located.file.sha256).await.map_err(|e| blob::failure("reading an SBOM", &e))?;
     reader.read_all().await.map_err(|e| blob::failure("reading an SBOM", &e))
+}
+
+/// Have a runner make a CycloneDX SBOM of one of the draft's source archives from the
+/// dependency manifests it holds (Cargo.lock, package-lock.json, pom.xml, requirements.txt,
+/// poetry.lock, pyproject.toml, go.sum), each dependency with its package URL. 202 with the
+/// task; the SBOM becomes `<archive name>.cdx.json` in a new revision, by you (event
+/// `sbom.generated`, or `sbom.generate_failed` with why).
+#[utoipa::path(operation_id = "generate_sbom", tag = "releases", request_body = shared_models::sbom::GenerateSbomRequest,
+    params(("project" = String, Path), ("version" = String, Path)), security(("bearer" = [])),
+    responses((status = 202, body = shared_models::api::TaskQueued),
+        (status = 401, body = shared_models::ErrorBody), (status = 403, body = shared_models::ErrorBody),
+        (status = 404, description = "no such release, or no such file in its latest revision", body = shared_models::ErrorBody),
+        (status = 409, description = "`wrong_phase` (not a draft), `generation_running`", body = shared_models::ErrorBody),
+        (status = 422, description = "`invalid_request`: the file is not a source archive", body = shared_models::ErrorBody)))]
+#[post("/sbom/generate")]
+pub async fn generate(
+    state: web::Data<AppState>,
+    principal: crate::auth::Principal,
+    release: ReleaseRef,
+    body: web::Json<shared_models::sbom::GenerateSbomRequest>,
+) -> AppResult<HttpResponse> {
+    let max_bytes = state.config.max_upload_bytes;
+    let task = state
+        .db
+        .run(move |c| crate::domain::sbom_generate::request(c, &principal, &release, &body.file, max_bytes))
+        .await?;
+    state.wake_runners();
+    Ok(HttpResponse::Accepted().json(shared_models::api::TaskQueued { task }))
 }

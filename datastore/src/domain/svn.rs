@@ -15,14 +15,13 @@ use shared_models::checks::{CheckResult, CheckStatus};
 use shared_models::runner::{ProducedFile, SvnArchiveOrder, SvnImportOrder, SvnPublishOrder, TaskInput, TaskKind};
 
 use super::lifecycle;
-use super::releases::{self, Change, ReleaseRef};
+use super::releases::{self, ReleaseRef};
 use super::tasks::order_task;
 use crate::auth::{Action, Principal, authz};
-use crate::blob::BlobMeta;
 use crate::db::models::{EventRow, TaskRow};
 use crate::db::queries::events::{self, NewEvent};
 use crate::db::queries::releases::{self as rq, ReleaseContext};
-use crate::db::queries::{auth as users, tasks as tq};
+use crate::db::queries::tasks as tq;
 use crate::db::{DbConnection, write_transaction};
 use crate::error::{AppError, AppResult};
 
@@ -266,7 +265,14 @@ pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[C
                 .get("files")
                 .and_then(|f| serde_json::from_value(f.clone()).ok())
                 .ok_or_else(|| AppError::unprocessable("invalid_result", "An import's result lists data.files."))?;
-            match commit_import(conn, task, &ctx, &order, &files, revision) {
+            let at = revision.map(|r| format!(" at r{r}")).unwrap_or_default();
+            let request = super::produced::Request {
+                requested_by: &order.requested_by,
+                max_files: order.max_files,
+                max_bytes: order.max_bytes,
+                description: format!("import {}{at}", order.folder),
+            };
+            match super::produced::commit(conn, task, &ctx, &request, &files) {
                 Ok(seq) => {
                     details["revision"] = seq.into();
                     details["files"] = files.len().into();
@@ -309,62 +315,4 @@ pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[C
         },
     )
     .map_err(AppError::from)
-}
-
-/// The imported files as a new revision, by the person who asked for the import (whose right
-/// to compose the release is checked again now). Each file must be a blob this task's runner
-/// uploaded; its digests are the ones the datastore computed, not the ones reported.
-fn commit_import(
-    conn: &mut DbConnection,
-    task: &TaskRow,
-    ctx: &ReleaseContext,
-    order: &SvnImportOrder,
-    files: &[ProducedFile],
-    svn_revision: Option<i64>,
-) -> AppResult<i64> {
-    let user = users::find_user(conn, &order.requested_by)?
-        .filter(|u| u.withdrawn_at.is_none())
-        .ok_or_else(|| AppError::forbidden(format!("{} no longer has an account.", order.requested_by)))?;
-    let total: u64 = files.iter().map(|f| f.size).sum();
-    if files.len() as u64 > order.max_files || total > order.max_bytes {
-        return Err(AppError::unprocessable(
-            "invalid_result",
-            format!(
-                "The import names {} files of {total} bytes; it takes at most {} files of {} bytes.",
-                files.len(),
-                order.max_files,
-                order.max_bytes
-            ),
-        ));
-    }
-    let memberships = users::memberships(conn, user.id)?;
-    let principal = Principal::of_user(user, memberships, None, None);
-    let mut changes = Vec::with_capacity(files.len());
-    for file in files {
-        let path = ReleasePath::parse(&file.path).map_err(|e| {
-            AppError::unprocessable("invalid_result", format!("{} is not a release path: {e}", file.path))
-        })?;
-        let stored = match rq::find_blob(conn, &file.sha256)? {
-            Some(blob) if tq::produced(conn, task.id, &file.sha256)? => blob,
-            _ => {
-                return Err(AppError::unprocessable(
-                    "invalid_result",
-                    format!("{} names a blob this task did not upload: {}", file.path, file.sha256),
-                ));
-            }
-        };
-        if stored.sha512 != file.sha512 || u64::try_from(stored.size).ok() != Some(file.size) {
-            return Err(AppError::unprocessable(
-                "invalid_result",
-                format!("{}: the reported digests are not those of the uploaded blob", file.path),
-            ));
-        }
-        let size = u64::try_from(stored.size).map_err(AppError::internal)?;
-        changes.push(Change::Put { path, blob: BlobMeta { sha256: stored.sha256, sha512: stored.sha512, size } });
-    }
-    let release = super::uploads::release_of(ctx)?;
-    let at = svn_revision.map(|r| format!(" at r{r}")).unwrap_or_default();
-    let made =
-        releases::commit_revision(conn, &principal, &release, &changes, &format!("import {}{at}", order.folder))?;
-    Ok(made.seq)
 }

@@ -393,6 +393,9 @@ pub fn submit(
                         TaskKind::SvnPublish | TaskKind::SvnArchive | TaskKind::SvnImport => {
                             super::svn::apply(c, &task, &runner.name, &request.results)?;
                         }
+                        TaskKind::SbomGenerate => {
+                            super::sbom_generate::apply(c, &task, &runner.name, &request.results)?
+                        }
                         _ => {}
                     }
                     let stored = if task.kind()?.is_check() { store_results(c, &task, &request.results)? } else { 0 };
@@ -568,7 +571,7 @@ pub fn touch_runner(
 /// files (409 `lease_lost` or 403 otherwise).
 pub fn held_for_upload(conn: &mut DbConnection, runner_id: i64, id: i64, token: &str) -> AppResult<i64> {
     let task = q::held(conn, id, runner_id, token)?.ok_or_else(|| lease_lost(id))?;
-    if task.kind()? != TaskKind::SvnImport {
+    if !matches!(task.kind()?, TaskKind::SvnImport | TaskKind::SbomGenerate) {
         return Err(AppError::forbidden(format!(
             "Task {id} ({}) makes no files: nothing is uploaded for it.",
             task.kind
@@ -578,13 +581,14 @@ pub fn held_for_upload(conn: &mut DbConnection, runner_id: i64, id: i64, token: 
     Ok(task.id)
 }
 
-/// A task uploads at most as many files as its import takes (409 `too_many_files`).
+/// A task uploads at most as many files as its order takes (`max_files`; 409 `too_many_files`).
 fn room_for_upload(conn: &mut DbConnection, task: &TaskRow) -> AppResult<()> {
-    let order: shared_models::runner::SvnImportOrder = serde_json::from_str(&task.args).map_err(AppError::internal)?;
-    if u64::try_from(q::produced_count(conn, task.id)?).unwrap_or(u64::MAX) >= order.max_files {
+    let order: serde_json::Value = serde_json::from_str(&task.args).map_err(AppError::internal)?;
+    let max_files = order.get("max_files").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    if u64::try_from(q::produced_count(conn, task.id)?).unwrap_or(u64::MAX) >= max_files {
         return Err(AppError::conflict(
             "too_many_files",
-            format!("Task {} uploaded {} files already, the most its import takes.", task.id, order.max_files),
+            format!("Task {} uploaded {max_files} files already, the most its order takes.", task.id),
         ));
     }
     Ok(())

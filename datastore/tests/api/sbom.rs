@@ -8,7 +8,11 @@ use testkit::{Backend, on_both_backends};
 
 use crate::common::TestApp;
 
-on_both_backends!(the_sbom_diff_and_known_vulnerabilities, what_is_not_an_sbom_is_refused_clearly);
+on_both_backends!(
+    the_sbom_diff_and_known_vulnerabilities,
+    what_is_not_an_sbom_is_refused_clearly,
+    a_generated_sbom_is_a_new_revision_by_who_asked,
+);
 
 fn component(name: &str, group: &str, version: &str, license: &str) -> Value {
     json!({
@@ -135,4 +139,84 @@ async fn what_is_not_an_sbom_is_refused_clearly(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["osv"], json!({"configured": false, "records": 0}), "{body}");
     assert_eq!(body["vulnerabilities"], json!([]));
+}
+
+/// `POST …/sbom/generate`, as the runner's side sees it: the order names the archive and the
+/// SBOM's path; the SBOM the runner uploads becomes a new revision, by the requester, and is
+/// checked; who may not ask, what is not an archive and a second request are refused.
+async fn a_generated_sbom_is_a_new_revision_by_who_asked(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else { return };
+    app.project("httpd", false).await;
+    app.project("tomcat", false).await;
+    let rm = app.user("rm", false, &[("httpd", Role::ReleaseManager)]);
+    let tomcat = app.user("cat", false, &[("tomcat", Role::PmcMember)]);
+    app.release(&rm, "httpd", "2.4.68").await;
+    for (name, bytes) in [("dist/httpd-2.4.68.tar.gz", b"an archive".to_vec()), ("README", b"text".to_vec())] {
+        let (status, body) = app.upload(&rm, "httpd/2.4.68", name, bytes).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let generate = |jwt: Option<&str>, file: &str| {
+        let request =
+            app.client.post(app.url("/api/v1/releases/httpd/2.4.68/sbom/generate")).json(&json!({"file": file}));
+        match jwt {
+            Some(jwt) => request.bearer_auth(jwt),
+            None => request,
+        }
+    };
+    app.expect_error(generate(None, "dist/httpd-2.4.68.tar.gz"), StatusCode::UNAUTHORIZED, "unauthorized").await;
+    app.expect_error(generate(Some(&tomcat), "dist/httpd-2.4.68.tar.gz"), StatusCode::NOT_FOUND, "not_found").await;
+    app.expect_error(generate(Some(&rm), "dist/nothing.tar.gz"), StatusCode::NOT_FOUND, "not_found").await;
+    app.expect_error(generate(Some(&rm), "README"), StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    let (status, queued) = app.send(generate(Some(&rm), "dist/httpd-2.4.68.tar.gz")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    app.expect_error(generate(Some(&rm), "dist/httpd-2.4.68.tar.gz"), StatusCode::CONFLICT, "generation_running").await;
+
+    let runner = app.runner("sbom").await;
+    let claimed = app.claim(&runner, &["sbom_generate"]).await;
+    assert_eq!(claimed.len(), 1, "{claimed:#?}");
+    let order = &claimed[0];
+    assert_eq!(order["id"], queued["task"]);
+    assert_eq!(order["args"]["output"], "dist/httpd-2.4.68.cdx.json");
+    assert_eq!((order["args"]["name"].as_str(), order["args"]["version"].as_str()), (Some("httpd"), Some("2.4.68")));
+    assert_eq!(order["inputs"][0]["path"], "dist/httpd-2.4.68.tar.gz", "the archive is the task's input");
+    let upload = |bytes: Vec<u8>| {
+        app.client
+            .post(app.url(&format!("/api/runner/v1/tasks/{}/blobs", order["id"])))
+            .bearer_auth(&runner)
+            .header("X-Lease-Token", order["lease_token"].as_str().unwrap())
+            .body(bytes)
+    };
+    let document = sbom(vec![component("commons-io", "commons-io", "2.16.1", "Apache-2.0")]);
+    let (status, stored) = app.send(upload(document)).await;
+    assert_eq!(status, StatusCode::CREATED, "{stored}");
+    app.expect_error(upload(b"a second file".to_vec()), StatusCode::CONFLICT, "too_many_files").await;
+    let file = json!({"path": "dist/httpd-2.4.68.cdx.json", "sha256": stored["sha256"], "sha512": stored["sha512"], "size": stored["size"]});
+    let result = json!({"checker": "sbom_generate", "checker_version": "1", "path": "dist/httpd-2.4.68.tar.gz",
+        "status": "success", "message": "1 components from 1 manifest(s)", "data": {"files": [file], "components": 1}});
+    let body = json!({"lease_token": order["lease_token"], "status": "completed", "results": [result]});
+    let url = app.url(&format!("/api/runner/v1/tasks/{}/result", order["id"]));
+    let (status, answer) = app.send(app.client.post(url).bearer_auth(&runner).json(&body)).await;
+    assert_eq!((status, answer["accepted"].as_bool()), (StatusCode::OK, Some(true)), "{answer}");
+
+    let (_, listing) = app.get_as(Some(&rm), "/api/v1/releases/httpd/2.4.68/files").await;
+    assert_eq!(listing["revision"], 3, "{listing}");
+    let names: Vec<&str> = listing["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(names, ["README", "dist/httpd-2.4.68.cdx.json", "dist/httpd-2.4.68.tar.gz"]);
+    let (_, revisions) = app.get_as(Some(&rm), "/api/v1/releases/httpd/2.4.68/revisions").await;
+    let latest = revisions["revisions"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(latest["created_by"], "rm", "{latest}");
+    assert!(latest["description"].as_str().unwrap().starts_with("SBOM of dist/httpd-2.4.68.tar.gz"), "{latest}");
+    let (_, events) = app.get_as(Some(&rm), "/api/v1/releases/httpd/2.4.68/events?limit=1000").await;
+    let generated = events["events"].as_array().unwrap().iter().find(|e| e["action"] == "sbom.generated").unwrap();
+    assert_eq!(
+        (generated["details"]["revision"].as_i64(), generated["actor"].as_str()),
+        (Some(3), Some("runner:sbom"))
+    );
+    // The new revision's SBOM is checked like an uploaded one.
+    let checks = app.claim(&runner, &["sbom"]).await;
+    assert_eq!(checks.len(), 1, "{checks:#?}");
+    assert_eq!(checks[0]["inputs"][0]["path"], "dist/httpd-2.4.68.cdx.json");
+
+    app.set_phase("httpd", "2.4.68", "candidate");
+    app.expect_error(generate(Some(&rm), "dist/httpd-2.4.68.tar.gz"), StatusCode::CONFLICT, "wrong_phase").await;
 }

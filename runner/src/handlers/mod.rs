@@ -6,6 +6,7 @@ mod check;
 mod distribution;
 mod git_tag;
 mod mail;
+mod sbom_generate;
 mod svn;
 mod tool;
 mod vote_thread;
@@ -95,6 +96,7 @@ impl Handlers {
         let verifier = distribution::Distribution { allow_private: config.webhook_allow_private };
         handlers.0.insert(TaskKind::Distribution, Arc::new(verifier));
         handlers.0.insert(TaskKind::GitTag, Arc::new(git_tag::GitTag { allow_private: config.webhook_allow_private }));
+        handlers.0.insert(TaskKind::SbomGenerate, Arc::new(sbom_generate::SbomGenerate));
         if let Some(url) = &config.smtp_url {
             let password = secret_file("RUNNER_SMTP_PASSWORD_FILE", config.smtp_password_file.as_deref())?;
             handlers.0.insert(TaskKind::Mail, Arc::new(mail::Mail::new(url, password)?));

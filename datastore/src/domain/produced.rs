@@ -1,0 +1,78 @@
+//! Files a runner made or fetched for a draft (an svn import's files, a generated SBOM): they
+//! become a new revision, by the person who asked for them, only if each is a blob that task's
+//! runner uploaded under its lease (`task_blob`), with the digests the datastore computed.
+
+use shared_models::ReleasePath;
+use shared_models::runner::ProducedFile;
+
+use super::releases::{self, Change};
+use crate::auth::Principal;
+use crate::blob::BlobMeta;
+use crate::db::DbConnection;
+use crate::db::models::TaskRow;
+use crate::db::queries::releases::{self as rq, ReleaseContext};
+use crate::db::queries::{auth as users, tasks as tq};
+use crate::error::{AppError, AppResult};
+
+/// Who asked for the files and within which bounds, and how the revision is described.
+#[derive(Debug)]
+pub struct Request<'a> {
+    pub requested_by: &'a str,
+    pub max_files: u64,
+    pub max_bytes: u64,
+    pub description: String,
+}
+
+/// `files` as a new revision of the draft of `ctx`, by `request.requested_by` (whose right to
+/// compose the release is checked again now); the revision's number. A file that is not a
+/// blob this task uploaded, with other digests, or past the bounds is a 422 `invalid_result`.
+pub fn commit(
+    conn: &mut DbConnection,
+    task: &TaskRow,
+    ctx: &ReleaseContext,
+    request: &Request<'_>,
+    files: &[ProducedFile],
+) -> AppResult<i64> {
+    let user = users::find_user(conn, request.requested_by)?
+        .filter(|u| u.withdrawn_at.is_none())
+        .ok_or_else(|| AppError::forbidden(format!("{} no longer has an account.", request.requested_by)))?;
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    if files.len() as u64 > request.max_files || total > request.max_bytes {
+        return Err(AppError::unprocessable(
+            "invalid_result",
+            format!(
+                "The result names {} files of {total} bytes; it takes at most {} files of {} bytes.",
+                files.len(),
+                request.max_files,
+                request.max_bytes
+            ),
+        ));
+    }
+    let memberships = users::memberships(conn, user.id)?;
+    let principal = Principal::of_user(user, memberships, None, None);
+    let mut changes = Vec::with_capacity(files.len());
+    for file in files {
+        let path = ReleasePath::parse(&file.path).map_err(|e| {
+            AppError::unprocessable("invalid_result", format!("{} is not a release path: {e}", file.path))
+        })?;
+        let stored = match rq::find_blob(conn, &file.sha256)? {
+            Some(blob) if tq::produced(conn, task.id, &file.sha256)? => blob,
+            _ => {
+                return Err(AppError::unprocessable(
+                    "invalid_result",
+                    format!("{} names a blob this task did not upload: {}", file.path, file.sha256),
+                ));
+            }
+        };
+        if stored.sha512 != file.sha512 || u64::try_from(stored.size).ok() != Some(file.size) {
+            return Err(AppError::unprocessable(
+                "invalid_result",
+                format!("{}: the reported digests are not those of the uploaded blob", file.path),
+            ));
+        }
+        let size = u64::try_from(stored.size).map_err(AppError::internal)?;
+        changes.push(Change::Put { path, blob: BlobMeta { sha256: stored.sha256, sha512: stored.sha512, size } });
+    }
+    let release = super::uploads::release_of(ctx)?;
+    Ok(releases::commit_revision(conn, &principal, &release, &changes, &request.description)?.seq)
+}

@@ -1,0 +1,167 @@
+//! `POST …/sbom/generate` (`docs/SBOM.md#generating-an-sbom`): a runner reads the dependency
+//! manifests of one of a draft's source archives and makes a CycloneDX SBOM of them, which
+//! becomes a file of a new revision (never an edit of the one it read), by the person who asked.
+//! The new revision is checked like any other: its SBOM goes through the `sbom` check (B1).
+
+use serde_json::{Value, json};
+use shared_models::api::Phase;
+use shared_models::checks::{CheckResult, CheckStatus};
+use shared_models::runner::{ProducedFile, SbomGenerateOrder, TaskInput, TaskKind};
+
+use super::lifecycle;
+use super::releases::{self, ReleaseRef};
+use super::tasks::order_task;
+use crate::auth::{Action, Principal, authz};
+use crate::db::models::TaskRow;
+use crate::db::queries::events::{self, NewEvent};
+use crate::db::queries::releases::{self as rq};
+use crate::db::queries::tasks as tq;
+use crate::db::{DbConnection, write_transaction};
+use crate::error::{AppError, AppResult};
+
+/// The SBOM's name for an archive: its name without the archive extension, with `.cdx.json`
+/// (`dist/app-1.0-src.tar.gz` → `dist/app-1.0-src.cdx.json`).
+pub fn output_path(archive: &str) -> String {
+    let base = checks::artifacts::archive_base_name(archive);
+    match archive.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{base}.cdx.json"),
+        None => format!("{base}.cdx.json"),
+    }
+}
+
+/// Queues the generation for `file` of the draft's latest revision; the task's id.
+pub fn request(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    release: &ReleaseRef,
+    file: &str,
+    max_bytes: u64,
+) -> AppResult<i64> {
+    write_transaction(conn, |c| {
+        let ctx = releases::load_readable(c, Some(principal), release)?;
+        authz::authorize_release(principal, Action::ComposeRelease, &ctx)?;
+        if principal.publisher.is_some() {
+            return Err(AppError::forbidden(
+                "A trusted publisher uploads its SBOM itself; generating one is asked for by a person.",
+            ));
+        }
+        if ctx.release.phase()? != Phase::Draft {
+            return Err(lifecycle::wrong_phase(
+                ctx.release.phase()?,
+                "draft",
+                format!("{} is not a draft: only a draft takes new files.", ctx.key()),
+            ));
+        }
+        let manifest = releases::latest_manifest(c, &ctx)?;
+        let blob = manifest
+            .get(file)
+            .ok_or_else(|| AppError::not_found(format!("The latest revision of {} has no file {file}.", ctx.key())))?;
+        if !checks::artifacts::is_source_archive(file) {
+            return Err(AppError::unprocessable(
+                "invalid_request",
+                format!(
+                    "{file} is not a source archive (.tar.gz, .tgz, .tar.bz2, .tar.xz or .zip): it has no manifests to read."
+                ),
+            ));
+        }
+        let output = output_path(file);
+        let order = SbomGenerateOrder {
+            output: output.clone(),
+            name: ctx.project.name.clone(),
+            version: ctx.release.version.clone(),
+            max_files: 1,
+            max_bytes,
+            requested_by: principal.uid.clone(),
+        };
+        let args = serde_json::to_string(&order).map_err(AppError::internal)?;
+        let key = format!("sbom-generate:{}:{file}:{}", ctx.release.id, blob.sha256);
+        let mut task = order_task(TaskKind::SbomGenerate, ctx.release.id, Some(ctx.release.revision), &key, args, 3);
+        let input = TaskInput {
+            path: file.to_owned(),
+            sha256: blob.sha256.clone(),
+            sha512: blob.sha512.clone(),
+            size: u64::try_from(blob.size).unwrap_or_default(),
+        };
+        task.inputs = serde_json::to_string(&[input]).map_err(AppError::internal)?;
+        let id = tq::enqueue_unless_known(c, &task)?.ok_or_else(|| {
+            AppError::conflict("generation_running", format!("An SBOM of {file} is being made already."))
+        })?;
+        events::record(
+            c,
+            NewEvent {
+                actor: principal.actor(),
+                action: "sbom.generate_requested",
+                target: &ctx.key(),
+                release_id: Some(ctx.release.id),
+                details: json!({"file": file, "output": output, "task": id}),
+            },
+        )?;
+        Ok(id)
+    })
+}
+
+/// A runner reported what an `sbom_generate` task made: the new revision and `sbom.generated`,
+/// or `sbom.generate_failed` with why (the archive held no manifest, the draft moved on, the
+/// result named a blob its task did not upload).
+pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[CheckResult]) -> AppResult<()> {
+    let Some(result) = results.first().filter(|r| matches!(r.status, CheckStatus::Success | CheckStatus::Failure))
+    else {
+        return Err(AppError::unprocessable(
+            "invalid_result",
+            "An sbom_generate task reports one result, success or failure.",
+        ));
+    };
+    let order: SbomGenerateOrder = serde_json::from_str(&task.args).map_err(AppError::internal)?;
+    let release_id = task.release_id.ok_or_else(|| AppError::internal("an sbom_generate task without its release"))?;
+    let ctx = rq::context_by_id(conn, release_id)?;
+    let data = result.data.clone().unwrap_or(Value::Null);
+    let file = serde_json::from_str::<Vec<TaskInput>>(&task.inputs)
+        .ok()
+        .and_then(|inputs| inputs.into_iter().next())
+        .map(|i| i.path)
+        .unwrap_or_default();
+    let mut details = json!({"task": task.id, "file": file, "output": order.output, "message": result.message});
+    let action = if result.status == CheckStatus::Success {
+        let files: Vec<ProducedFile> = data
+            .get("files")
+            .and_then(|f| serde_json::from_value(f.clone()).ok())
+            .ok_or_else(|| AppError::unprocessable("invalid_result", "A generated SBOM's result lists data.files."))?;
+        if files.len() != 1 || files[0].path != order.output {
+            details["message"] = format!("the result names other files than {}", order.output).into();
+            "sbom.generate_failed"
+        } else {
+            let request = super::produced::Request {
+                requested_by: &order.requested_by,
+                max_files: order.max_files,
+                max_bytes: order.max_bytes,
+                description: format!("SBOM of {file}: {}", result.message),
+            };
+            match super::produced::commit(conn, task, &ctx, &request, &files) {
+                Ok(seq) => {
+                    details["revision"] = seq.into();
+                    details["components"] = data.get("components").cloned().unwrap_or(Value::Null);
+                    details["manifests"] = data.get("manifests").cloned().unwrap_or(Value::Null);
+                    "sbom.generated"
+                }
+                Err(e) if e.status.is_client_error() => {
+                    details["message"] = format!("{}: {}", result.message, e.message).into();
+                    "sbom.generate_failed"
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    } else {
+        "sbom.generate_failed"
+    };
+    events::record(
+        conn,
+        NewEvent {
+            actor: &format!("runner:{runner}"),
+            action,
+            target: &ctx.key(),
+            release_id: Some(ctx.release.id),
+            details,
+        },
+    )
+    .map_err(AppError::from)
+}
