@@ -105,6 +105,44 @@ pub fn check(inputs: &[Input], limits: &Limits) -> Vec<CheckResult> {
     report.finish()
 }
 
+/// How an archive a channel serves compares with a voted one, below their top-level
+/// directories: the same files, byte for byte (a repackaging), or the paths that differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repackaged {
+    /// The same tree: `files` files, links and others.
+    Same { files: usize },
+    /// Paths only in one, or with other contents (at most 10 of each, and how many in all).
+    Differs { paths: Vec<String>, total: usize },
+}
+
+/// Compares the tree of `served` (what a distribution channel serves) with `voted`'s. Line
+/// endings count: a channel that rewrites them does not serve the voted files. An archive that
+/// does not read, or stores a member twice, is an `Err`.
+pub fn repackaged(served: &Input, voted: &Input, limits: &Limits) -> Result<Repackaged, String> {
+    let read = |input: &Input| {
+        let tree =
+            read_tree(input, limits).map_err(|e| format!("`{}` does not read as an archive: {e}", input.path))?;
+        if let Some(twice) = tree.duplicates.first() {
+            return Err(format!("`{}` stores `{twice}` more than once", input.path));
+        }
+        Ok(tree)
+    };
+    let (theirs, ours) = (read(served)?, read(voted)?);
+    let mut paths: Vec<String> = Vec::new();
+    for (path, entry) in &ours.entries {
+        if theirs.entries.get(path) != Some(entry) {
+            paths.push(path.clone());
+        }
+    }
+    paths.extend(theirs.entries.keys().filter(|p| !ours.entries.contains_key(*p)).cloned());
+    if paths.is_empty() {
+        return Ok(Repackaged::Same { files: ours.entries.len() });
+    }
+    let total = paths.len();
+    paths.truncate(LISTED);
+    Ok(Repackaged::Differs { paths, total })
+}
+
 fn read_tree(input: &Input, limits: &Limits) -> Result<Tree, archive::ArchiveError> {
     let mut tree = Tree::default();
     let mut buffer = vec![0u8; 64 << 10];
@@ -384,6 +422,38 @@ mod tests {
     use super::*;
     use shared_models::checks::CheckStatus;
     use testkit::archives::{Entry as Member, gzip, tar_bytes, zip_bytes};
+
+    #[test]
+    fn a_repackaging_holds_the_same_files_whatever_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, bytes: Vec<u8>| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            Input::new(name, path)
+        };
+        let files = [Member::File("x-1.0/README", b"x\n"), Member::File("x-1.0/src/a.c", b"int a;\n")];
+        let voted = write("x-1.0.tar.gz", gzip(&tar_bytes(&files)));
+        // The same files under another top-level directory, zipped: other bytes, the same tree.
+        let zipped = write(
+            "x-1.0.zip",
+            zip_bytes(&[("x/README", b"x\n"), ("x/src/a.c", b"int a;\n")], zip::CompressionMethod::Deflated),
+        );
+        assert_eq!(repackaged(&zipped, &voted, &Limits::default()).unwrap(), Repackaged::Same { files: 2 });
+        let edited = write(
+            "y.tar.gz",
+            gzip(&tar_bytes(&[Member::File("x-1.0/README", b"x\r\n"), Member::File("x-1.0/extra", b"")])),
+        );
+        let found = repackaged(&edited, &voted, &Limits::default()).unwrap();
+        assert_eq!(
+            found,
+            Repackaged::Differs { paths: vec!["README".into(), "src/a.c".into(), "extra".into()], total: 3 },
+            "line endings count, and both sides' extra files"
+        );
+        let twice = write("t.tar.gz", gzip(&tar_bytes(&[files[0], files[0], files[1]])));
+        assert!(repackaged(&twice, &voted, &Limits::default()).unwrap_err().contains("more than once"));
+        let junk = write("j.tar.gz", b"not an archive".to_vec());
+        assert!(repackaged(&junk, &voted, &Limits::default()).unwrap_err().contains("does not read as an archive"));
+    }
 
     #[test]
     fn groups_source_archives_by_base_name_and_directory() {

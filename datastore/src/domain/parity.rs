@@ -6,7 +6,7 @@
 use serde_json::json;
 use shared_models::catalog::{Distribution, DistributionStatus};
 use shared_models::checks::CheckResult;
-use shared_models::runner::{DistributionOrder, TaskKind, VotedFile};
+use shared_models::runner::{DistributionOrder, TaskInput, TaskKind, VotedFile};
 
 use super::tasks::order_task;
 use crate::auth::Principal;
@@ -47,6 +47,21 @@ pub fn queue(
     if manifest.is_empty() {
         return Ok(None); // nothing was voted on, so nothing can be compared
     }
+    // A channel may repackage an archive (other bytes, the same files): for a URL that names
+    // one, the voted archives are the task's inputs, which the runner reads only if the bytes
+    // differ.
+    let path = row.url.split(['?', '#']).next().unwrap_or(&row.url);
+    let repackaged = checks::artifacts::archive_format(path).is_some();
+    let inputs: Vec<TaskInput> = manifest
+        .iter()
+        .filter(|(path, _)| repackaged && checks::artifacts::archive_format(path).is_some())
+        .map(|(path, blob)| TaskInput {
+            path: path.clone(),
+            sha256: blob.sha256.clone(),
+            sha512: blob.sha512.clone(),
+            size: u64::try_from(blob.size).unwrap_or_default(),
+        })
+        .collect();
     let files = manifest
         .into_iter()
         .map(|(path, blob)| VotedFile { path, sha512: blob.sha512, size: u64::try_from(blob.size).unwrap_or_default() })
@@ -54,7 +69,9 @@ pub fn queue(
     let order = DistributionOrder { distribution: row.id, url: row.url.clone(), files };
     let args = serde_json::to_string(&order).map_err(AppError::internal)?;
     let key = format!("distribution:{}:{round}", row.id);
-    let task = order_task(TaskKind::Distribution, ctx.release.id, Some(ctx.release.revision), &key, args, MAX_ATTEMPTS);
+    let mut task =
+        order_task(TaskKind::Distribution, ctx.release.id, Some(ctx.release.revision), &key, args, MAX_ATTEMPTS);
+    task.inputs = serde_json::to_string(&inputs).map_err(AppError::internal)?;
     Ok(tq::enqueue_unless_known(conn, &task)?)
 }
 

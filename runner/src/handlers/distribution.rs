@@ -36,11 +36,27 @@ pub struct Outcome {
     pub size: Option<u64>,
 }
 
+/// Whether a URL names an archive (a channel may repackage one: other bytes, the same files).
+fn names_archive(url: &str) -> bool {
+    checks::artifacts::archive_format(url_path(url)).is_some()
+}
+
 impl Distribution {
-    /// Fetches `order.url` and compares what it serves with the voted files.
-    pub async fn verify(&self, order: &DistributionOrder) -> Outcome {
+    /// Fetches `order.url` and compares what it serves with the voted files. With `keep`, the
+    /// body of a URL that names an archive is also written there (up to twice the largest voted
+    /// file and a mebibyte: a repackaging may compress otherwise), for [`Self::compare_trees`].
+    pub async fn verify(&self, order: &DistributionOrder, keep: Option<&std::path::Path>) -> Outcome {
         let unreachable = |detail: String| Outcome { outcome: "unreachable", detail, sha512: None, size: None };
-        let limit = order.files.iter().map(|f| f.size).max().unwrap_or(0);
+        let largest = order.files.iter().map(|f| f.size).max().unwrap_or(0);
+        let keep = keep.filter(|_| names_archive(&order.url));
+        let limit = if keep.is_some() { largest.saturating_mul(2).saturating_add(1 << 20) } else { largest };
+        let mut kept = match keep {
+            Some(path) => match tokio::fs::File::create(path).await {
+                Ok(file) => Some(file),
+                Err(e) => return unreachable(format!("cannot keep the body at {}: {e}", path.display())),
+            },
+            None => None,
+        };
         let mut url = order.url.clone();
         for _ in 0..=MAX_REDIRECTS {
             let (host, address) = match checked_address(&url, self.allow_private).await {
@@ -93,8 +109,9 @@ impl Distribution {
                             return Outcome {
                                 outcome: "mismatch",
                                 detail: format!(
-                                    "{url} serves more than {} bytes, more than any voted file",
-                                    limit.max(CHECKSUM_BYTES as u64)
+                                    "{url} serves more than {} bytes, more than any voted file{}",
+                                    limit.max(CHECKSUM_BYTES as u64),
+                                    if keep.is_some() { " could be repackaged into" } else { "" }
                                 ),
                                 sha512: None,
                                 size: Some(size),
@@ -104,6 +121,12 @@ impl Distribution {
                             head.extend_from_slice(&chunk[..chunk.len().min(CHECKSUM_BYTES - head.len())]);
                         }
                         hasher.update(&chunk);
+                        if let Some(file) = kept.as_mut() {
+                            use tokio::io::AsyncWriteExt;
+                            if let Err(e) = file.write_all(&chunk).await {
+                                return unreachable(format!("cannot keep the body: {e}"));
+                            }
+                        }
                     }
                     Ok(None) => break,
                     Err(e) => return unreachable(format!("GET {url}: {e}")),
@@ -157,13 +180,74 @@ fn compare(files: &[VotedFile], url: &str, checksum_file: bool, sha512: String, 
     }
 }
 
+impl Distribution {
+    /// What served a `mismatch` at `served` may still be: a repackaging of one of the voted
+    /// archives (the task's inputs), holding the same files. Its outcome when it is, and `None`
+    /// when it is not, with the closest difference in `found`'s detail.
+    pub async fn compare_trees(
+        &self,
+        job: &Job<'_>,
+        served: &std::path::Path,
+        found: &mut Outcome,
+    ) -> Result<(), TaskError> {
+        if job.order.inputs.is_empty() {
+            return Ok(());
+        }
+        (job.stage)("comparing the served archive's files with the voted archives'".to_owned());
+        let voted = super::check::download_inputs(job).await?;
+        let url = job.order.args.get("url").and_then(|u| u.as_str()).unwrap_or_default().to_owned();
+        let served = checks::Input::new(url_path(&url).rsplit('/').next().unwrap_or("served").to_owned(), served);
+        let limits = job.limits.clone();
+        let compared = tokio::task::spawn_blocking(move || {
+            voted.iter().map(|v| (v.path.clone(), checks::trees::repackaged(&served, v, &limits))).collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| TaskError::Failed(format!("the comparison crashed: {e}")))?;
+        let mut closest: Option<String> = None;
+        for (path, outcome) in compared {
+            match outcome {
+                Ok(checks::trees::Repackaged::Same { files }) => {
+                    found.outcome = "verified";
+                    found.detail =
+                        format!("{url} serves a repackaging of the voted {path}: other bytes, the same {files} files");
+                    return Ok(());
+                }
+                Ok(checks::trees::Repackaged::Differs { paths, total }) => {
+                    let listed = paths.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ");
+                    let more = total - paths.len();
+                    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+                    closest.get_or_insert(format!("against {path}, these differ: {listed}{more}"));
+                }
+                Err(why) => {
+                    closest.get_or_insert(why);
+                }
+            }
+        }
+        if let Some(closest) = closest {
+            found.detail = format!("{}; it is not a repackaging of a voted archive either ({closest})", found.detail);
+        }
+        Ok(())
+    }
+}
+
 impl Handler for Distribution {
     fn run<'a>(&'a self, job: Job<'a>) -> BoxFuture<'a, Result<Vec<CheckResult>, TaskError>> {
         Box::pin(async move {
             let order: DistributionOrder = serde_json::from_value(job.order.args.clone())
                 .map_err(|e| TaskError::Failed(format!("the distribution task's order does not parse: {e}")))?;
             (job.stage)(format!("fetching {}", order.url));
-            let found = self.verify(&order).await;
+            tokio::fs::create_dir_all(job.dir)
+                .await
+                .map_err(|e| TaskError::Failed(format!("cannot create {}: {e}", job.dir.display())))?;
+            let served = job.dir.join("served");
+            let keep = (!job.order.inputs.is_empty()).then_some(served.as_path());
+            let mut found = self.verify(&order, keep).await;
+            if found.outcome == "mismatch"
+                && keep.is_some()
+                && tokio::fs::metadata(&served).await.is_ok_and(|m| Some(m.len()) == found.size)
+            {
+                self.compare_trees(&job, &served, &mut found).await?;
+            }
             tracing::info!(url = %order.url, outcome = found.outcome, detail = %found.detail, "distribution checked");
             let status = match found.outcome {
                 "verified" => CheckStatus::Success,
@@ -239,23 +323,23 @@ mod tests {
         let runner = Distribution { allow_private: true };
         let order =
             |path: &str| DistributionOrder { distribution: 1, url: format!("{base}{path}"), files: files.clone() };
-        let good = runner.verify(&order("/good")).await;
+        let good = runner.verify(&order("/good"), None).await;
         assert_eq!(good.outcome, "verified", "{good:?}");
         assert!(good.detail.contains("serves the voted bytes of x-1.0.tar.gz"), "{good:?}");
-        let moved = runner.verify(&order("/moved")).await;
+        let moved = runner.verify(&order("/moved"), None).await;
         assert_eq!(moved.outcome, "verified", "a redirect is followed");
         assert!(moved.detail.starts_with(&format!("{base}/moved serves")), "the recorded URL is named: {moved:?}");
-        let checksum = runner.verify(&order("/x.sha512")).await;
+        let checksum = runner.verify(&order("/x.sha512"), None).await;
         assert_eq!(checksum.outcome, "verified", "{checksum:?}");
         assert!(checksum.detail.contains("publishes the SHA-512"), "{checksum:?}");
-        let altered = runner.verify(&order("/altered")).await;
+        let altered = runner.verify(&order("/altered"), None).await;
         assert_eq!((altered.outcome, altered.size), ("mismatch", Some(voted.len() as u64)), "{altered:?}");
-        let missing = runner.verify(&order("/gone")).await;
+        let missing = runner.verify(&order("/gone"), None).await;
         assert_eq!(missing.outcome, "unreachable");
         assert!(missing.detail.contains("HTTP 404"), "{missing:?}");
 
         // Without leave, the runner does not reach its own network.
-        let private = Distribution { allow_private: false }.verify(&order("/good")).await;
+        let private = Distribution { allow_private: false }.verify(&order("/good"), None).await;
         assert_eq!(private.outcome, "unreachable");
         assert!(private.detail.contains("not a public address"), "{private:?}");
     }
