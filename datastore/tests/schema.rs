@@ -49,6 +49,6 @@ fn sqlite_and_postgres_migrations_match() {
     let sqlite = schema_of(&TestDatabase::new(Backend::Sqlite).unwrap());
     let Some(postgres) = TestDatabase::new(Backend::Postgres) else { return };
     let postgres = schema_of(&postgres);
-    assert_eq!(sqlite.len(), 36, "the whole data model: {:?}", sqlite.keys());
+    assert_eq!(sqlite.len(), 38, "the whole data model: {:?}", sqlite.keys());
     assert_eq!(sqlite, postgres);
 }

@@ -399,6 +399,9 @@ pub struct ScheduledJob {
     /// What the last run did, or why it failed.
     pub last_detail: Option<String>,
     pub runs: u64,
+    /// A run started and has not finished (or its process died: it is taken again after
+    /// half an hour).
+    pub running: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -23,6 +23,10 @@ use crate::report::{Input, Limits};
 pub const MANIFEST_BYTES: u64 = 16 << 20;
 /// The most manifests read from one archive.
 pub const MAX_MANIFESTS: usize = 200;
+/// The most bytes of manifests read from one archive, in all.
+pub const TOTAL_BYTES: u64 = 64 << 20;
+/// The most components one SBOM lists.
+pub const MAX_COMPONENTS: usize = 100_000;
 
 /// One dependency found.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -116,14 +120,21 @@ pub fn generate(
     limits: &Limits,
 ) -> Result<Generated, String> {
     let mut found: Vec<(String, Result<Vec<Dependency>, String>)> = Vec::new();
+    let mut left_out = 0usize;
+    let mut read_in_all = 0u64;
     let walked = archive::walk(input, limits, |member, reader| {
+        if limits.expired() {
+            return ControlFlow::Break(());
+        }
         if member.kind != MemberKind::File || member.is_apple_double() || vendored(&member.path) {
             return ControlFlow::Continue(());
         }
         let Some(parse) = manifest_kind(member.name()) else { return ControlFlow::Continue(()) };
-        if found.len() >= MAX_MANIFESTS {
+        if found.len() >= MAX_MANIFESTS || read_in_all + member.size > TOTAL_BYTES {
+            left_out += 1;
             return ControlFlow::Continue(());
         }
+        read_in_all += member.size.min(MANIFEST_BYTES);
         let mut bytes = Vec::new();
         let read = reader.take(MANIFEST_BYTES + 1).read_to_end(&mut bytes);
         let parsed = match (read, String::from_utf8(bytes)) {
@@ -135,9 +146,17 @@ pub fn generate(
         found.push((member.path.clone(), parsed));
         ControlFlow::Continue(())
     });
-    walked.map_err(|e| format!("{} cannot be read to its end: {e}", input.path))?;
+    let walked = walked.map_err(|e| format!("{} cannot be read to its end: {e}", input.path))?;
+    if !walked.complete || limits.expired() {
+        return Err(format!("{} was not read to its end: the task's time ran out", input.path));
+    }
     let mut manifests = Vec::new();
     let mut skipped = Vec::new();
+    if left_out > 0 {
+        skipped.push(format!(
+            "{left_out} more manifest(s) past the first {MAX_MANIFESTS} or {TOTAL_BYTES} bytes were not read"
+        ));
+    }
     let mut dependencies: BTreeSet<Dependency> = BTreeSet::new();
     for (path, parsed) in found {
         match parsed {
@@ -147,6 +166,9 @@ pub fn generate(
             }
             Err(why) => skipped.push(format!("{path} {why}")),
         }
+    }
+    if dependencies.len() > MAX_COMPONENTS {
+        return Err(format!("the manifests name {} dependencies, more than {MAX_COMPONENTS}", dependencies.len()));
     }
     let (name, version) = subject;
     let components: Vec<Value> = dependencies
@@ -245,8 +267,8 @@ fn pypi(name: &str, version: Option<&str>) -> Dependency {
 /// One requirement (`name[extra]==1.0 ; marker`): the name, and the version if pinned with `==`.
 fn requirement(spec: &str) -> Option<Dependency> {
     let spec = spec.split(';').next()?.split('#').next()?.trim();
-    if spec.is_empty() || spec.starts_with('-') || spec.contains("://") {
-        return None; // an option (-r, -e, --hash) or a URL
+    if spec.is_empty() || spec.starts_with(['-', '.', '/']) || spec.contains("://") {
+        return None; // an option (-r, -e, --hash), a local path or a URL
     }
     let end = spec.find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c))).unwrap_or(spec.len());
     let name = &spec[..end];
@@ -255,7 +277,8 @@ fn requirement(spec: &str) -> Option<Dependency> {
     }
     let rest = spec[end..].trim_start();
     let rest = if rest.starts_with('[') { rest.split_once(']').map_or("", |(_, r)| r).trim_start() } else { rest };
-    let version = rest.strip_prefix("==").map(|v| v.split([',', ' ']).next().unwrap_or("").trim());
+    let pinned = rest.strip_prefix("===").or_else(|| rest.strip_prefix("=="));
+    let version = pinned.map(|v| v.trim_start().split([',', ' ']).next().unwrap_or("").trim());
     Some(pypi(name, version.filter(|v| !v.contains('*'))))
 }
 
@@ -279,19 +302,24 @@ pub fn pyproject(text: &str) -> Result<Vec<Dependency>, String> {
             let Some((_, rest)) = trimmed.split_once('=') else { continue };
             collecting = rest.trim().starts_with('[');
             found.extend(quoted(rest).filter_map(requirement));
-            if rest.contains(']') {
+            if unquoted(rest).contains(']') {
                 collecting = false;
             }
             continue;
         }
         if collecting {
             found.extend(quoted(trimmed).filter_map(requirement));
-            if trimmed.contains(']') {
+            if unquoted(trimmed).contains(']') {
                 collecting = false;
             }
         }
     }
     Ok(found)
+}
+
+/// A line without its double-quoted strings (a `]` in `"requests[socks]"` ends no array).
+fn unquoted(line: &str) -> String {
+    line.split('"').step_by(2).collect()
 }
 
 /// The double-quoted strings of a line.
@@ -334,13 +362,16 @@ pub fn npm_lock(text: &str) -> Result<Vec<Dependency>, String> {
     Ok(found)
 }
 
-/// `go.sum`: each module and version (`/go.mod` lines name the same module).
+/// `go.sum`: each module and version whose code was used (a `/go.mod` line only records a
+/// module file Go read while choosing versions, not code that was built).
 pub fn go_sum(text: &str) -> Result<Vec<Dependency>, String> {
     let mut found = BTreeSet::new();
     for line in text.lines() {
         let mut words = line.split_whitespace();
         let (Some(module), Some(version)) = (words.next(), words.next()) else { continue };
-        let version = version.strip_suffix("/go.mod").unwrap_or(version);
+        if version.ends_with("/go.mod") {
+            continue;
+        }
         let (namespace, name) = match module.rsplit_once('/') {
             Some((namespace, name)) => (Some(namespace.to_owned()), name),
             None => (None, module),
@@ -350,60 +381,101 @@ pub fn go_sum(text: &str) -> Result<Vec<Dependency>, String> {
     Ok(found.into_iter().collect())
 }
 
+/// How deep a POM may nest (a real one nests about eight deep).
+const POM_DEPTH: usize = 64;
+/// The longest value a `${…}` substitution may make.
+const POM_VALUE: usize = 1024;
+
+/// The text of a predefined or character entity (`amp`, `#38`, `#x26`).
+fn entity(name: &str) -> Option<char> {
+    match name {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        _ => {
+            let number = name.strip_prefix('#')?;
+            let code = match number.strip_prefix('x') {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => number.parse().ok()?,
+            };
+            char::from_u32(code)
+        }
+    }
+}
+
 /// `pom.xml`: the dependencies the project declares (`project/dependencies/dependency`), their
-/// versions resolved from `properties`, `${project.version}` and `dependencyManagement`; a
-/// version that stays a `${…}` is left out.
+/// versions resolved from `properties`, `${project.version}`, `${project.groupId}` (the
+/// parent's when the project has none) and `dependencyManagement`; a version that stays a
+/// `${…}` is left out. Plugins' dependencies and a dependency's `exclusions` are not read as
+/// dependencies. Nesting deeper than [`POM_DEPTH`] is refused.
 pub fn pom(text: &str) -> Result<Vec<Dependency>, String> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(text);
     reader.config_mut().trim_text(true);
     let mut path: Vec<String> = Vec::new();
+    let mut text_of: String = String::new();
     let mut properties: BTreeMap<String, String> = BTreeMap::new();
     let mut declared: Vec<BTreeMap<String, String>> = Vec::new();
     let mut managed: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut current: Option<BTreeMap<String, String>> = None;
     let mut root: Option<String> = None;
+    let is = |path: &[String], want: &[&str]| path.len() == want.len() && path.iter().zip(want).all(|(a, b)| a == b);
     loop {
         match reader.read_event().map_err(|e| format!("is not XML ({e})"))? {
             Event::Start(e) => {
+                if path.len() >= POM_DEPTH {
+                    return Err(format!("nests deeper than {POM_DEPTH} elements"));
+                }
                 let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
                 root.get_or_insert_with(|| name.clone());
                 path.push(name);
-                if path.last().is_some_and(|n| n == "dependency") {
+                text_of.clear();
+                if is(&path, &["project", "dependencies", "dependency"])
+                    || is(&path, &["project", "dependencyManagement", "dependencies", "dependency"])
+                {
                     current = Some(BTreeMap::new());
                 }
             }
-            Event::End(_) => {
-                let joined = path.join("/");
-                if joined == "project/dependencies/dependency" {
-                    declared.extend(current.take());
-                } else if joined == "project/dependencyManagement/dependencies/dependency"
-                    && let Some(d) = current.take()
-                    && let (Some(g), Some(a), Some(v)) = (d.get("groupId"), d.get("artifactId"), d.get("version"))
-                {
-                    managed.insert((g.clone(), a.clone()), v.clone());
-                }
-                path.pop();
+            Event::Text(t) => text_of.push_str(&t.decode().map_err(|e| format!("is not XML ({e})"))?),
+            Event::CData(t) => text_of.push_str(&String::from_utf8_lossy(&t)),
+            Event::GeneralRef(r) => {
+                let name = String::from_utf8_lossy(&r).into_owned();
+                text_of.push(entity(&name).ok_or_else(|| format!("is not XML (an unknown entity &{name};)"))?);
             }
-            Event::Text(t) => {
-                let value = t.decode().map_err(|e| format!("is not XML ({e})"))?.trim().to_owned();
-                let field = path.last().cloned().unwrap_or_default();
-                match path.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            Event::End(_) => {
+                let value = std::mem::take(&mut text_of).trim().to_owned();
+                let names: Vec<&str> = path.iter().map(String::as_str).collect();
+                match names[..] {
                     ["project", "properties", key] => {
                         properties.insert(key.to_owned(), value);
                     }
-                    ["project", "version"] => {
-                        properties.insert("project.version".to_owned(), value);
+                    ["project", field @ ("version" | "groupId" | "artifactId")] => {
+                        properties.insert(format!("project.{field}"), value);
                     }
-                    ["project", "parent", "version"] => {
-                        properties.entry("project.version".to_owned()).or_insert(value);
+                    ["project", "parent", field @ ("version" | "groupId")] => {
+                        properties.entry(format!("project.{field}")).or_insert(value);
                     }
-                    _ => {
+                    // A field of the dependency itself, not of its exclusions.
+                    ["project", "dependencies", "dependency", field]
+                    | ["project", "dependencyManagement", "dependencies", "dependency", field] => {
                         if let Some(d) = current.as_mut() {
-                            d.insert(field, value);
+                            d.insert(field.to_owned(), value);
                         }
                     }
+                    ["project", "dependencies", "dependency"] => declared.extend(current.take()),
+                    ["project", "dependencyManagement", "dependencies", "dependency"] => {
+                        if let Some(d) = current.take()
+                            && let (Some(g), Some(a), Some(v)) =
+                                (d.get("groupId"), d.get("artifactId"), d.get("version"))
+                        {
+                            managed.insert((g.clone(), a.clone()), v.clone());
+                        }
+                    }
+                    _ => {}
                 }
+                path.pop();
             }
             Event::Empty(e) if path.is_empty() => {
                 root = Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
@@ -423,6 +495,9 @@ pub fn pom(text: &str) -> Result<Vec<Dependency>, String> {
             let Some(start) = out.find("${") else { return Some(out) };
             let end = out[start..].find('}')? + start;
             let replacement = properties.get(&out[start + 2..end])?;
+            if out.len() + replacement.len() > POM_VALUE {
+                return None;
+            }
             out.replace_range(start..=end, replacement);
         }
         None
@@ -464,8 +539,8 @@ mod tests {
         assert_eq!(purls(&npm_lock(npm1).unwrap()), ["pkg:npm/a@1.0.0", "pkg:npm/b@0.1.0"]);
         let poetry = "[[package]]\nname = \"Requests_OAuthlib\"\nversion = \"1.3.1\"\n\n[package.dependencies]\noauthlib = \">=3.0.0\"\n";
         assert_eq!(purls(&poetry_lock(poetry).unwrap()), ["pkg:pypi/requests-oauthlib@1.3.1"]);
-        let go =
-            "golang.org/x/text v0.14.0 h1:abc=\ngolang.org/x/text v0.14.0/go.mod h1:def=\nrsc.io/quote v1.5.2 h1:x=\n";
+        let go = "golang.org/x/text v0.14.0 h1:abc=\ngolang.org/x/text v0.14.0/go.mod h1:def=\n\
+                  golang.org/x/old v0.1.0/go.mod h1:only=\nrsc.io/quote v1.5.2 h1:x=\n";
         assert_eq!(
             purls(&go_sum(go).unwrap()),
             ["pkg:golang/golang.org/x/text@v0.14.0", "pkg:golang/rsc.io/quote@v1.5.2"]
@@ -477,11 +552,22 @@ mod tests {
     #[test]
     fn python_requirements_keep_only_pinned_versions() {
         let text = "# pinned\nrequests[socks]==2.31.0 ; python_version >= '3.8'\nflask>=2\n-r other.txt\n\
-                    git+https://example.org/x.git\nzope.interface==6.*\n";
+                    git+https://example.org/x.git\nzope.interface==6.*\nidna == 3.7\nsix===1.16.0\n./local/pkg\n";
         let found = requirements(text).unwrap();
-        assert_eq!(purls(&found), ["pkg:pypi/flask", "pkg:pypi/requests@2.31.0", "pkg:pypi/zope-interface"]);
-        let pyproject_text = "[build-system]\nrequires = [\"hatchling\"]\n\n[project]\nname = \"app\"\ndependencies = [\n  \"httpx==0.27.0\",\n  \"rich\",\n]\n";
-        assert_eq!(purls(&pyproject(pyproject_text).unwrap()), ["pkg:pypi/httpx@0.27.0", "pkg:pypi/rich"]);
+        let want = [
+            "pkg:pypi/flask",
+            "pkg:pypi/idna@3.7",
+            "pkg:pypi/requests@2.31.0",
+            "pkg:pypi/six@1.16.0",
+            "pkg:pypi/zope-interface",
+        ];
+        assert_eq!(purls(&found), want);
+        let pyproject_text = "[build-system]\nrequires = [\"hatchling\"]\n\n[project]\nname = \"app\"\ndependencies = [\n  \"httpx[http2]==0.27.0\",\n  \"rich\",\n]\n";
+        assert_eq!(
+            purls(&pyproject(pyproject_text).unwrap()),
+            ["pkg:pypi/httpx@0.27.0", "pkg:pypi/rich"],
+            "extras end no array"
+        );
     }
 
     #[test]
@@ -496,7 +582,9 @@ mod tests {
   <dependencies>
     <dependency><groupId>com.fasterxml.jackson.core</groupId><artifactId>jackson-databind</artifactId><version>${jackson.version}</version></dependency>
     <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-api</artifactId></dependency>
-    <dependency><groupId>org.example</groupId><artifactId>app-core</artifactId><version>${project.version}</version></dependency>
+    <dependency><groupId>${project.groupId}</groupId><artifactId>app-core</artifactId><version>${project.version}</version>
+      <exclusions><exclusion><groupId>commons-logging</groupId><artifactId>commons-logging</artifactId></exclusion></exclusions></dependency>
+    <dependency><groupId>org.example</groupId><artifactId>a&amp;b</artifactId><version><![CDATA[1.0]]></version></dependency>
     <dependency><groupId>org.unknown</groupId><artifactId>x</artifactId><version>${nowhere}</version></dependency>
   </dependencies>
   <build><plugins><plugin><dependencies><dependency><groupId>p</groupId><artifactId>q</artifactId><version>1</version></dependency></dependencies></plugin></plugins></build>
@@ -505,12 +593,25 @@ mod tests {
             purls(&pom(text).unwrap()),
             [
                 "pkg:maven/com.fasterxml.jackson.core/jackson-databind@2.17.1",
+                "pkg:maven/org.example/a%26b@1.0",
                 "pkg:maven/org.example/app-core@1.4.0",
                 "pkg:maven/org.slf4j/slf4j-api@2.0.13",
                 "pkg:maven/org.unknown/x",
             ]
         );
         assert!(pom("<project><dependencies>").unwrap_err().contains("is not closed"));
+        let deep = format!("<project>{}{}</project>", "<a>".repeat(100_000), "</a>".repeat(100_000));
+        assert!(pom(&deep).unwrap_err().contains("nests deeper than 64"), "nesting is bounded");
+        let doubling = format!(
+            "<project><properties><p0>xx</p0>{}</properties><dependencies><dependency><groupId>g</groupId>\
+             <artifactId>a</artifactId><version>${{p30}}</version></dependency></dependencies></project>",
+            (1..=30).map(|i| format!("<p{i}>${{p{}}}${{p{}}}</p{i}>", i - 1, i - 1)).collect::<String>()
+        );
+        assert_eq!(
+            purls(&pom(&doubling).unwrap()),
+            ["pkg:maven/g/a"],
+            "a value that would grow without end is left out"
+        );
         assert!(pom("<notmaven/>").unwrap_err().contains("not a Maven project"));
     }
 

@@ -258,8 +258,9 @@ diesel::table! {
 }
 
 diesel::table! {
-    task_blob (task_id, sha256) {
+    task_blob (task_id, lease_token, sha256) {
         task_id -> BigInt,
+        lease_token -> Text,
         sha256 -> Text,
         created_at -> BigInt,
     }

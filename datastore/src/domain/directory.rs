@@ -559,6 +559,12 @@ impl AsfImporter<'_> {
             self.committee(&name, &display, false, true)?;
         }
         for (name, p) in object(&req.podlings, "podlings") {
+            // Whimsy lists graduated and retired podlings too: they are not podlings now.
+            let status = p.get("status").and_then(Value::as_str);
+            if status.is_some_and(|s| s != "current") || p.get("podling").and_then(Value::as_bool) == Some(false) {
+                self.counts.skipped.push(format!("podling {name}: {}, not a podling now", status.unwrap_or("not one")));
+                continue;
+            }
             let display = p.get("name").and_then(Value::as_str).unwrap_or(&name).to_owned();
             if let Some(committee) = self.committee(&name, &display, true, false)? {
                 self.project(&name, committee.id, &display)?;

@@ -65,6 +65,12 @@ pub fn request(
             ));
         }
         let output = output_path(file);
+        if manifest.contains_key(&output) {
+            return Err(AppError::conflict(
+                "sbom_exists",
+                format!("{} has a file {output} already; delete it first to have a new one made.", ctx.key()),
+            ));
+        }
         let order = SbomGenerateOrder {
             output: output.clone(),
             name: ctx.project.name.clone(),
@@ -115,11 +121,18 @@ pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[C
     let release_id = task.release_id.ok_or_else(|| AppError::internal("an sbom_generate task without its release"))?;
     let ctx = rq::context_by_id(conn, release_id)?;
     let data = result.data.clone().unwrap_or(Value::Null);
-    let file = serde_json::from_str::<Vec<TaskInput>>(&task.inputs)
-        .ok()
-        .and_then(|inputs| inputs.into_iter().next())
-        .map(|i| i.path)
-        .unwrap_or_default();
+    let input = serde_json::from_str::<Vec<TaskInput>>(&task.inputs).ok().and_then(|inputs| inputs.into_iter().next());
+    let file = input.as_ref().map(|i| i.path.clone()).unwrap_or_default();
+    // The draft may have moved on while the runner worked: the SBOM describes the archive's
+    // bytes it read, and never replaces a file.
+    let latest = releases::latest_manifest(conn, &ctx)?;
+    let stale = match &input {
+        Some(input) if latest.get(&input.path).is_none_or(|b| b.sha256 != input.sha256) => {
+            Some(format!("{file} changed or went away while its SBOM was made"))
+        }
+        _ if latest.contains_key(&order.output) => Some(format!("{} appeared meanwhile", order.output)),
+        _ => None,
+    };
     let mut details = json!({"task": task.id, "file": file, "output": order.output, "message": result.message});
     let action = if result.status == CheckStatus::Success {
         let files: Vec<ProducedFile> = data
@@ -128,6 +141,9 @@ pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[C
             .ok_or_else(|| AppError::unprocessable("invalid_result", "A generated SBOM's result lists data.files."))?;
         if files.len() != 1 || files[0].path != order.output {
             details["message"] = format!("the result names other files than {}", order.output).into();
+            "sbom.generate_failed"
+        } else if let Some(why) = stale {
+            details["message"] = format!("{}: {why}; nothing was added", result.message).into();
             "sbom.generate_failed"
         } else {
             let request = super::produced::Request {

@@ -30,6 +30,11 @@ use crate::state::AppState;
 const TICK: Duration = Duration::from_secs(2);
 /// A job's first run after the datastore starts (not all at the same instant as the start).
 const FIRST_RUN_MS: i64 = 5_000;
+/// How long a run may take before another process may take the job again (a process that died
+/// mid-run).
+const RUN_LEASE_MS: i64 = 30 * 60_000;
+/// After a failed run, the job is tried again this soon (or at its interval, if shorter).
+const RETRY_MS: i64 = 5 * 60_000;
 /// The largest ASF data file read.
 const ASF_FILE_BYTES: usize = 64 << 20;
 /// The ASF files, and the part of the import each fills.
@@ -114,6 +119,7 @@ fn view(row: ScheduleRow) -> ScheduledJob {
         last_outcome: row.last_outcome,
         last_detail: row.last_detail,
         runs: u64::try_from(row.runs).unwrap_or(0),
+        running: row.last_started_at.is_some_and(|s| row.last_finished_at.is_none_or(|f| s > f)),
         name: row.name,
     }
 }
@@ -145,9 +151,12 @@ pub async fn pass(state: &AppState) -> AppResult<usize> {
     let mut ran = 0;
     for row in due {
         let Some(job) = Job::parse(&row.name) else { continue };
+        if job.interval_secs(&state.config) == 0 {
+            continue; // this process lacks the job's configuration: one that has it runs it
+        }
         let taken = {
             let row = row.clone();
-            state.db.run(move |c| Ok::<_, AppError>(q::take(c, &row, now_ms())?)).await?
+            state.db.run(move |c| Ok::<_, AppError>(q::take(c, &row, now_ms(), RUN_LEASE_MS)?)).await?
         };
         if !taken {
             continue; // another process took it
@@ -164,11 +173,14 @@ pub async fn pass(state: &AppState) -> AppResult<usize> {
             Err(why) => tracing::warn!(job = job.name(), ms, error = %why, "scheduled job failed"),
         }
         let detail: String = detail.chars().take(2000).collect();
+        let interval_ms = i64::try_from(job.interval_secs(&state.config)).unwrap_or(i64::MAX).saturating_mul(1000);
+        let wait_ms = if outcome.is_ok() { interval_ms } else { interval_ms.min(RETRY_MS) };
         state
             .db
             .run(move |c| {
                 write_transaction(c, |c| {
-                    q::finish(c, job.name(), status, &detail, now_ms())?;
+                    let now = now_ms();
+                    q::finish(c, job.name(), status, &detail, now, now.saturating_add(wait_ms))?;
                     let details = json!({"outcome": status, "detail": detail, "ms": ms});
                     events::record_unscoped(c, "system", "schedule.ran", job.name(), details)?;
                     Ok::<_, AppError>(())
@@ -226,7 +238,14 @@ async fn run(state: &AppState, job: Job) -> Result<String, String> {
 /// are not there. A file that is there and not a JSON object fails the run: nothing is imported.
 async fn read_asf(source: &str) -> Result<(AsfImportRequest, Vec<&'static str>), String> {
     let remote = source.starts_with("https://") || source.starts_with("http://");
+    // The files grant committee roles: only over TLS (plain HTTP to a loopback mirror, for
+    // tests and an operator's own sync), and no redirect to anywhere else.
+    let loopback = ["http://127.0.0.1:", "http://127.0.0.1/", "http://[::1]", "http://localhost:", "http://localhost/"];
+    if source.starts_with("http://") && !loopback.iter().any(|l| source.starts_with(l)) {
+        return Err(format!("{source}: the ASF data grants roles, so it is read over https:// only"));
+    }
     let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(120))
         .user_agent(concat!("trusted-releases-datastore/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -279,6 +298,12 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Result<Option<Vec<u8>>, S
     let response = client.get(url).send().await.map_err(|e| format!("GET {url}: {e}"))?;
     if response.status() == reqwest::StatusCode::NOT_FOUND {
         return Ok(None);
+    }
+    if response.status().is_redirection() {
+        return Err(format!(
+            "GET {url}: HTTP {}, a redirect, which is not followed: give the final URL",
+            response.status()
+        ));
     }
     if !response.status().is_success() {
         return Err(format!("GET {url}: HTTP {}", response.status()));

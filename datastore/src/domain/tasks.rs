@@ -585,7 +585,8 @@ pub fn held_for_upload(conn: &mut DbConnection, runner_id: i64, id: i64, token: 
 fn room_for_upload(conn: &mut DbConnection, task: &TaskRow) -> AppResult<()> {
     let order: serde_json::Value = serde_json::from_str(&task.args).map_err(AppError::internal)?;
     let max_files = order.get("max_files").and_then(serde_json::Value::as_u64).unwrap_or(0);
-    if u64::try_from(q::produced_count(conn, task.id)?).unwrap_or(u64::MAX) >= max_files {
+    let token = task.lease_token.as_deref().unwrap_or_default();
+    if u64::try_from(q::produced_count(conn, task.id, token)?).unwrap_or(u64::MAX) >= max_files {
         return Err(AppError::conflict(
             "too_many_files",
             format!("Task {} uploaded {max_files} files already, the most its order takes.", task.id),
@@ -613,7 +614,7 @@ pub fn record_upload(
             created_at: now_ms(),
         };
         releases::insert_blob(c, &row)?;
-        q::record_produced(c, id, &blob.sha256)?;
+        q::record_produced(c, id, token, &blob.sha256)?;
         Ok(())
     })
 }
@@ -756,7 +757,7 @@ mod tests {
     fn kinds_are_task_kinds() {
         assert_eq!(known_kinds(&["paths".into(), "paths".into()]).unwrap(), [TaskKind::Paths]);
         assert_eq!(
-            known_kinds(&["rat".into(), "sbom_generate".into()]).unwrap(),
+            known_kinds(&["rat".into(), "a_kind_from_the_future".into()]).unwrap(),
             [TaskKind::Rat],
             "kinds this datastore does not know are skipped"
         );

@@ -174,6 +174,33 @@ async fn a_generated_sbom_is_a_new_revision_by_who_asked(backend: Backend) {
     let runner = app.runner("sbom").await;
     let claimed = app.claim(&runner, &["sbom_generate"]).await;
     assert_eq!(claimed.len(), 1, "{claimed:#?}");
+    // The first attempt uploads, then loses its lease: the next attempt may upload its own.
+    let first = &claimed[0];
+    let (status, _) = app
+        .send(
+            app.client
+                .post(app.url(&format!("/api/runner/v1/tasks/{}/blobs", first["id"])))
+                .bearer_auth(&runner)
+                .header("X-Lease-Token", first["lease_token"].as_str().unwrap())
+                .body(b"attempt 1".to_vec()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    app.db(|c| {
+        use datastore::db::schema::task;
+        use diesel::prelude::*;
+        diesel::update(task::table.find(first["id"].as_i64().unwrap()))
+            .set(task::lease_expires_at.eq(1i64))
+            .execute(c)
+            .unwrap();
+        datastore::domain::tasks::reap(c).unwrap();
+        diesel::update(task::table.filter(task::status.eq("queued")))
+            .set(task::not_before.eq(0i64))
+            .execute(c)
+            .unwrap();
+    });
+    let claimed = app.claim(&runner, &["sbom_generate"]).await;
+    assert_eq!((claimed.len(), claimed[0]["attempt"].as_i64()), (1, Some(2)), "{claimed:#?}");
     let order = &claimed[0];
     assert_eq!(order["id"], queued["task"]);
     assert_eq!(order["args"]["output"], "dist/httpd-2.4.68.cdx.json");
@@ -217,6 +244,8 @@ async fn a_generated_sbom_is_a_new_revision_by_who_asked(backend: Backend) {
     assert_eq!(checks.len(), 1, "{checks:#?}");
     assert_eq!(checks[0]["inputs"][0]["path"], "dist/httpd-2.4.68.cdx.json");
 
+    // Made once: another request would replace it, which only a person deleting it may do.
+    app.expect_error(generate(Some(&rm), "dist/httpd-2.4.68.tar.gz"), StatusCode::CONFLICT, "sbom_exists").await;
     app.set_phase("httpd", "2.4.68", "candidate");
     app.expect_error(generate(Some(&rm), "dist/httpd-2.4.68.tar.gz"), StatusCode::CONFLICT, "wrong_phase").await;
 }

@@ -95,15 +95,32 @@ async fn jobs_come_from_the_configuration_and_only_admins_see_or_run_them(backen
     assert_eq!(status, StatusCode::ACCEPTED);
     let row = app.db(|c| datastore::db::queries::schedules::find(c, "asf_refresh").unwrap().unwrap());
     let now = datastore::db::now_ms();
-    assert!(app.db(|c| datastore::db::queries::schedules::take(c, &row, now).unwrap()));
-    assert!(!app.db(|c| datastore::db::queries::schedules::take(c, &row, now).unwrap()), "taken once");
+    let lease = 30 * 60_000;
+    assert!(app.db(|c| datastore::db::queries::schedules::take(c, &row, now, lease).unwrap()));
+    assert!(!app.db(|c| datastore::db::queries::schedules::take(c, &row, now, lease).unwrap()), "taken once");
     assert_eq!(pass(&app).await, 0, "the taken run is not run again by the loop");
+    // Taken and never finished (its process died): shown as running, and due again within the
+    // run's lease, not a day later.
+    let asf = job(&app, "asf_refresh").await;
+    assert_eq!(asf["running"], true, "{asf}");
+    assert!(seconds_between(&asf["last_started_at"], &asf["next_run_at"]) <= 1800, "{asf}");
+}
+
+/// Seconds from one RFC 3339 time of a job to another.
+fn seconds_between(from: &Value, to: &Value) -> i64 {
+    let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    (at(to) - at(from)).num_seconds()
 }
 
 async fn apache_data_is_imported_on_schedule_and_a_broken_file_imports_nothing(backend: Backend) {
     let data = tempfile::tempdir().unwrap();
     copy_fixtures(data.path());
     std::fs::remove_file(data.path().join("groups.json")).unwrap();
+    // Whimsy lists graduated podlings too: one is not made a podling.
+    let mut podlings: Value =
+        serde_json::from_slice(&std::fs::read(data.path().join("podlings.json")).unwrap()).unwrap();
+    podlings["oldpod"] = serde_json::json!({"name": "Apache Old Pod", "status": "graduated", "podling": false});
+    std::fs::write(data.path().join("podlings.json"), serde_json::to_vec(&podlings).unwrap()).unwrap();
     let source = data.path().display().to_string();
     let Some(app) = TestApp::start_with(backend, |c| c.asf_data = Some(source)).await else { return };
     configure(&app);
@@ -112,12 +129,15 @@ async fn apache_data_is_imported_on_schedule_and_a_broken_file_imports_nothing(b
     assert_eq!(pass(&app).await, 1);
     let asf = job(&app, "asf_refresh").await;
     assert_eq!(asf["last_outcome"], "success", "{asf}");
-    assert_eq!(asf["runs"], 1);
+    assert_eq!((asf["runs"].as_u64(), asf["running"].as_bool()), (Some(1), Some(false)));
+    assert!((86_399..=86_401).contains(&seconds_between(&asf["last_finished_at"], &asf["next_run_at"])), "{asf}");
     let detail = asf["last_detail"].as_str().unwrap();
     assert!(detail.starts_with("3 committees, 1 projects, 3 users, 6 memberships from "), "{detail}");
     assert!(detail.ends_with("; absent: groups.json"), "{detail}");
     let (_, amoro) = app.get_as(None, "/api/v1/committees/amoro").await;
     assert_eq!(amoro["podling"], true, "{amoro}");
+    let (status, _) = app.get_as(None, "/api/v1/committees/oldpod").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a graduated podling is not imported as one");
     let events = schedule_events(&app).await;
     assert_eq!(events.len(), 1);
     assert_eq!((events[0]["actor"].as_str(), events[0]["target"].as_str()), (Some("system"), Some("asf_refresh")));
@@ -136,6 +156,8 @@ async fn apache_data_is_imported_on_schedule_and_a_broken_file_imports_nothing(b
     let asf = job(&app, "asf_refresh").await;
     assert_eq!((asf["last_outcome"].as_str(), asf["runs"].as_u64()), (Some("failure"), Some(2)), "{asf}");
     assert!(asf["last_detail"].as_str().unwrap().contains("committees.json is not JSON"), "{asf}");
+    let retry = seconds_between(&asf["last_finished_at"], &asf["next_run_at"]);
+    assert!((299..=301).contains(&retry), "a failed run is tried again in five minutes: {asf}");
     let (status, _) = app.get_as(None, "/api/v1/committees/newpod").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "nothing of the run was imported");
     let events = schedule_events(&app).await;
@@ -159,7 +181,9 @@ async fn data_server() -> String {
                     .iter()
                     .filter(|f| **f == name && name != "groups.json")
                     .find_map(|f| std::fs::read(fixture(&format!("asf-datasources/{f}"))).ok());
+                let moved = line.split(' ').nth(1).is_some_and(|p| p.starts_with("/moved/"));
                 let (status, body) = match body {
+                    _ if moved => ("302 Found\r\nLocation: /public/committees.json", Vec::new()),
                     Some(body) => ("200 OK", body),
                     None => ("404 Not Found", b"no such file".to_vec()),
                 };
@@ -173,6 +197,19 @@ async fn data_server() -> String {
 }
 
 async fn apache_data_is_fetched_over_http(backend: Backend) {
+    // The files grant roles: plain HTTP only to a loopback mirror.
+    let Some(remote) =
+        TestApp::start_with(backend, |c| c.asf_data = Some("http://asf-data.example.org/public".into())).await
+    else {
+        return;
+    };
+    configure(&remote);
+    run_now(&remote, "asf_refresh").await;
+    assert_eq!(pass(&remote).await, 1);
+    let refused = job(&remote, "asf_refresh").await;
+    assert_eq!(refused["last_outcome"], "failure", "{refused}");
+    assert!(refused["last_detail"].as_str().unwrap().contains("read over https:// only"), "{refused}");
+
     let base = data_server().await;
     let source = base.clone();
     let Some(app) = TestApp::start_with(backend, |c| c.asf_data = Some(source)).await else { return };
@@ -187,4 +224,13 @@ async fn apache_data_is_fetched_over_http(backend: Backend) {
     assert!(detail.ends_with("absent: groups.json"), "{detail}");
     let (_, tooling) = app.get_as(None, "/api/v1/committees/tooling").await;
     assert_eq!(tooling["display_name"], "Tooling", "{tooling}");
+
+    // A redirect is not followed (it could lead anywhere, over anything).
+    let moved = base.replace("/public", "/moved");
+    let Some(app) = TestApp::start_with(backend, |c| c.asf_data = Some(moved)).await else { return };
+    configure(&app);
+    run_now(&app, "asf_refresh").await;
+    assert_eq!(pass(&app).await, 1);
+    let refused = job(&app, "asf_refresh").await;
+    assert!(refused["last_detail"].as_str().unwrap().contains("a redirect, which is not followed"), "{refused}");
 }

@@ -56,19 +56,29 @@ pub fn due(conn: &mut DbConnection, now: i64) -> QueryResult<Vec<ScheduleRow>> {
         .load(conn)
 }
 
-/// Takes the run of `job` that was due: true for the one caller whose update matched.
-pub fn take(conn: &mut DbConnection, job: &ScheduleRow, now: i64) -> QueryResult<bool> {
-    let next = now.saturating_add(job.interval_secs.max(1).saturating_mul(1000));
+/// Takes the run of `job` that was due: true for the one caller whose update matched. The next
+/// run moves `lease_ms` ahead at most: a process that dies mid-run leaves the job to be taken
+/// again then, not a whole interval later ([`finish`] sets the real next run).
+pub fn take(conn: &mut DbConnection, job: &ScheduleRow, now: i64, lease_ms: i64) -> QueryResult<bool> {
+    let next = now.saturating_add(job.interval_secs.max(1).saturating_mul(1000).min(lease_ms));
     let taken = diesel::update(schedule::table.find(&job.name).filter(schedule::next_run_at.eq(job.next_run_at)))
         .set((schedule::next_run_at.eq(next), schedule::last_started_at.eq(now)))
         .execute(conn)?;
     Ok(taken == 1)
 }
 
-/// Records how a run ended.
-pub fn finish(conn: &mut DbConnection, name: &str, outcome: &str, detail: &str, now: i64) -> QueryResult<()> {
+/// Records how a run ended, and when the job runs next.
+pub fn finish(
+    conn: &mut DbConnection,
+    name: &str,
+    outcome: &str,
+    detail: &str,
+    now: i64,
+    next_run_at: i64,
+) -> QueryResult<()> {
     diesel::update(schedule::table.find(name))
         .set((
+            schedule::next_run_at.eq(next_run_at),
             schedule::last_finished_at.eq(now),
             schedule::last_outcome.eq(outcome),
             schedule::last_detail.eq(detail),

@@ -549,9 +549,14 @@ pub fn held(conn: &mut DbConnection, id: i64, runner_id: i64, lease_token: &str)
         .optional()
 }
 
-/// Records that the runner of task `id` uploaded the blob `sha256` for it.
-pub fn record_produced(conn: &mut DbConnection, id: i64, sha256: &str) -> QueryResult<()> {
-    let row = (task_blob::task_id.eq(id), task_blob::sha256.eq(sha256), task_blob::created_at.eq(now_ms()));
+/// Records that the runner of task `id` uploaded the blob `sha256` for it under `lease_token`.
+pub fn record_produced(conn: &mut DbConnection, id: i64, lease_token: &str, sha256: &str) -> QueryResult<()> {
+    let row = (
+        task_blob::task_id.eq(id),
+        task_blob::lease_token.eq(lease_token),
+        task_blob::sha256.eq(sha256),
+        task_blob::created_at.eq(now_ms()),
+    );
     super::insert_or_ignore!(conn, task_blob::table, row)?;
     Ok(())
 }
@@ -576,7 +581,11 @@ pub fn live_of_release(conn: &mut DbConnection, release_id: i64, kind: &str) -> 
         .load(conn)
 }
 
-/// How many blobs the runner of task `id` uploaded for it.
-pub fn produced_count(conn: &mut DbConnection, id: i64) -> QueryResult<i64> {
-    task_blob::table.filter(task_blob::task_id.eq(id)).count().get_result(conn)
+/// How many blobs the runner of task `id` uploaded for it under `lease_token` (this attempt).
+pub fn produced_count(conn: &mut DbConnection, id: i64, lease_token: &str) -> QueryResult<i64> {
+    task_blob::table
+        .filter(task_blob::task_id.eq(id))
+        .filter(task_blob::lease_token.eq(lease_token))
+        .count()
+        .get_result(conn)
 }
