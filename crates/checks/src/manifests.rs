@@ -63,17 +63,13 @@ impl Dependency {
     }
 }
 
+/// What a purl part keeps as it is (purl-spec): unreserved characters and `+`.
+const PURL_KEPT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'+');
+
 /// Percent-encodes what a purl part may not hold as it is.
 fn encode(part: &str) -> String {
-    let mut out = String::with_capacity(part.len());
-    for byte in part.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~+".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(part, PURL_KEPT).to_string()
 }
 
 /// What [`generate`] made.

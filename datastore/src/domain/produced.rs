@@ -3,16 +3,43 @@
 //! runner uploaded under its lease (`task_blob`), with the digests the datastore computed.
 
 use shared_models::ReleasePath;
+use shared_models::api::Phase;
 use shared_models::runner::ProducedFile;
 
-use super::releases::{self, Change};
-use crate::auth::Principal;
+use super::releases::{self, Change, ReleaseRef};
+use crate::auth::{Action, Principal, authz};
 use crate::blob::BlobMeta;
 use crate::db::DbConnection;
 use crate::db::models::TaskRow;
 use crate::db::queries::releases::{self as rq, ReleaseContext};
 use crate::db::queries::{auth as users, tasks as tq};
 use crate::error::{AppError, AppResult};
+
+/// The draft `principal` asks a runner to make or fetch files for (`what`, for the refusal): it
+/// may compose it, is a person (the revision will be theirs, not a CI job's), and it is a draft.
+pub fn draft_for(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    release: &ReleaseRef,
+    what: &str,
+) -> AppResult<ReleaseContext> {
+    let ctx = releases::load_readable(conn, Some(principal), release)?;
+    authz::authorize_release(principal, Action::ComposeRelease, &ctx)?;
+    if principal.publisher.is_some() {
+        return Err(AppError::forbidden(format!(
+            "A trusted publisher uploads its files itself; {what} is asked for by a person."
+        )));
+    }
+    let phase = ctx.release.phase()?;
+    if phase != Phase::Draft {
+        return Err(super::lifecycle::wrong_phase(
+            phase,
+            "draft",
+            format!("{} is not a draft: only a draft takes new files.", ctx.key()),
+        ));
+    }
+    Ok(ctx)
+}
 
 /// Who asked for the files and within which bounds, and how the revision is described.
 #[derive(Debug)]

@@ -4,14 +4,12 @@
 //! The new revision is checked like any other: its SBOM goes through the `sbom` check (B1).
 
 use serde_json::{Value, json};
-use shared_models::api::Phase;
 use shared_models::checks::{CheckResult, CheckStatus};
 use shared_models::runner::{ProducedFile, SbomGenerateOrder, TaskInput, TaskKind};
 
-use super::lifecycle;
 use super::releases::{self, ReleaseRef};
 use super::tasks::order_task;
-use crate::auth::{Action, Principal, authz};
+use crate::auth::Principal;
 use crate::db::models::TaskRow;
 use crate::db::queries::events::{self, NewEvent};
 use crate::db::queries::releases::{self as rq};
@@ -38,20 +36,7 @@ pub fn request(
     max_bytes: u64,
 ) -> AppResult<i64> {
     write_transaction(conn, |c| {
-        let ctx = releases::load_readable(c, Some(principal), release)?;
-        authz::authorize_release(principal, Action::ComposeRelease, &ctx)?;
-        if principal.publisher.is_some() {
-            return Err(AppError::forbidden(
-                "A trusted publisher uploads its SBOM itself; generating one is asked for by a person.",
-            ));
-        }
-        if ctx.release.phase()? != Phase::Draft {
-            return Err(lifecycle::wrong_phase(
-                ctx.release.phase()?,
-                "draft",
-                format!("{} is not a draft: only a draft takes new files.", ctx.key()),
-            ));
-        }
+        let ctx = super::produced::draft_for(c, principal, release, "a generated SBOM")?;
         let manifest = releases::latest_manifest(c, &ctx)?;
         let blob = manifest
             .get(file)

@@ -14,10 +14,9 @@ use shared_models::api::Phase;
 use shared_models::checks::{CheckResult, CheckStatus};
 use shared_models::runner::{ProducedFile, SvnArchiveOrder, SvnImportOrder, SvnPublishOrder, TaskInput, TaskKind};
 
-use super::lifecycle;
 use super::releases::{self, ReleaseRef};
 use super::tasks::order_task;
-use crate::auth::{Action, Principal, authz};
+use crate::auth::Principal;
 use crate::db::models::{EventRow, TaskRow};
 use crate::db::queries::events::{self, NewEvent};
 use crate::db::queries::releases::{self as rq, ReleaseContext};
@@ -194,21 +193,7 @@ pub fn import(
     limits: (u64, u64),
 ) -> AppResult<i64> {
     write_transaction(conn, |c| {
-        let ctx = releases::load_readable(c, Some(principal), release)?;
-        authz::authorize_release(principal, Action::ComposeRelease, &ctx)?;
-        if principal.publisher.is_some() {
-            // The revision is made later, in the requester's name: a person's, not a CI job's.
-            return Err(AppError::forbidden(
-                "A trusted publisher uploads its files itself; an svn import is asked for by a person.",
-            ));
-        }
-        if ctx.release.phase()? != Phase::Draft {
-            return Err(lifecycle::wrong_phase(
-                ctx.release.phase()?,
-                "draft",
-                format!("{} is not a draft: only a draft takes new files.", ctx.key()),
-            ));
-        }
+        let ctx = super::produced::draft_for(c, principal, release, "an svn import")?;
         let folder = import_folder(&ctx, folder)?;
         let (max_files, max_bytes) = limits;
         let order =
