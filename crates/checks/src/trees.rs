@@ -45,6 +45,9 @@ struct Tree {
     /// Paths stored more than once: extractors differ on which copy wins, so two archives can
     /// compare equal here and extract differently.
     duplicates: Vec<String>,
+    /// Members left out of `entries`: an unsafe path (the archive check reports those of
+    /// release files), or AppleDouble metadata (`._name`).
+    skipped: Vec<String>,
 }
 
 /// Fails `path`'s result for members stored twice in it (`rule` T1 or T2).
@@ -128,7 +131,17 @@ pub fn repackaged(served: &Input, voted: &Input, limits: &Limits) -> Result<Repa
         Ok(tree)
     };
     let (theirs, ours) = (read(served)?, read(voted)?);
-    let mut paths: Vec<String> = Vec::new();
+    if ours.entries.is_empty() {
+        return Err(format!("`{}` holds no file to compare with", voted.path));
+    }
+    // What a served archive holds beyond its files (an unsafe path, `._` metadata) is no part of
+    // the voted release, whatever its files are.
+    let mut paths: Vec<String> = theirs
+        .skipped
+        .iter()
+        .filter(|p| !ours.skipped.contains(p))
+        .map(|p| format!("{p} (not a plain member)"))
+        .collect();
     for (path, entry) in &ours.entries {
         if theirs.entries.get(path) != Some(entry) {
             paths.push(path.clone());
@@ -148,6 +161,9 @@ fn read_tree(input: &Input, limits: &Limits) -> Result<Tree, archive::ArchiveErr
     let mut buffer = vec![0u8; 64 << 10];
     archive::walk(input, limits, |member, reader| {
         if member.path_problem.is_some() || member.path.is_empty() || member.is_apple_double() {
+            if tree.skipped.len() < LISTED {
+                tree.skipped.push(if member.path.is_empty() { member.raw_path.clone() } else { member.path.clone() });
+            }
             return ControlFlow::Continue(());
         }
         let entry = match member.kind {
@@ -449,6 +465,15 @@ mod tests {
             Repackaged::Differs { paths: vec!["README".into(), "src/a.c".into(), "extra".into()], total: 3 },
             "line endings count, and both sides' extra files"
         );
+        // A member the voted archive does not have, hidden where a tree would not show it.
+        let hidden = write(
+            "h.tar.gz",
+            gzip(&tar_bytes(&[files[0], files[1], Member::File("x-1.0/src/._payload", b"anything")])),
+        );
+        let found = repackaged(&hidden, &voted, &Limits::default()).unwrap();
+        assert!(matches!(&found, Repackaged::Differs { paths, .. } if paths[0].contains("._payload")), "{found:?}");
+        let empty = write("e.tar.gz", gzip(&tar_bytes(&[])));
+        assert!(repackaged(&empty, &empty, &Limits::default()).unwrap_err().contains("holds no file"));
         let twice = write("t.tar.gz", gzip(&tar_bytes(&[files[0], files[0], files[1]])));
         assert!(repackaged(&twice, &voted, &Limits::default()).unwrap_err().contains("more than once"));
         let junk = write("j.tar.gz", b"not an archive".to_vec());

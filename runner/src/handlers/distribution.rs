@@ -132,6 +132,12 @@ impl Distribution {
                     Err(e) => return unreachable(format!("GET {url}: {e}")),
                 }
             }
+            if let Some(file) = kept.as_mut() {
+                use tokio::io::AsyncWriteExt;
+                if let Err(e) = file.flush().await {
+                    return unreachable(format!("cannot keep the body: {e}"));
+                }
+            }
             // The recorded URL names what was checked: the last hop of a redirect may be a
             // signed, short-lived CDN address that the record (which is public) must not keep.
             let checksum_file = url_path(&url).to_ascii_lowercase().ends_with(".sha512");
@@ -194,15 +200,27 @@ impl Distribution {
             return Ok(());
         }
         (job.stage)("comparing the served archive's files with the voted archives'".to_owned());
-        let voted = super::check::download_inputs(job).await?;
+        // The bytes are not the voted ones whatever happens next: a comparison that cannot be
+        // made leaves the mismatch standing, and says why.
+        let voted = match super::check::download_inputs(job).await {
+            Ok(voted) => voted,
+            Err(TaskError::Stopped) => return Err(TaskError::Stopped),
+            Err(TaskError::Failed(why)) => {
+                found.detail = format!("{}; its files were not compared ({why})", found.detail);
+                return Ok(());
+            }
+        };
         let url = job.order.args.get("url").and_then(|u| u.as_str()).unwrap_or_default().to_owned();
         let served = checks::Input::new(url_path(&url).rsplit('/').next().unwrap_or("served").to_owned(), served);
         let limits = job.limits.clone();
         let compared = tokio::task::spawn_blocking(move || {
             voted.iter().map(|v| (v.path.clone(), checks::trees::repackaged(&served, v, &limits))).collect::<Vec<_>>()
         })
-        .await
-        .map_err(|e| TaskError::Failed(format!("the comparison crashed: {e}")))?;
+        .await;
+        let Ok(compared) = compared else {
+            found.detail = format!("{}; its files were not compared (the comparison crashed)", found.detail);
+            return Ok(());
+        };
         let mut closest: Option<String> = None;
         for (path, outcome) in compared {
             match outcome {
