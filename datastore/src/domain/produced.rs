@@ -2,15 +2,18 @@
 //! become a new revision, by the person who asked for them, only if each is a blob that task's
 //! runner uploaded under its lease (`task_blob`), with the digests the datastore computed.
 
+use serde_json::Value;
 use shared_models::ReleasePath;
 use shared_models::api::Phase;
-use shared_models::runner::ProducedFile;
+use shared_models::checks::{CheckResult, CheckStatus};
+use shared_models::runner::{ProducedFile, TaskKind};
 
 use super::releases::{self, Change, ReleaseRef};
 use crate::auth::{Action, Principal, authz};
 use crate::blob::BlobMeta;
 use crate::db::DbConnection;
 use crate::db::models::TaskRow;
+use crate::db::queries::events::{self, NewEvent};
 use crate::db::queries::releases::{self as rq, ReleaseContext};
 use crate::db::queries::{auth as users, tasks as tq};
 use crate::error::{AppError, AppResult};
@@ -102,4 +105,49 @@ pub fn commit(
     }
     let release = super::uploads::release_of(ctx)?;
     Ok(releases::commit_revision(conn, &principal, &release, &changes, &request.description)?.seq)
+}
+
+/// The one verdict a task that makes or moves files reports: `success` or `failure` (422
+/// `invalid_result` otherwise, so the attempt is not taken as done).
+pub fn verdict(results: &[CheckResult], kind: TaskKind) -> AppResult<&CheckResult> {
+    results.first().filter(|r| matches!(r.status, CheckStatus::Success | CheckStatus::Failure)).ok_or_else(|| {
+        AppError::unprocessable("invalid_result", format!("An {kind} task reports one result, success or failure."))
+    })
+}
+
+/// The files a successful verdict names (`data.files`); `what` names the result in the refusal.
+pub fn files_of(data: &Value, what: &str) -> AppResult<Vec<ProducedFile>> {
+    data.get("files")
+        .and_then(|f| serde_json::from_value(f.clone()).ok())
+        .ok_or_else(|| AppError::unprocessable("invalid_result", format!("{what} lists data.files.")))
+}
+
+/// [`commit`], with a refusal that is a verdict on the files (the draft moved on, the requester
+/// lost the right, the result names a blob its task did not upload) as `Err(why)`: the runner's
+/// report stands and the refusal is recorded. Any other error fails the report.
+pub fn settle(
+    conn: &mut DbConnection,
+    task: &TaskRow,
+    ctx: &ReleaseContext,
+    request: &Request<'_>,
+    files: &[ProducedFile],
+) -> AppResult<Result<i64, String>> {
+    match commit(conn, task, ctx, request, files) {
+        Ok(seq) => Ok(Ok(seq)),
+        Err(e) if e.status.is_client_error() => Ok(Err(e.message)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The event of what a runner's task did to a release.
+pub fn record_outcome(
+    conn: &mut DbConnection,
+    runner: &str,
+    ctx: &ReleaseContext,
+    action: &str,
+    details: Value,
+) -> AppResult<()> {
+    let actor = format!("runner:{runner}");
+    let event = NewEvent { actor: &actor, action, target: &ctx.key(), release_id: Some(ctx.release.id), details };
+    events::record(conn, event).map_err(AppError::from)
 }

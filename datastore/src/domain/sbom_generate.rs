@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 use shared_models::checks::{CheckResult, CheckStatus};
-use shared_models::runner::{ProducedFile, SbomGenerateOrder, TaskInput, TaskKind};
+use shared_models::runner::{SbomGenerateOrder, TaskInput, TaskKind};
 
 use super::releases::{self, ReleaseRef};
 use super::tasks::order_task;
@@ -95,13 +95,7 @@ pub fn request(
 /// or `sbom.generate_failed` with why (the archive held no manifest, the draft moved on, the
 /// result named a blob its task did not upload).
 pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[CheckResult]) -> AppResult<()> {
-    let Some(result) = results.first().filter(|r| matches!(r.status, CheckStatus::Success | CheckStatus::Failure))
-    else {
-        return Err(AppError::unprocessable(
-            "invalid_result",
-            "An sbom_generate task reports one result, success or failure.",
-        ));
-    };
+    let result = super::produced::verdict(results, TaskKind::SbomGenerate)?;
     let order: SbomGenerateOrder = serde_json::from_str(&task.args).map_err(AppError::internal)?;
     let release_id = task.release_id.ok_or_else(|| AppError::internal("an sbom_generate task without its release"))?;
     let ctx = rq::context_by_id(conn, release_id)?;
@@ -120,10 +114,7 @@ pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[C
     };
     let mut details = json!({"task": task.id, "file": file, "output": order.output, "message": result.message});
     let action = if result.status == CheckStatus::Success {
-        let files: Vec<ProducedFile> = data
-            .get("files")
-            .and_then(|f| serde_json::from_value(f.clone()).ok())
-            .ok_or_else(|| AppError::unprocessable("invalid_result", "A generated SBOM's result lists data.files."))?;
+        let files = super::produced::files_of(&data, "A generated SBOM's result")?;
         if files.len() != 1 || files[0].path != order.output {
             details["message"] = format!("the result names other files than {}", order.output).into();
             "sbom.generate_failed"
@@ -137,32 +128,21 @@ pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[C
                 max_bytes: order.max_bytes,
                 description: format!("SBOM of {file}: {}", result.message),
             };
-            match super::produced::commit(conn, task, &ctx, &request, &files) {
+            match super::produced::settle(conn, task, &ctx, &request, &files)? {
                 Ok(seq) => {
                     details["revision"] = seq.into();
                     details["components"] = data.get("components").cloned().unwrap_or(Value::Null);
                     details["manifests"] = data.get("manifests").cloned().unwrap_or(Value::Null);
                     "sbom.generated"
                 }
-                Err(e) if e.status.is_client_error() => {
-                    details["message"] = format!("{}: {}", result.message, e.message).into();
+                Err(why) => {
+                    details["message"] = format!("{}: {why}", result.message).into();
                     "sbom.generate_failed"
                 }
-                Err(e) => return Err(e),
             }
         }
     } else {
         "sbom.generate_failed"
     };
-    events::record(
-        conn,
-        NewEvent {
-            actor: &format!("runner:{runner}"),
-            action,
-            target: &ctx.key(),
-            release_id: Some(ctx.release.id),
-            details,
-        },
-    )
-    .map_err(AppError::from)
+    super::produced::record_outcome(conn, runner, &ctx, action, details)
 }

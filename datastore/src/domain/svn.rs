@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use shared_models::ReleasePath;
 use shared_models::api::Phase;
 use shared_models::checks::{CheckResult, CheckStatus};
-use shared_models::runner::{ProducedFile, SvnArchiveOrder, SvnImportOrder, SvnPublishOrder, TaskInput, TaskKind};
+use shared_models::runner::{SvnArchiveOrder, SvnImportOrder, SvnPublishOrder, TaskInput, TaskKind};
 
 use super::releases::{self, ReleaseRef};
 use super::tasks::order_task;
@@ -228,13 +228,7 @@ pub fn import(
 /// taken as done.
 pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[CheckResult]) -> AppResult<()> {
     let kind = task.kind()?;
-    let Some(result) = results.first().filter(|r| matches!(r.status, CheckStatus::Success | CheckStatus::Failure))
-    else {
-        return Err(AppError::unprocessable(
-            "invalid_result",
-            format!("An {kind} task reports one result, success or failure."),
-        ));
-    };
+    let result = super::produced::verdict(results, kind)?;
     let release_id = task.release_id.ok_or_else(|| AppError::internal("an svn task without its release"))?;
     let ctx = rq::context_by_id(conn, release_id)?;
     let data = result.data.clone().unwrap_or(Value::Null);
@@ -246,10 +240,7 @@ pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[C
         (TaskKind::SvnArchive, true) => "svn.archived",
         (TaskKind::SvnImport, true) => {
             let order: SvnImportOrder = serde_json::from_str(&task.args).map_err(AppError::internal)?;
-            let files: Vec<ProducedFile> = data
-                .get("files")
-                .and_then(|f| serde_json::from_value(f.clone()).ok())
-                .ok_or_else(|| AppError::unprocessable("invalid_result", "An import's result lists data.files."))?;
+            let files = super::produced::files_of(&data, "An import's result")?;
             let at = revision.map(|r| format!(" at r{r}")).unwrap_or_default();
             let request = super::produced::Request {
                 requested_by: &order.requested_by,
@@ -257,19 +248,16 @@ pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[C
                 max_bytes: order.max_bytes,
                 description: format!("import {}{at}", order.folder),
             };
-            match super::produced::commit(conn, task, &ctx, &request, &files) {
+            match super::produced::settle(conn, task, &ctx, &request, &files)? {
                 Ok(seq) => {
                     details["revision"] = seq.into();
                     details["files"] = files.len().into();
                     "svn.imported"
                 }
-                // The draft moved on (a vote started, the requester lost the right): the import
-                // is refused as a verdict, and the runner's report stands.
-                Err(e) if e.status.is_client_error() => {
-                    details["message"] = format!("{}: {}", result.message, e.message).into();
+                Err(why) => {
+                    details["message"] = format!("{}: {why}", result.message).into();
                     "svn.import_failed"
                 }
-                Err(e) => return Err(e),
             }
         }
         (TaskKind::SvnPublish, false) => "svn.publish_failed",
@@ -289,15 +277,5 @@ pub fn apply(conn: &mut DbConnection, task: &TaskRow, runner: &str, results: &[C
     if !succeeded {
         tracing::warn!(release = %ctx.key(), task.id = task.id, message = %result.message, "{kind} refused");
     }
-    events::record(
-        conn,
-        NewEvent {
-            actor: &format!("runner:{runner}"),
-            action,
-            target: &ctx.key(),
-            release_id: Some(ctx.release.id),
-            details,
-        },
-    )
-    .map_err(AppError::from)
+    super::produced::record_outcome(conn, runner, &ctx, action, details)
 }
